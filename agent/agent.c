@@ -1,0 +1,220 @@
+/* `tollgate run`: load, attach, then a libuv loop of signals, a scan timer
+ * and the local API. Nothing here blocks the loop for long: the scan is a
+ * few batch syscalls, the API answers from the last snapshot. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent.h"
+#include "log.h"
+
+static void log_top(struct tg_agent *a)
+{
+	struct tg_collector *c = &a->col;
+	uint64_t now = tg_now_mono_ns();
+	size_t idx[3], n = c->n_cur < 3 ? c->n_cur : 3;
+	size_t *all;
+
+	if (now - a->last_top_log_ns < (uint64_t)TG_TOP_LOG_INTERVAL_MS * 1000000ull)
+		return;
+	if (c->totals.requests == a->last_top_requests)
+		return; /* nothing new: stay quiet */
+	a->last_top_log_ns = now;
+	a->last_top_requests = c->totals.requests;
+	all = malloc((c->n_cur ? c->n_cur : 1) * sizeof(*all));
+	if (!all)
+		return;
+	tg_sort_clients(c->cur, c->n_cur, TG_SORT_RPS, all);
+	memcpy(idx, all, n * sizeof(*idx));
+	free(all);
+	for (size_t i = 0; i < n; i++) {
+		const struct tg_client_view *v = &c->cur[idx[i]];
+		char addr[64];
+
+		tg_addr_format(&v->addr, addr, sizeof(addr));
+		pr_info("top", "rank=%zu client=%s requests=%" PRIu64 " bytes=%" PRIu64
+			" requests_per_sec=%.1f bytes_per_sec=%.0f", i + 1, addr,
+			v->requests, v->bytes, v->requests_per_sec, v->bytes_per_sec);
+	}
+}
+
+static void on_scan(uv_timer_t *t)
+{
+	struct tg_agent *a = t->data;
+	int err = tg_collector_scan(&a->col);
+
+	if (err)
+		pr_warn("scan failed", "err=\"%s\"", strerror(-err));
+	else
+		pr_debug("scan", "clients=%" PRIu64 " ms=%.2f", a->col.totals.clients,
+			 a->col.scan_ms);
+	log_top(a);
+}
+
+static void reload(struct tg_agent *a)
+{
+	struct tg_config next;
+	struct tg_config_errors errs = { 0 };
+	char restart[256];
+	const char *bad = NULL;
+	int err;
+
+	if (!a->config_path) {
+		pr_info("reload: running on the embedded default config, nothing to reload", NULL);
+		return;
+	}
+	err = tg_config_load(a->config_path, &next, &errs);
+	if (err) {
+		for (int i = 0; i < errs.n; i++)
+			pr_err("reload rejected, old config kept", "file=%s path=%s reason=\"%s\"",
+			       a->config_path, errs.e[i].path, errs.e[i].reason);
+		return;
+	}
+	tg_config_restart_keys(&a->cfg, &next, restart, sizeof(restart));
+	if (restart[0]) {
+		pr_warn("reload: these keys take effect after a restart, old values kept",
+			"keys=\"%s\"", restart);
+		snprintf(next.instance, sizeof(next.instance), "%s", a->cfg.instance);
+		next.max_clients = a->cfg.max_clients;
+		snprintf(next.api_listen, sizeof(next.api_listen), "%s", a->cfg.api_listen);
+	}
+	err = tg_kern_attach(&a->kern, &next, &bad);
+	if (err) {
+		pr_err("reload rejected, old config kept", "interface=%s err=\"%s\"",
+		       bad ? bad : "?", err == -ENODEV ? "interface not found" : strerror(-err));
+		return;
+	}
+	err = tg_kern_apply(&a->kern, &next, a->generation + 1);
+	if (err) {
+		pr_err("reload: writing settings failed", "err=\"%s\"", strerror(-err));
+		return;
+	}
+	a->cfg = next;
+	a->generation++;
+	tg_log_setup(a->cfg.log_level, a->cfg.log_format);
+	pr_info("reloaded", "generation=%u", a->generation);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct tg_agent *a = s->data;
+
+	if (signum == SIGHUP) {
+		reload(a);
+		return;
+	}
+	pr_info("shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	uv_stop(a->loop);
+}
+
+static int start_loop(struct tg_agent *a)
+{
+	int err;
+
+	a->loop = uv_default_loop();
+	uv_signal_init(a->loop, &a->sig_int);
+	uv_signal_init(a->loop, &a->sig_term);
+	uv_signal_init(a->loop, &a->sig_hup);
+	a->sig_int.data = a->sig_term.data = a->sig_hup.data = a;
+	uv_signal_start(&a->sig_int, on_signal, SIGINT);
+	uv_signal_start(&a->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+
+	uv_timer_init(a->loop, &a->scan_timer);
+	a->scan_timer.data = a;
+	uv_timer_start(&a->scan_timer, on_scan, 0, TG_SCAN_INTERVAL_MS);
+
+	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, a, &a->api);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot listen on %s (api.listen): %s\n",
+			a->cfg.api_listen, strerror(-err));
+		return err;
+	}
+	pr_info("api listening", "listen=%s", a->cfg.api_listen);
+	return 0;
+}
+
+static void stop_loop(struct tg_agent *a)
+{
+	if (!a->loop)
+		return;
+	if (a->api)
+		tg_api_stop(a->api);
+	a->api = NULL;
+	uv_walk(a->loop, close_walk, NULL);
+	uv_run(a->loop, UV_RUN_DEFAULT);
+	uv_loop_close(a->loop);
+	a->loop = NULL;
+}
+
+int tg_agent_run(const char *config_path)
+{
+	static struct tg_agent agent; /* big: lives outside the stack */
+	struct tg_agent *a = &agent;
+	struct tg_config_errors errs = { 0 };
+	const char *bad = NULL;
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	a->config_path = config_path;
+	a->exit_code = 1;
+	if (config_path)
+		err = tg_config_load(config_path, &a->cfg, &errs);
+	else
+		err = tg_config_parse(tg_default_config_json, strlen(tg_default_config_json),
+				      &a->cfg, &errs);
+	if (err) {
+		tg_config_errors_print(stderr, config_path ? config_path : "(default)", &errs);
+		return 2;
+	}
+	tg_log_setup(a->cfg.log_level, a->cfg.log_format);
+	pr_info("starting", "version=%s instance=%s config=%s mode=%s", TG_VERSION,
+		a->cfg.instance, config_path ? config_path : "(default)",
+		a->cfg.mode == TG_MODE_ENFORCE ? "enforce" : "monitor");
+
+	err = tg_kern_open(&a->kern, &a->cfg);
+	if (err)
+		goto cleanup;
+	a->generation = 1;
+	err = tg_kern_apply(&a->kern, &a->cfg, a->generation);
+	if (err) {
+		fprintf(stderr, "tollgate: writing settings into the maps failed: %s\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	err = tg_kern_attach(&a->kern, &a->cfg, &bad);
+	if (err) {
+		if (err == -ENODEV)
+			fprintf(stderr, "tollgate: interface %s not found: fix gateway.interfaces "
+					"(ip -br link lists the interfaces)\n", bad);
+		else
+			fprintf(stderr, "tollgate: attaching to %s failed: %s\n", bad, strerror(-err));
+		goto cleanup;
+	}
+	err = tg_collector_init(&a->col, tg_kern_clients_fd(&a->kern),
+				tg_kern_global_fd(&a->kern), a->kern.ncpus,
+				tg_clients_map_size(a->cfg.max_clients));
+	if (err)
+		goto cleanup;
+	err = start_loop(a);
+	if (err)
+		goto cleanup;
+	pr_info("running", "interfaces=%d ports=%d pin_dir=%s", a->kern.n_links,
+		a->cfg.n_ports, a->kern.pin_dir);
+	uv_run(a->loop, UV_RUN_DEFAULT);
+	a->exit_code = 0;
+cleanup:
+	stop_loop(a);
+	tg_collector_free(&a->col);
+	tg_kern_close(&a->kern, false);
+	if (a->exit_code == 0)
+		pr_info("stopped", "detached=true");
+	return a->exit_code;
+}

@@ -1,0 +1,38 @@
+/* The running agent: its loop, config, kernel objects and API. */
+#ifndef TG_AGENT_H
+#define TG_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include "api.h"
+#include "collector.h"
+#include "config.h"
+#include "loader.h"
+
+#define TG_SCAN_INTERVAL_MS 1000
+#define TG_TOP_LOG_INTERVAL_MS 10000
+
+struct tg_agent {
+	uv_loop_t *loop;
+	const char *config_path; /* NULL: the embedded default */
+	struct tg_config cfg;
+	unsigned int generation;
+	uint64_t started_wall_ns;
+	struct tg_kern kern;
+	struct tg_collector col;
+	struct tg_api *api;
+	uv_signal_t sig_int, sig_term, sig_hup;
+	uv_timer_t scan_timer;
+	uint64_t last_top_log_ns, last_top_requests;
+	int exit_code;
+};
+
+/* `tollgate run`. Returns the process exit code. */
+int tg_agent_run(const char *config_path);
+
+/* API routes (routes.c). */
+extern const struct tg_api_route tg_routes[];
+extern const size_t tg_n_routes;
+
+#endif

@@ -1,0 +1,24 @@
+/* A growable byte buffer for building responses and JSON text. */
+#ifndef TG_BUF_H
+#define TG_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct tg_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	bool oom; /* an allocation failed; further appends are no-ops */
+};
+
+void tg_buf_init(struct tg_buf *b);
+void tg_buf_free(struct tg_buf *b);
+void tg_buf_reset(struct tg_buf *b);  /* len = 0, clears oom, keeps memory */
+int tg_buf_append(struct tg_buf *b, const void *p, size_t n);
+int tg_buf_printf(struct tg_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included. */
+int tg_buf_json_str(struct tg_buf *b, const char *s);
+
+#endif

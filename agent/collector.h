@@ -1,0 +1,47 @@
+/* Reads the kernel's per-client counters (batch lookups) and keeps the
+ * last two snapshots, from which rates come. */
+#ifndef TG_COLLECTOR_H
+#define TG_COLLECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "rates.h"
+#include "shared.h"
+
+struct tg_totals {
+	uint64_t packets, bytes, payload_bytes, syns, requests;
+	uint64_t clients;        /* live per-client entries */
+	uint64_t new_clients;    /* entries ever created */
+	uint64_t evicted;        /* new_clients - clients: map pressure */
+	uint64_t malformed, fragments, conns_missing;
+	double requests_per_sec, bytes_per_sec;
+};
+
+struct tg_collector {
+	int clients_fd, global_fd, ncpus;
+	unsigned int map_size;
+	struct tg_client_view *cur, *prev;
+	size_t n_cur, n_prev, cap;
+	int have_prev;
+	uint64_t cur_mono_ns, prev_mono_ns;
+	double scan_ms; /* duration of the last scan */
+	struct tg_totals totals;
+	/* batch buffers */
+	struct tg_addr *keys;
+	void *vals;
+	size_t batch;
+};
+
+int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
+		      int ncpus, unsigned int map_size);
+void tg_collector_free(struct tg_collector *c);
+/* One scan: reads every client, computes rates. Returns 0 or -errno. */
+int tg_collector_scan(struct tg_collector *c);
+
+/* Wall-clock Unix nanoseconds of a CLOCK_MONOTONIC timestamp. */
+uint64_t tg_mono_to_wall_ns(uint64_t mono_ns);
+uint64_t tg_now_mono_ns(void);
+/* RFC 3339 UTC with milliseconds, e.g. 2026-11-28T06:40:00.123Z */
+void tg_format_time(uint64_t wall_ns, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,308 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "tollgate.skel.h"
+#include "shared.h"
+#include "log.h"
+#include "loader.h"
+
+#define TG_BPFFS "/sys/fs/bpf"
+#define TG_BTF "/sys/kernel/btf/vmlinux"
+
+unsigned int tg_clients_map_size(unsigned int max_clients)
+{
+	/* An LRU sized exactly to its contents evicts early: 1/8 headroom. */
+	return max_clients + max_clients / 8;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && tg_log_level_cur < TG_LOG_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && tg_log_level_cur < TG_LOG_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int ensure_bpffs(void)
+{
+	struct statfs st;
+
+	if (statfs(TG_BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	mkdir(TG_BPFFS, 0700);
+	if (mount("bpf", TG_BPFFS, "bpf", 0, "mode=0700") != 0)
+		return -errno;
+	pr_info("mounted bpffs", "path=%s", TG_BPFFS);
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int preflight(void)
+{
+	int err;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "tollgate: must run as root (it loads eBPF programs and "
+				"attaches them to interfaces): run it with sudo\n");
+		return -EPERM;
+	}
+	if (access(TG_BTF, R_OK) != 0) {
+		fprintf(stderr, "tollgate: kernel BTF not found at %s: tollgate needs a "
+				"kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 12's "
+				"kernels have it)\n", TG_BTF);
+		return -ENOENT;
+	}
+	err = ensure_bpffs();
+	if (err) {
+		fprintf(stderr, "tollgate: cannot mount bpffs at %s: %s: mount it with "
+				"'mount -t bpf bpf %s'\n", TG_BPFFS, strerror(-err), TG_BPFFS);
+		return err;
+	}
+	return 0;
+}
+
+static int set_pins(struct tg_kern *k)
+{
+	struct bpf_map *map;
+	char path[512];
+	int err;
+
+	bpf_object__for_each_map(map, k->skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		/* .rodata and friends are not state */
+		if (name[0] == '.' || strchr(name, '.'))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", k->pin_dir, name);
+		err = bpf_map__set_pin_path(map, path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void unpin_all(struct tg_kern *k)
+{
+	struct bpf_map *map;
+	char path[512];
+
+	if (!k->skel)
+		return;
+	bpf_object__for_each_map(map, k->skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		if (name[0] == '.' || strchr(name, '.'))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", k->pin_dir, name);
+		unlink(path);
+	}
+	/* Remove the version and instance directories when empty. */
+	rmdir(k->pin_dir);
+	snprintf(path, sizeof(path), "%s", k->pin_dir);
+	char *slash = strrchr(path, '/');
+	if (slash) {
+		*slash = 0;
+		rmdir(path);
+		rmdir(TG_BPFFS "/tollgate");
+	}
+}
+
+static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
+{
+	int err;
+
+	k->skel = tollgate_bpf__open();
+	if (!k->skel)
+		return -errno ? -errno : -EINVAL;
+	k->skel->rodata->tg_nr_cpus = (unsigned int)k->ncpus;
+	bpf_map__set_max_entries(k->skel->maps.tg_clients,
+				 tg_clients_map_size(cfg->max_clients));
+	bpf_map__set_max_entries(k->skel->maps.tg_conns, cfg->max_clients);
+	err = set_pins(k);
+	if (err)
+		return err;
+	return tollgate_bpf__load(k->skel);
+}
+
+int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
+{
+	int err;
+
+	memset(k, 0, sizeof(*k));
+	libbpf_set_print(libbpf_log);
+	err = preflight();
+	if (err)
+		return err;
+	k->ncpus = libbpf_num_possible_cpus();
+	if (k->ncpus <= 0 || k->ncpus > TG_MAX_CPUS) {
+		fprintf(stderr, "tollgate: %d possible CPUs: at most %d are supported\n",
+			k->ncpus, TG_MAX_CPUS);
+		return -E2BIG;
+	}
+	snprintf(k->pin_dir, sizeof(k->pin_dir), TG_BPFFS "/tollgate/%s/v%d",
+		 cfg->instance, TG_LAYOUT_VERSION);
+	err = mkdir_p(k->pin_dir);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot create %s: %s\n", k->pin_dir, strerror(-err));
+		return err;
+	}
+	err = open_and_load(k, cfg);
+	if (err) {
+		/* Pinned maps of this layout version that no longer fit (for
+		 * instance gateway.max_clients changed) are made anew. */
+		pr_warn("pinned maps incompatible, recreating them", "pin_dir=%s err=\"%s\"",
+			k->pin_dir, strerror(-err));
+		unpin_all(k);
+		tollgate_bpf__destroy(k->skel);
+		k->skel = NULL;
+		mkdir_p(k->pin_dir);
+		err = open_and_load(k, cfg);
+	}
+	if (err) {
+		fprintf(stderr, "tollgate: loading the eBPF programs failed: %s (run with "
+				"log.level debug for the verifier log)\n", strerror(-err));
+		tollgate_bpf__destroy(k->skel);
+		k->skel = NULL;
+		return err;
+	}
+	return 0;
+}
+
+int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int generation)
+{
+	struct tg_settings s = {
+		.mode = (unsigned int)cfg->mode,
+		.ipv6_prefix = cfg->ipv6_prefix,
+		.generation = generation,
+	};
+	int ports_fd = bpf_map__fd(k->skel->maps.tg_ports);
+	unsigned char want[65536 / 8] = { 0 };
+	__u32 zero = 0;
+	int err;
+
+	/* Add the new ports before removing old ones: no moment where a port
+	 * that stays is uncounted. */
+	for (int i = 0; i < cfg->n_ports; i++) {
+		__u32 port = cfg->ports[i];
+		__u8 on = 1;
+
+		want[port / 8] |= (unsigned char)(1u << (port % 8));
+		err = bpf_map_update_elem(ports_fd, &port, &on, BPF_ANY);
+		if (err)
+			return -errno;
+	}
+	for (__u32 port = 0; port < 65536; port++) {
+		__u8 on = 0;
+
+		if (want[port / 8] & (1u << (port % 8)))
+			continue;
+		if (bpf_map_lookup_elem(ports_fd, &port, &on) == 0 && on) {
+			on = 0;
+			bpf_map_update_elem(ports_fd, &port, &on, BPF_ANY);
+		}
+	}
+	err = bpf_map_update_elem(bpf_map__fd(k->skel->maps.tg_settings), &zero, &s, BPF_ANY);
+	return err ? -errno : 0;
+}
+
+static struct tg_tc_link *find_link(struct tg_kern *k, const char *ifname)
+{
+	for (int i = 0; i < k->n_links; i++)
+		if (strcmp(k->links[i].ifname, ifname) == 0)
+			return &k->links[i];
+	return NULL;
+}
+
+int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **bad)
+{
+	int prog_fd = bpf_program__fd(k->skel->progs.tg_tc_ingress);
+	struct tg_tc_link next[TG_MAX_INTERFACES];
+	int n = 0, err;
+
+	/* Attach new interfaces first, then detach the ones dropped. */
+	for (int i = 0; i < cfg->n_interfaces; i++) {
+		struct tg_tc_link *old = find_link(k, cfg->interfaces[i]);
+
+		if (old) {
+			next[n++] = *old;
+			old->attached = false; /* moved */
+			old->created_qdisc = false;
+			continue;
+		}
+		err = tg_tc_attach(&next[n], cfg->interfaces[i], prog_fd);
+		if (err) {
+			*bad = cfg->interfaces[i];
+			for (int j = 0; j < n; j++)
+				if (!find_link(k, next[j].ifname))
+					tg_tc_detach(&next[j]);
+			/* restore what was moved */
+			for (int j = 0; j < n; j++) {
+				struct tg_tc_link *o = find_link(k, next[j].ifname);
+				if (o)
+					*o = next[j];
+			}
+			return err;
+		}
+		pr_info("attached", "interface=%s ifindex=%d qdisc=%s", next[n].ifname,
+			next[n].ifindex, next[n].created_qdisc ? "created" : "existing");
+		n++;
+	}
+	for (int i = 0; i < k->n_links; i++) {
+		if (!k->links[i].attached)
+			continue;
+		pr_info("detached", "interface=%s", k->links[i].ifname);
+		tg_tc_detach(&k->links[i]);
+	}
+	memcpy(k->links, next, sizeof(next[0]) * (size_t)n);
+	k->n_links = n;
+	return 0;
+}
+
+void tg_kern_close(struct tg_kern *k, bool keep)
+{
+	if (!k)
+		return;
+	if (!keep)
+		for (int i = 0; i < k->n_links; i++)
+			tg_tc_detach(&k->links[i]);
+	k->n_links = 0;
+	if (!keep)
+		unpin_all(k);
+	tollgate_bpf__destroy(k->skel);
+	k->skel = NULL;
+}
+
+int tg_kern_clients_fd(const struct tg_kern *k)
+{
+	return bpf_map__fd(k->skel->maps.tg_clients);
+}
+
+int tg_kern_global_fd(const struct tg_kern *k)
+{
+	return bpf_map__fd(k->skel->maps.tg_global);
+}

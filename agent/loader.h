@@ -1,0 +1,41 @@
+/* Loading the BPF object: preflight checks, map sizing, pins, run-time
+ * settings, and attachment to the configured interfaces. */
+#ifndef TG_LOADER_H
+#define TG_LOADER_H
+
+#include <stdbool.h>
+#include "config.h"
+#include "tc.h"
+
+struct tollgate_bpf;
+
+struct tg_kern {
+	struct tollgate_bpf *skel;
+	char pin_dir[256];
+	int ncpus;
+	struct tg_tc_link links[TG_MAX_INTERFACES];
+	int n_links;
+};
+
+/* Checks privileges and BTF, mounts bpffs when missing, opens and loads the
+ * object with maps sized from cfg and pinned under the instance's pin
+ * directory. Prints what to do on failure. Returns 0 or a negative errno. */
+int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg);
+
+/* Writes ports and settings (mode, IPv6 prefix, generation) in place. */
+int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int generation);
+
+/* Attaches to cfg's interfaces and detaches from ones no longer listed.
+ * On a missing interface returns -ENODEV with *bad naming it. */
+int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **bad);
+
+/* Detaches, unpins (unless keep) and frees. NULL-safe, idempotent. */
+void tg_kern_close(struct tg_kern *k, bool keep);
+
+int tg_kern_clients_fd(const struct tg_kern *k);
+int tg_kern_global_fd(const struct tg_kern *k);
+
+/* The running kernel's entry count limit for the per-client map. */
+unsigned int tg_clients_map_size(unsigned int max_clients);
+
+#endif

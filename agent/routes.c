@@ -1,0 +1,171 @@
+/* The local API's endpoints. Adding one is a row in tg_routes. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent.h"
+#include "buf.h"
+#include "rates.h"
+
+#define TG_CLIENTS_DEFAULT_LIMIT 100
+#define TG_CLIENTS_MAX_LIMIT 100000
+
+static void json_error(struct tg_api_resp *resp, int status, const char *msg)
+{
+	resp->status = status;
+	tg_buf_reset(&resp->body);
+	tg_buf_printf(&resp->body, "{\"error\":");
+	tg_buf_json_str(&resp->body, msg);
+	tg_buf_printf(&resp->body, "}\n");
+}
+
+static void h_healthz(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	struct tg_agent *a = ctx;
+	struct tg_buf *b = &resp->body;
+
+	tg_buf_printf(b, "{\"status\":\"ok\",\"version\":\"%s\",\"instance\":", TG_VERSION);
+	tg_buf_json_str(b, a->cfg.instance);
+	tg_buf_printf(b, ",\"generation\":%u,\"mode\":\"%s\",\"interfaces\":[", a->generation,
+		      a->cfg.mode == TG_MODE_ENFORCE ? "enforce" : "monitor");
+	for (int i = 0; i < a->kern.n_links; i++) {
+		tg_buf_printf(b, "%s{\"name\":", i ? "," : "");
+		tg_buf_json_str(b, a->kern.links[i].ifname);
+		tg_buf_printf(b, ",\"attached\":%s}", a->kern.links[i].attached ? "true" : "false");
+	}
+	tg_buf_printf(b, "],\"clients\":%" PRIu64 ",\"last_scan_ms\":%.3f}\n",
+		      a->col.totals.clients, a->col.scan_ms);
+}
+
+static void client_json(struct tg_buf *b, const struct tg_client_view *v, int prefix6)
+{
+	char addr[64], first[40] = "", last[40] = "";
+
+	tg_addr_format(&v->addr, addr, sizeof(addr));
+	if (v->first_seen_ns)
+		tg_format_time(tg_mono_to_wall_ns(v->first_seen_ns), first, sizeof(first));
+	if (v->last_seen_ns)
+		tg_format_time(tg_mono_to_wall_ns(v->last_seen_ns), last, sizeof(last));
+	tg_buf_printf(b, "{\"address\":\"%s\",\"prefix\":%d,\"requests\":%" PRIu64
+		      ",\"bytes\":%" PRIu64 ",\"payload_bytes\":%" PRIu64
+		      ",\"packets\":%" PRIu64 ",\"syns\":%" PRIu64
+		      ",\"requests_per_sec\":%.3f,\"bytes_per_sec\":%.1f,",
+		      addr, tg_addr_is_v4(&v->addr) ? 32 : prefix6, v->requests, v->bytes,
+		      v->payload_bytes, v->packets, v->syns, v->requests_per_sec,
+		      v->bytes_per_sec);
+	if (v->first_seen_ns)
+		tg_buf_printf(b, "\"first_seen\":\"%s\",\"last_seen\":\"%s\",", first, last);
+	else
+		tg_buf_printf(b, "\"first_seen\":null,\"last_seen\":null,");
+	tg_buf_printf(b, "\"request_size_hist\":[");
+	for (int i = 0; i < TG_SIZE_BUCKETS; i++)
+		tg_buf_printf(b, "%s%" PRIu64, i ? "," : "", v->size_hist[i]);
+	tg_buf_printf(b, "]}");
+}
+
+static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	struct tg_agent *a = ctx;
+	struct tg_collector *c = &a->col;
+	struct tg_buf *b = &resp->body;
+	char val[32];
+	int key = TG_SORT_REQUESTS;
+	long limit = TG_CLIENTS_DEFAULT_LIMIT;
+	size_t *idx, n;
+
+	if (tg_api_query_get(req->query, "sort", val, sizeof(val)) >= 0) {
+		key = tg_sort_key_parse(val);
+		if (key < 0)
+			return json_error(resp, 400, "sort must be one of requests, bytes, "
+					  "requests_per_sec, bytes_per_sec, last_seen, address");
+	}
+	if (tg_api_query_get(req->query, "limit", val, sizeof(val)) >= 0) {
+		char *end;
+
+		limit = strtol(val, &end, 10);
+		if (!val[0] || *end || limit < 1 || limit > TG_CLIENTS_MAX_LIMIT)
+			return json_error(resp, 400, "limit must be an integer in 1..100000");
+	}
+	n = c->n_cur;
+	idx = malloc((n ? n : 1) * sizeof(*idx));
+	if (!idx)
+		return json_error(resp, 503, "out of memory");
+	tg_sort_clients(c->cur, n, key, idx);
+	tg_buf_printf(b, "{\"clients\":[");
+	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
+		if (i)
+			tg_buf_printf(b, ",");
+		client_json(b, &c->cur[idx[i]], (int)a->cfg.ipv6_prefix);
+	}
+	tg_buf_printf(b, "],\"total_clients\":%zu}\n", n);
+	free(idx);
+	if (b->oom)
+		json_error(resp, 503, "out of memory");
+}
+
+static void metric(struct tg_buf *b, const char *name, const char *type,
+		   const char *help, const char *inst, double v)
+{
+	tg_buf_printf(b, "# HELP tollgate_%s %s\n# TYPE tollgate_%s %s\n"
+		      "tollgate_%s{instance=\"%s\"} %.17g\n", name, help, name, type,
+		      name, inst, v);
+}
+
+static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	struct tg_agent *a = ctx;
+	struct tg_collector *c = &a->col;
+	const struct tg_totals *t = &c->totals;
+	struct tg_buf *b = &resp->body;
+	const char *inst = a->cfg.instance; /* [A-Za-z0-9_-]: no escaping needed */
+	size_t *idx, n = c->n_cur;
+
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	metric(b, "requests_total", "counter", "HTTP request starts seen toward gateway ports (live clients).", inst, (double)t->requests);
+	metric(b, "bytes_total", "counter", "Wire L3 bytes from clients toward gateway ports (live clients).", inst, (double)t->bytes);
+	metric(b, "payload_bytes_total", "counter", "TCP payload bytes from clients (live clients).", inst, (double)t->payload_bytes);
+	metric(b, "packets_total", "counter", "TCP segments from clients (live clients).", inst, (double)t->packets);
+	metric(b, "connections_total", "counter", "New connections (SYN) from clients (live clients).", inst, (double)t->syns);
+	metric(b, "clients", "gauge", "Clients tracked in the kernel's per-client map.", inst, (double)t->clients);
+	metric(b, "clients_map_capacity", "gauge", "Entries the per-client map holds.", inst, (double)c->map_size);
+	metric(b, "clients_created_total", "counter", "Per-client entries created by the kernel.", inst, (double)t->new_clients);
+	metric(b, "clients_evicted_total", "counter", "Per-client entries evicted under map pressure (created minus live).", inst, (double)t->evicted);
+	metric(b, "malformed_packets_total", "counter", "Packets with truncated or inconsistent headers (passed, not counted).", inst, (double)t->malformed);
+	metric(b, "fragments_total", "counter", "IP fragments seen (passed, not counted).", inst, (double)t->fragments);
+	metric(b, "connections_untracked_total", "counter", "Request starts on connections whose SYN was not seen.", inst, (double)t->conns_missing);
+	metric(b, "scan_duration_seconds", "gauge", "Duration of the last read of the kernel's counters.", inst, c->scan_ms / 1e3);
+	metric(b, "config_generation", "gauge", "Config generation (increments on each successful reload).", inst, (double)a->generation);
+
+	idx = malloc((n ? n : 1) * sizeof(*idx));
+	if (!idx)
+		return json_error(resp, 503, "out of memory");
+	tg_sort_clients(c->cur, n, TG_SORT_RPS, idx);
+	static const struct { const char *name, *type, *help; } per[] = {
+		{ "client_requests_total", "counter", "Request starts per client (top-N by request rate)." },
+		{ "client_bytes_total", "counter", "Wire bytes per client (top-N by request rate)." },
+		{ "client_requests_per_second", "gauge", "Request rate per client over the last scan (top-N)." },
+	};
+	for (size_t m = 0; m < sizeof(per) / sizeof(per[0]); m++) {
+		tg_buf_printf(b, "# HELP tollgate_%s %s\n# TYPE tollgate_%s %s\n", per[m].name,
+			      per[m].help, per[m].name, per[m].type);
+		for (size_t i = 0; i < n && i < a->cfg.api_top_n; i++) {
+			const struct tg_client_view *v = &c->cur[idx[i]];
+			char addr[64];
+			double val = m == 0 ? (double)v->requests
+				   : m == 1 ? (double)v->bytes : v->requests_per_sec;
+
+			tg_addr_format(&v->addr, addr, sizeof(addr));
+			tg_buf_printf(b, "tollgate_%s{instance=\"%s\",client=\"%s\"} %.17g\n",
+				      per[m].name, inst, addr, val);
+		}
+	}
+	free(idx);
+	if (b->oom)
+		json_error(resp, 503, "out of memory");
+}
+
+const struct tg_api_route tg_routes[] = {
+	{ "GET", "/healthz", h_healthz },
+	{ "GET", "/v1/clients", h_clients },
+	{ "GET", "/metrics", h_metrics },
+};
+const size_t tg_n_routes = sizeof(tg_routes) / sizeof(tg_routes[0]);

@@ -1,0 +1,24 @@
+/* TC attachment of the ingress program through libbpf's bpf_tc_* API
+ * (clsact), with a fixed handle and priority. */
+#ifndef TG_TC_H
+#define TG_TC_H
+
+#include <stdbool.h>
+#include "config.h"
+
+struct tg_tc_link {
+	char ifname[TG_IFNAME_LEN];
+	int ifindex;
+	bool created_qdisc; /* we made the clsact qdisc, so we may remove it */
+	bool attached;
+};
+
+/* Returns 0, -ENODEV for a missing interface, or another negative errno. */
+int tg_tc_attach(struct tg_tc_link *l, const char *ifname, int prog_fd);
+/* Removes our filter; removes the clsact qdisc only if we created it and
+ * no filter is left on it. */
+int tg_tc_detach(struct tg_tc_link *l);
+/* Filters on the interface's clsact ingress and egress hooks, or -errno. */
+int tg_tc_filter_count(int ifindex);
+
+#endif

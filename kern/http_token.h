@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Request-start recognition from the first bytes of a TCP payload.
+ * Plain C with no helpers, so the agent's unit tests and fuzzers compile
+ * exactly the code the kernel runs. */
+#ifndef TG_HTTP_TOKEN_H
+#define TG_HTTP_TOKEN_H
+
+#include "shared.h"
+
+/* Little-endian packing of up to 8 bytes, as a u64 load of them reads. */
+#define TG_W8(a, b, c, d, e, f, g, h)                                          \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 |  \
+	 (__u64)(e) << 32 | (__u64)(f) << 40 | (__u64)(g) << 48 |              \
+	 (__u64)(h) << 56)
+
+/* Low n bytes set, n in 0..8. */
+static inline __u64 tg_bytes_mask(__u32 n)
+{
+	return n >= 8 ? ~0ULL : ((1ULL << (n * 8)) - 1);
+}
+
+/* w holds the first n (1..8) payload bytes, zero padded. A token is matched
+ * on min(n, len) bytes: a segment that is only the beginning of "POST "
+ * is a request start too, so splitting a method over segments hides
+ * nothing. The token includes its trailing space, so "GETTER" is not GET.
+ * h2c's "PRI * HTTP/2.0" preface starts with the token "PRI ". */
+static inline int tg_is_request_start(__u64 w, __u32 n)
+{
+	__u64 have = tg_bytes_mask(n);
+
+#define TG_TOKEN(word, len)                                                    \
+	if (((w ^ (word)) & have & tg_bytes_mask(len)) == 0)                   \
+		return 1;
+	TG_TOKEN(TG_W8('G', 'E', 'T', ' ', 0, 0, 0, 0), 4)
+	TG_TOKEN(TG_W8('P', 'O', 'S', 'T', ' ', 0, 0, 0), 5)
+	TG_TOKEN(TG_W8('P', 'U', 'T', ' ', 0, 0, 0, 0), 4)
+	TG_TOKEN(TG_W8('H', 'E', 'A', 'D', ' ', 0, 0, 0), 5)
+	TG_TOKEN(TG_W8('D', 'E', 'L', 'E', 'T', 'E', ' ', 0), 7)
+	TG_TOKEN(TG_W8('P', 'A', 'T', 'C', 'H', ' ', 0, 0), 6)
+	TG_TOKEN(TG_W8('O', 'P', 'T', 'I', 'O', 'N', 'S', ' '), 8)
+	TG_TOKEN(TG_W8('C', 'O', 'N', 'N', 'E', 'C', 'T', ' '), 8)
+	TG_TOKEN(TG_W8('T', 'R', 'A', 'C', 'E', ' ', 0, 0), 6)
+	TG_TOKEN(TG_W8('P', 'R', 'I', ' ', 0, 0, 0, 0), 4)
+#undef TG_TOKEN
+	return 0;
+}
+
+/* Request size histogram bucket: 0 for < 64 bytes, then one bucket per
+ * power of two, the last one open-ended. Branchy log2: BPF has no clz. */
+static inline __u32 tg_size_bucket(__u32 size)
+{
+	__u32 v = size >> TG_SIZE_BUCKET_SHIFT, b = 0;
+
+	if (v >= 1u << 16) { v >>= 16; b += 16; }
+	if (v >= 1u << 8) { v >>= 8; b += 8; }
+	if (v >= 1u << 4) { v >>= 4; b += 4; }
+	if (v >= 1u << 2) { v >>= 2; b += 2; }
+	if (v >= 1u << 1) { b += 1; }
+	if (v)
+		b += 1;
+	return b < TG_SIZE_BUCKETS ? b : TG_SIZE_BUCKETS - 1;
+}
+
+#endif /* TG_HTTP_TOKEN_H */

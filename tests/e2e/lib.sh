@@ -1,0 +1,145 @@
+# Shared helpers for end-to-end tests: network namespaces with veth pairs,
+# a real nginx, the real agent. Everything created is registered for
+# removal in an EXIT trap, so a failing test leaves nothing behind.
+# Addresses: 198.18.0.0/15 and fd00:198:18::/64 only.
+
+set -euo pipefail
+
+TOLLGATE=${TOLLGATE:?path to the tollgate binary}
+E2E_TAG=${E2E_TAG:-tge$$}
+WORK=$(mktemp -d /tmp/tollgate-e2e.XXXXXX)
+PASS=0
+FAIL=0
+_cleanup=()
+
+on_exit() {
+  local rc=$?
+  for ((i = ${#_cleanup[@]} - 1; i >= 0; i--)); do
+    eval "${_cleanup[$i]}" >/dev/null 2>&1 || true
+  done
+  rm -rf "$WORK"
+  echo "$PASS passed, $FAIL failed"
+  if [ "$FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; then exit 1; fi
+  exit 0
+}
+trap on_exit EXIT
+defer() { _cleanup+=("$*"); }
+
+log() { echo "# $*"; }
+ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
+fail() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
+check() { # check "description" expected actual
+  if [ "$2" = "$3" ]; then ok "$1 ($3)"; else fail "$1: expected '$2', got '$3'"; fi
+}
+die() { echo "FATAL: $*" >&2; FAIL=$((FAIL + 1)); exit 1; }
+
+require_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    die "end-to-end tests need root (network namespaces, eBPF)"
+  fi
+  mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+}
+
+# make_client NAME HOSTIF CLIENTIF HOST_V4 CLIENT_V4 [HOST_V6 CLIENT_V6]
+# A namespace NAME whose veth CLIENTIF faces HOSTIF on the host side.
+make_client() {
+  local ns=$1 hif=$2 cif=$3 h4=$4 c4=$5 h6=${6:-} c6=${7:-}
+  ip netns add "$ns"
+  defer "ip netns del $ns"
+  ip link add "$hif" type veth peer name "$cif"
+  defer "ip link del $hif"
+  ip link set "$cif" netns "$ns"
+  ip addr add "$h4/30" dev "$hif"
+  ip link set "$hif" up
+  ip -n "$ns" addr add "$c4/30" dev "$cif"
+  ip -n "$ns" link set "$cif" up
+  ip -n "$ns" link set lo up
+  if [ -n "$h6" ]; then
+    ip addr add "$h6/64" dev "$hif" nodad
+    ip -n "$ns" addr add "$c6/64" dev "$cif" nodad
+  fi
+}
+
+# start_nginx PORT... : nginx answering 200 on every port, v4 and v6.
+start_nginx() {
+  local conf=$WORK/nginx.conf listen=""
+  for p in "$@"; do
+    listen+="    listen $p reuseport; listen [::]:$p reuseport;"$'\n'
+  done
+  mkdir -p "$WORK/nginx"
+  cat > "$conf" <<NGX
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log $WORK/nginx/access.log;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  client_max_body_size 64m;
+  keepalive_requests 10000;
+  server {
+$listen
+    location / { return 200 "ok\n"; }
+  }
+}
+NGX
+  nginx -c "$conf" -e "$WORK/nginx/error.log" &
+  NGINX_PID=$!
+  defer "kill $NGINX_PID; wait $NGINX_PID"
+  wait_port "$1"
+}
+
+wait_port() { # wait_port PORT: until something listens on it (10 s)
+  for _ in $(seq 100); do
+    ss -Hltn "sport = :$1" | grep -q . && return 0
+    sleep 0.1
+  done
+  die "nothing listens on port $1"
+}
+
+# start_agent CONFIG: runs the agent in the background, waits for its API.
+start_agent() {
+  local cfg=$1
+  AGENT_LOG=$WORK/agent.log
+  "$TOLLGATE" run --config "$cfg" >"$AGENT_LOG" 2>&1 &
+  AGENT_PID=$!
+  defer "kill $AGENT_PID; wait $AGENT_PID"
+  API=$(jq -r '.api.listen // "127.0.0.1:9470"' "$cfg")
+  for _ in $(seq 100); do
+    curl -fsS "http://$API/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$AGENT_PID" 2>/dev/null || { cat "$AGENT_LOG"; die "agent exited"; }
+    sleep 0.1
+  done
+  cat "$AGENT_LOG"
+  die "agent API did not come up"
+}
+
+stop_agent() { # stop_agent [SIGNAL]: sets AGENT_RC to the agent's exit code
+  kill "-${1:-TERM}" "$AGENT_PID"
+  AGENT_RC=0
+  wait "$AGENT_PID" || AGENT_RC=$?
+}
+
+api() { curl -fsS --max-time 5 "http://$API$1"; }
+
+# client_field ADDRESS FIELD: one field of one client from /v1/clients
+client_field() {
+  api "/v1/clients?limit=100000" |
+    jq -r --arg a "$1" --arg f "$2" '(.clients[] | select(.address == $a) | .[$f]) // "absent"'
+}
+
+# wait_field ADDRESS FIELD VALUE: polls until it matches (15 s), prints the last value
+wait_field() {
+  local v=""
+  for _ in $(seq 75); do
+    v=$(client_field "$1" "$2")
+    [ "$v" = "$3" ] && break
+    sleep 0.2
+  done
+  echo "$v"
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: installs what the build and the tests need (Debian 12,
+# as root), builds, and runs every tier: unit (also under ASan+UBSan), BPF
+# (BPF_PROG_TEST_RUN) and end-to-end (namespaces, nginx, the real agent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+"$(pwd)/scripts/install-deps.sh" test
+
+build=${BUILD_DIR:-build}
+cmake -S . -B "$build" -DTG_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+# bpffs is where the agent pins its maps; BPF tests need it mounted.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+cd "$build"
+ctest --output-on-failure --timeout 900 "$@"

@@ -1,0 +1,853 @@
+/* The local API server, end to end over loopback: the uv loop runs in a
+ * second thread, the test body is a client on blocking sockets with
+ * timeouts, so a broken server fails a test instead of hanging it. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+
+/* ---- server under test ----------------------------------------------- */
+
+static struct {
+	uv_loop_t loop;
+	uv_async_t stop_async;
+	struct tg_api *api;
+	pthread_t thread;
+	int port;
+	int run_rc;
+} S;
+
+static void h_hello(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	tg_buf_printf(&resp->body, "{\"hello\":\"world\"}");
+}
+
+static void h_echo(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	char q[64];
+
+	tg_buf_printf(&resp->body, "{\"method\":\"%s\",\"path\":", req->method);
+	tg_buf_json_str(&resp->body, req->path);
+	tg_buf_printf(&resp->body, ",\"query\":");
+	tg_buf_json_str(&resp->body, req->query);
+	tg_buf_printf(&resp->body, ",\"q\":");
+	tg_buf_json_str(&resp->body, tg_api_query_get(req->query, "q", q, sizeof(q)) >= 0 ? q : NULL);
+	tg_buf_printf(&resp->body, "}");
+}
+
+static void h_limited(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	resp->status = 429;
+	resp->content_type = "text/plain";
+	snprintf(resp->retry_after, sizeof(resp->retry_after), "%d", 7);
+	tg_buf_printf(&resp->body, "slow down\n");
+}
+
+static void h_big(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	int i;
+
+	for (i = 0; i < 10000; i++)
+		tg_buf_printf(&resp->body, "%09d\n", i);
+}
+
+static void h_quit(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	tg_api_stop(S.api);
+	uv_close((uv_handle_t *)&S.stop_async, NULL);
+}
+
+static const struct tg_api_route routes[] = {
+	{ "GET", "/hello", h_hello },
+	{ "GET", "/echo", h_echo },
+	{ "GET", "/v1/clients/", h_echo },
+	{ "GET", "/thing", h_hello },
+	{ "DELETE", "/thing", h_echo },
+	{ "POST", "/submit", h_hello },
+	{ "GET", "/limited", h_limited },
+	{ "GET", "/big", h_big },
+	{ "GET", "/quit", h_quit },
+};
+
+static void *loop_main(void *arg)
+{
+	S.run_rc = uv_run(&S.loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static void on_stop_async(uv_async_t *a)
+{
+	tg_api_stop(S.api);
+	uv_close((uv_handle_t *)a, NULL);
+}
+
+static void srv_start_idle(unsigned int idle_ms)
+{
+	cr_assert(eq(int, uv_loop_init(&S.loop), 0));
+	cr_assert(eq(int, tg_api_start(&S.loop, "127.0.0.1:0", routes,
+				       sizeof(routes) / sizeof(routes[0]), NULL, &S.api), 0));
+	if (idle_ms)
+		tg_api_set_idle_ms(S.api, idle_ms);
+	S.port = tg_api_port(S.api);
+	cr_assert(gt(int, S.port, 0));
+	cr_assert(eq(int, uv_async_init(&S.loop, &S.stop_async, on_stop_async), 0));
+	S.run_rc = -1;
+	cr_assert(eq(int, pthread_create(&S.thread, NULL, loop_main, NULL), 0));
+}
+
+static void srv_start(void)
+{
+	srv_start_idle(0);
+}
+
+/* uv_run must return by itself once every handle is closed */
+static void srv_join(void)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 5;
+	cr_assert(eq(int, pthread_timedjoin_np(S.thread, NULL, &dl), 0), "loop did not end");
+	cr_assert(eq(int, S.run_rc, 0));
+	cr_assert(eq(int, uv_loop_close(&S.loop), 0));
+}
+
+static void srv_stop(void)
+{
+	uv_async_send(&S.stop_async);
+	srv_join();
+}
+
+/* ---- client ----------------------------------------------------------- */
+
+#define CLI_BUF (256 * 1024)
+
+struct cli {
+	int fd;
+	size_t len;
+	char *buf;
+};
+
+struct resp {
+	int status;
+	char head[4096];
+	size_t body_len;
+	char body[CLI_BUF];
+};
+
+static struct resp R;
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static struct cli *cli_open(void)
+{
+	struct timeval tv = { .tv_sec = 3 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct cli *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	cr_assert(c != NULL);
+	c->buf = malloc(CLI_BUF);
+	cr_assert(c->buf != NULL);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(ge(int, c->fd, 0));
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sa.sin_port = htons((uint16_t)S.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(eq(int, connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0),
+		  "connect: %s", strerror(errno));
+	return c;
+}
+
+static void cli_close(struct cli *c)
+{
+	close(c->fd);
+	free(c->buf);
+	free(c);
+}
+
+static int cli_send_n(struct cli *c, const void *p, size_t n)
+{
+	const char *s = p;
+	ssize_t w;
+
+	while (n) {
+		w = send(c->fd, s, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void cli_send(struct cli *c, const char *s)
+{
+	cr_assert(eq(int, cli_send_n(c, s, strlen(s)), 0), "send: %s", strerror(errno));
+}
+
+static int cli_fill(struct cli *c)
+{
+	ssize_t r;
+
+	if (c->len >= CLI_BUF)
+		return -1;
+	r = recv(c->fd, c->buf + c->len, CLI_BUF - c->len, 0);
+	if (r <= 0)
+		return -1;
+	c->len += (size_t)r;
+	return 0;
+}
+
+static const char *hdr_get(const struct resp *r, const char *name, char *out, size_t len)
+{
+	const char *p = r->head;
+	size_t nl = strlen(name);
+
+	while ((p = strstr(p, "\r\n")) != NULL) {
+		p += 2;
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1, *e;
+
+			while (*v == ' ')
+				v++;
+			e = strstr(v, "\r\n");
+			snprintf(out, len, "%.*s", (int)(e - v), v);
+			return out;
+		}
+	}
+	return NULL;
+}
+
+/* Reads one response; head: the request was HEAD, no body follows. */
+static int cli_read(struct cli *c, bool head, struct resp *r)
+{
+	char *end, cl[32];
+	size_t hl;
+
+	while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
+		if (cli_fill(c))
+			return -1;
+	hl = (size_t)(end - c->buf) + 4;
+	cr_assert(lt(sz, hl, sizeof(r->head)));
+	memcpy(r->head, c->buf, hl);
+	r->head[hl] = '\0';
+	if (sscanf(r->head, "HTTP/1.1 %d ", &r->status) != 1)
+		return -1;
+	cr_assert(hdr_get(r, "Content-Length", cl, sizeof(cl)) != NULL, "no Content-Length");
+	r->body_len = head ? 0 : strtoul(cl, NULL, 10);
+	cr_assert(lt(sz, r->body_len, sizeof(r->body)));
+	while (c->len < hl + r->body_len)
+		if (cli_fill(c))
+			return -1;
+	memcpy(r->body, c->buf + hl, r->body_len);
+	r->body[r->body_len] = '\0';
+	c->len -= hl + r->body_len;
+	memmove(c->buf, c->buf + hl + r->body_len, c->len);
+	return 0;
+}
+
+/* The server closed: EOF or reset, and nothing else was sent. */
+static bool cli_eof(struct cli *c)
+{
+	char b;
+	ssize_t r;
+
+	if (c->len)
+		return false;
+	r = recv(c->fd, &b, 1, 0);
+	return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+static void request(struct cli *c, const char *method, const char *target)
+{
+	char req[4096];
+
+	snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: t\r\n\r\n", method, target);
+	cli_send(c, req);
+	cr_assert(eq(int, cli_read(c, strcmp(method, "HEAD") == 0, &R), 0), "%s %s", method, target);
+}
+
+static int get_status(const char *target)
+{
+	struct cli *c = cli_open();
+
+	request(c, "GET", target);
+	cli_close(c);
+	return R.status;
+}
+
+TestSuite(api, .timeout = 10);
+
+/* ---- tests ------------------------------------------------------------ */
+
+Test(api, hello_200)
+{
+	char v[64];
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	request(c, "GET", "/hello");
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(eq(int, strncmp(R.head, "HTTP/1.1 200 OK\r\n", 17), 0));
+	cr_assert(eq(str, R.body, "{\"hello\":\"world\"}"));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Content-Type", v, sizeof(v)), "application/json"));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Connection", v, sizeof(v)), "keep-alive"));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Content-Length", v, sizeof(v)), "17"));
+	cr_assert(hdr_get(&R, "Retry-After", v, sizeof(v)) == NULL);
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, not_found_404)
+{
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	request(c, "GET", "/nope");
+	cr_assert(eq(int, R.status, 404));
+	cr_assert(eq(str, R.body, "{\"error\":\"not found\"}"));
+	/* a prefix route does not match its bare name */
+	request(c, "GET", "/v1/clients");
+	cr_assert(eq(int, R.status, 404));
+	request(c, "GET", "/hello/x");
+	cr_assert(eq(int, R.status, 404));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, method_405_with_allow)
+{
+	char v[64];
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	cli_send(c, "POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 405));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Allow", v, sizeof(v)), "GET, HEAD"));
+	cr_assert(eq(str, R.body, "{\"error\":\"method not allowed\"}"));
+	request(c, "PUT", "/thing");
+	cr_assert(eq(int, R.status, 405));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Allow", v, sizeof(v)), "GET, DELETE, HEAD"));
+	request(c, "DELETE", "/thing");
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(hdr_get(&R, "Allow", v, sizeof(v)) == NULL, "Allow leaked into the next response");
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, garbage_400_and_close)
+{
+	static const char junk[] = "\x00\x01 junk\r\n\r\n";
+	char v[64];
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	cr_assert(eq(int, cli_send_n(c, junk, sizeof(junk) - 1), 0));
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 400));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Connection", v, sizeof(v)), "close"));
+	cr_assert(eq(int, strncmp(R.body, "{\"error\":\"", 10), 0), "%s", R.body);
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, header_20k_431)
+{
+	static char req[21000];
+	size_t n;
+	struct cli *c;
+
+	srv_start();
+	n = (size_t)snprintf(req, sizeof(req), "GET /hello HTTP/1.1\r\nHost: t\r\nX-Fill: ");
+	memset(req + n, 'a', 20000);
+	memcpy(req + n + 20000, "\r\n\r\n", 4);
+	c = cli_open();
+	cr_assert(eq(int, cli_send_n(c, req, n + 20004), 0));
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 431));
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, body_413)
+{
+	char chunk[1100];
+	struct cli *c;
+	int i;
+
+	srv_start();
+	/* declared: refused before the body is sent */
+	c = cli_open();
+	cli_send(c, "POST /submit HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 413));
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	/* chunked: refused once it grows past the bound */
+	c = cli_open();
+	cli_send(c, "POST /submit HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+	memset(chunk, 'b', sizeof(chunk));
+	memcpy(chunk, "400\r\n", 5);
+	memcpy(chunk + 5 + 0x400, "\r\n", 2);
+	for (i = 0; i < 10; i++)
+		if (cli_send_n(c, chunk, 5 + 0x400 + 2))
+			break;
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 413));
+	cli_close(c);
+	/* a small body is fine */
+	c = cli_open();
+	cli_send(c, "POST /submit HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, long_url_414)
+{
+	char target[3000];
+	struct cli *c;
+
+	srv_start();
+	memset(target, 'a', sizeof(target) - 1);
+	target[0] = '/';
+	target[sizeof(target) - 1] = '\0';
+	c = cli_open();
+	request(c, "GET", target);
+	cr_assert(eq(int, R.status, 414));
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, query_decoding)
+{
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	request(c, "GET", "/echo?x=1&q=a%20b+c%2B%26&y");
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(eq(str, R.body, "{\"method\":\"GET\",\"path\":\"/echo\","
+			 "\"query\":\"x=1&q=a%20b+c%2B%26&y\",\"q\":\"a b c+&\"}"));
+	request(c, "GET", "/echo");
+	cr_assert(eq(str, R.body, "{\"method\":\"GET\",\"path\":\"/echo\",\"query\":\"\",\"q\":null}"));
+	request(c, "GET", "/echo?q=1#frag");
+	cr_assert(eq(str, R.body, "{\"method\":\"GET\",\"path\":\"/echo\","
+			 "\"query\":\"q=1\",\"q\":\"1\"}"));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, query_get_table)
+{
+	char out[8];
+
+	cr_assert(eq(int, tg_api_query_get("a=1&b=xyz", "b", out, sizeof(out)), 3));
+	cr_assert(eq(str, out, "xyz"));
+	cr_assert(eq(int, tg_api_query_get("a=1&b=xyz", "a", out, sizeof(out)), 1));
+	cr_assert(eq(str, out, "1"));
+	cr_assert(eq(int, tg_api_query_get("ab=1&b=2", "b", out, sizeof(out)), 1));
+	cr_assert(eq(str, out, "2"));
+	cr_assert(eq(int, tg_api_query_get("a=1", "b", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_api_query_get("", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_api_query_get("flag&x=1", "flag", out, sizeof(out)), 0));
+	cr_assert(eq(str, out, ""));
+	cr_assert(eq(int, tg_api_query_get("a=", "a", out, sizeof(out)), 0));
+	cr_assert(eq(int, tg_api_query_get("a=%41+%7e", "a", out, sizeof(out)), 3));
+	cr_assert(eq(str, out, "A ~"));
+	cr_assert(eq(int, tg_api_query_get("a=1&a=2", "a", out, sizeof(out)), 1));
+	cr_assert(eq(str, out, "1"));
+	/* 7 bytes fit in 8, 8 do not */
+	cr_assert(eq(int, tg_api_query_get("a=1234567", "a", out, sizeof(out)), 7));
+	cr_assert(eq(int, tg_api_query_get("a=12345678", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_api_query_get("a=%4", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_api_query_get("a=%zz", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_api_query_get("a=x%00", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_api_query_get("a=1", "a", out, 0), -1));
+}
+
+Test(api, pipelined_in_order)
+{
+	static char reqs[400 * 48];
+	char want[64];
+	size_t n = 0;
+	struct cli *c;
+	int i;
+
+	srv_start();
+	c = cli_open();
+	cli_send(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\nGET /echo?q=2 HTTP/1.1\r\nHost: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(str, R.body, "{\"hello\":\"world\"}"));
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(not(eq(ptr, strstr(R.body, "\"q\":\"2\""), NULL)), "%s", R.body);
+	/* more than one read buffer's worth, split at arbitrary points */
+	for (i = 0; i < 400; i++)
+		n += (size_t)snprintf(reqs + n, sizeof(reqs) - n,
+				      "GET /echo?q=%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+	cr_assert(eq(int, cli_send_n(c, reqs, n), 0));
+	for (i = 0; i < 400; i++) {
+		cr_assert(eq(int, cli_read(c, false, &R), 0), "response %d", i);
+		snprintf(want, sizeof(want), "\"q\":\"%d\"}", i);
+		cr_assert(not(eq(ptr, strstr(R.body, want), NULL)), "%d: %s", i, R.body);
+	}
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, keep_alive_and_byte_by_byte)
+{
+	static const char req[] = "GET /h%65llo HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct cli *c;
+	size_t i;
+
+	srv_start();
+	c = cli_open();
+	for (i = 0; i < 3; i++) {
+		request(c, "GET", "/hello");
+		cr_assert(eq(int, R.status, 200));
+	}
+	for (i = 0; i < sizeof(req) - 1; i++) {
+		cr_assert(eq(int, cli_send_n(c, req + i, 1), 0));
+		usleep(1000);
+	}
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(str, R.body, "{\"hello\":\"world\"}"));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, http10)
+{
+	char v[64];
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	cli_send(c, "GET /hello HTTP/1.0\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Connection", v, sizeof(v)), "close"));
+	cr_assert(cli_eof(c));
+	cli_close(c);
+
+	c = cli_open();
+	cli_send(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Connection", v, sizeof(v)), "keep-alive"));
+	cli_send(c, "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Connection", v, sizeof(v)), "close"));
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, head_has_no_body)
+{
+	char v[64];
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	request(c, "HEAD", "/hello");
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Content-Length", v, sizeof(v)), "17"));
+	/* had a body been sent, it would precede this response */
+	request(c, "GET", "/echo?q=after");
+	cr_assert(eq(int, strncmp(R.head, "HTTP/1.1 200", 12), 0));
+	cr_assert(not(eq(ptr, strstr(R.body, "\"q\":\"after\""), NULL)));
+	request(c, "HEAD", "/nope");
+	cr_assert(eq(int, R.status, 404));
+	request(c, "GET", "/hello");
+	cr_assert(eq(str, R.body, "{\"hello\":\"world\"}"));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, percent_decoded_path)
+{
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	request(c, "GET", "/h%65llo");
+	cr_assert(eq(str, R.body, "{\"hello\":\"world\"}"));
+	request(c, "GET", "/v1/clients/10.0.0.1%2F24%20x?q=1");
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(not(eq(ptr, strstr(R.body, "\"path\":\"/v1/clients/10.0.0.1/24 x\""), NULL)),
+		  "%s", R.body);
+	cli_close(c);
+	cr_assert(eq(int, get_status("/hello%00"), 400));
+	cr_assert(eq(int, get_status("/he%zzllo"), 400));
+	cr_assert(eq(int, get_status("/hello%4"), 400));
+	cr_assert(eq(int, get_status("/hello%"), 400));
+	srv_stop();
+}
+
+Test(api, retry_after_and_content_type)
+{
+	char v[64];
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	request(c, "GET", "/limited");
+	cr_assert(eq(int, strncmp(R.head, "HTTP/1.1 429 Too Many Requests\r\n", 32), 0));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Retry-After", v, sizeof(v)), "7"));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Content-Type", v, sizeof(v)), "text/plain"));
+	cr_assert(eq(str, R.body, "slow down\n"));
+	request(c, "GET", "/hello");
+	cr_assert(hdr_get(&R, "Retry-After", v, sizeof(v)) == NULL);
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, big_body_twice)
+{
+	struct cli *c;
+	int i;
+
+	srv_start();
+	c = cli_open();
+	for (i = 0; i < 2; i++) {
+		request(c, "GET", "/big");
+		cr_assert(eq(sz, R.body_len, 100000));
+		cr_assert(eq(int, memcmp(R.body + 99990, "000009999\n", 10), 0));
+	}
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, half_close_still_answered)
+{
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	cli_send(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+	shutdown(c->fd, SHUT_WR);
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, max_conns)
+{
+	enum { N = TG_API_MAX_CONNS + 5 };
+	struct cli *cs[N];
+	int i, ok = 0, refused = 0, tries;
+
+	srv_start();
+	for (i = 0; i < N; i++)
+		cs[i] = cli_open();
+	for (i = 0; i < N; i++) {
+		if (cli_send_n(cs[i], "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", 32) == 0 &&
+		    cli_read(cs[i], false, &R) == 0 && R.status == 200)
+			ok++;
+		else
+			refused++;
+	}
+	cr_assert(eq(int, ok, TG_API_MAX_CONNS));
+	cr_assert(eq(int, refused, 5));
+	for (i = 0; i < N; i++)
+		cli_close(cs[i]);
+	/* the server notices the closes asynchronously */
+	for (tries = 0; tries < 50; tries++) {
+		struct cli *c = cli_open();
+
+		cli_send(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+		i = cli_read(c, false, &R);
+		cli_close(c);
+		if (i == 0 && R.status == 200)
+			break;
+		usleep(50000);
+	}
+	cr_assert(lt(int, tries, 50), "server did not recover after the connections closed");
+	srv_stop();
+}
+
+Test(api, idle_timeout)
+{
+	struct cli *c;
+	long t0, dt;
+	int i;
+
+	srv_start_idle(500);
+	/* each response re-arms the timer: gaps below the bound are fine */
+	c = cli_open();
+	for (i = 0; i < 3; i++) {
+		request(c, "GET", "/hello");
+		cr_assert(eq(int, R.status, 200));
+		usleep(250000);
+	}
+	t0 = now_ms();
+	cr_assert(cli_eof(c));
+	dt = now_ms() - t0;
+	cr_assert(lt(long, dt, 1500), "closed after %ld ms", dt);
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, slowloris_bounded)
+{
+	static const char req[] = "GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+	struct cli *c;
+	long t0, dt;
+	bool closed = false;
+	char b;
+	ssize_t r;
+	int i;
+
+	srv_start_idle(300);
+	t0 = now_ms();
+	c = cli_open();
+	cli_send(c, req);
+	/* keeps sending, never finishes the request */
+	for (i = 0; i < 60 && !closed; i++) {
+		if (cli_send_n(c, "a", 1))
+			closed = true;
+		r = recv(c->fd, &b, 1, MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			closed = true;
+		cr_assert(r <= 0, "got a response to an unfinished request");
+		usleep(50000);
+	}
+	dt = now_ms() - t0;
+	cr_assert(closed);
+	cr_assert(lt(long, dt, 1500), "closed after %ld ms", dt);
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, stop_with_open_connections)
+{
+	struct cli *a, *b;
+
+	srv_start();
+	a = cli_open();
+	b = cli_open();
+	request(a, "GET", "/hello");
+	cli_send(b, "GET /hello HTTP/1.1\r\nHo"); /* mid-request */
+	usleep(50000);
+	srv_stop();
+	cr_assert(cli_eof(a));
+	cr_assert(cli_eof(b));
+	cli_close(a);
+	cli_close(b);
+}
+
+Test(api, stop_from_handler)
+{
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	cli_send(c, "GET /quit HTTP/1.1\r\nHost: t\r\n\r\n");
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	srv_join();
+}
+
+Test(api, start_errors)
+{
+	struct tg_api *a = NULL, *b = NULL;
+	char listen[64];
+	uv_loop_t loop;
+
+	cr_assert(eq(int, uv_loop_init(&loop), 0));
+	cr_assert(eq(int, tg_api_start(&loop, "nonsense", routes, 1, NULL, &b), -EINVAL));
+	cr_assert(eq(ptr, b, NULL));
+	cr_assert(eq(int, tg_api_start(&loop, "localhost:0", routes, 1, NULL, &a), 0));
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", tg_api_port(a));
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &b), -EADDRINUSE));
+	cr_assert(eq(ptr, b, NULL));
+	/* stop before the loop ever ran */
+	tg_api_stop(a);
+	tg_api_stop(NULL);
+	cr_assert(eq(int, uv_run(&loop, UV_RUN_DEFAULT), 0));
+	cr_assert(eq(int, uv_loop_close(&loop), 0));
+}
+
+Test(api, ipv6_listen)
+{
+	struct tg_api *a = NULL;
+	uv_loop_t loop;
+	int err;
+
+	cr_assert(eq(int, uv_loop_init(&loop), 0));
+	err = tg_api_start(&loop, "[::1]:0", routes, 1, NULL, &a);
+	if (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT) {
+		uv_loop_close(&loop);
+		cr_skip_test("no IPv6 loopback");
+	}
+	cr_assert(eq(int, err, 0));
+	cr_assert(gt(int, tg_api_port(a), 0));
+	tg_api_stop(a);
+	cr_assert(eq(int, uv_run(&loop, UV_RUN_DEFAULT), 0));
+	cr_assert(eq(int, uv_loop_close(&loop), 0));
+}
+
+Test(api, parse_listen)
+{
+	static const char *bad[] = {
+		"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:8x", ":80",
+		"[::1:80", "[::1]80", "[]:80", "host:80", "::1:80", "1.2.3:80",
+		"1.2.3.4:123456", "[127.0.0.1]:80", "1.2.3.4:-1",
+	};
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	size_t i;
+	int lo;
+
+	cr_assert(eq(int, tg_api_parse_listen("127.0.0.1:9470", &ss), 0));
+	cr_assert(eq(int, s4->sin_family, AF_INET));
+	cr_assert(eq(u16, ntohs(s4->sin_port), 9470));
+	cr_assert(eq(u32, ntohl(s4->sin_addr.s_addr), 0x7f000001));
+	cr_assert(eq(int, tg_api_parse_listen("localhost:0", &ss), 0));
+	cr_assert(eq(u32, ntohl(s4->sin_addr.s_addr), 0x7f000001));
+	cr_assert(eq(int, tg_api_parse_listen("0.0.0.0:65535", &ss), 0));
+	cr_assert(eq(u16, ntohs(s4->sin_port), 65535));
+	cr_assert(eq(int, tg_api_parse_listen("[::1]:80", &ss), 0));
+	cr_assert(eq(int, s6->sin6_family, AF_INET6));
+	cr_assert(eq(u16, ntohs(s6->sin6_port), 80));
+	lo = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+	cr_assert(lo);
+	cr_assert(eq(int, tg_api_parse_listen("[fd00:198:18::1]:9470", &ss), 0));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert(eq(int, tg_api_parse_listen(bad[i], &ss), -EINVAL), "%s", bad[i]);
+	cr_assert(eq(int, tg_api_parse_listen(NULL, &ss), -EINVAL));
+}
