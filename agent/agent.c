@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
+#include "events.h"
 #include "log.h"
 
 static void log_top(struct tg_agent *a)
@@ -54,7 +55,7 @@ static void on_scan(uv_timer_t *t)
 
 static void reload(struct tg_agent *a)
 {
-	struct tg_config next;
+	static struct tg_config next; /* ~300 KB: not on the stack */
 	struct tg_config_errors errs = { 0 };
 	char restart[256];
 	const char *bad = NULL;
@@ -94,6 +95,49 @@ static void reload(struct tg_agent *a)
 	a->generation++;
 	tg_log_setup(a->cfg.log_level, a->cfg.log_format);
 	pr_info("reloaded", "generation=%u", a->generation);
+}
+
+/* A change to the config file reloads it like SIGHUP. Editors replace the
+ * file rather than write it, so the directory is watched, and a burst of
+ * events settles for 200 ms before the reload. */
+static void on_config_settled(uv_timer_t *t)
+{
+	struct tg_agent *a = t->data;
+
+	pr_info("config file changed", "file=%s", a->config_path);
+	reload(a);
+}
+
+static void on_config_event(uv_fs_event_t *h, const char *name, int events, int status)
+{
+	struct tg_agent *a = h->data;
+
+	if (status < 0 || !name || strcmp(name, a->config_base))
+		return;
+	uv_timer_start(&a->config_timer, on_config_settled, 200, 0);
+}
+
+static void watch_config(struct tg_agent *a)
+{
+	char dir[4096];
+	const char *slash = strrchr(a->config_path, '/');
+	int err;
+
+	snprintf(a->config_base, sizeof(a->config_base), "%s", slash ? slash + 1 : a->config_path);
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - a->config_path), a->config_path);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	uv_timer_init(a->loop, &a->config_timer);
+	a->config_timer.data = a;
+	uv_fs_event_init(a->loop, &a->config_watch);
+	a->config_watch.data = a;
+	err = uv_fs_event_start(&a->config_watch, on_config_event, dir, 0);
+	if (err)
+		pr_warn("config file not watched: reload with SIGHUP", "dir=%s err=\"%s\"", dir,
+			uv_strerror(err));
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -138,6 +182,14 @@ static int start_loop(struct tg_agent *a)
 		return err;
 	}
 	pr_info("api listening", "listen=%s", a->cfg.api_listen);
+	err = tg_events_start(&a->events, a->loop, &a->kern, tg_kern_map_fd(&a->kern, "tg_events"));
+	if (err) {
+		fprintf(stderr, "tollgate: cannot read the kernel's event ring buffer: %s\n",
+			strerror(-err));
+		return err;
+	}
+	if (a->config_path)
+		watch_config(a);
 	return 0;
 }
 
@@ -148,6 +200,7 @@ static void stop_loop(struct tg_agent *a)
 	if (a->api)
 		tg_api_stop(a->api);
 	a->api = NULL;
+	tg_events_stop(&a->events);
 	uv_walk(a->loop, close_walk, NULL);
 	uv_run(a->loop, UV_RUN_DEFAULT);
 	uv_loop_close(a->loop);
@@ -199,7 +252,8 @@ int tg_agent_run(const char *config_path)
 		goto cleanup;
 	}
 	err = tg_collector_init(&a->col, tg_kern_clients_fd(&a->kern),
-				tg_kern_global_fd(&a->kern), a->kern.ncpus,
+				tg_kern_global_fd(&a->kern),
+				tg_kern_map_fd(&a->kern, "tg_addr_buckets"), a->kern.ncpus,
 				tg_clients_map_size(a->cfg.max_clients));
 	if (err)
 		goto cleanup;

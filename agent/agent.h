@@ -8,6 +8,7 @@
 #include "api.h"
 #include "collector.h"
 #include "config.h"
+#include "events.h"
 #include "loader.h"
 
 #define TG_SCAN_INTERVAL_MS 1000
@@ -24,6 +25,10 @@ struct tg_agent {
 	struct tg_api *api;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_timer_t scan_timer;
+	uv_fs_event_t config_watch;
+	uv_timer_t config_timer;
+	char config_base[256];
+	struct tg_events events;
 	uint64_t last_top_log_ns, last_top_requests;
 	int exit_code;
 };

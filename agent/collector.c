@@ -40,11 +40,12 @@ void tg_format_time(uint64_t wall_ns, char *buf, size_t len)
 }
 
 int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
-		      int ncpus, unsigned int map_size)
+		      int abuckets_fd, int ncpus, unsigned int map_size)
 {
 	memset(c, 0, sizeof(*c));
 	c->clients_fd = clients_fd;
 	c->global_fd = global_fd;
+	c->abuckets_fd = abuckets_fd;
 	c->ncpus = ncpus;
 	c->map_size = map_size;
 	c->batch = TG_BATCH;
@@ -64,6 +65,7 @@ void tg_collector_free(struct tg_collector *c)
 	free(c->prev);
 	free(c->keys);
 	free(c->vals);
+	free(c->bk);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -101,7 +103,77 @@ static void read_global(struct tg_collector *c)
 		c->totals.malformed += g[i].malformed;
 		c->totals.fragments += g[i].fragments;
 		c->totals.conns_missing += g[i].conns_missing;
+		c->totals.addr_buckets_created += g[i].addr_buckets;
+		c->totals.fragments_dropped += g[i].fragments_dropped;
+		c->totals.events_lost += g[i].events_lost;
 	}
+}
+
+static int bucket_cmp(const void *pa, const void *pb)
+{
+	const struct tg_bucket_view *a = pa, *b = pb;
+	int r = tg_addr_cmp(&a->key.addr, &b->key.addr);
+
+	if (r)
+		return r;
+	return a->key.qid < b->key.qid ? -1 : a->key.qid > b->key.qid;
+}
+
+/* Per-address buckets: one batch walk of the LRU, sorted for lookups. */
+static int read_buckets(struct tg_collector *c)
+{
+	struct tg_bucket_key keys[1024];
+	struct tg_bucket vals[1024];
+	__u32 next_key = 0;
+	void *in = NULL;
+	size_t n = 0;
+	int err;
+
+	for (;;) {
+		__u32 count = 1024;
+
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		err = bpf_map_lookup_batch(c->abuckets_fd, in, &next_key, keys, vals,
+					   &count, &opts);
+		if (err && errno != ENOENT)
+			return -errno;
+		if (n + count > c->cap_bk) {
+			size_t cap = c->cap_bk ? c->cap_bk : 1024;
+			void *p;
+
+			while (cap < n + count)
+				cap *= 2;
+			p = realloc(c->bk, cap * sizeof(*c->bk));
+			if (!p)
+				return -ENOMEM;
+			c->bk = p;
+			c->cap_bk = cap;
+		}
+		for (__u32 i = 0; i < count; i++) {
+			c->bk[n + i].key = keys[i];
+			c->bk[n + i].b = vals[i];
+		}
+		n += count;
+		if (err)
+			break;
+		in = &next_key;
+	}
+	qsort(c->bk, n, sizeof(*c->bk), bucket_cmp);
+	c->n_bk = n;
+	return 0;
+}
+
+static int bucket_addr_cmp(const void *key, const void *elem)
+{
+	return tg_addr_cmp(key, &((const struct tg_bucket_view *)elem)->key.addr);
+}
+
+const struct tg_bucket_view *tg_collector_bucket(const struct tg_collector *c,
+						 const struct tg_addr *addr)
+{
+	if (!c->n_bk)
+		return NULL;
+	return bsearch(addr, c->bk, c->n_bk, sizeof(*c->bk), bucket_addr_cmp);
 }
 
 int tg_collector_scan(struct tg_collector *c)
@@ -168,6 +240,12 @@ int tg_collector_scan(struct tg_collector *c)
 		c->totals.bytes_per_sec += v->bytes_per_sec;
 	}
 	c->totals.clients = n;
+	if (c->abuckets_fd > 0 && read_buckets(c) == 0) {
+		c->totals.addr_buckets = c->n_bk;
+		c->totals.addr_buckets_evicted =
+			c->totals.addr_buckets_created > c->n_bk
+				? c->totals.addr_buckets_created - c->n_bk : 0;
+	}
 	c->totals.evicted = c->totals.new_clients > n ? c->totals.new_clients - n : 0;
 	c->scan_ms = (double)(tg_now_mono_ns() - t0) / 1e6;
 	return err;

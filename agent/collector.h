@@ -8,12 +8,20 @@
 #include "rates.h"
 #include "shared.h"
 
+/* A per-address bucket as read from tg_addr_buckets. */
+struct tg_bucket_view {
+	struct tg_bucket_key key;
+	struct tg_bucket b;
+};
+
 struct tg_totals {
 	uint64_t packets, bytes, payload_bytes, syns, requests;
 	uint64_t clients;        /* live per-client entries */
 	uint64_t new_clients;    /* entries ever created */
 	uint64_t evicted;        /* new_clients - clients: map pressure */
 	uint64_t malformed, fragments, conns_missing;
+	uint64_t addr_buckets, addr_buckets_created, addr_buckets_evicted;
+	uint64_t fragments_dropped, events_lost;
 	double requests_per_sec, bytes_per_sec;
 };
 
@@ -26,6 +34,9 @@ struct tg_collector {
 	uint64_t cur_mono_ns, prev_mono_ns;
 	double scan_ms; /* duration of the last scan */
 	struct tg_totals totals;
+	int abuckets_fd;
+	struct tg_bucket_view *bk; /* sorted by address, then quota id */
+	size_t n_bk, cap_bk;
 	/* batch buffers */
 	struct tg_addr *keys;
 	void *vals;
@@ -33,7 +44,10 @@ struct tg_collector {
 };
 
 int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
-		      int ncpus, unsigned int map_size);
+		      int abuckets_fd, int ncpus, unsigned int map_size);
+/* The per-address bucket of a client from the last scan, or NULL. */
+const struct tg_bucket_view *tg_collector_bucket(const struct tg_collector *c,
+						 const struct tg_addr *addr);
 void tg_collector_free(struct tg_collector *c);
 /* One scan: reads every client, computes rates. Returns 0 or -errno. */
 int tg_collector_scan(struct tg_collector *c);

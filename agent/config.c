@@ -6,13 +6,12 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include "shared.h"
 
 #define TG_CONFIG_MAX_BYTES (1u << 20)
 
@@ -21,10 +20,21 @@ enum opt_type {
 	OPT_STR,     /* char[] field, validated and normalized by str_check */
 	OPT_U32,     /* uint32_t field, min..max */
 	OPT_ENUM,    /* int field, index into choices */
-	OPT_IFACES,  /* cfg->interfaces, at most max */
-	OPT_PORTS,   /* cfg->ports, min..max entries */
+	OPT_BOOL,    /* bool field */
+	OPT_LIST,    /* an array field of min..max elements, see struct list */
+	OPT_CUSTOM,  /* parsed and printed by its own functions */
 	OPT_NULL,    /* a key whose only supported value so far is null */
 	OPT_LATER,   /* its feature has not landed: rejected when present */
+};
+
+/* An array option: the field holds the elements, an int counts them. */
+struct list {
+	const char *what; /* in "at most 32 interfaces" */
+	size_t count_off;
+	size_t elem;      /* bytes per element */
+	bool strings;     /* char[elem] elements, else uint16_t */
+	/* Stores one element, or returns why not (formatted into buf). */
+	const char *(*add)(struct tg_config *cfg, const cJSON *it, char *buf, size_t len);
 };
 
 struct opt {
@@ -32,12 +42,15 @@ struct opt {
 	enum opt_type type;
 	long long min, max;
 	size_t off, size;
-	long long def;       /* OPT_U32, OPT_ENUM */
+	long long def;       /* OPT_U32, OPT_ENUM, OPT_BOOL */
 	const char *def_str; /* OPT_STR */
 	const char *const *choices;
 	/* Return a reason, or NULL after writing the normalized value. */
 	const char *(*str_check)(const char *in, char *out, size_t len);
-	const char *(*enum_check)(int v);
+	const struct list *list;
+	void (*parse)(struct tg_config *cfg, const cJSON *v, const char *path,
+		      struct tg_config_errors *errs);
+	cJSON *(*print)(const struct tg_config *cfg, unsigned flags);
 	bool restart;
 	bool null_ok; /* OPT_LATER: null means "off" and is accepted */
 };
@@ -80,11 +93,6 @@ static const char *check_listen(const char *in, char *out, size_t len)
 	return NULL;
 }
 
-static const char *check_mode(int v)
-{
-	return v == TG_MODE_ENFORCE ? "not supported yet" : NULL;
-}
-
 /* The kernel's dev_valid_name() rules, plus no control characters. */
 static bool iface_valid(const char *s)
 {
@@ -98,6 +106,72 @@ static bool iface_valid(const char *s)
 	return true;
 }
 
+/* Elements are added one by one; opt.max is checked before each call. */
+static const char *add_iface(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	if (!cJSON_IsString(it) || !iface_valid(it->valuestring))
+		return "must be an interface name: 1..15 characters, no '/', ':' or whitespace";
+	for (int j = 0; j < cfg->n_interfaces; j++)
+		if (!strcmp(cfg->interfaces[j], it->valuestring)) {
+			snprintf(buf, len, "duplicate interface %s", it->valuestring);
+			return buf;
+		}
+	strcpy(cfg->interfaces[cfg->n_interfaces++], it->valuestring);
+	return NULL;
+}
+
+/* Kept sorted as they come. */
+static const char *add_port(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	long long port;
+	int j;
+
+	if (!tg_config_json_int(it, 1, 65535, &port))
+		return "must be an integer in 1..65535";
+	for (j = 0; j < cfg->n_ports && cfg->ports[j] < port; j++)
+		;
+	if (j < cfg->n_ports && cfg->ports[j] == port) {
+		snprintf(buf, len, "duplicate port %lld", port);
+		return buf;
+	}
+	memmove(&cfg->ports[j + 1], &cfg->ports[j],
+		(size_t)(cfg->n_ports - j) * sizeof(cfg->ports[0]));
+	cfg->ports[j] = (uint16_t)port;
+	cfg->n_ports++;
+	return NULL;
+}
+
+/* The kernel compares lower case bytes (OR 0x20), hence the narrow set. */
+static const char *add_header(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	const char *s = cJSON_IsString(it) ? it->valuestring : "";
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+	char name[TG_KEY_HEADER_LEN];
+
+	if (n < 1 || n >= sizeof(name) || s[n])
+		return "must be a header name: 1..15 characters of A-Z a-z 0-9 -";
+	for (size_t k = 0; k <= n; k++)
+		name[k] = (char)tolower((unsigned char)s[k]);
+	for (int j = 0; j < cfg->n_key_headers; j++)
+		if (!strcmp(cfg->key_headers[j], name)) {
+			snprintf(buf, len, "duplicate header %s", name);
+			return buf;
+		}
+	memcpy(cfg->key_headers[cfg->n_key_headers++], name, n + 1);
+	return NULL;
+}
+
+#define COUNT(m) offsetof(struct tg_config, m)
+#define ELEM(m) sizeof(((struct tg_config *)0)->m[0])
+
+static const struct list ifaces_list = {
+	"interfaces", COUNT(n_interfaces), ELEM(interfaces), true, add_iface
+};
+static const struct list ports_list = { "ports", COUNT(n_ports), ELEM(ports), false, add_port };
+static const struct list headers_list = {
+	"headers", COUNT(n_key_headers), ELEM(key_headers), true, add_header
+};
+
 #define FIELD(m) .off = offsetof(struct tg_config, m), \
 		 .size = sizeof(((struct tg_config *)0)->m)
 #define SECTION(n) { .name = n, .type = OPT_SECTION }
@@ -106,31 +180,37 @@ static bool iface_valid(const char *s)
 	{ .name = n, .type = OPT_STR, FIELD(m), .def_str = d, .str_check = chk, .restart = rs }
 #define U32(n, m, lo, hi, d, rs) \
 	{ .name = n, .type = OPT_U32, FIELD(m), .min = lo, .max = hi, .def = d, .restart = rs }
-#define ENUM(n, m, d, ch, chk) \
-	{ .name = n, .type = OPT_ENUM, FIELD(m), .def = d, .choices = ch, .enum_check = chk }
+#define ENUM(n, m, d, ch) { .name = n, .type = OPT_ENUM, FIELD(m), .def = d, .choices = ch }
+#define BOOL(n, m, d) { .name = n, .type = OPT_BOOL, FIELD(m), .def = d }
+#define LIST(n, m, l, lo, hi) \
+	{ .name = n, .type = OPT_LIST, FIELD(m), .list = &l, .min = lo, .max = hi }
+#define CUSTOM(n, p, pr) { .name = n, .type = OPT_CUSTOM, .parse = p, .print = pr }
 
 static const char *const modes[] = { "monitor", "enforce", NULL };
 static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const formats[] = { "logfmt", "json", NULL };
 static const uint16_t default_ports[] = { 80, 443, 4000, 8000, 8080, 8099, 9080 };
+static const char *const default_headers[] = { "authorization", "x-api-key", "api-key" };
 
 /* Order is the order of tg_config_to_json; a section precedes its keys.
  * Landing a feature turns its LATER row into a typed one. */
 static const struct opt opts[] = {
 	STR("instance", instance, "default", check_instance, true),
 	SECTION("gateway"),
-	{ .name = "gateway.interfaces", .type = OPT_IFACES, .max = TG_MAX_INTERFACES },
-	{ .name = "gateway.ports", .type = OPT_PORTS, .min = 1 /* non-empty */, .max = TG_MAX_PORTS },
+	LIST("gateway.interfaces", interfaces, ifaces_list, 0, TG_MAX_INTERFACES),
+	LIST("gateway.ports", ports, ports_list, 1, TG_MAX_PORTS),
 	U32("gateway.max_clients", max_clients, 1024, 16777216, 262144, true),
 	{ .name = "gateway.cgroup", .type = OPT_NULL },
-	ENUM("mode", mode, TG_MODE_MONITOR, modes, check_mode),
+	ENUM("mode", mode, TG_MODE_MONITOR, modes),
 	SECTION("identity"),
 	U32("identity.ipv6_prefix", ipv6_prefix, 1, 128, 64, false),
-	LATER("identity.api_key_headers"),
-	LATER("identity.header_scan_bytes"),
-	LATER("identity.proxy_protocol"),
+	LIST("identity.api_key_headers", key_headers, headers_list, 1, TG_MAX_KEY_HEADERS),
+	U32("identity.header_scan_bytes", header_scan_bytes, 64, TG_SCAN_MAX, 1024, false),
+	BOOL("identity.proxy_protocol", proxy_protocol, false),
 	LATER("identity.trusted_proxies"),
-	LATER("quotas"),
+	SECTION("quotas"),
+	CUSTOM("quotas.default", tg_config_quotas_parse_default, tg_config_quotas_default_json),
+	CUSTOM("quotas.clients", tg_config_quotas_parse_clients, tg_config_quotas_clients_json),
 	LATER("anomaly"),
 	LATER("webhooks"),
 	SECTION("api"),
@@ -141,8 +221,8 @@ static const struct opt opts[] = {
 	LATER("state_dir"),
 	LATER("keep"),
 	SECTION("log"),
-	ENUM("log.level", log_level, TG_LOG_INFO, levels, NULL),
-	ENUM("log.format", log_format, TG_LOG_LOGFMT, formats, NULL),
+	ENUM("log.level", log_level, TG_LOG_INFO, levels),
+	ENUM("log.format", log_format, TG_LOG_LOGFMT, formats),
 	{ .name = "cluster", .type = OPT_LATER, .null_ok = true },
 };
 
@@ -156,26 +236,27 @@ struct ctx {
 
 #define PATH_LEN sizeof(((struct tg_config_error *)0)->path)
 
-static __attribute__((format(printf, 3, 4)))
-void errf(struct ctx *c, const char *path, const char *fmt, ...)
+void tg_config_errf(struct tg_config_errors *errs, const char *path, const char *fmt, ...)
 {
-	struct tg_config_error *e = &c->errs->e[c->errs->n];
+	struct tg_config_error *e;
 	va_list ap;
 
-	if (c->errs->n >= TG_CONFIG_MAX_ERRORS) {
-		c->errs->dropped++;
+	if (errs->n >= TG_CONFIG_MAX_ERRORS) {
+		errs->dropped++;
 		return;
 	}
-	c->errs->n++;
+	e = &errs->e[errs->n++];
 	snprintf(e->path, sizeof(e->path), "%s", path);
 	va_start(ap, fmt);
 	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
 	va_end(ap);
 }
 
-/* base.key, or base["key"] escaped when the key is not a plain name, so a
- * hostile key cannot forge a second error line. Truncates to len. */
-static void path_key(char *out, size_t len, const char *base, const char *key)
+#define errf(c, ...) tg_config_errf((c)->errs, __VA_ARGS__)
+
+/* Escaped, so a hostile key cannot forge a second error line. Truncates to
+ * len. */
+void tg_config_path_key(char *out, size_t len, const char *base, const char *key)
 {
 	const char *ident = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789";
 	size_t o;
@@ -199,7 +280,7 @@ static void path_key(char *out, size_t len, const char *base, const char *key)
 		out[len - 1] = '\0';
 }
 
-static bool json_int(const cJSON *it, long long min, long long max, long long *out)
+bool tg_config_json_int(const cJSON *it, long long min, long long max, long long *out)
 {
 	double d = cJSON_IsNumber(it) ? it->valuedouble : 0.5;
 
@@ -210,70 +291,31 @@ static bool json_int(const cJSON *it, long long min, long long max, long long *o
 	return true;
 }
 
-/* One list element: NULL once stored, else why not (formatted into buf). */
-static const char *add_iface(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
-{
-	if (!cJSON_IsString(it) || !iface_valid(it->valuestring))
-		return "must be an interface name: 1..15 characters, no '/', ':' or whitespace";
-	for (int j = 0; j < cfg->n_interfaces; j++)
-		if (!strcmp(cfg->interfaces[j], it->valuestring)) {
-			snprintf(buf, len, "duplicate interface %s", it->valuestring);
-			return buf;
-		}
-	strcpy(cfg->interfaces[cfg->n_interfaces++], it->valuestring);
-	return NULL;
-}
-
-static const char *add_port(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
-{
-	long long port;
-
-	if (!json_int(it, 1, 65535, &port))
-		return "must be an integer in 1..65535";
-	for (int j = 0; j < cfg->n_ports; j++)
-		if (cfg->ports[j] == port) {
-			snprintf(buf, len, "duplicate port %lld", port);
-			return buf;
-		}
-	cfg->ports[cfg->n_ports++] = (uint16_t)port;
-	return NULL;
-}
-
-static int cmp_u16(const void *a, const void *b)
-{
-	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
-}
-
 static void parse_list(struct ctx *c, const struct opt *o, const cJSON *v, const char *path)
 {
-	struct tg_config *cfg = c->cfg;
-	bool ports = o->type == OPT_PORTS;
-	const char *what = ports ? "ports" : "interfaces", *reason;
+	const struct list *l = o->list;
+	int *count = (int *)((char *)c->cfg + l->count_off), i = 0;
 	char ipath[PATH_LEN + 16], buf[64]; /* + "[index]" */
+	const char *reason;
 	const cJSON *it;
-	int i = 0;
 
 	if (!cJSON_IsArray(v)) {
-		errf(c, path, "expected an array of %s", what);
+		errf(c, path, "expected an array of %s", l->what);
 		return;
 	}
-	if (ports)
-		memset(cfg->ports, 0, sizeof(cfg->ports)), cfg->n_ports = 0;
-	else
-		memset(cfg->interfaces, 0, sizeof(cfg->interfaces)), cfg->n_interfaces = 0;
+	memset((char *)c->cfg + o->off, 0, o->size);
+	*count = 0;
 	cJSON_ArrayForEach(it, v) {
 		if (i >= o->max) {
-			errf(c, path, "at most %lld %s", o->max, what);
+			errf(c, path, "at most %lld %s", o->max, l->what);
 			break;
 		}
 		snprintf(ipath, sizeof(ipath), "%s[%d]", path, i++);
-		reason = (ports ? add_port : add_iface)(cfg, it, buf, sizeof(buf));
-		if (reason)
+		if ((reason = l->add(c->cfg, it, buf, sizeof(buf))))
 			errf(c, ipath, "%s", reason);
 	}
 	if (i < o->min)
 		errf(c, path, "must not be empty");
-	qsort(cfg->ports, (size_t)cfg->n_ports, sizeof(cfg->ports[0]), cmp_u16);
 }
 
 static void walk(struct ctx *c, const cJSON *obj, const char *prefix, const char *path);
@@ -301,7 +343,7 @@ static void apply(struct ctx *c, const struct opt *o, const cJSON *v, const char
 			strncpy(field, buf, o->size); /* zero-fills: configs compare with memcmp */
 		break;
 	case OPT_U32:
-		if (json_int(v, o->min, o->max, &i))
+		if (tg_config_json_int(v, o->min, o->max, &i))
 			*(uint32_t *)field = (uint32_t)i;
 		else
 			errf(c, path, "must be an integer in %lld..%lld", o->min, o->max);
@@ -315,13 +357,21 @@ static void apply(struct ctx *c, const struct opt *o, const cJSON *v, const char
 				n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", k ? "|" : "",
 						      o->choices[k]);
 			errf(c, path, "must be one of %s", buf);
-		} else if (!o->enum_check || !(reason = o->enum_check((int)i))) {
+		} else {
 			*(int *)field = (int)i;
 		}
 		break;
-	case OPT_IFACES:
-	case OPT_PORTS:
+	case OPT_BOOL:
+		if (cJSON_IsBool(v))
+			*(bool *)field = cJSON_IsTrue(v);
+		else
+			reason = "expected a boolean";
+		break;
+	case OPT_LIST:
 		parse_list(c, o, v, path);
+		break;
+	case OPT_CUSTOM:
+		o->parse(c->cfg, v, path, c->errs);
 		break;
 	case OPT_NULL:
 	case OPT_LATER:
@@ -357,7 +407,7 @@ static void walk(struct ctx *c, const cJSON *obj, const char *prefix, const char
 	cJSON_ArrayForEach(it, obj) {
 		const struct opt *o = opt_find(prefix, it->string);
 
-		path_key(kpath, sizeof(kpath), path, it->string);
+		tg_config_path_key(kpath, sizeof(kpath), path, it->string);
 		if (!o) {
 			errf(c, kpath, "unknown key");
 			continue;
@@ -429,24 +479,28 @@ void tg_config_defaults(struct tg_config *cfg)
 			*(uint32_t *)field = (uint32_t)opts[i].def;
 		else if (opts[i].type == OPT_ENUM)
 			*(int *)field = (int)opts[i].def;
+		else if (opts[i].type == OPT_BOOL)
+			*(bool *)field = opts[i].def;
 	}
 	strcpy(cfg->interfaces[0], "lo");
 	cfg->n_interfaces = 1;
 	memcpy(cfg->ports, default_ports, sizeof(default_ports));
 	cfg->n_ports = (int)(sizeof(default_ports) / sizeof(default_ports[0]));
+	for (size_t i = 0; i < sizeof(default_headers) / sizeof(default_headers[0]); i++)
+		strcpy(cfg->key_headers[cfg->n_key_headers++], default_headers[i]);
+	/* quotas: none, and quotas.default unlimited with action drop (0). */
 }
 
 int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
 		    struct tg_config_errors *errs)
 {
 	struct tg_config_errors scratch;
-	struct tg_config tmp;
-	struct ctx c = { .cfg = &tmp, .errs = errs ? errs : &scratch };
+	struct ctx c = { .errs = errs ? errs : &scratch };
 	const char *end = NULL;
+	int err = -EINVAL;
 	cJSON *root;
 
 	memset(c.errs, 0, sizeof(*c.errs));
-	tg_config_defaults(&tmp);
 	while (json && len > 0 && json[len - 1] == '\0') /* a C string's terminator */
 		len--;
 	if (!text_ok(&c, json, json ? len : 0))
@@ -457,6 +511,14 @@ int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
 		err_at(&c, json, len, end ? end : cJSON_GetErrorPtr(), "invalid JSON");
 		return -EINVAL;
 	}
+	/* Filled aside, so a bad reload leaves cfg alone; too big (the quota
+	 * table) for the stack. */
+	if (!(c.cfg = malloc(sizeof(*c.cfg)))) {
+		errf(&c, "$", "out of memory");
+		cJSON_Delete(root);
+		return -ENOMEM;
+	}
+	tg_config_defaults(c.cfg);
 	/* cJSON stops after the first value; only space may follow it. */
 	while (end && end < json + len && is_space(*end))
 		end++;
@@ -467,10 +529,12 @@ int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
 	else
 		walk(&c, root, "", "$");
 	cJSON_Delete(root);
-	if (c.errs->n || c.errs->dropped)
-		return -EINVAL;
-	*cfg = tmp;
-	return 0;
+	if (!c.errs->n && !c.errs->dropped) {
+		memcpy(cfg, c.cfg, sizeof(*cfg));
+		err = 0;
+	}
+	free(c.cfg);
+	return err;
 }
 
 int tg_config_load(const char *file, struct tg_config *cfg,
@@ -509,20 +573,33 @@ int tg_config_load(const char *file, struct tg_config *cfg,
 	return err;
 }
 
-char *tg_config_to_json(const struct tg_config *cfg)
+/* NULL when the count is out of range (a config not made by the parser). */
+static cJSON *list_json(const struct tg_config *cfg, const struct opt *o)
 {
-	int n_if = cfg->n_interfaces, n_p = cfg->n_ports, ports[TG_MAX_PORTS];
-	const char *names[TG_MAX_INTERFACES];
-	char *out = NULL, sect[32];
-	cJSON *root;
+	const struct list *l = o->list;
+	const char *field = (const char *)cfg + o->off;
+	int n = *(const int *)((const char *)cfg + l->count_off);
+	cJSON *a, *v;
 
-	if (n_if < 0 || n_if > TG_MAX_INTERFACES || n_p < 0 || n_p > TG_MAX_PORTS)
+	if (n < 0 || n > o->max || !(a = cJSON_CreateArray()))
 		return NULL;
-	root = cJSON_CreateObject();
-	for (int j = 0; j < n_if; j++)
-		names[j] = cfg->interfaces[j];
-	for (int j = 0; j < n_p; j++)
-		ports[j] = cfg->ports[j];
+	for (int j = 0; j < n; j++) {
+		v = l->strings ? cJSON_CreateString(field + (size_t)j * l->elem)
+			       : cJSON_CreateNumber(((const uint16_t *)field)[j]);
+		if (!cJSON_AddItemToArray(a, v)) {
+			cJSON_Delete(v);
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+char *tg_config_to_json_flags(const struct tg_config *cfg, unsigned flags)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *out = NULL, sect[32];
+
 	for (size_t i = 0; root && i < N_OPTS; i++) {
 		const struct opt *o = &opts[i];
 		const char *field = (const char *)cfg + o->off, *dot = strchr(o->name, '.');
@@ -539,8 +616,9 @@ char *tg_config_to_json(const struct tg_config *cfg)
 			if (o->choices[e] && e == *(const int *)field)
 				v = cJSON_CreateString(o->choices[e]);
 			break;
-		case OPT_IFACES: v = cJSON_CreateStringArray(names, n_if); break;
-		case OPT_PORTS: v = cJSON_CreateIntArray(ports, n_p); break;
+		case OPT_BOOL: v = cJSON_CreateBool(*(const bool *)field); break;
+		case OPT_LIST: v = list_json(cfg, o); break;
+		case OPT_CUSTOM: v = o->print(cfg, flags); break;
 		case OPT_NULL: v = cJSON_CreateNull(); break;
 		case OPT_LATER: continue;
 		}
@@ -557,6 +635,11 @@ char *tg_config_to_json(const struct tg_config *cfg)
 out:
 	cJSON_Delete(root);
 	return out;
+}
+
+char *tg_config_to_json(const struct tg_config *cfg)
+{
+	return tg_config_to_json_flags(cfg, 0);
 }
 
 void tg_config_restart_keys(const struct tg_config *a, const struct tg_config *b,

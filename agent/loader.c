@@ -12,6 +12,8 @@
 #include "shared.h"
 #include "log.h"
 #include "loader.h"
+#include "quota_plan.h"
+#include "quotas.h"
 
 #define TG_BPFFS "/sys/fs/bpf"
 #define TG_BTF "/sys/kernel/btf/vmlinux"
@@ -143,6 +145,8 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 	bpf_map__set_max_entries(k->skel->maps.tg_clients,
 				 tg_clients_map_size(cfg->max_clients));
 	bpf_map__set_max_entries(k->skel->maps.tg_conns, cfg->max_clients);
+	bpf_map__set_max_entries(k->skel->maps.tg_addr_buckets,
+				 tg_clients_map_size(cfg->max_clients));
 	err = set_pins(k);
 	if (err)
 		return err;
@@ -195,11 +199,7 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 
 int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int generation)
 {
-	struct tg_settings s = {
-		.mode = (unsigned int)cfg->mode,
-		.ipv6_prefix = cfg->ipv6_prefix,
-		.generation = generation,
-	};
+	struct tg_settings s;
 	int ports_fd = bpf_map__fd(k->skel->maps.tg_ports);
 	unsigned char want[65536 / 8] = { 0 };
 	__u32 zero = 0;
@@ -226,6 +226,11 @@ int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int g
 			bpf_map_update_elem(ports_fd, &port, &on, BPF_ANY);
 		}
 	}
+	/* Quotas before the settings: a mode switch to enforce finds them. */
+	err = tg_quotas_apply(k, cfg);
+	if (err)
+		return err;
+	tg_settings_build(&s, cfg, generation);
 	err = bpf_map_update_elem(bpf_map__fd(k->skel->maps.tg_settings), &zero, &s, BPF_ANY);
 	return err ? -errno : 0;
 }
@@ -300,6 +305,13 @@ void tg_kern_close(struct tg_kern *k, bool keep)
 int tg_kern_clients_fd(const struct tg_kern *k)
 {
 	return bpf_map__fd(k->skel->maps.tg_clients);
+}
+
+int tg_kern_map_fd(const struct tg_kern *k, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(k->skel->obj, name);
+
+	return m ? bpf_map__fd(m) : -ENOENT;
 }
 
 int tg_kern_global_fd(const struct tg_kern *k)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include "config.h"
+#include "shared.h"
 #include "tc.h"
 
 struct tollgate_bpf;
@@ -15,6 +16,10 @@ struct tg_kern {
 	int ncpus;
 	struct tg_tc_link links[TG_MAX_INTERFACES];
 	int n_links;
+	/* quota id -> entry name ("" when free) and index in cfg->quotas */
+	char qnames[TG_MAX_QUOTAS][32];
+	int qentry[TG_MAX_QUOTAS];
+	struct tg_quota qvals[TG_MAX_QUOTAS]; /* as written into tg_quotas */
 };
 
 /* Checks privileges and BTF, mounts bpffs when missing, opens and loads the
@@ -34,6 +39,7 @@ void tg_kern_close(struct tg_kern *k, bool keep);
 
 int tg_kern_clients_fd(const struct tg_kern *k);
 int tg_kern_global_fd(const struct tg_kern *k);
+int tg_kern_map_fd(const struct tg_kern *k, const char *name);
 
 /* The running kernel's entry count limit for the per-client map. */
 unsigned int tg_clients_map_size(unsigned int max_clients);

@@ -29,7 +29,7 @@ static const char usage[] =
 
 static int cmd_check_config(int argc, char **argv)
 {
-	struct tg_config cfg;
+	static struct tg_config cfg; /* ~300 KB: not on the stack */
 	struct tg_config_errors errs = { 0 };
 	char *json;
 
@@ -81,7 +81,7 @@ static int cmd_run(int argc, char **argv)
 static int cmd_status(int argc, char **argv)
 {
 	const char *config = NULL, *api = NULL, *sort = "requests";
-	struct tg_config cfg;
+	static struct tg_config cfg; /* ~300 KB: not on the stack */
 	struct tg_config_errors errs = { 0 };
 	bool json = false;
 	long limit = 50;

@@ -5,6 +5,7 @@
 #include "agent.h"
 #include "buf.h"
 #include "rates.h"
+#include "routes.h"
 
 #define TG_CLIENTS_DEFAULT_LIMIT 100
 #define TG_CLIENTS_MAX_LIMIT 100000
@@ -36,7 +37,26 @@ static void h_healthz(void *ctx, const struct tg_api_req *req, struct tg_api_res
 		      a->col.totals.clients, a->col.scan_ms);
 }
 
-static void client_json(struct tg_buf *b, const struct tg_client_view *v, int prefix6)
+/* The client's per-address bucket (quotas.default or a per_address CIDR
+ * entry); null when its requests go to shared or key buckets. */
+static void client_bucket_json(struct tg_agent *a, struct tg_buf *b, const struct tg_client_view *v)
+{
+	const struct tg_bucket_view *bv = tg_collector_bucket(&a->col, &v->addr);
+
+	if (!bv || bv->key.qid >= TG_MAX_QUOTAS || !a->kern.qnames[bv->key.qid][0]) {
+		tg_buf_printf(b, ",\"quota\":null");
+		return;
+	}
+	tg_buf_printf(b, ",\"quota\":{\"name\":");
+	tg_buf_json_str(b, a->kern.qnames[bv->key.qid]);
+	tg_buf_printf(b, ",");
+	tg_bucket_levels_json(b, &a->kern.qvals[bv->key.qid], &bv->b);
+	tg_bucket_counts_json(b, &bv->b);
+	tg_buf_printf(b, "}");
+}
+
+static void client_json(struct tg_agent *a, struct tg_buf *b, const struct tg_client_view *v,
+			int prefix6)
 {
 	char addr[64], first[40] = "", last[40] = "";
 
@@ -59,7 +79,9 @@ static void client_json(struct tg_buf *b, const struct tg_client_view *v, int pr
 	tg_buf_printf(b, "\"request_size_hist\":[");
 	for (int i = 0; i < TG_SIZE_BUCKETS; i++)
 		tg_buf_printf(b, "%s%" PRIu64, i ? "," : "", v->size_hist[i]);
-	tg_buf_printf(b, "]}");
+	tg_buf_printf(b, "]");
+	client_bucket_json(a, b, v);
+	tg_buf_printf(b, "}");
 }
 
 static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
@@ -94,7 +116,7 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
 		if (i)
 			tg_buf_printf(b, ",");
-		client_json(b, &c->cur[idx[i]], (int)a->cfg.ipv6_prefix);
+		client_json(a, b, &c->cur[idx[i]], (int)a->cfg.ipv6_prefix);
 	}
 	tg_buf_printf(b, "],\"total_clients\":%zu}\n", n);
 	free(idx);
@@ -133,6 +155,12 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	metric(b, "fragments_total", "counter", "IP fragments seen (passed, not counted).", inst, (double)t->fragments);
 	metric(b, "connections_untracked_total", "counter", "Request starts on connections whose SYN was not seen.", inst, (double)t->conns_missing);
 	metric(b, "scan_duration_seconds", "gauge", "Duration of the last read of the kernel's counters.", inst, c->scan_ms / 1e3);
+	metric(b, "addr_buckets", "gauge", "Per-address buckets live (quotas.default, per_address entries).", inst, (double)t->addr_buckets);
+	metric(b, "addr_buckets_evicted_total", "counter", "Per-address buckets evicted under map pressure: those clients start again from a full bucket.", inst, (double)t->addr_buckets_evicted);
+	metric(b, "fragments_dropped_total", "counter", "First IP fragments toward gateway ports dropped (enforce mode).", inst, (double)t->fragments_dropped);
+	metric(b, "denial_events_total", "counter", "Denial events received from the kernel (one per key per second at most).", inst, (double)a->events.received);
+	metric(b, "denial_events_lost_total", "counter", "Denial events lost to a full ring buffer.", inst, (double)t->events_lost);
+	metric(b, "enforcing", "gauge", "1 in enforce mode, 0 in monitor mode.", inst, a->cfg.mode == TG_MODE_ENFORCE ? 1 : 0);
 	metric(b, "config_generation", "gauge", "Config generation (increments on each successful reload).", inst, (double)a->generation);
 
 	idx = malloc((n ? n : 1) * sizeof(*idx));
@@ -159,6 +187,7 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 		}
 	}
 	free(idx);
+	tg_keys_metrics(a, b);
 	if (b->oom)
 		json_error(resp, 503, "out of memory");
 }
@@ -167,5 +196,7 @@ const struct tg_api_route tg_routes[] = {
 	{ "GET", "/healthz", h_healthz },
 	{ "GET", "/v1/clients", h_clients },
 	{ "GET", "/metrics", h_metrics },
+	{ "GET", "/v1/keys", tg_h_keys },
+	{ "GET", "/v1/keys/", tg_h_key },
 };
 const size_t tg_n_routes = sizeof(tg_routes) / sizeof(tg_routes[0]);

@@ -16,6 +16,8 @@
 #include "http_token.h"
 #include "maps.bpf.h"
 #include "parse.bpf.h"
+#include "quota.bpf.h"
+#include "scan.bpf.h"
 
 /* Hint lookups that found nothing to do before the hint is cleared on this
  * CPU; bounds the cost of a stale hint (a connection whose end we missed). */
@@ -123,24 +125,120 @@ static __always_inline int payload_head(struct __sk_buff *skb,
 	return bpf_skb_load_bytes(skb, off, w, len);
 }
 
-/* A request start, or what may be one: counts it unless it is a
- * retransmission of the current request start (or older data). */
-static __always_inline void conn_request(struct tg_pkt *p, struct tg_client *c,
-					 const struct tg_addr *key,
-					 struct tg_conn *cn, __u64 now)
+/* A connection needs the per-segment path while its first payload is to
+ * come, its request start was dropped, or its bytes are charged. */
+static __always_inline int conn_needs_attention(__u32 flags)
 {
+	return !(flags & TG_CONN_SEEN_PAYLOAD) || (flags & TG_CONN_ATTENTION);
+}
+
+static __always_inline void conn_attention(const struct tg_addr *key, __u32 before,
+					   __u32 after)
+{
+	int was = conn_needs_attention(before), is = conn_needs_attention(after);
+
+	if (was != is)
+		client_pending_add(key, is ? 1 : -1);
+}
+
+static __always_inline struct tg_bucket *conn_bucket(const struct tg_conn *cn)
+{
+	struct tg_bucket_key k = { .qid = cn->qid, .addr = cn->bucket_addr };
+
+	if (!(cn->flags & TG_CONN_BUCKET))
+		return NULL;
+	return bucket_lookup(&k, cn->flags & TG_CONN_ADDR_BUCKET);
+}
+
+/* The request that ends here (at sequence number `end`) was `size` bytes:
+ * into the histogram, and to its key's allowed bytes. */
+static __always_inline void conn_request_done(struct tg_client *c, struct tg_conn *cn,
+					      __u32 end)
+{
+	__u32 size = end - cn->req_seq;
+	struct tg_bucket *b;
+
+	client_size(c, size);
+	if (cn->flags & TG_CONN_REQ_DENIED)
+		return;
+	b = conn_bucket(cn);
+	if (b)
+		__sync_fetch_and_add(&b->allowed_bytes, size);
+}
+
+/* Applies the quota to the request start at p->seq and records the
+ * verdict in the connection. */
+static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
+					const struct tg_addr *key, struct tg_conn *cn,
+					__u64 now, const struct tg_settings *s)
+{
+	struct tg_resolved r;
+	struct tg_bucket *b;
+	__u64 hash = 0;
+	int v;
+
+	if (s->n_quota_keys)
+		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
+	if (quota_resolve(&p->flow.saddr, key, hash, &r) || !r.q)
+		return TG_PASS;
+	b = bucket_get(&r);
+	if (!b)
+		return TG_PASS;
+	v = quota_request(&r, b, now, p->payload_len, &p->flow.saddr, hash, s);
+	cn->qid = r.bkey.qid;
+	cn->bucket_addr = r.bkey.addr;
+	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_CHARGE | TG_CONN_ADDR_BUCKET);
+	cn->flags |= TG_CONN_BUCKET;
+	if (r.addr_bucket)
+		cn->flags |= TG_CONN_ADDR_BUCKET;
+	if (v == TG_DROP)
+		cn->flags |= TG_CONN_REQ_DENIED;
+	else if (r.q->byte_interval_fp && r.q->action != TG_ACTION_EXEMPT)
+		cn->flags |= TG_CONN_CHARGE;
+	return v;
+}
+
+/* A request start, or what may be one. Counts it unless it is a
+ * retransmission of the current request start or older data. A
+ * retransmission of a dropped request start is checked again; one of an
+ * admitted start passes without taking a second token. */
+static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
+					struct tg_client *c, const struct tg_addr *key,
+					struct tg_conn *cn, __u64 now)
+{
+	struct tg_settings *s = settings_get();
+	__u32 before;
+	int v = TG_PASS;
+
+	if (!s)
+		return TG_PASS;
 	if (cn) {
-		if ((cn->flags & TG_CONN_HAVE_REQ) &&
-		    (__s32)(p->seq - cn->req_seq) <= 0)
-			return;
-		if (cn->flags & TG_CONN_HAVE_REQ)
-			client_size(c, p->seq - cn->req_seq);
-		if (!(cn->flags & TG_CONN_SEEN_PAYLOAD))
-			client_pending_add(key, -1);
+		before = cn->flags;
+		if (before & TG_CONN_HAVE_REQ) {
+			__s32 d = (__s32)(p->seq - cn->req_seq);
+
+			/* Covers a dropped start: a retransmission of it, maybe
+			 * with bytes before it the gateway has already. */
+			if ((before & TG_CONN_REQ_DENIED) && d <= 0 &&
+			    (__s32)(p->seq + p->payload_len - cn->req_seq) > 0) {
+				__u32 seq = p->seq;
+
+				p->seq = cn->req_seq;
+				v = conn_verdict(skb, p, key, cn, now, s);
+				p->seq = seq;
+				conn_attention(key, before, cn->flags);
+				return v;
+			}
+			if (d <= 0)
+				return TG_PASS; /* retransmitted: no token, no count */
+			conn_request_done(c, cn, p->seq);
+		}
 		cn->req_seq = p->seq;
 		cn->flags |= TG_CONN_HAVE_REQ | TG_CONN_SEEN_PAYLOAD;
 		cn->requests++;
 		cn->req_ns = now;
+		v = conn_verdict(skb, p, key, cn, now, s);
+		conn_attention(key, before, cn->flags);
 	} else {
 		/* The SYN went unseen (the agent started mid-connection, or
 		 * the entry was evicted): track it from here. */
@@ -153,29 +251,47 @@ static __always_inline void conn_request(struct tg_pkt *p, struct tg_client *c,
 		};
 		struct tg_global *g = global_get();
 
-		bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
 		if (g)
 			g->conns_missing++;
+		v = conn_verdict(skb, p, key, &nc, now, s);
+		bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
+		if (conn_needs_attention(nc.flags))
+			client_pending_add(key, 1);
 	}
 	c->requests++;
 	client_touch(c, now);
+	return v;
 }
 
-static __always_inline void conn_syn(struct tg_pkt *p, struct tg_client *c,
-				     const struct tg_addr *key, __u64 now)
+static __always_inline int conn_syn(struct tg_pkt *p, struct tg_client *c,
+				    const struct tg_addr *key, __u64 now)
 {
 	struct tg_conn *cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
+	struct tg_settings *s = settings_get();
 	struct tg_conn nc = { .isn = p->seq };
-	int was_pending;
+	int v;
 
-	if (cn && cn->isn == p->seq)
-		return; /* a retransmitted SYN */
-	was_pending = cn && !(cn->flags & TG_CONN_SEEN_PAYLOAD);
+	if (!s)
+		return TG_PASS;
+	if (cn && cn->isn == p->seq) {
+		/* A retransmitted SYN: checked again only if it was dropped. */
+		if (!(cn->flags & TG_CONN_SYN_DENIED))
+			return TG_PASS;
+		v = quota_conn(&p->flow.saddr, key, now, s);
+		if (v == TG_PASS)
+			cn->flags &= ~TG_CONN_SYN_DENIED;
+		return v;
+	}
+	if (cn && conn_needs_attention(cn->flags))
+		client_pending_add(key, -1); /* the old connection is replaced */
+	v = quota_conn(&p->flow.saddr, key, now, s);
+	if (v == TG_DROP)
+		nc.flags |= TG_CONN_SYN_DENIED;
 	bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
+	client_pending_add(key, 1);
 	c->syns++;
 	client_touch(c, now);
-	if (!was_pending)
-		client_pending_add(key, 1);
+	return v;
 }
 
 static __always_inline void conn_end(struct tg_pkt *p, struct tg_client *c,
@@ -188,28 +304,72 @@ static __always_inline void conn_end(struct tg_pkt *p, struct tg_client *c,
 	/* A FIN ends the last request: its size is the FIN's sequence number
 	 * minus the request start's. A RST aborts it: no size. */
 	if ((p->tcp_flags & TCP_FIN) && (cn->flags & TG_CONN_HAVE_REQ))
-		client_size(c, p->seq + p->payload_len - cn->req_seq);
-	if (!(cn->flags & TG_CONN_SEEN_PAYLOAD))
+		conn_request_done(c, cn, p->seq + p->payload_len);
+	if (conn_needs_attention(cn->flags))
 		client_pending_add(key, -1);
 	bpf_map_delete_elem(&tg_conns, &p->flow);
 	client_touch(c, now);
 }
 
+/* A segment that is not a request start, on a connection that needs
+ * attention: the first payload segment of a connection is a request start
+ * whatever it holds; a segment covering a dropped start is its
+ * retransmission; otherwise its bytes are charged. */
+static __always_inline int conn_segment(struct __sk_buff *skb, struct tg_pkt *p,
+					struct tg_client *c, const struct tg_addr *key,
+					struct tg_conn *cn, __u64 now)
+{
+	struct tg_quota *q;
+	struct tg_bucket *b;
+
+	if (!(cn->flags & TG_CONN_SEEN_PAYLOAD))
+		return conn_request(skb, p, c, key, cn, now);
+	if (cn->flags & TG_CONN_REQ_DENIED) {
+		/* Data after a dropped start waits in the gateway's queue for
+		 * it: only a segment that carries the start is checked. */
+		if ((__s32)(p->seq - cn->req_seq) <= 0 &&
+		    (__s32)(p->seq + p->payload_len - cn->req_seq) > 0)
+			return conn_request(skb, p, c, key, cn, now);
+		return TG_PASS;
+	}
+	b = conn_bucket(cn);
+	q = quota_get(cn->qid);
+	if (b && q && q->byte_interval_fp)
+		tg_gcra_charge(&b->byte_tat, now, tg_byte_cost(p->payload_len, q->byte_interval_fp));
+	return TG_PASS;
+}
+
+/* A plain segment of a client whose pending hint is up. */
+static __always_inline int conn_plain(struct __sk_buff *skb, struct tg_pkt *p,
+				      struct tg_client *c, const struct tg_addr *key)
+{
+	struct tg_conn *cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
+
+	if (cn && conn_needs_attention(cn->flags))
+		return conn_segment(skb, p, c, key, cn, bpf_ktime_get_ns());
+	if (++c->wasted >= TG_HINT_WASTE_MAX) {
+		c->pending = 0;
+		c->wasted = 0;
+	}
+	return TG_PASS;
+}
+
 /* Counts one client-to-gateway TCP segment (a GSO super-packet counts as
- * the segments it carries). */
-static __always_inline void tg_count(struct __sk_buff *skb, struct tg_pkt *p)
+ * the segments it carries) and returns the verdict: TG_DROP only for a
+ * SYN or request start beyond an enforced quota. */
+static __always_inline int tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 {
 	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
 	struct tg_addr key;
 	struct tg_client *c;
 	__u64 w = 0, now;
 	__u32 n = 0;
-	int start;
+	int start, v = TG_PASS;
 
 	client_key(&key, p);
 	c = client_get(&key);
 	if (!c)
-		return;
+		return TG_PASS;
 	c->packets += segs;
 	c->bytes += p->payload_len + segs * p->hdr_len;
 	c->payload_bytes += p->payload_len;
@@ -219,38 +379,30 @@ static __always_inline void tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 
 	if (!(p->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) && !start) {
 		/* The plain-segment path. */
-		struct tg_conn *cn;
-
 		if (!p->payload_len || !c->pending)
-			return;
-		/* A connection of this client still awaits its first payload
-		 * segment, which is a request start whatever it holds. */
-		cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
-		if (cn && !(cn->flags & TG_CONN_SEEN_PAYLOAD)) {
-			conn_request(p, c, &key, cn, bpf_ktime_get_ns());
-		} else if (++c->wasted >= TG_HINT_WASTE_MAX) {
-			c->pending = 0;
-			c->wasted = 0;
-		}
-		return;
+			return TG_PASS;
+		return conn_plain(skb, p, c, &key);
 	}
 
 	now = bpf_ktime_get_ns();
 	if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-		conn_syn(p, c, &key, now);
-	if (p->payload_len) {
+		v = conn_syn(p, c, &key, now);
+	if (p->payload_len && v == TG_PASS) {
 		struct tg_conn *cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
 
 		/* A SYN's payload (TCP Fast Open) sits one past the ISN. */
 		if (p->tcp_flags & TCP_SYN)
 			p->seq += 1;
-		if (start || (cn && !(cn->flags & TG_CONN_SEEN_PAYLOAD)))
-			conn_request(p, c, &key, cn, now);
+		if (start)
+			v = conn_request(skb, p, c, &key, cn, now);
+		else if (cn && conn_needs_attention(cn->flags))
+			v = conn_segment(skb, p, c, &key, cn, now);
 		if (p->tcp_flags & TCP_SYN)
 			p->seq -= 1;
 	}
-	if (p->tcp_flags & (TCP_FIN | TCP_RST))
+	if (v == TG_PASS && (p->tcp_flags & (TCP_FIN | TCP_RST)))
 		conn_end(p, c, &key, now);
+	return v;
 }
 
 #endif /* TG_COUNT_BPF_H */

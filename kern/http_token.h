@@ -26,7 +26,22 @@ static inline __u64 tg_bytes_mask(__u32 n)
  * h2c's "PRI * HTTP/2.0" preface starts with the token "PRI ". */
 static inline int tg_is_request_start(__u64 w, __u32 n)
 {
-	__u64 have = tg_bytes_mask(n);
+	__u64 have;
+	__u32 k = 0;
+
+	/* HTTP servers skip CR/LF before a request line (RFC 9112 2.2), so
+	 * "\r\nGET" must not hide a method. Eight CR/LF bytes in a longer
+	 * segment hide what follows: count that as a start. A short segment
+	 * of only CR/LF carries no request: the next one must begin with it. */
+	while (k < n && k < 8 && (((w >> (8 * k)) & 0xff) == '\r' || ((w >> (8 * k)) & 0xff) == '\n'))
+		k++;
+	if (k) {
+		if (k == n)
+			return n == 8;
+		w >>= 8 * k;
+		n -= k;
+	}
+	have = tg_bytes_mask(n);
 
 #define TG_TOKEN(word, len)                                                    \
 	if (((w ^ (word)) & have & tg_bytes_mask(len)) == 0)                   \

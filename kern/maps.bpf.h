@@ -54,6 +54,73 @@ struct {
 	__type(value, struct tg_settings);
 } tg_settings SEC(".maps") __weak;
 
+/* Quotas by id; id 0 is quotas.default. Rewritten in place on reload. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_MAX_QUOTAS);
+	__type(key, __u32);
+	__type(value, struct tg_quota);
+} tg_quotas SEC(".maps") __weak;
+
+/* CIDR entries: longest prefix wins. Value: quota id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TG_MAX_QUOTAS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_lpm_key);
+	__type(value, __u32);
+} tg_cidrs SEC(".maps") __weak;
+
+/* API keys by the hash of their value. Value: quota id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_MAX_QUOTAS);
+	__type(key, __u64);
+	__type(value, __u32);
+} tg_apikeys SEC(".maps") __weak;
+
+/* Buckets of configured keys (shared CIDR, API key): never evicted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_MAX_QUOTAS);
+	__type(key, struct tg_bucket_key);
+	__type(value, struct tg_bucket);
+} tg_buckets SEC(".maps") __weak;
+
+/* Per-address buckets (quotas.default, per_address CIDR entries); sized
+ * like tg_clients. An evicted client starts again from a full bucket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct tg_bucket_key);
+	__type(value, struct tg_bucket);
+} tg_addr_buckets SEC(".maps") __weak;
+
+/* Denial events for the agent, at most one per key per interval. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} tg_events SEC(".maps") __weak;
+
+/* Per-CPU scratch copy of request headers for the API-key scan; len and
+ * off live in map memory so the verifier does not track them precisely. */
+#define TG_SCAN_LINES 32 /* header lines looked at, the request line included */
+
+struct tg_scratch {
+	__u8 buf[TG_SCAN_MAX + 64];
+	__u32 len;
+	__u32 off;
+	__u32 n_lines;
+	__u16 line[TG_SCAN_LINES]; /* offsets of the bytes after each '\n' */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_scratch);
+} tg_scratch SEC(".maps") __weak;
+
 static __always_inline struct tg_global *global_get(void)
 {
 	__u32 zero = 0;

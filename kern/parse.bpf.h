@@ -44,6 +44,8 @@ struct tg_pkt {
 	__u32 hdr_len;     /* IP + TCP header bytes of one segment */
 	__u8 tcp_flags;
 	__u8 is_v6;
+	__u8 frag_first;  /* a first fragment of TCP (offset 0, more to come) */
+	__u8 frag_ports;  /* ... whose ports were readable: flow.dport is set */
 };
 
 struct tg_cursor {
@@ -117,8 +119,10 @@ static __always_inline int parse_ipv6(struct tg_cursor *c, struct tg_pkt *p,
 			if (!fh)
 				return -1;
 			/* an atomic fragment (offset 0, no M flag) is whole */
-			if (fh->frag_off & bpf_htons(0xFFF9))
+			if (fh->frag_off & bpf_htons(0xFFF9)) {
 				*frag = 1;
+				p->frag_first = !(fh->frag_off & bpf_htons(0xFFF8));
+			}
 			nexthdr = fh->nexthdr;
 			break;
 		default:
@@ -138,6 +142,9 @@ static __always_inline int tg_parse(struct __sk_buff *skb, struct tg_pkt *p)
 	void *start = c.pos;
 	struct ethhdr *eth = cursor_take(&c, sizeof(*eth));
 	__u32 ip_end_len = 0, tcp_len;
+
+	p->frag_first = 0;
+	p->frag_ports = 0;
 	__u16 proto;
 	int l4, frag = 0;
 	struct tcphdr *tcp;
@@ -173,8 +180,10 @@ static __always_inline int tg_parse(struct __sk_buff *skb, struct tg_pkt *p)
 		addr_from_v4(&p->flow.saddr, ip->saddr);
 		addr_from_v4(&p->flow.daddr, ip->daddr);
 		ip_end_len = bpf_ntohs(ip->tot_len);
-		if (ip->frag_off & bpf_htons(0x3FFF)) /* MF or an offset */
+		if (ip->frag_off & bpf_htons(0x3FFF)) { /* MF or an offset */
 			frag = 1;
+			p->frag_first = !(ip->frag_off & bpf_htons(0x1FFF));
+		}
 		l4 = ip->protocol;
 		p->is_v6 = 0;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
@@ -185,10 +194,20 @@ static __always_inline int tg_parse(struct __sk_buff *skb, struct tg_pkt *p)
 	} else {
 		return TG_PARSE_OTHER;
 	}
-	if (l4 != IPPROTO_TCP_)
+	if (l4 != IPPROTO_TCP_) {
+		p->frag_first = 0; /* only TCP fragments concern the gateway */
 		return frag ? TG_PARSE_FRAGMENT : TG_PARSE_OTHER;
-	if (frag)
+	}
+	if (frag) {
+		__u16 *ports = cursor_take(&c, 4);
+
+		if (p->frag_first && ports) {
+			p->flow.sport = ports[0];
+			p->flow.dport = ports[1];
+			p->frag_ports = 1;
+		}
 		return TG_PARSE_FRAGMENT;
+	}
 
 	tcp = cursor_take(&c, sizeof(*tcp));
 	if (!tcp)

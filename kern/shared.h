@@ -28,6 +28,21 @@ enum tg_mode {
 	TG_MODE_ENFORCE = 1,
 };
 
+/* What happens to a request start or SYN beyond a key's quota. */
+enum tg_action {
+	TG_ACTION_DROP = 0,    /* the kernel drops it (in enforce mode) */
+	TG_ACTION_MONITOR = 1, /* counted as would-deny, never dropped */
+	TG_ACTION_GATEWAY = 2, /* the gateway asks /v1/check (not yet) */
+	TG_ACTION_DENY = 3,    /* always denied */
+	TG_ACTION_EXEMPT = 4,  /* no limit */
+};
+
+#define TG_MAX_QUOTAS 1024      /* quota entries, quotas.default included */
+#define TG_MAX_KEY_HEADERS 4    /* identity.api_key_headers */
+#define TG_KEY_HEADER_LEN 16    /* a header name, its ':' included, fits */
+#define TG_SCAN_MAX 2048        /* identity.header_scan_bytes upper bound */
+#define TG_APIKEY_MAX 128       /* bytes of an API key value that are hashed */
+
 /* A client address. IPv6 as is (masked to identity.ipv6_prefix), IPv4 as
  * the IPv4-mapped IPv6 address ::ffff:a.b.c.d. Network byte order. */
 struct tg_addr {
@@ -46,14 +61,94 @@ struct tg_flow {
 /* tg_conn.flags */
 #define TG_CONN_SEEN_PAYLOAD (1u << 0) /* a payload segment was seen */
 #define TG_CONN_HAVE_REQ (1u << 1)     /* req_seq holds a request start */
+#define TG_CONN_REQ_DENIED (1u << 2)   /* the request start at req_seq was dropped */
+#define TG_CONN_SYN_DENIED (1u << 3)   /* the SYN was dropped */
+#define TG_CONN_CHARGE (1u << 4)       /* its bytes are charged to a bucket */
+#define TG_CONN_BUCKET (1u << 5)       /* bucket/qid name the request's bucket */
+#define TG_CONN_ADDR_BUCKET (1u << 6)  /* ... in tg_addr_buckets (else tg_buckets) */
+/* A connection with any of these needs the per-segment path. */
+#define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE)
 
-/* Per-connection state, touched only on SYN, request start and FIN/RST. */
+/* Per-connection state, touched only on SYN, request start and FIN/RST,
+ * and on plain segments of connections that need attention (see
+ * tg_client.pending). */
 struct tg_conn {
 	__u32 isn;        /* client's initial sequence number */
 	__u32 req_seq;    /* sequence number of the current request start */
 	__u32 flags;      /* TG_CONN_* */
 	__u32 requests;   /* request starts on this connection */
 	__u64 req_ns;     /* when the current request started */
+	__u32 qid;        /* quota of the current request's bucket */
+	__u32 pad;
+	struct tg_addr bucket_addr; /* address part of that bucket's key */
+};
+
+/* A quota as the kernel applies it (ARRAY, index = quota id; id 0 is
+ * quotas.default). Intervals are GCRA emission intervals: ns per request
+ * or connection, and ns per byte in 1/65536 ns units. Tolerances are in
+ * ns: (burst - 1) * interval. Zero interval = unlimited. */
+struct tg_quota {
+	__u64 req_interval;
+	__u64 req_tolerance;
+	__u64 byte_interval_fp;
+	__u64 byte_tolerance;
+	__u64 conn_interval;
+	__u64 conn_tolerance;
+	__u32 action;      /* enum tg_action */
+	__u32 flags;       /* TG_QUOTA_* */
+	char name[32];     /* the entry's name: keeps ids stable over restarts */
+};
+
+#define TG_QUOTA_SET (1u << 0)         /* a configured entry lives here */
+#define TG_QUOTA_PER_ADDRESS (1u << 1) /* one bucket per address (LRU) */
+#define TG_FP_SHIFT 16
+
+/* Key of a bucket: the quota and, for per-address buckets, the client
+ * address (zero for a shared or API-key bucket). */
+struct tg_bucket_key {
+	__u32 qid;
+	__u32 pad;
+	struct tg_addr addr;
+};
+
+/* Token-bucket state as GCRA theoretical arrival times (CLOCK_MONOTONIC
+ * ns), each updated with one compare-and-swap, plus per-key counters. */
+struct tg_bucket {
+	__u64 req_tat;
+	__u64 byte_tat;
+	__u64 conn_tat;
+	__u64 allowed;       /* request starts admitted */
+	__u64 denied;        /* request starts dropped (each drop) */
+	__u64 would_deny;    /* beyond quota but passed: monitor */
+	__u64 allowed_bytes; /* payload bytes of admitted requests */
+	__u64 denied_bytes;  /* payload bytes of dropped request starts */
+	__u64 conns_allowed;
+	__u64 conns_denied;  /* SYNs dropped or would-be dropped */
+	__u64 last_event_ns; /* last denial event sent for this key */
+};
+
+/* LPM trie key for CIDR entries; prefixlen counts IPv6 bits (an IPv4
+ * /24 is ::ffff:0:0/96 + 24 = 120). */
+struct tg_lpm_key {
+	__u32 prefixlen;
+	struct tg_addr addr;
+};
+
+enum tg_event_type {
+	TG_EV_DENY_REQUEST = 1, /* a request start dropped (or would be) */
+	TG_EV_DENY_CONN = 2,    /* a SYN dropped (or would be) */
+};
+
+/* Ring buffer record: the first denial of a key in each interval. */
+struct tg_event {
+	__u32 type;        /* enum tg_event_type */
+	__u32 qid;
+	__u32 action;      /* enum tg_action of the quota */
+	__u32 enforced;    /* 1 dropped, 0 monitor (would deny) */
+	struct tg_addr client;
+	__u64 ts_ns;
+	__u64 denied;      /* the bucket's denied + would_deny so far */
+	__u64 api_key_hash;
 };
 
 /* Per-client counters, one copy per CPU (LRU_PERCPU_HASH). Exactly 128 bytes:
@@ -80,6 +175,9 @@ struct tg_global {
 	__u64 malformed;     /* truncated or inconsistent headers, passed */
 	__u64 fragments;     /* IP fragments toward gateway ports, passed */
 	__u64 conns_missing; /* request starts of connections whose SYN was not seen */
+	__u64 addr_buckets;  /* per-address buckets created (minus live = evicted) */
+	__u64 fragments_dropped; /* first fragments toward gateway ports, enforce */
+	__u64 events_lost;   /* ring buffer full */
 };
 
 /* Run-time settings (ARRAY, one entry), rewritten on reload. */
@@ -87,7 +185,19 @@ struct tg_settings {
 	__u32 mode;        /* enum tg_mode */
 	__u32 ipv6_prefix; /* 0..128 */
 	__u32 generation;  /* config generation, for /healthz */
+	__u32 scan_bytes;  /* identity.header_scan_bytes */
+	__u32 n_headers;   /* identity.api_key_headers */
+	__u32 flags;       /* TG_SET_* */
+	__u64 event_interval_ns;
+	/* Header names with their ':' as lower-case little-endian words and
+	 * masks (see tg_header_words()), compared OR 0x20 per byte. */
+	__u64 hdr_w[TG_MAX_KEY_HEADERS][2];
+	__u64 hdr_m[TG_MAX_KEY_HEADERS][2];
+	__u32 hdr_len[TG_MAX_KEY_HEADERS];
+	__u32 n_quota_keys; /* API-key entries: 0 skips the header scan */
 	__u32 pad;
 };
+
+#define TG_SET_PROXY_PROTOCOL (1u << 0)
 
 #endif /* TOLLGATE_SHARED_H */

@@ -1,5 +1,6 @@
-/* The TC ingress program run on crafted packets with BPF_PROG_TEST_RUN.
- * Every count is asserted exactly. Needs root (CAP_BPF + CAP_NET_ADMIN). */
+/* The TC ingress program run on crafted packets with BPF_PROG_TEST_RUN:
+ * telemetry. Every count is asserted exactly, and (monitor mode, no
+ * quotas) every packet passes. Needs root (CAP_BPF + CAP_NET_ADMIN). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <criterion/criterion.h>
@@ -11,106 +12,16 @@
 #include "http_token.h"
 #include "rates.h"
 #include "pkt.h"
+#include "harness.h"
 
-static struct tollgate_bpf *skel;
-static int ncpus;
-
-static void setup(void)
-{
-	struct tg_settings s = { .mode = TG_MODE_MONITOR, .ipv6_prefix = 64 };
-	__u32 zero = 0, port = 8080;
-	__u8 on = 1;
-
-	ncpus = libbpf_num_possible_cpus();
-	skel = tollgate_bpf__open();
-	cr_assert(skel, "open failed");
-	skel->rodata->tg_nr_cpus = (__u32)ncpus;
-	bpf_map__set_max_entries(skel->maps.tg_clients, 1024);
-	bpf_map__set_max_entries(skel->maps.tg_conns, 1024);
-	cr_assert_eq(tollgate_bpf__load(skel), 0, "load failed (root needed)");
-	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_ports), &port, &on, 0), 0);
-	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_settings), &zero, &s, 0), 0);
-}
-
-static void teardown(void)
-{
-	tollgate_bpf__destroy(skel);
-}
-
-static int run_ctx(const struct pkt_opts *o, __u32 gso_segs)
-{
-	uint8_t buf[PKT_MAX];
-	size_t n = pkt_build(buf, sizeof(buf), o);
-	struct __sk_buff ctx = { .gso_segs = gso_segs };
-
-	cr_assert(n > 0);
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf,
-			    .data_size_in = (__u32)n, .repeat = 1);
-	if (gso_segs) {
-		ctx.gso_size = 1000;
-		opts.ctx_in = &ctx;
-		opts.ctx_size_in = sizeof(ctx);
-	}
-	cr_assert_eq(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.tg_tc_ingress), &opts), 0,
-		     "test run of a %zu-byte packet: %s", n, strerror(errno));
-	/* TC_ACT_UNSPEC: always pass, so later programs on the hook run */
-	cr_assert_eq((int)opts.retval, -1);
-	return (int)opts.retval;
-}
-
-static void run(const struct pkt_opts *o)
-{
-	run_ctx(o, 0);
-}
-
-/* Sends a payload segment on the default flow. */
-static void seg(uint32_t seq, uint8_t flags, const char *payload)
-{
-	struct pkt_opts o = { .seq = seq, .flags = flags, .payload = payload,
-			      .len = payload ? strlen(payload) : 0 };
-	run(&o);
-}
-
-static int client(const char *addr, struct tg_client_view *v)
-{
-	struct tg_client vals[TG_MAX_CPUS];
-	struct tg_addr key;
-
-	cr_assert_eq(tg_addr_parse(addr, &key), 0);
-	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tg_clients), &key, vals))
-		return -1;
-	tg_client_aggregate(v, &key, vals, sizeof(vals[0]), ncpus);
-	return 0;
-}
-
-static struct tg_global global(void)
-{
-	struct tg_global g[TG_MAX_CPUS], sum = { 0 };
-	__u32 zero = 0;
-
-	cr_assert_eq(bpf_map_lookup_elem(bpf_map__fd(skel->maps.tg_global), &zero, g), 0);
-	for (int i = 0; i < ncpus; i++) {
-		sum.new_clients += g[i].new_clients;
-		sum.malformed += g[i].malformed;
-		sum.fragments += g[i].fragments;
-		sum.conns_missing += g[i].conns_missing;
-	}
-	return sum;
-}
-
-static int n_clients(void)
-{
-	struct tg_addr k, next;
-	int fd = bpf_map__fd(skel->maps.tg_clients), n = 0;
-	void *prev = NULL;
-
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		k = next;
-		prev = &k;
-		n++;
-	}
-	return n;
-}
+#define setup h_setup
+#define teardown h_teardown
+#define run(o) do { cr_assert_eq(h_run((o), 0), TC_PASS); } while (0)
+#define run_ctx(o, g) do { cr_assert_eq(h_run((o), (g)), TC_PASS); } while (0)
+#define seg(q, f, p) do { cr_assert_eq(h_seg((q), (f), (p)), TC_PASS); } while (0)
+#define client h_client
+#define global h_global
+#define n_clients h_n_clients
 
 static const char get_req[] = "GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n";
 

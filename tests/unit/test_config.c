@@ -62,6 +62,16 @@ Test(config, defaults)
 	cr_assert(eq(u32, cfg.max_clients, 262144));
 	cr_assert(eq(int, cfg.mode, TG_MODE_MONITOR));
 	cr_assert(eq(u32, cfg.ipv6_prefix, 64));
+	cr_assert(eq(int, cfg.n_key_headers, 3));
+	cr_assert(eq(str, cfg.key_headers[0], "authorization"));
+	cr_assert(eq(str, cfg.key_headers[1], "x-api-key"));
+	cr_assert(eq(str, cfg.key_headers[2], "api-key"));
+	cr_assert(eq(u32, cfg.header_scan_bytes, 1024));
+	cr_assert(not(cfg.proxy_protocol));
+	cr_assert(eq(u64, cfg.default_limits.requests_per_sec, 0));
+	cr_assert(eq(u64, cfg.default_limits.bytes_burst, 0));
+	cr_assert(eq(int, cfg.default_action, TG_ACTION_DROP));
+	cr_assert(eq(int, cfg.n_quotas, 0));
 	cr_assert(eq(str, cfg.api_listen, "127.0.0.1:9470"));
 	cr_assert(eq(u32, cfg.api_top_n, 50));
 	cr_assert(eq(int, cfg.log_level, TG_LOG_INFO));
@@ -70,7 +80,7 @@ Test(config, defaults)
 
 Test(config, embedded_default_equals_defaults)
 {
-	struct tg_config def;
+	static struct tg_config def; /* ~300 KB */
 
 	tg_config_defaults(&def);
 	cr_assert(eq(int, parse(tg_default_config_json), 0));
@@ -78,7 +88,9 @@ Test(config, embedded_default_equals_defaults)
 	cr_assert(eq(int, memcmp(&cfg, &def, sizeof(def)), 0));
 	ok("{}");
 	cr_assert(eq(int, memcmp(&cfg, &def, sizeof(def)), 0));
-	ok(" \n{ \"gateway\": {}, \"identity\": {}, \"api\": {}, \"log\": {} }\n");
+	ok(" \n{ \"gateway\": {}, \"identity\": {}, \"quotas\": {}, \"api\": {}, \"log\": {} }\n");
+	cr_assert(eq(int, memcmp(&cfg, &def, sizeof(def)), 0));
+	ok("{\"quotas\": {\"default\": {}, \"clients\": []}}");
 	cr_assert(eq(int, memcmp(&cfg, &def, sizeof(def)), 0));
 }
 
@@ -86,7 +98,9 @@ static const char full[] =
 	"{\"instance\": \"edge-1_A\","
 	" \"gateway\": {\"interfaces\": [\"eth0\", \"veth-gw\"], \"ports\": [8080, 80, 443],"
 	"  \"max_clients\": 1024, \"cgroup\": null},"
-	" \"mode\": \"monitor\", \"identity\": {\"ipv6_prefix\": 48},"
+	" \"mode\": \"enforce\", \"identity\": {\"ipv6_prefix\": 48,"
+	"  \"api_key_headers\": [\"X-Team-Key\", \"Authorization\"], \"header_scan_bytes\": 2048,"
+	"  \"proxy_protocol\": true},"
 	" \"api\": {\"listen\": \"[::1]:9000\", \"top_n\": 10000},"
 	" \"log\": {\"level\": \"debug\", \"format\": \"json\"}, \"cluster\": null}";
 
@@ -100,7 +114,13 @@ Test(config, every_key_valid)
 	cr_assert(eq(int, cfg.n_ports, 3));
 	cr_assert(eq(int, memcmp(cfg.ports, (uint16_t[]){ 80, 443, 8080, 0 }, 8), 0)); /* sorted */
 	cr_assert(eq(u32, cfg.max_clients, 1024));
+	cr_assert(eq(int, cfg.mode, TG_MODE_ENFORCE));
 	cr_assert(eq(u32, cfg.ipv6_prefix, 48));
+	cr_assert(eq(int, cfg.n_key_headers, 2));
+	cr_assert(eq(str, cfg.key_headers[0], "x-team-key")); /* stored lower case */
+	cr_assert(eq(str, cfg.key_headers[1], "authorization"));
+	cr_assert(eq(u32, cfg.header_scan_bytes, 2048));
+	cr_assert(cfg.proxy_protocol);
 	cr_assert(eq(str, cfg.api_listen, "[::1]:9000"));
 	cr_assert(eq(u32, cfg.api_top_n, 10000));
 	cr_assert(eq(int, cfg.log_level, TG_LOG_DEBUG));
@@ -118,6 +138,13 @@ Test(config, bounds_and_forms_accepted)
 	ok("{\"instance\": \"abcdefghijklmnopqrstuvwxyz01234\"}");
 	ok("{\"identity\": {\"ipv6_prefix\": 1}, \"api\": {\"top_n\": 1}}");
 	ok("{\"identity\": {\"ipv6_prefix\": 128}}");
+	ok("{\"mode\": \"monitor\"}");
+	cr_assert(eq(int, cfg.mode, TG_MODE_MONITOR));
+	ok("{\"identity\": {\"api_key_headers\": [\"abcdefghijklmno\", \"a\", \"0-9\", \"API-KEY\"],"
+	   " \"header_scan_bytes\": 64, \"proxy_protocol\": false}}");
+	cr_assert(eq(int, cfg.n_key_headers, 4));
+	cr_assert(eq(str, cfg.key_headers[3], "api-key"));
+	cr_assert(eq(u32, cfg.header_scan_bytes, 64));
 	/* JSON Schema's integer: a number with no fraction, whatever the spelling. */
 	ok("{\"identity\": {\"ipv6_prefix\": 56.0}}");
 	cr_assert(eq(u32, cfg.ipv6_prefix, 56));
@@ -155,6 +182,8 @@ Test(config, list_lengths)
 	cr_assert(eq(u16, cfg.ports[0], 1000 - TG_MAX_PORTS + 1));
 	bad(gw_list(buf, sizeof(buf), true, TG_MAX_PORTS + 1), "$.gateway.ports",
 	    "at most 64 ports");
+	bad("{\"identity\": {\"api_key_headers\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}}",
+	    "$.identity.api_key_headers", "at most 4 headers");
 }
 
 #define INSTANCE_BAD "must be 1..31 characters of A-Z a-z 0-9 _ -"
@@ -164,6 +193,9 @@ Test(config, list_lengths)
 #define NONLOOP "a non-loopback address needs api.token_env (not supported yet)"
 #define MAXC_BAD "must be an integer in 1024..16777216"
 #define NSY "not supported yet"
+#define HDR_BAD "must be a header name: 1..15 characters of A-Z a-z 0-9 -"
+#define SCAN_BAD "must be an integer in 64..2048"
+#define HDRS(s) IDENT("\"api_key_headers\": [" s "]")
 #define GW(s) "{\"gateway\": {" s "}}"
 #define IFS(s) GW("\"interfaces\": [" s "]")
 #define PORTS(s) GW("\"ports\": [" s "]")
@@ -224,7 +256,6 @@ Test(config, instance_and_gateway_invalid)
 Test(config, mode_identity_api_log_invalid)
 {
 	static const struct bad_case c[] = {
-		{ "{\"mode\": \"enforce\"}", "$.mode", NSY },
 		{ "{\"mode\": \"Monitor\"}", "$.mode", "must be one of monitor|enforce" },
 		{ "{\"mode\": 0}", "$.mode", "must be one of monitor|enforce" },
 		{ "{\"mode\": null}", "$.mode", "must be one of monitor|enforce" },
@@ -232,6 +263,26 @@ Test(config, mode_identity_api_log_invalid)
 		{ IDENT("\"ipv6_prefix\": 0"), "$.identity.ipv6_prefix", "must be an integer in 1..128" },
 		{ IDENT("\"ipv6_prefix\": 129"), "$.identity.ipv6_prefix", "must be an integer in 1..128" },
 		{ IDENT("\"ipv6_prefix\": \"64\""), "$.identity.ipv6_prefix", "must be an integer in 1..128" },
+		{ IDENT("\"api_key_headers\": \"x-api-key\""), "$.identity.api_key_headers",
+		  "expected an array of headers" },
+		{ HDRS(""), "$.identity.api_key_headers", "must not be empty" },
+		{ HDRS("\"\""), "$.identity.api_key_headers[0]", HDR_BAD },
+		{ HDRS("\"x-api-key\", \"abcdefghijklmnop\""), "$.identity.api_key_headers[1]", HDR_BAD },
+		{ HDRS("\"x_api_key\""), "$.identity.api_key_headers[0]", HDR_BAD },
+		{ HDRS("\"x-api-key:\""), "$.identity.api_key_headers[0]", HDR_BAD },
+		{ HDRS("\"x api\""), "$.identity.api_key_headers[0]", HDR_BAD },
+		{ HDRS("\"caf\u00e9\""), "$.identity.api_key_headers[0]", HDR_BAD },
+		{ HDRS("5"), "$.identity.api_key_headers[0]", HDR_BAD },
+		{ HDRS("null"), "$.identity.api_key_headers[0]", HDR_BAD },
+		{ HDRS("\"x-api-key\", \"api-key\", \"X-API-Key\""), "$.identity.api_key_headers[2]",
+		  "duplicate header x-api-key" },
+		{ IDENT("\"header_scan_bytes\": 63"), "$.identity.header_scan_bytes", SCAN_BAD },
+		{ IDENT("\"header_scan_bytes\": 2049"), "$.identity.header_scan_bytes", SCAN_BAD },
+		{ IDENT("\"header_scan_bytes\": 1024.5"), "$.identity.header_scan_bytes", SCAN_BAD },
+		{ IDENT("\"header_scan_bytes\": \"1024\""), "$.identity.header_scan_bytes", SCAN_BAD },
+		{ IDENT("\"proxy_protocol\": 0"), "$.identity.proxy_protocol", "expected a boolean" },
+		{ IDENT("\"proxy_protocol\": \"true\""), "$.identity.proxy_protocol", "expected a boolean" },
+		{ IDENT("\"proxy_protocol\": null"), "$.identity.proxy_protocol", "expected a boolean" },
 		{ API("\"listen\": 9470"), "$.api.listen", "expected a string" },
 		{ LISTEN("127.0.0.1"), "$.api.listen", LISTEN_BAD },
 		{ LISTEN("127.0.0.1:"), "$.api.listen", LISTEN_BAD },
@@ -290,11 +341,7 @@ Test(config, unknown_and_duplicate_keys)
 Test(config, not_supported_yet)
 {
 	static const struct bad_case c[] = {
-		{ IDENT("\"api_key_headers\": [\"x-api-key\"]"), "$.identity.api_key_headers", NSY },
-		{ IDENT("\"header_scan_bytes\": 1024"), "$.identity.header_scan_bytes", NSY },
-		{ IDENT("\"proxy_protocol\": false"), "$.identity.proxy_protocol", NSY },
 		{ IDENT("\"trusted_proxies\": []"), "$.identity.trusted_proxies", NSY },
-		{ "{\"quotas\": {\"default\": {\"requests_per_sec\": 10}}}", "$.quotas", NSY },
 		{ "{\"anomaly\": {}}", "$.anomaly", NSY },
 		{ "{\"webhooks\": []}", "$.webhooks", NSY },
 		{ API("\"token_env\": \"TG_TOKEN\""), "$.api.token_env", NSY },
@@ -400,7 +447,7 @@ Test(config, collects_all_errors)
 		"{\"instance\": \"bad name\", \"colour\": 1,\n"
 		" \"gateway\": {\"interfaces\": [\"lo\", \"lo\"], \"ports\": [80, 0, 80, \"x\"],"
 		"  \"max_clients\": 5, \"cgroup\": \"root\"},\n"
-		" \"mode\": \"enforce\", \"quotas\": {},\n"
+		" \"mode\": \"enforced\", \"quotas\": {\"default\": {\"burst\": 5}, \"client\": []},\n"
 		" \"api\": {\"listen\": \"1.2.3.4\", \"top_n\": -1}, \"log\": {\"level\": \"loud\"}}";
 	static const struct tg_config_error want[] = {
 		{ "$.instance", INSTANCE_BAD },
@@ -411,14 +458,15 @@ Test(config, collects_all_errors)
 		{ "$.gateway.ports[3]", PORT_BAD },
 		{ "$.gateway.max_clients", MAXC_BAD },
 		{ "$.gateway.cgroup", NSY },
-		{ "$.mode", NSY },
-		{ "$.quotas", NSY },
+		{ "$.mode", "must be one of monitor|enforce" },
+		{ "$.quotas.default.burst", "burst needs requests_per_sec" },
+		{ "$.quotas.client", "unknown key" },
 		{ "$.api.listen", LISTEN_BAD },
 		{ "$.api.top_n", "must be an integer in 1..10000" },
 		{ "$.log.level", "must be one of error|warn|info|debug" },
 	};
 	const int n = (int)(sizeof(want) / sizeof(want[0]));
-	struct tg_config before;
+	static struct tg_config before;
 
 	/* A failed parse leaves the caller's config alone (a bad reload). */
 	memset(&cfg, 0x5a, sizeof(cfg));
@@ -496,7 +544,7 @@ Test(config, load_file)
 
 Test(config, round_trip)
 {
-	struct tg_config a, b;
+	static struct tg_config a, b;
 	cJSON *j;
 	char *s;
 
@@ -510,7 +558,7 @@ Test(config, round_trip)
 		j = cJSON_Parse(s);
 		cr_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "gateway"), "cgroup")));
 		cr_assert(cJSON_GetObjectItem(j, "cluster") == NULL);
-		cr_assert(eq(int, cJSON_GetArraySize(j), 6));
+		cr_assert(eq(int, cJSON_GetArraySize(j), 7));
 		cJSON_Delete(j);
 		free(s);
 		cr_assert(eq(int, parse(full), 0));
@@ -520,7 +568,7 @@ Test(config, round_trip)
 
 Test(config, restart_keys)
 {
-	struct tg_config a, b;
+	static struct tg_config a, b;
 	char buf[128];
 
 	tg_config_defaults(&a);
@@ -531,6 +579,14 @@ Test(config, restart_keys)
 	b.ports[0] = 81;
 	b.log_level = TG_LOG_DEBUG;
 	b.api_top_n = 7;
+	b.mode = TG_MODE_ENFORCE;
+	strcpy(b.key_headers[0], "x-team");
+	b.header_scan_bytes = 2048;
+	b.proxy_protocol = true;
+	b.default_limits.requests_per_sec = 10;
+	b.default_action = TG_ACTION_MONITOR;
+	b.n_quotas = 1;
+	strcpy(b.quotas[0].name, "office");
 	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
 	cr_assert(eq(str, buf, ""));
 	strcpy(b.instance, "other");

@@ -41,6 +41,16 @@ Test(http_token, not_starts)
 		cr_assert_not(starts(no[i]), "%s", no[i]);
 }
 
+Test(http_token, leading_crlf_does_not_hide_a_method)
+{
+	cr_assert(starts("\r\nGET / HTTP/1.1"));
+	cr_assert(starts("\n\nPOST /"));
+	cr_assert(starts("\r\n\r\n\r\n\r\nGET /"), "eight CR/LF hide the rest: a start");
+	cr_assert_not(starts("\r\n"), "only CR/LF, nothing hidden");
+	cr_assert_not(starts("\r\n0\r\n\r\n"), "a chunked body's end is no start");
+	cr_assert_not(starts("\r\nHost: x"));
+}
+
 Test(http_token, size_buckets)
 {
 	cr_assert_eq(tg_size_bucket(0), 0);

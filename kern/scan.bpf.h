@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The API-key scan of a request start: copy up to scan_bytes of the
+ * segment into per-CPU scratch, find a line that starts with one of the
+ * configured header names (case-insensitive), strip "Bearer ", hash the
+ * value. A header split across two TCP segments is not seen: the scan
+ * covers the request-start segment only. */
+#ifndef TG_SCAN_BPF_H
+#define TG_SCAN_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "shared.h"
+#include "apikey.h"
+#include "maps.bpf.h"
+#include "parse.bpf.h"
+
+#define TG_WS_MAX 8 /* spaces allowed between ':' and the value */
+
+static __always_inline __u64 scratch_word(const struct tg_scratch *sc, __u32 at)
+{
+	__u64 w;
+
+	__builtin_memcpy(&w, &sc->buf[at & (TG_SCAN_MAX - 1)], 8);
+	return w;
+}
+
+/* Length of the header name (with ':') matching at `at`, or 0. */
+static __always_inline __u32 header_match(const struct tg_scratch *sc, __u32 at,
+					  const struct tg_settings *s)
+{
+	__u64 w0 = scratch_word(sc, at) | TG_CASE_FOLD;
+	__u64 w1 = scratch_word(sc, at + 8) | TG_CASE_FOLD;
+
+#pragma unroll
+	for (int h = 0; h < TG_MAX_KEY_HEADERS; h++) {
+		if (h >= s->n_headers)
+			break;
+		if ((w0 & s->hdr_m[h][0]) == s->hdr_w[h][0] &&
+		    (w1 & s->hdr_m[h][1]) == s->hdr_w[h][1])
+			return s->hdr_len[h];
+	}
+	return 0;
+}
+
+/* Global functions below: the verifier checks each once, on its own,
+ * instead of once per path into it, which keeps the loops verifiable. */
+
+/* Offset of the value of the first header line whose name matches, or 0. */
+__noinline __u32 tg_scan_find(void)
+{
+	__u32 zero = 0, n;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	struct tg_settings *s = bpf_map_lookup_elem(&tg_settings, &zero);
+
+	if (!sc || !s)
+		return 0;
+	for (n = 0; n < TG_SCAN_LINES; n++) {
+		__u32 at, hl;
+
+		if (n >= sc->n_lines)
+			break;
+		at = sc->line[n] & (TG_SCAN_MAX - 1);
+		hl = header_match(sc, at, s);
+		if (hl && at + hl <= sc->len)
+			return at + hl;
+	}
+	return 0;
+}
+
+/* The hash of the header value at off: blanks and "Bearer " skipped. */
+__noinline __u64 tg_scan_hash(__u32 off)
+{
+	__u32 zero = 0, n;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	__u64 h = TG_FNV_OFFSET, w;
+
+	if (!sc)
+		return 0;
+	sc->off = off;
+#pragma unroll
+	for (n = 0; n < TG_WS_MAX; n++) {
+		__u8 c = sc->buf[sc->off & (TG_SCAN_MAX - 1)];
+
+		if (c != ' ' && c != '\t')
+			break;
+		sc->off++;
+	}
+	/* "bearer " is 62 65 61 72 65 72 20: fold the six letters */
+	w = scratch_word(sc, sc->off);
+	if (sc->off + 7 <= sc->len &&
+	    ((w | 0x0000202020202020ULL) & 0x00ffffffffffffffULL) == 0x0020726572616562ULL)
+		sc->off += 7;
+	for (n = 0; n < TG_APIKEY_MAX; n++) {
+		__u32 at = sc->off + n;
+		__u8 c;
+
+		if (at >= sc->len)
+			break;
+		c = sc->buf[at & (TG_SCAN_MAX - 1)];
+		if (tg_key_end(c))
+			break;
+		h = tg_fnv_step(h, c);
+	}
+	return n ? tg_fnv_final(h) : 0;
+}
+
+/* The hash of the request's API key, or 0 when it carries none. */
+__noinline __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
+{
+	__u32 zero = 0, len = payload_len, i, off;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	struct tg_settings *s = bpf_map_lookup_elem(&tg_settings, &zero);
+
+	if (!sc || !s)
+		return 0;
+	if (len > s->scan_bytes)
+		len = s->scan_bytes;
+	if (len > TG_SCAN_MAX)
+		len = TG_SCAN_MAX;
+	/* clang 14 drops the bound of a variable length: restate it after a
+	 * barrier the optimiser cannot see through. */
+	asm volatile("" : "+r"(len));
+	len &= (TG_SCAN_MAX * 2 - 1);
+	if (len < 16 || len > TG_SCAN_MAX)
+		return 0;
+	if (bpf_skb_load_bytes(skb, payload_off, sc->buf, len))
+		return 0;
+	sc->len = len;
+
+	/* Branch-free per byte: note where lines start. A branch per byte
+	 * would leave the verifier one pending state per byte. */
+	sc->n_lines = 0;
+	for (i = 0; i < TG_SCAN_MAX; i++) {
+		__u64 is_nl, room;
+		__u32 k;
+
+		if (i + 1 >= sc->len)
+			break;
+		k = sc->n_lines;
+		/* 1 when the byte is '\n': (0 - 1) >> 63; any other byte 0 */
+		is_nl = ((__u64)(sc->buf[i & (TG_SCAN_MAX - 1)] ^ '\n') - 1) >> 63;
+		room = ((__u64)k - TG_SCAN_LINES) >> 63; /* k < TG_SCAN_LINES */
+		sc->line[k & (TG_SCAN_LINES - 1)] = (__u16)(i + 1);
+		sc->n_lines = k + (__u32)(is_nl & room);
+	}
+	off = tg_scan_find();
+	return off ? tg_scan_hash(off) : 0;
+}
+
+#endif /* TG_SCAN_BPF_H */

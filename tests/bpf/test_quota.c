@@ -1,0 +1,411 @@
+/* Quotas in the kernel: sequences of crafted packets through the real TC
+ * program, with quota maps written as the agent writes them (the agent's
+ * own tg_quota_build / tg_settings_build). Time-dependent cases use rates
+ * far from the test's own duration. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "apikey.h"
+#include "bucket.h"
+#include "config.h"
+#include "harness.h"
+#include "quota_plan.h"
+
+static struct tg_config cfg;
+
+static void apply_settings(int mode)
+{
+	struct tg_settings s;
+	__u32 zero = 0;
+
+	cfg.mode = mode;
+	tg_settings_build(&s, &cfg, 1);
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_settings"), &zero, &s, 0), 0);
+}
+
+static void setup(void)
+{
+	h_setup();
+	tg_config_defaults(&cfg);
+	apply_settings(TG_MODE_ENFORCE);
+}
+
+/* Writes quota id `id` (0: quotas.default) from limits and an action. */
+static void quota(__u32 id, __u64 rps, __u64 burst, __u64 bps, __u64 bburst, __u64 cps,
+		  int action, int per_address)
+{
+	struct tg_quota_entry e;
+	struct tg_quota q;
+
+	memset(&e, 0, sizeof(e));
+	e.limits = (struct tg_limits){ rps, burst, bps, bburst, cps };
+	e.action = action;
+	e.share = per_address ? TG_SHARE_PER_ADDRESS : TG_SHARE_SHARED;
+	snprintf(e.name, sizeof(e.name), "q%u", id);
+	if (id == 0) {
+		cfg.default_limits = e.limits;
+		cfg.default_action = action;
+		tg_quota_build(&q, &cfg, NULL);
+	} else {
+		tg_quota_build(&q, &cfg, &e);
+	}
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_quotas"), &id, &q, 0), 0);
+}
+
+static void cidr(const char *net, unsigned int v4prefix, __u32 id)
+{
+	struct tg_lpm_key k = { .prefixlen = 96 + v4prefix };
+
+	cr_assert_eq(tg_addr_parse(net, &k.addr), 0);
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_cidrs"), &k, &id, 0), 0);
+}
+
+static void apikey(const char *key, __u32 id)
+{
+	__u64 h = tg_apikey_hash(key, strlen(key));
+
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_apikeys"), &h, &id, 0), 0);
+	cfg.quotas[cfg.n_quotas].match = TG_MATCH_API_KEY; /* counted by settings */
+	cfg.n_quotas++;
+	apply_settings(cfg.mode);
+}
+
+static struct tg_bucket bucket(__u32 qid, const char *addr)
+{
+	struct tg_bucket_key k = { .qid = qid };
+	struct tg_bucket b;
+
+	memset(&b, 0, sizeof(b));
+	if (addr) {
+		cr_assert_eq(tg_addr_parse(addr, &k.addr), 0);
+		bpf_map_lookup_elem(h_map_fd("tg_addr_buckets"), &k, &b);
+	} else {
+		bpf_map_lookup_elem(h_map_fd("tg_buckets"), &k, &b);
+	}
+	return b;
+}
+
+static const char get_req[] = "GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n";
+
+/* A new connection from addr:sport with one request start; returns the
+ * request start's verdict (the SYN's is asserted to pass). */
+static int conn_request(const char *addr, uint16_t sport, const char *req)
+{
+	struct pkt_opts o = { .saddr = addr, .sport = sport, .seq = 100, .flags = F_SYN };
+
+	cr_assert_eq(h_run(&o, 0), TC_PASS, "SYN from %s:%u", addr, sport);
+	o.flags = F_ACK;
+	o.seq = 101;
+	o.payload = req;
+	o.len = strlen(req);
+	return h_run(&o, 0);
+}
+
+TestSuite(quota, .init = setup, .fini = h_teardown, .timeout = 30);
+
+Test(quota, default_per_address_bucket_admits_the_burst_then_drops)
+{
+	struct tg_bucket b;
+
+	quota(0, 1, 3, 0, 0, 0, TG_ACTION_DROP, 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(conn_request("198.18.0.2", (uint16_t)(40000 + i), get_req), TC_PASS, "request %d", i);
+	for (int i = 3; i < 5; i++)
+		cr_assert_eq(conn_request("198.18.0.2", (uint16_t)(40000 + i), get_req), TC_DROP, "request %d", i);
+	/* another address has a bucket of its own */
+	cr_assert_eq(conn_request("198.18.0.3", 40000, get_req), TC_PASS);
+	b = bucket(0, "198.18.0.2");
+	cr_assert_eq(b.allowed, 3);
+	cr_assert_eq(b.denied, 2);
+	cr_assert_eq(b.denied_bytes, 2 * strlen(get_req));
+}
+
+Test(quota, monitor_mode_drops_nothing_and_counts_would_deny)
+{
+	struct tg_bucket b;
+
+	apply_settings(TG_MODE_MONITOR);
+	quota(0, 1, 2, 0, 0, 0, TG_ACTION_DROP, 0);
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(conn_request("198.18.0.2", (uint16_t)(40000 + i), get_req), TC_PASS);
+	b = bucket(0, "198.18.0.2");
+	cr_assert_eq(b.allowed, 2);
+	cr_assert_eq(b.would_deny, 4);
+	cr_assert_eq(b.denied, 0);
+}
+
+Test(quota, monitor_action_in_enforce_mode)
+{
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_MONITOR, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, get_req), TC_PASS);
+	cr_assert_eq(bucket(0, "198.18.0.2").would_deny, 1);
+}
+
+Test(quota, retransmission_of_an_admitted_start_takes_no_token)
+{
+	struct tg_client_view v;
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_PASS);
+	cr_assert_eq(h_seg(101, F_ACK, get_req), TC_PASS, "retransmitted: passes");
+	cr_assert_eq(h_seg(101, F_ACK, get_req), TC_PASS);
+	cr_assert_eq(bucket(0, "198.18.0.2").allowed, 1);
+	cr_assert_eq(h_client("198.18.0.2", &v), 0);
+	cr_assert_eq(v.requests, 1);
+}
+
+Test(quota, retransmission_of_a_dropped_start_is_checked_again)
+{
+	struct tg_client_view v;
+	struct tg_bucket b;
+
+	/* 1000/s, burst 1: the bucket refills within 1 ms */
+	quota(0, 1000, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 39999, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_DROP);
+	cr_assert_eq(h_seg(101, F_ACK, get_req), TC_DROP, "no token yet");
+	usleep(20000);
+	cr_assert_eq(h_seg(101, F_ACK, get_req), TC_PASS, "refilled: admitted");
+	cr_assert_eq(h_seg(101, F_ACK, get_req), TC_PASS, "admitted: no second token");
+	b = bucket(0, "198.18.0.2");
+	cr_assert_eq(b.allowed, 2);
+	cr_assert_eq(b.denied, 2);
+	cr_assert_eq(h_client("198.18.0.2", &v), 0);
+	cr_assert_eq(v.requests, 2, "a dropped then admitted start is one request");
+}
+
+Test(quota, a_segment_covering_a_dropped_start_is_dropped)
+{
+	static const char covering[] = "XGET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n";
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 39999, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_DROP);
+	/* one byte earlier, not a method: it still carries the start */
+	cr_assert_eq(h_seg(100, F_ACK, covering), TC_DROP);
+	/* data after the dropped start does not carry it */
+	cr_assert_eq(h_seg(101 + (uint32_t)strlen(get_req), F_ACK, "body"), TC_PASS);
+}
+
+Test(quota, split_method_is_a_request_start)
+{
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 39999, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, "PO"), TC_DROP);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, "\r\nGET / HTTP/1.1\r\n\r\n"), TC_DROP);
+}
+
+Test(quota, h2c_preface_is_limited)
+{
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 39999, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), TC_DROP);
+}
+
+Test(quota, first_payload_of_any_kind_is_limited)
+{
+	static const char tls[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 39999, tls), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, tls), TC_DROP);
+}
+
+Test(quota, cidr_longest_prefix_shared_and_per_address)
+{
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(1, 1, 2, 0, 0, 0, TG_ACTION_DROP, 0);  /* 198.18.0.0/16 shared, burst 2 */
+	quota(2, 1, 2, 0, 0, 0, TG_ACTION_DROP, 1);  /* 198.18.5.0/24 per address */
+	cidr("198.18.0.0", 16, 1);
+	cidr("198.18.5.0", 24, 2);
+	/* the /16 is shared: two requests in all from two addresses */
+	cr_assert_eq(conn_request("198.18.1.1", 40000, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.1.2", 40000, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.1.3", 40000, get_req), TC_DROP);
+	/* the /24 inside it wins, and is per address: two each */
+	for (int a = 1; a <= 2; a++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "198.18.5.%d", a);
+		cr_assert_eq(conn_request(addr, 40000, get_req), TC_PASS);
+		cr_assert_eq(conn_request(addr, 40001, get_req), TC_PASS);
+		cr_assert_eq(conn_request(addr, 40002, get_req), TC_DROP);
+	}
+	cr_assert_eq(bucket(1, NULL).allowed, 2);
+	cr_assert_eq(bucket(1, NULL).denied, 1);
+	cr_assert_eq(bucket(2, "198.18.5.1").allowed, 2);
+	/* outside every CIDR: the default, burst 1 */
+	cr_assert_eq(conn_request("198.19.0.1", 40000, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.19.0.1", 40001, get_req), TC_DROP);
+}
+
+Test(quota, deny_cidr_drops_syns)
+{
+	struct pkt_opts o = { .saddr = "198.18.9.9", .seq = 100, .flags = F_SYN };
+
+	quota(3, 0, 0, 0, 0, 0, TG_ACTION_DENY, 0);
+	cidr("198.18.9.0", 24, 3);
+	cr_assert_eq(h_run(&o, 0), TC_DROP);
+	cr_assert_eq(h_run(&o, 0), TC_DROP, "its retransmission too");
+	cr_assert_eq(bucket(3, NULL).conns_denied, 2);
+	o.saddr = "198.18.8.9";
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+}
+
+Test(quota, exempt_cidr_is_never_limited_by_address)
+{
+	quota(0, 1, 1, 0, 0, 1, TG_ACTION_DROP, 0);
+	quota(4, 0, 0, 0, 0, 0, TG_ACTION_EXEMPT, 0);
+	cidr("198.18.7.0", 24, 4);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(conn_request("198.18.7.7", (uint16_t)(40000 + i), get_req), TC_PASS);
+}
+
+static char keyed_req[2048];
+
+static const char *with_key(const char *header, const char *value, int pad)
+{
+	char filler[1600];
+
+	memset(filler, 'a', sizeof(filler));
+	filler[pad] = 0;
+	snprintf(keyed_req, sizeof(keyed_req),
+		 "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nX-Pad: %s\r\n%s: %s\r\n"
+		 "Content-Length: 2\r\n\r\n{}", filler, header, value);
+	return keyed_req;
+}
+
+Test(quota, api_key_bucket_is_shared_across_addresses)
+{
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);  /* addresses unlimited */
+	quota(5, 1, 2, 0, 0, 0, TG_ACTION_DROP, 0);
+	apikey("sk-team-a-0123456789", 5);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("Authorization", "Bearer sk-team-a-0123456789", 10)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.1.2", 40000, with_key("x-api-key", "sk-team-a-0123456789", 10)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.2.2", 40000, with_key("API-KEY", "sk-team-a-0123456789", 10)), TC_DROP,
+		     "the key's burst is spent, whatever the address");
+	/* an unknown key counts under the address: unlimited here */
+	cr_assert_eq(conn_request("198.18.2.2", 40001, with_key("Authorization", "Bearer sk-other", 10)), TC_PASS);
+	cr_assert_eq(bucket(5, NULL).allowed, 2);
+	cr_assert_eq(bucket(5, NULL).denied, 1);
+}
+
+Test(quota, api_key_deep_in_the_headers_and_case_insensitive)
+{
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(6, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	apikey("k-900", 6);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("AUTHORIZATION", "bEaReR k-900", 850)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, with_key("authorization", "Bearer k-900", 850)), TC_DROP);
+	cr_assert_eq(bucket(6, NULL).allowed, 1);
+}
+
+Test(quota, api_key_beyond_the_scan_is_not_seen)
+{
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(6, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cfg.header_scan_bytes = 256;
+	apikey("k-far", 6);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("x-api-key", "k-far", 400)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, with_key("x-api-key", "k-far", 400)), TC_PASS);
+	cr_assert_eq(bucket(6, NULL).allowed, 0, "the key was past header_scan_bytes");
+}
+
+Test(quota, deny_key_wins_over_an_exempt_address)
+{
+	quota(4, 0, 0, 0, 0, 0, TG_ACTION_EXEMPT, 0);
+	cidr("198.18.0.0", 24, 4);
+	quota(7, 0, 0, 0, 0, 0, TG_ACTION_DENY, 0);
+	apikey("stolen", 7);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("x-api-key", "stolen", 1)), TC_DROP);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, get_req), TC_PASS);
+}
+
+Test(quota, bytes_are_a_debt_bucket)
+{
+	char body[1401];
+
+	memset(body, 'x', sizeof(body) - 1);
+	body[sizeof(body) - 1] = 0;
+	/* 1000 bytes/s, 1000 bytes of burst */
+	quota(0, 0, 0, 1000, 1000, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_PASS);
+	/* plain segments of the admitted request are charged as they arrive */
+	cr_assert_eq(h_seg(101 + (uint32_t)strlen(get_req), F_ACK, body), TC_PASS);
+	cr_assert(bucket(0, "198.18.0.2").byte_tat > 0);
+	/* now in debt: the next request start is refused */
+	cr_assert_eq(conn_request("198.18.0.2", 40001, get_req), TC_DROP);
+}
+
+Test(quota, connection_rate)
+{
+	struct pkt_opts o = { .saddr = "198.18.0.2", .seq = 100, .flags = F_SYN };
+
+	quota(0, 0, 0, 0, 0, 2, TG_ACTION_DROP, 0); /* 2/s: burst 2 */
+	for (int i = 0; i < 2; i++) {
+		o.sport = (uint16_t)(40000 + i);
+		cr_assert_eq(h_run(&o, 0), TC_PASS);
+	}
+	o.sport = 40002;
+	cr_assert_eq(h_run(&o, 0), TC_DROP);
+	cr_assert_eq(bucket(0, "198.18.0.2").conns_denied, 1);
+	cr_assert_eq(bucket(0, "198.18.0.2").conns_allowed, 2);
+}
+
+Test(quota, fragments_dropped_in_enforce_mode_only)
+{
+	struct pkt_opts o = { .frag = 1, .seq = 5, .payload = get_req, .len = strlen(get_req) };
+
+	cr_assert_eq(h_run(&o, 0), TC_DROP, "IPv4 first fragment to a gateway port");
+	o.v6 = 1;
+	cr_assert_eq(h_run(&o, 0), TC_DROP, "IPv6 first fragment");
+	o.frag = 2;
+	cr_assert_eq(h_run(&o, 0), TC_PASS, "a later fragment shows no ports");
+	o.frag = 1;
+	o.dport = 22;
+	cr_assert_eq(h_run(&o, 0), TC_PASS, "not a gateway port");
+	o.dport = 8080;
+	o.udp = 1;
+	cr_assert_eq(h_run(&o, 0), TC_PASS, "not TCP");
+	o.udp = 0;
+	apply_settings(TG_MODE_MONITOR);
+	cr_assert_eq(h_run(&o, 0), TC_PASS, "monitor mode drops nothing");
+	cr_assert_eq(h_global().fragments_dropped, 2);
+}
+
+static int events;
+
+static int on_ev(void *ctx, void *data, size_t len)
+{
+	const struct tg_event *e = data;
+
+	cr_assert_eq(e->type, TG_EV_DENY_REQUEST);
+	cr_assert_eq(e->enforced, 1);
+	events++;
+	return 0;
+}
+
+Test(quota, denial_events_are_rate_limited_per_key)
+{
+	struct ring_buffer *rb;
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	rb = ring_buffer__new(h_map_fd("tg_events"), on_ev, NULL, NULL);
+	cr_assert(rb);
+	for (int i = 0; i < 10; i++)
+		conn_request("198.18.0.2", (uint16_t)(40000 + i), get_req);
+	ring_buffer__consume(rb);
+	cr_assert_eq(events, 1, "nine denials, one event in the interval");
+	ring_buffer__free(rb);
+}
+
+Test(quota, within_quota_and_exempt_traffic_is_never_dropped)
+{
+	quota(0, 1000000, 1000000, 0, 0, 1000000, TG_ACTION_DROP, 0);
+	for (int i = 0; i < 200; i++)
+		cr_assert_eq(conn_request("198.18.0.2", (uint16_t)(30000 + i), get_req), TC_PASS);
+}
