@@ -37,13 +37,14 @@ static __always_inline __u32 prefix_mask(__u32 prefix, int word)
 	return bpf_htonl(0xffffffff << (32 - bits));
 }
 
-static __always_inline void client_key(struct tg_addr *k, const struct tg_pkt *p)
+/* The client key of an address: IPv4 as is, IPv6 masked to the prefix. */
+static __always_inline void addr_key(struct tg_addr *k, const struct tg_addr *a)
 {
 	struct tg_settings *s;
 	__u32 prefix = 64;
 
-	*k = p->flow.saddr;
-	if (!p->is_v6)
+	*k = *a;
+	if (a->w[0] == 0 && a->w[1] == 0 && a->w[2] == bpf_htonl(0xffff))
 		return;
 	s = settings_get();
 	if (s && s->ipv6_prefix && s->ipv6_prefix <= 128)
@@ -169,8 +170,8 @@ static __always_inline void conn_request_done(struct tg_client *c, struct tg_con
 /* Applies the quota to the request start at p->seq and records the
  * verdict in the connection. */
 static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
-					const struct tg_addr *key, struct tg_conn *cn,
-					__u64 now, const struct tg_settings *s)
+					const struct tg_addr *client, const struct tg_addr *key,
+					struct tg_conn *cn, __u64 now, const struct tg_settings *s)
 {
 	struct tg_resolved r;
 	struct tg_bucket *b;
@@ -179,12 +180,12 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 
 	if (s->n_quota_keys)
 		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
-	if (quota_resolve(&p->flow.saddr, key, hash, &r) || !r.q)
+	if (quota_resolve(client, key, hash, &r) || !r.q)
 		return TG_PASS;
 	b = bucket_get(&r);
 	if (!b)
 		return TG_PASS;
-	v = quota_request(&r, b, now, p->payload_len, &p->flow.saddr, hash, s);
+	v = quota_request(&r, b, now, p->payload_len, client, hash, s);
 	cn->qid = r.bkey.qid;
 	cn->bucket_addr = r.bkey.addr;
 	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_CHARGE | TG_CONN_ADDR_BUCKET);
@@ -198,22 +199,69 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	return v;
 }
 
+/* At a connection's first payload, with identity.proxy_protocol: a PROXY
+ * header names the client. Returns 1 when the segment was only the header
+ * (the request comes next), else 0 with p moved past any header. */
+static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
+				      struct tg_conn *cn)
+{
+	__u32 zero = 0, hdr;
+	struct tg_scratch *sc;
+	int rc = tg_proxy_scan(skb, p->payload_off, p->payload_len);
+
+	if (rc == TG_PROXY_NONE)
+		return 0;
+	cn->flags |= TG_CONN_PROXY_DONE;
+	sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	/* A malformed header counts as a request of the connection's own
+	 * source: the gateway will refuse it, the quota still sees it. */
+	if (rc == TG_PROXY_BAD || !sc)
+		return 0;
+	if (rc == TG_PROXY_ADDR) {
+		cn->proxy_addr = sc->proxy.client;
+		cn->flags |= TG_CONN_PROXY;
+	}
+	hdr = sc->proxy.hdr_len;
+	if (hdr >= p->payload_len)
+		return 1;
+	p->seq += hdr;
+	p->payload_off += hdr;
+	p->payload_len -= hdr;
+	return 0;
+}
+
 /* A request start, or what may be one. Counts it unless it is a
  * retransmission of the current request start or older data. A
  * retransmission of a dropped request start is checked again; one of an
- * admitted start passes without taking a second token. */
+ * admitted start passes without taking a second token. `c` and `key` are
+ * the packet source's: its hint is what plain segments read. */
 static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 					struct tg_client *c, const struct tg_addr *key,
 					struct tg_conn *cn, __u64 now)
 {
 	struct tg_settings *s = settings_get();
-	__u32 before;
+	__u32 before, seq = p->seq, off = p->payload_off, len = p->payload_len;
+	const struct tg_addr *client = &p->flow.saddr, *ckey = key;
+	struct tg_addr pkey;
 	int v = TG_PASS;
 
 	if (!s)
 		return TG_PASS;
 	if (cn) {
 		before = cn->flags;
+		if ((s->flags & TG_SET_PROXY_PROTOCOL) &&
+		    !(before & (TG_CONN_SEEN_PAYLOAD | TG_CONN_PROXY_DONE)) &&
+		    conn_proxy(skb, p, cn))
+			return TG_PASS; /* the header alone */
+		if (cn->flags & TG_CONN_PROXY) {
+			/* requests, buckets and quotas go to the proxied client */
+			client = &cn->proxy_addr;
+			addr_key(&pkey, client);
+			ckey = &pkey;
+			c = client_get(&pkey);
+			if (!c)
+				goto out;
+		}
 		if (before & TG_CONN_HAVE_REQ) {
 			__s32 d = (__s32)(p->seq - cn->req_seq);
 
@@ -221,23 +269,20 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 			 * with bytes before it the gateway has already. */
 			if ((before & TG_CONN_REQ_DENIED) && d <= 0 &&
 			    (__s32)(p->seq + p->payload_len - cn->req_seq) > 0) {
-				__u32 seq = p->seq;
-
 				p->seq = cn->req_seq;
-				v = conn_verdict(skb, p, key, cn, now, s);
-				p->seq = seq;
+				v = conn_verdict(skb, p, client, ckey, cn, now, s);
 				conn_attention(key, before, cn->flags);
-				return v;
+				goto out;
 			}
 			if (d <= 0)
-				return TG_PASS; /* retransmitted: no token, no count */
+				goto out; /* retransmitted: no token, no count */
 			conn_request_done(c, cn, p->seq);
 		}
 		cn->req_seq = p->seq;
 		cn->flags |= TG_CONN_HAVE_REQ | TG_CONN_SEEN_PAYLOAD;
 		cn->requests++;
 		cn->req_ns = now;
-		v = conn_verdict(skb, p, key, cn, now, s);
+		v = conn_verdict(skb, p, client, ckey, cn, now, s);
 		conn_attention(key, before, cn->flags);
 	} else {
 		/* The SYN went unseen (the agent started mid-connection, or
@@ -253,13 +298,17 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 
 		if (g)
 			g->conns_missing++;
-		v = conn_verdict(skb, p, key, &nc, now, s);
+		v = conn_verdict(skb, p, client, ckey, &nc, now, s);
 		bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
 		if (conn_needs_attention(nc.flags))
 			client_pending_add(key, 1);
 	}
 	c->requests++;
 	client_touch(c, now);
+out:
+	p->seq = seq;
+	p->payload_off = off;
+	p->payload_len = len;
 	return v;
 }
 
@@ -366,7 +415,7 @@ static __always_inline int tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 	__u32 n = 0;
 	int start, v = TG_PASS;
 
-	client_key(&key, p);
+	addr_key(&key, &p->flow.saddr);
 	c = client_get(&key);
 	if (!c)
 		return TG_PASS;

@@ -9,6 +9,14 @@
 #include <bpf/bpf_endian.h>
 #include "shared.h"
 
+/* The PROXY address parsers run as global functions on the scratch (see
+ * scan.bpf.h), so the verifier checks their loops once. */
+__noinline int tg_proxy_v4_fn(void);
+__noinline int tg_proxy_v6_fn(void);
+#define TG_PROXY_V1_IPV4(buf, st) tg_proxy_v4_fn()
+#define TG_PROXY_V1_IPV6(buf, st) tg_proxy_v6_fn()
+#include "proxy.h"
+
 /* Possible CPUs, set by the agent before load; bounds per-CPU broadcasts. */
 const volatile __u32 tg_nr_cpus __weak = 1;
 
@@ -112,6 +120,7 @@ struct tg_scratch {
 	__u32 off;
 	__u32 n_lines;
 	__u16 line[TG_SCAN_LINES]; /* offsets of the bytes after each '\n' */
+	struct tg_proxy_state proxy;
 };
 
 struct {

@@ -147,4 +147,60 @@ __noinline __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32
 	return off ? tg_scan_hash(off) : 0;
 }
 
+__noinline int tg_proxy_v4_fn(void)
+{
+	__u32 zero = 0;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+
+	if (sc)
+		tg_proxy_v1_ipv4(sc->buf, &sc->proxy);
+	return 0;
+}
+
+static long proxy_v6_cb(__u32 i, void *ctx)
+{
+	__u32 zero = 0;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+
+	return sc ? tg_proxy_v6_step(sc->buf, &sc->proxy) : 1;
+}
+
+/* IPv6 text has too many paths per character for an unrolled check:
+ * bpf_loop verifies the step once (~9 ns a character, first segment of a
+ * PROXY connection only). */
+__noinline int tg_proxy_v6_fn(void)
+{
+	__u32 zero = 0;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+
+	if (!sc)
+		return 0;
+	tg_proxy_v6_begin(&sc->proxy);
+	bpf_loop(TG_PROXY_V6_STEPS, proxy_v6_cb, NULL, 0);
+	tg_proxy_v6_end(&sc->proxy);
+	return 0;
+}
+
+/* A PROXY protocol header at the start of the payload: enum tg_proxy_rc,
+ * with the client and the header's length in the scratch's proxy state. */
+__noinline int tg_proxy_scan(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
+{
+	__u32 zero = 0, len = payload_len;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+
+	if (!sc)
+		return TG_PROXY_NONE;
+	if (len > TG_PROXY_BUF)
+		len = TG_PROXY_BUF;
+	asm volatile("" : "+r"(len));
+	len &= (TG_PROXY_BUF * 2 - 1);
+	if (len < 1 || len > TG_PROXY_BUF)
+		return TG_PROXY_NONE;
+	if (bpf_skb_load_bytes(skb, payload_off, sc->buf, len))
+		return TG_PROXY_NONE;
+	__builtin_memset(&sc->proxy, 0, sizeof(sc->proxy));
+	sc->proxy.len = len;
+	return tg_proxy_parse(sc->buf, &sc->proxy);
+}
+
 #endif /* TG_SCAN_BPF_H */

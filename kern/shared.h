@@ -66,6 +66,8 @@ struct tg_flow {
 #define TG_CONN_CHARGE (1u << 4)       /* its bytes are charged to a bucket */
 #define TG_CONN_BUCKET (1u << 5)       /* bucket/qid name the request's bucket */
 #define TG_CONN_ADDR_BUCKET (1u << 6)  /* ... in tg_addr_buckets (else tg_buckets) */
+#define TG_CONN_PROXY (1u << 7)        /* proxy_addr is the client (PROXY protocol) */
+#define TG_CONN_PROXY_DONE (1u << 8)   /* the PROXY header was seen */
 /* A connection with any of these needs the per-segment path. */
 #define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE)
 
@@ -81,6 +83,7 @@ struct tg_conn {
 	__u32 qid;        /* quota of the current request's bucket */
 	__u32 pad;
 	struct tg_addr bucket_addr; /* address part of that bucket's key */
+	struct tg_addr proxy_addr;  /* the client a PROXY header named */
 };
 
 /* A quota as the kernel applies it (ARRAY, index = quota id; id 0 is

@@ -409,3 +409,93 @@ Test(quota, within_quota_and_exempt_traffic_is_never_dropped)
 	for (int i = 0; i < 200; i++)
 		cr_assert_eq(conn_request("198.18.0.2", (uint16_t)(30000 + i), get_req), TC_PASS);
 }
+
+/* --- PROXY protocol: the client a load balancer names ------------------- */
+
+static void proxy_on(void)
+{
+	cfg.proxy_protocol = true;
+	apply_settings(cfg.mode);
+}
+
+/* From the balancer 198.18.9.1: SYN, then `first` as the first payload;
+ * returns its verdict. */
+static int via_balancer(uint16_t sport, const void *first, size_t len)
+{
+	struct pkt_opts o = { .saddr = "198.18.9.1", .sport = sport, .seq = 100, .flags = F_SYN };
+
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.flags = F_ACK;
+	o.seq = 101;
+	o.payload = first;
+	o.len = len;
+	return h_run(&o, 0);
+}
+
+static char proxied[512];
+
+static size_t v1(const char *src)
+{
+	int n = snprintf(proxied, sizeof(proxied), "PROXY %s %s 198.18.0.1 5555 8080\r\n%s",
+			 strchr(src, ':') ? "TCP6" : "TCP4", src, get_req);
+	return (size_t)n;
+}
+
+Test(quota, proxy_v1_names_the_client)
+{
+	struct tg_client_view v;
+
+	proxy_on();
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(via_balancer(40000, proxied, v1("198.19.7.7")), TC_PASS);
+	cr_assert_eq(via_balancer(40001, proxied, v1("198.19.7.7")), TC_DROP, "same client: its bucket is spent");
+	cr_assert_eq(via_balancer(40002, proxied, v1("198.19.7.8")), TC_PASS, "another client, another bucket");
+	cr_assert_eq(h_client("198.19.7.7", &v), 0);
+	cr_assert_eq(v.requests, 2);
+	cr_assert_eq(bucket(0, "198.19.7.7").allowed, 1);
+	cr_assert_eq(bucket(0, "198.19.7.7").denied, 1);
+	cr_assert_eq(bucket(0, "198.18.9.1").allowed, 0, "nothing charged to the balancer");
+}
+
+Test(quota, proxy_v1_ipv6_and_cidr_deny)
+{
+	proxy_on();
+	quota(3, 0, 0, 0, 0, 0, TG_ACTION_DENY, 0);
+	cidr("198.19.66.0", 24, 3);
+	cr_assert_eq(via_balancer(40000, proxied, v1("198.19.66.6")), TC_DROP, "denied CIDR behind the balancer");
+	cr_assert_eq(via_balancer(40001, proxied, v1("fd00:198:18::66")), TC_PASS);
+	cr_assert_eq(bucket(0, "fd00:198:18::").allowed, 1, "IPv6 client keyed by its /64");
+}
+
+Test(quota, proxy_v2_and_header_alone)
+{
+	static const unsigned char v2[28] = { '\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n',
+					      0x21, 0x11, 0, 12, 198, 19, 7, 9, 198, 18, 0, 1, 0x15, 0xb3, 0x1f, 0x90 };
+	struct pkt_opts o = { .saddr = "198.18.9.1", .sport = 40000, .seq = 101 + sizeof(v2), .flags = F_ACK,
+			      .payload = get_req, .len = strlen(get_req) };
+
+	proxy_on();
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	/* the header in a segment of its own, then the request */
+	cr_assert_eq(via_balancer(40000, v2, sizeof(v2)), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.7.9").allowed, 0, "no request yet");
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.7.9").allowed, 1);
+	/* next request on the same connection: same client */
+	o.seq += (uint32_t)strlen(get_req);
+	cr_assert_eq(h_run(&o, 0), TC_DROP);
+	cr_assert_eq(bucket(0, "198.19.7.9").denied, 1);
+}
+
+Test(quota, proxy_off_or_malformed_counts_the_source)
+{
+	static const char bad[] = "PROXY TCP4 198.19.300.1 198.18.0.1 1 2\r\nGET / HTTP/1.1\r\n\r\n";
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	/* off: a PROXY header is just the first payload of the connection */
+	cr_assert_eq(via_balancer(40000, proxied, v1("198.19.7.7")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.18.9.1").allowed, 1);
+	proxy_on();
+	cr_assert_eq(via_balancer(40001, bad, strlen(bad)), TC_DROP, "malformed: the source's quota, spent");
+	cr_assert_eq(bucket(0, "198.18.9.1").denied, 1);
+}

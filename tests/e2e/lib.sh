@@ -66,6 +66,10 @@ start_nginx() {
   for p in "$@"; do
     listen+="    listen $p reuseport; listen [::]:$p reuseport;"$'\n'
   done
+  # H2C_PORT: a cleartext HTTP/2 (prior knowledge) listener as well
+  [ -z "${H2C_PORT:-}" ] || listen+="    listen $H2C_PORT http2;"$'\n'
+  # PROXY_PORT: a listener that expects a PROXY protocol header
+  [ -z "${PROXY_PORT:-}" ] || listen+="    listen $PROXY_PORT proxy_protocol;"$'\n'
   mkdir -p "$WORK/nginx"
   cat > "$conf" <<NGX
 worker_processes 1;
@@ -74,7 +78,8 @@ error_log $WORK/nginx/error.log warn;
 daemon off;
 events { worker_connections 1024; }
 http {
-  access_log $WORK/nginx/access.log;
+  log_format tg '\$msec \$remote_addr \$status \$server_protocol \$request_uri \$proxy_protocol_addr';
+  access_log $WORK/nginx/access.log tg;
   client_body_temp_path $WORK/nginx/body;
   proxy_temp_path $WORK/nginx/proxy;
   fastcgi_temp_path $WORK/nginx/fastcgi;
@@ -88,6 +93,7 @@ $listen
   }
 }
 NGX
+  NGINX_LOG=$WORK/nginx/access.log
   nginx -c "$conf" -e "$WORK/nginx/error.log" &
   NGINX_PID=$!
   defer "kill $NGINX_PID; wait $NGINX_PID"
