@@ -2,6 +2,7 @@
  * and the local API. Nothing here blocks the loop for long: the scan is a
  * few batch syscalls, the API answers from the last snapshot. */
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,9 @@ int tg_agent_run(const char *config_path)
 		a->cfg.n_ports, a->kern.pin_dir);
 	uv_run(a->loop, UV_RUN_DEFAULT);
 	a->exit_code = 0;
+	/* A second signal must not cut the detach short and leave pins. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 cleanup:
 	stop_loop(a);
 	tg_collector_free(&a->col);

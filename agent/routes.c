@@ -10,7 +10,7 @@
 #define TG_CLIENTS_DEFAULT_LIMIT 100
 #define TG_CLIENTS_MAX_LIMIT 100000
 
-static void json_error(struct tg_api_resp *resp, int status, const char *msg)
+void tg_json_error(struct tg_api_resp *resp, int status, const char *msg)
 {
 	resp->status = status;
 	tg_buf_reset(&resp->body);
@@ -97,7 +97,7 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	if (tg_api_query_get(req->query, "sort", val, sizeof(val)) >= 0) {
 		key = tg_sort_key_parse(val);
 		if (key < 0)
-			return json_error(resp, 400, "sort must be one of requests, bytes, "
+			return tg_json_error(resp, 400, "sort must be one of requests, bytes, "
 					  "requests_per_sec, bytes_per_sec, last_seen, address");
 	}
 	if (tg_api_query_get(req->query, "limit", val, sizeof(val)) >= 0) {
@@ -105,12 +105,12 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 
 		limit = strtol(val, &end, 10);
 		if (!val[0] || *end || limit < 1 || limit > TG_CLIENTS_MAX_LIMIT)
-			return json_error(resp, 400, "limit must be an integer in 1..100000");
+			return tg_json_error(resp, 400, "limit must be an integer in 1..100000");
 	}
 	n = c->n_cur;
 	idx = malloc((n ? n : 1) * sizeof(*idx));
 	if (!idx)
-		return json_error(resp, 503, "out of memory");
+		return tg_json_error(resp, 503, "out of memory");
 	tg_sort_clients(c->cur, n, key, idx);
 	tg_buf_printf(b, "{\"clients\":[");
 	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
@@ -121,7 +121,7 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	tg_buf_printf(b, "],\"total_clients\":%zu}\n", n);
 	free(idx);
 	if (b->oom)
-		json_error(resp, 503, "out of memory");
+		tg_json_error(resp, 503, "out of memory");
 }
 
 static void metric(struct tg_buf *b, const char *name, const char *type,
@@ -165,7 +165,7 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 
 	idx = malloc((n ? n : 1) * sizeof(*idx));
 	if (!idx)
-		return json_error(resp, 503, "out of memory");
+		return tg_json_error(resp, 503, "out of memory");
 	tg_sort_clients(c->cur, n, TG_SORT_RPS, idx);
 	static const struct { const char *name, *type, *help; } per[] = {
 		{ "client_requests_total", "counter", "Request starts per client (top-N by request rate)." },
@@ -189,7 +189,7 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	free(idx);
 	tg_keys_metrics(a, b);
 	if (b->oom)
-		json_error(resp, 503, "out of memory");
+		tg_json_error(resp, 503, "out of memory");
 }
 
 const struct tg_api_route tg_routes[] = {

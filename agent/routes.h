@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "quotas.h"
 
+/* Replaces the body with {"error": msg} and sets the status. */
+void tg_json_error(struct tg_api_resp *resp, int status, const char *msg);
 const char *tg_action_name(unsigned int a);
 int tg_key_state(struct tg_agent *a, int qid, struct tg_bucket *sum, uint64_t *addresses);
 void tg_bucket_levels_json(struct tg_buf *b, const struct tg_quota *q, const struct tg_bucket *bk);

@@ -129,15 +129,6 @@ static void key_json(struct tg_agent *a, struct tg_buf *b, int qid)
 	tg_buf_printf(b, "}}");
 }
 
-static void json_error(struct tg_api_resp *resp, int status, const char *msg)
-{
-	resp->status = status;
-	tg_buf_reset(&resp->body);
-	tg_buf_printf(&resp->body, "{\"error\":");
-	tg_buf_json_str(&resp->body, msg);
-	tg_buf_printf(&resp->body, "}\n");
-}
-
 void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
 	struct tg_agent *a = ctx;
@@ -156,7 +147,7 @@ void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp
 	}
 	tg_buf_printf(b, "]}\n");
 	if (b->oom)
-		json_error(resp, 503, "out of memory");
+		tg_json_error(resp, 503, "out of memory");
 }
 
 void tg_h_key(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
@@ -166,7 +157,7 @@ void tg_h_key(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 	int qid = tg_quotas_find(&a->kern, name);
 
 	if (qid < 0)
-		return json_error(resp, 404, "no such key");
+		return tg_json_error(resp, 404, "no such key");
 	key_json(a, &resp->body, qid);
 	tg_buf_printf(&resp->body, "\n");
 }

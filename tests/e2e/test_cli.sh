@@ -9,6 +9,10 @@ require_root
 # --- check-config -----------------------------------------------------------
 rc=0; "$TOLLGATE" check-config "$(dirname "$0")/../../config/default.json" >/dev/null || rc=$?
 check "check-config on the default config exits 0" 0 "$rc"
+rc=0; TOLLGATE_KEY_TEAM_A=sk-example "$TOLLGATE" check-config "$(dirname "$0")/../../config/example-quotas.json" > "$WORK/eff.json" || rc=$?
+check "the example quota config is valid" 0 "$rc"
+grep -q sk-example "$WORK/eff.json" && fail "check-config printed a key from the environment" || ok "keys from the environment are not printed"
+check "inline keys are redacted" 1 "$(grep -c '"<redacted>"' "$WORK/eff.json")"
 printf '{"gateway":{"ports":[8080,"x"]},"mode":"fast","webhooks":[]}' > "$WORK/bad.json"
 rc=0; "$TOLLGATE" check-config "$WORK/bad.json" 2> "$WORK/err.txt" || rc=$?
 check "check-config on a bad config exits 2" 2 "$rc"

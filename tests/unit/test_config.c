@@ -13,29 +13,7 @@
 #include "log.h"
 #include "shared.h"
 
-static struct tg_config cfg;
-static struct tg_config_errors errs;
-
-static int parse(const char *json)
-{
-	return tg_config_parse(json, strlen(json), &cfg, &errs);
-}
-
-static void ok(const char *json)
-{
-	int rc = parse(json);
-	cr_expect(eq(int, rc, 0), "%s -> %s: %s", json, errs.e[0].path, errs.e[0].reason);
-}
-
-/* json must give exactly one error, at path, with reason. */
-static void bad(const char *json, const char *path, const char *reason)
-{
-	int rc = parse(json);
-	cr_expect(eq(int, rc, -EINVAL), "%s", json);
-	cr_expect(eq(int, errs.n, 1), "%s: %d errors", json, errs.n);
-	cr_expect(eq(str, errs.e[0].path, (char *)path), "%s", json);
-	cr_expect(eq(str, errs.e[0].reason, (char *)reason), "%s", json);
-}
+#include "config_check.h"
 
 struct bad_case {
 	const char *json, *path, *reason;

@@ -1,0 +1,40 @@
+/* Shared by the config unit tests: parse a JSON text into one static config
+ * and assert it is accepted, or rejected with exactly one error. */
+#ifndef TG_TEST_CONFIG_CHECK_H
+#define TG_TEST_CONFIG_CHECK_H
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "config.h"
+
+static struct tg_config cfg; /* ~300 KB: never on the stack */
+static struct tg_config_errors errs;
+
+static int parse(const char *json)
+{
+	return tg_config_parse(json, strlen(json), &cfg, &errs);
+}
+
+static void ok(const char *json)
+{
+	int rc = parse(json);
+
+	cr_expect(eq(int, rc, 0), "%s -> %s: %s", json, errs.e[0].path, errs.e[0].reason);
+}
+
+/* json must give exactly one error, at path, with reason. */
+static void bad(const char *json, const char *path, const char *reason)
+{
+	int rc = parse(json);
+
+	cr_expect(eq(int, rc, -EINVAL), "%s", json);
+	cr_expect(eq(int, errs.n, 1), "%s: %d errors (%s: %s)", json, errs.n, errs.e[0].path,
+		  errs.e[0].reason);
+	cr_expect(eq(str, errs.e[0].path, (char *)path), "%s", json);
+	cr_expect(eq(str, errs.e[0].reason, (char *)reason), "%s", json);
+}
+
+#endif
