@@ -87,6 +87,12 @@ static void reload(struct tg_agent *a)
 		       bad ? bad : "?", err == -ENODEV ? "interface not found" : strerror(-err));
 		return;
 	}
+	err = tg_kern_attach_cgroup(&a->kern, &next, &bad);
+	if (err) {
+		pr_err("reload rejected, old config kept", "cgroup=%s err=\"%s\"",
+		       bad ? bad : "?", strerror(-err));
+		return;
+	}
 	err = tg_kern_apply(&a->kern, &next, a->generation + 1);
 	if (err) {
 		pr_err("reload: writing settings failed", "err=\"%s\"", strerror(-err));
@@ -250,6 +256,12 @@ int tg_agent_run(const char *config_path)
 					"(ip -br link lists the interfaces)\n", bad);
 		else
 			fprintf(stderr, "tollgate: attaching to %s failed: %s\n", bad, strerror(-err));
+		goto cleanup;
+	}
+	err = tg_kern_attach_cgroup(&a->kern, &a->cfg, &bad);
+	if (err) {
+		fprintf(stderr, "tollgate: attaching to cgroup %s failed: %s: fix gateway.cgroup "
+				"(a cgroup v2 directory, or \"root\")\n", bad, strerror(-err));
 		goto cleanup;
 	}
 	err = tg_collector_init(&a->col, tg_kern_clients_fd(&a->kern),

@@ -186,6 +186,32 @@ static const struct list headers_list = {
 	{ .name = n, .type = OPT_LIST, FIELD(m), .list = &l, .min = lo, .max = hi }
 #define CUSTOM(n, p, pr) { .name = n, .type = OPT_CUSTOM, .parse = p, .print = pr }
 
+/* gateway.cgroup: null, "root" (the cgroup2 mount) or an absolute path. */
+static void parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			 struct tg_config_errors *errs)
+{
+	const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+
+	cfg->cgroup[0] = '\0';
+	if (cJSON_IsNull(v))
+		return;
+	if (!s)
+		tg_config_errf(errs, path, "expected null, \"root\" or an absolute path");
+	else if (strcmp(s, "root") && (s[0] != '/' || strstr(s, "/../") ||
+				       strlen(s) >= sizeof(cfg->cgroup) ||
+				       (strlen(s) >= 3 && !strcmp(s + strlen(s) - 3, "/..")) ||
+				       strspn(s, "\t\r\n") != 0))
+		tg_config_errf(errs, path, "must be \"root\" or an absolute path without \"..\", "
+			       "shorter than 256 bytes");
+	else
+		snprintf(cfg->cgroup, sizeof(cfg->cgroup), "%s", s);
+}
+
+static struct cJSON *cgroup_json(const struct tg_config *cfg, unsigned flags)
+{
+	return cfg->cgroup[0] ? cJSON_CreateString(cfg->cgroup) : cJSON_CreateNull();
+}
+
 static const char *const modes[] = { "monitor", "enforce", NULL };
 static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const formats[] = { "logfmt", "json", NULL };
@@ -200,7 +226,7 @@ static const struct opt opts[] = {
 	LIST("gateway.interfaces", interfaces, ifaces_list, 0, TG_MAX_INTERFACES),
 	LIST("gateway.ports", ports, ports_list, 1, TG_MAX_PORTS),
 	U32("gateway.max_clients", max_clients, 1024, 16777216, 262144, true),
-	{ .name = "gateway.cgroup", .type = OPT_NULL },
+	CUSTOM("gateway.cgroup", parse_cgroup, cgroup_json),
 	ENUM("mode", mode, TG_MODE_MONITOR, modes),
 	SECTION("identity"),
 	U32("identity.ipv6_prefix", ipv6_prefix, 1, 128, 64, false),
@@ -491,6 +517,24 @@ void tg_config_defaults(struct tg_config *cfg)
 	/* quotas: none, and quotas.default unlimited with action drop (0). */
 }
 
+/* Rules between keys: max_connections is counted by the socket-level
+ * programs, which attach only with gateway.cgroup. */
+static void cross_check(struct ctx *c)
+{
+	char path[64];
+
+	if (c->cfg->cgroup[0])
+		return;
+	if (c->cfg->default_limits.max_connections)
+		errf(c, "$.quotas.default.max_connections", "needs gateway.cgroup (socket-level tracking)");
+	for (int i = 0; i < c->cfg->n_quotas; i++) {
+		if (!c->cfg->quotas[i].limits.max_connections)
+			continue;
+		snprintf(path, sizeof(path), "$.quotas.clients[%d].max_connections", i);
+		errf(c, path, "needs gateway.cgroup (socket-level tracking)");
+	}
+}
+
 int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
 		    struct tg_config_errors *errs)
 {
@@ -529,6 +573,7 @@ int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
 	else
 		walk(&c, root, "", "$");
 	cJSON_Delete(root);
+	cross_check(&c);
 	if (!c.errs->n && !c.errs->dropped) {
 		memcpy(cfg, c.cfg, sizeof(*cfg));
 		err = 0;

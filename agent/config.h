@@ -31,6 +31,7 @@ struct tg_limits {
 	uint64_t bytes_per_sec;    /* request payload bytes; 0 or 64..10^12 */
 	uint64_t bytes_burst;      /* default bytes_per_sec */
 	uint64_t connections_per_sec; /* 0..1000000; burst = max(1, rate) */
+	uint64_t max_connections;  /* open at once, 0..1000000; needs gateway.cgroup */
 };
 
 struct tg_quota_entry {
@@ -52,6 +53,7 @@ struct tg_config {
 	uint16_t ports[TG_MAX_PORTS];       /* sorted, unique, 1..65535 */
 	int n_ports;
 	uint32_t max_clients;               /* 1024 .. 16777216 */
+	char cgroup[256];                   /* "" (null), "root" or an absolute path */
 	int mode;                           /* enum tg_mode (kern/shared.h) */
 	uint32_t ipv6_prefix;               /* 1..128 */
 	char key_headers[TG_MAX_KEY_HEADERS][TG_KEY_HEADER_LEN]; /* lower case */

@@ -50,7 +50,7 @@ static const struct qopt qopts[N_QOPTS] = {
 	[K_BPS] = LIMIT(bytes_per_sec, 64, 1000000000000),
 	[K_BYTES_BURST] = LIMIT(bytes_burst, 0, 1000000000000),
 	[K_CPS] = LIMIT(connections_per_sec, 0, 1000000),
-	[K_MAX_CONN] = { .name = "max_connections", .type = Q_LATER },
+	[K_MAX_CONN] = LIMIT(max_connections, 0, 1000000),
 	[K_ACTION] = { .name = "action", .type = Q_ACTION },
 	[K_SHARE] = KEY("share", Q_SHARE),
 	[K_GLOBAL] = KEY("global", Q_GLOBAL),

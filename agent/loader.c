@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -147,6 +148,10 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 	bpf_map__set_max_entries(k->skel->maps.tg_conns, cfg->max_clients);
 	bpf_map__set_max_entries(k->skel->maps.tg_addr_buckets,
 				 tg_clients_map_size(cfg->max_clients));
+	bpf_map__set_max_entries(k->skel->maps.tg_responses,
+				 tg_clients_map_size(cfg->max_clients));
+	bpf_map__set_max_entries(k->skel->maps.tg_socks,
+				 tg_clients_map_size(cfg->max_clients));
 	err = set_pins(k);
 	if (err)
 		return err;
@@ -246,6 +251,8 @@ static struct tg_tc_link *find_link(struct tg_kern *k, const char *ifname)
 int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **bad)
 {
 	int prog_fd = bpf_program__fd(k->skel->progs.tg_tc_ingress);
+	int egress_fd = bpf_program__fd(k->skel->progs.tg_tc_egress);
+	int ifaces_fd = bpf_map__fd(k->skel->maps.tg_tc_ifaces);
 	struct tg_tc_link next[TG_MAX_INTERFACES];
 	int n = 0, err;
 
@@ -259,7 +266,7 @@ int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **
 			old->created_qdisc = false;
 			continue;
 		}
-		err = tg_tc_attach(&next[n], cfg->interfaces[i], prog_fd);
+		err = tg_tc_attach(&next[n], cfg->interfaces[i], prog_fd, egress_fd);
 		if (err) {
 			*bad = cfg->interfaces[i];
 			for (int j = 0; j < n; j++)
@@ -277,14 +284,103 @@ int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **
 			next[n].ifindex, next[n].created_qdisc ? "created" : "existing");
 		n++;
 	}
+	/* cgroup_skb leaves these interfaces' packets to TC */
+	for (int i = 0; i < n; i++) {
+		__u32 ifx = (__u32)next[i].ifindex;
+		__u8 on = 1;
+
+		bpf_map_update_elem(ifaces_fd, &ifx, &on, BPF_ANY);
+	}
 	for (int i = 0; i < k->n_links; i++) {
+		__u32 ifx = (__u32)k->links[i].ifindex;
+
 		if (!k->links[i].attached)
 			continue;
 		pr_info("detached", "interface=%s", k->links[i].ifname);
 		tg_tc_detach(&k->links[i]);
+		bpf_map_delete_elem(ifaces_fd, &ifx);
 	}
 	memcpy(k->links, next, sizeof(next[0]) * (size_t)n);
 	k->n_links = n;
+	return 0;
+}
+
+int tg_cgroup2_mount(char *buf, size_t len)
+{
+	char line[1024], dev[256], dir[512], type[64];
+	FILE *f = fopen("/proc/mounts", "re");
+	int found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%255s %511s %63s", dev, dir, type) == 3 &&
+		    !strcmp(type, "cgroup2")) {
+			snprintf(buf, len, "%s", dir);
+			found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void cgroup_detach(struct tg_kern *k)
+{
+	for (int i = 0; i < 3; i++) {
+		bpf_link__destroy(k->cg_links[i]);
+		k->cg_links[i] = NULL;
+	}
+	if (k->cgroup[0])
+		pr_info("detached", "cgroup=%s", k->cgroup);
+	k->cgroup[0] = '\0';
+}
+
+int tg_kern_attach_cgroup(struct tg_kern *k, const struct tg_config *cfg, const char **bad)
+{
+	static char path[256];
+	struct bpf_program *progs[3] = {
+		k->skel->progs.tg_sockops,
+		k->skel->progs.tg_cgroup_ingress,
+		k->skel->progs.tg_cgroup_egress,
+	};
+	struct bpf_link *links[3] = { NULL };
+	int fd, err = 0;
+
+	*bad = cfg->cgroup;
+	if (!cfg->cgroup[0]) {
+		cgroup_detach(k);
+		return 0;
+	}
+	if (!strcmp(cfg->cgroup, "root")) {
+		err = tg_cgroup2_mount(path, sizeof(path));
+		if (err)
+			return err;
+	} else {
+		snprintf(path, sizeof(path), "%s", cfg->cgroup);
+	}
+	*bad = path;
+	if (!strcmp(path, k->cgroup))
+		return 0; /* unchanged */
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Attach the new ones before the old ones go: no gap. */
+	for (int i = 0; i < 3 && !err; i++) {
+		links[i] = bpf_program__attach_cgroup(progs[i], fd);
+		if (!links[i])
+			err = -errno;
+	}
+	close(fd);
+	if (err) {
+		for (int i = 0; i < 3; i++)
+			bpf_link__destroy(links[i]);
+		return err;
+	}
+	cgroup_detach(k);
+	memcpy(k->cg_links, links, sizeof(links));
+	snprintf(k->cgroup, sizeof(k->cgroup), "%s", path);
+	pr_info("attached", "cgroup=%s programs=sockops,cgroup_skb", path);
 	return 0;
 }
 
@@ -292,6 +388,8 @@ void tg_kern_close(struct tg_kern *k, bool keep)
 {
 	if (!k)
 		return;
+	if (!keep)
+		cgroup_detach(k);
 	if (!keep)
 		for (int i = 0; i < k->n_links; i++)
 			tg_tc_detach(&k->links[i]);

@@ -9,6 +9,7 @@
 #include "tc.h"
 
 struct tollgate_bpf;
+struct bpf_link;
 
 struct tg_kern {
 	struct tollgate_bpf *skel;
@@ -16,6 +17,9 @@ struct tg_kern {
 	int ncpus;
 	struct tg_tc_link links[TG_MAX_INTERFACES];
 	int n_links;
+	/* socket-level programs on gateway.cgroup */
+	char cgroup[256];       /* the resolved path, "" when none */
+	struct bpf_link *cg_links[3];
 	/* quota id -> entry name ("" when free) and index in cfg->quotas */
 	char qnames[TG_MAX_QUOTAS][32];
 	int qentry[TG_MAX_QUOTAS];
@@ -33,6 +37,14 @@ int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int g
 /* Attaches to cfg's interfaces and detaches from ones no longer listed.
  * On a missing interface returns -ENODEV with *bad naming it. */
 int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **bad);
+
+/* Attaches the socket-level programs to cfg->cgroup ("root": the cgroup2
+ * mount), moving them when it changed; detaches when it is null. On
+ * failure returns -errno with *bad naming the path. */
+int tg_kern_attach_cgroup(struct tg_kern *k, const struct tg_config *cfg, const char **bad);
+
+/* The cgroup2 mount point from /proc/mounts into buf, or -ENOENT. */
+int tg_cgroup2_mount(char *buf, size_t len);
 
 /* Detaches, unpins (unless keep) and frees. NULL-safe, idempotent. */
 void tg_kern_close(struct tg_kern *k, bool keep);

@@ -54,6 +54,7 @@ void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
 	tg_quota_set_limits(q, l->requests_per_sec, l->burst, l->bytes_per_sec,
 			    l->bytes_burst, l->connections_per_sec);
 	q->action = (__u32)(e ? e->action : cfg->default_action);
+	q->max_conns = (__u32)l->max_connections;
 	q->flags = TG_QUOTA_SET;
 	if (e && e->match == TG_MATCH_CIDR && e->share == TG_SHARE_PER_ADDRESS)
 		q->flags |= TG_QUOTA_PER_ADDRESS;

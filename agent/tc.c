@@ -19,7 +19,7 @@
 #define TC_H_MIN_EGRESS 0xFFF3U
 #endif
 
-int tg_tc_attach(struct tg_tc_link *l, const char *ifname, int prog_fd)
+int tg_tc_attach(struct tg_tc_link *l, const char *ifname, int prog_fd, int egress_fd)
 {
 	int ifindex = (int)if_nametoindex(ifname);
 	int err;
@@ -44,6 +44,22 @@ int tg_tc_attach(struct tg_tc_link *l, const char *ifname, int prog_fd)
 			    .priority = TG_TC_PRIORITY, .prog_fd = prog_fd,
 			    .flags = BPF_TC_F_REPLACE);
 	err = bpf_tc_attach(&hook, &opts);
+	if (!err && egress_fd >= 0) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, ehook, .ifindex = ifindex,
+				    .attach_point = BPF_TC_EGRESS);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, eopts, .handle = TG_TC_HANDLE,
+				    .priority = TG_TC_PRIORITY, .prog_fd = egress_fd,
+				    .flags = BPF_TC_F_REPLACE);
+		err = bpf_tc_attach(&ehook, &eopts);
+		if (err) {
+			opts.prog_fd = 0;
+			opts.flags = 0;
+			opts.prog_id = 0;
+			bpf_tc_detach(&hook, &opts);
+		} else {
+			l->egress = true;
+		}
+	}
 	if (err) {
 		if (l->created_qdisc) {
 			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
@@ -70,6 +86,17 @@ int tg_tc_detach(struct tg_tc_link *l)
 	if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
 		pr_warn("tc detach failed", "interface=%s err=\"%s\"", l->ifname,
 			strerror(-err));
+	if (l->egress) {
+		int e;
+
+		hook.attach_point = BPF_TC_EGRESS;
+		e = bpf_tc_detach(&hook, &opts);
+		if (e && e != -ENOENT && e != -ENODEV && e != -EINVAL)
+			pr_warn("tc egress detach failed", "interface=%s err=\"%s\"", l->ifname,
+				strerror(-e));
+		hook.attach_point = BPF_TC_INGRESS;
+		l->egress = false;
+	}
 	l->attached = false;
 	if (!l->created_qdisc)
 		return err;

@@ -11,11 +11,13 @@ struct tg_tc_link {
 	int ifindex;
 	bool created_qdisc; /* we made the clsact qdisc, so we may remove it */
 	bool attached;
+	bool egress;        /* the egress program is attached too */
 };
 
-/* Returns 0, -ENODEV for a missing interface, or another negative errno. */
-int tg_tc_attach(struct tg_tc_link *l, const char *ifname, int prog_fd);
-/* Removes our filter; removes the clsact qdisc only if we created it and
+/* Attaches the ingress program (and the egress one, when egress_fd >= 0).
+ * Returns 0, -ENODEV for a missing interface, or another negative errno. */
+int tg_tc_attach(struct tg_tc_link *l, const char *ifname, int prog_fd, int egress_fd);
+/* Removes our filters; removes the clsact qdisc only if we created it and
  * no filter is left on it. */
 int tg_tc_detach(struct tg_tc_link *l);
 /* Filters on the interface's clsact ingress and egress hooks, or -errno. */

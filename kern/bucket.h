@@ -75,6 +75,7 @@ static inline __u64 tg_byte_cost(__u64 len, __u64 interval_fp)
 }
 
 #ifndef __bpf__ /* user space only: 128-bit arithmetic */
+#include <stdint.h>
 /* Fills the GCRA parameters of q from limits (0 = unlimited). Rates are
  * capped by the config: requests and connections ≤ 10^6/s, bytes ≥ 64/s. */
 static inline void tg_quota_set_limits(struct tg_quota *q, __u64 rps, __u64 burst,
@@ -102,16 +103,22 @@ static inline __s64 tg_gcra_tokens(__u64 tat, __u64 now, __u64 interval, __u64 t
 	return (__s64)((tolerance - ahead) / interval + 1);
 }
 
-/* Bytes left in a debt bucket; negative while in debt. */
+/* Bytes left in a debt bucket; negative while in debt. 128-bit: the
+ * tolerance of a slow, deep bucket exceeds 2^63 ns. */
 static inline __s64 tg_gcra_bytes_left(__u64 tat, __u64 now, __u64 interval_fp,
 				       __u64 tolerance)
 {
 	__u64 ahead = tat > now ? tat - now : 0;
-	__s64 ns = (__s64)tolerance - (__s64)ahead;
+	__int128 ns = (__int128)tolerance - (__int128)ahead, bytes;
 
 	if (!interval_fp)
 		return 0;
-	return (__s64)(((__int128)ns << TG_FP_SHIFT) / (__s64)interval_fp);
+	bytes = ns * (1 << TG_FP_SHIFT) / (__int128)interval_fp;
+	if (bytes > INT64_MAX)
+		return INT64_MAX;
+	if (bytes < INT64_MIN)
+		return INT64_MIN;
+	return (__s64)bytes;
 }
 #endif /* !__bpf__ */
 

@@ -283,6 +283,8 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		cn->requests++;
 		cn->req_ns = now;
 		v = conn_verdict(skb, p, client, ckey, cn, now, s);
+		if (v == TG_PASS)
+			cn->flags |= TG_CONN_RESP_PENDING;
 		conn_attention(key, before, cn->flags);
 	} else {
 		/* The SYN went unseen (the agent started mid-connection, or
@@ -290,7 +292,7 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		struct tg_conn nc = {
 			.isn = p->seq - 1,
 			.req_seq = p->seq,
-			.flags = TG_CONN_HAVE_REQ | TG_CONN_SEEN_PAYLOAD,
+			.flags = TG_CONN_HAVE_REQ | TG_CONN_SEEN_PAYLOAD | TG_CONN_RESP_PENDING,
 			.requests = 1,
 			.req_ns = now,
 		};

@@ -76,4 +76,44 @@ static inline __u32 tg_size_bucket(__u32 size)
 	return b < TG_SIZE_BUCKETS ? b : TG_SIZE_BUCKETS - 1;
 }
 
+/* Time to first response byte, ns, into log2 buckets of about 1 ms:
+ * bucket 0 < 1.05 ms, bucket i in [2^(i-1), 2^i) * 1.05 ms, the last one
+ * open-ended (>= 17 s). */
+static inline __u32 tg_lat_bucket(__u64 ns)
+{
+	__u64 units = ns >> 14; /* 16.4 us */
+
+	return tg_size_bucket(units > 0xffffffffULL ? 0xffffffffU : (__u32)units);
+}
+
+/* The status class of a response start: w0/w1 hold its first 16 bytes
+ * (n of them valid), "HTTP/1.1 429 ..." gives TG_ST_429. -1 when it is not
+ * an HTTP/1.x status line, or for 1xx (interim: the response is to come). */
+static inline int tg_status_class(__u64 w0, __u64 w1, __u32 n)
+{
+	__u32 d1, d2, d3, code;
+
+	if (n < 12 || (w0 & 0x00ffffffffffffffULL) != TG_W8('H', 'T', 'T', 'P', '/', '1', '.', 0))
+		return -1;
+	if (((w0 >> 56) != '0' && (w0 >> 56) != '1') || (w1 & 0xff) != ' ')
+		return -1;
+	d1 = (__u32)((w1 >> 8) & 0xff) - '0';
+	d2 = (__u32)((w1 >> 16) & 0xff) - '0';
+	d3 = (__u32)((w1 >> 24) & 0xff) - '0';
+	if (d1 > 9 || d2 > 9 || d3 > 9)
+		return -1;
+	code = d1 * 100 + d2 * 10 + d3;
+	if (code == 429)
+		return TG_ST_429;
+	if (code >= 200 && code < 300)
+		return TG_ST_2XX;
+	if (code >= 300 && code < 400)
+		return TG_ST_3XX;
+	if (code >= 400 && code < 500)
+		return TG_ST_4XX;
+	if (code >= 500 && code < 600)
+		return TG_ST_5XX;
+	return -1;
+}
+
 #endif /* TG_HTTP_TOKEN_H */

@@ -11,8 +11,8 @@
 
 /* The PROXY address parsers run as global functions on the scratch (see
  * scan.bpf.h), so the verifier checks their loops once. */
-__noinline int tg_proxy_v4_fn(void);
-__noinline int tg_proxy_v6_fn(void);
+__noinline __weak int tg_proxy_v4_fn(void);
+__noinline __weak int tg_proxy_v6_fn(void);
 #define TG_PROXY_V1_IPV4(buf, st) tg_proxy_v4_fn()
 #define TG_PROXY_V1_IPV6(buf, st) tg_proxy_v6_fn()
 #include "proxy.h"
@@ -129,6 +129,39 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tg_scratch);
 } tg_scratch SEC(".maps") __weak;
+
+/* Per-client response figures (egress). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct tg_addr);
+	__type(value, struct tg_resp);
+} tg_responses SEC(".maps") __weak;
+
+/* Per-client socket figures (sockops): open counts must be exact. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct tg_addr);
+	__type(value, struct tg_sock_client);
+} tg_socks SEC(".maps") __weak;
+
+/* What each gateway socket was counted as, freed with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tg_sk_state);
+} tg_sk SEC(".maps") __weak;
+
+/* Interfaces with the TC programs: cgroup_skb skips their packets, so
+ * nothing is counted twice when both attach points are configured. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} tg_tc_ifaces SEC(".maps") __weak;
 
 static __always_inline struct tg_global *global_get(void)
 {

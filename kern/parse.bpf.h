@@ -132,37 +132,43 @@ static __always_inline int parse_ipv6(struct tg_cursor *c, struct tg_pkt *p,
 	return nexthdr; /* still an extension header: not TCP */
 }
 
-/* Fills p from skb. Only the headers must be in the linear data. */
-static __always_inline int tg_parse(struct __sk_buff *skb, struct tg_pkt *p)
+/* Fills p from skb. l2: the data starts with an Ethernet header (TC);
+ * otherwise with the IP header (cgroup_skb), whose protocol skb gives.
+ * Only the headers must be in the linear data. */
+static __always_inline int tg_parse_at(struct __sk_buff *skb, struct tg_pkt *p, const int l2)
 {
 	struct tg_cursor c = {
 		.pos = (void *)(long)skb->data,
 		.end = (void *)(long)skb->data_end,
 	};
 	void *start = c.pos;
-	struct ethhdr *eth = cursor_take(&c, sizeof(*eth));
 	__u32 ip_end_len = 0, tcp_len;
+	int l4, frag = 0;
+	struct tcphdr *tcp;
+	__u16 proto;
 
 	p->frag_first = 0;
 	p->frag_ports = 0;
-	__u16 proto;
-	int l4, frag = 0;
-	struct tcphdr *tcp;
+	if (l2) {
+		struct ethhdr *eth = cursor_take(&c, sizeof(*eth));
 
-	if (!eth)
-		return TG_PARSE_BAD;
-	proto = eth->h_proto;
-#pragma unroll
-	for (int i = 0; i < TG_VLAN_MAX; i++) {
-		struct vlan_hdr *vh;
-
-		if (proto != bpf_htons(ETH_P_8021Q) &&
-		    proto != bpf_htons(ETH_P_8021AD))
-			break;
-		vh = cursor_take(&c, sizeof(*vh));
-		if (!vh)
+		if (!eth)
 			return TG_PARSE_BAD;
-		proto = vh->h_vlan_encapsulated_proto;
+		proto = eth->h_proto;
+#pragma unroll
+		for (int i = 0; i < TG_VLAN_MAX; i++) {
+			struct vlan_hdr *vh;
+
+			if (proto != bpf_htons(ETH_P_8021Q) &&
+			    proto != bpf_htons(ETH_P_8021AD))
+				break;
+			vh = cursor_take(&c, sizeof(*vh));
+			if (!vh)
+				return TG_PARSE_BAD;
+			proto = vh->h_vlan_encapsulated_proto;
+		}
+	} else {
+		proto = (__u16)skb->protocol;
 	}
 
 	p->l3_off = c.pos - start;
@@ -231,6 +237,11 @@ static __always_inline int tg_parse(struct __sk_buff *skb, struct tg_pkt *p)
 		return TG_PARSE_BAD;
 	p->payload_len = ip_end_len - p->hdr_len;
 	return TG_PARSE_TCP;
+}
+
+static __always_inline int tg_parse(struct __sk_buff *skb, struct tg_pkt *p)
+{
+	return tg_parse_at(skb, p, 1);
 }
 
 #endif /* TG_PARSE_BPF_H */

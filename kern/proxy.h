@@ -273,7 +273,7 @@ static inline int tg_proxy_parse(const __u8 *buf, TG_PST *st)
 	    tg_pb(buf, 3) != 'X' || tg_pb(buf, 4) != 'Y' || tg_pb(buf, 5) != ' ')
 		return TG_PROXY_NONE;
 	/* the header ends at the first CRLF, within 107 bytes */
-	for (__u32 i = 6; i < TG_PROXY_V1_MAX; i++) {
+	for (__u32 i = 6; i + 1 < TG_PROXY_V1_MAX; i++) {
 		if (i + 1 >= st->len)
 			break;
 		if (tg_pb(buf, i) == '\r' && tg_pb(buf, i + 1) == '\n') {

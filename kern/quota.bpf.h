@@ -193,12 +193,22 @@ static __always_inline int quota_conn(const struct tg_addr *client, const struct
 	if (r.q->action == TG_ACTION_EXEMPT)
 		return TG_PASS;
 	over = r.q->action == TG_ACTION_DENY;
-	if (!over && !r.q->conn_interval)
+	if (!over && !r.q->conn_interval && !r.q->max_conns)
 		return TG_PASS; /* no connection limit: no bucket touched */
 	b = bucket_get(&r);
 	if (!b)
 		return TG_PASS;
-	if (!over && !tg_gcra_take(&b->conn_tat, now, r.q->conn_interval, r.q->conn_tolerance))
+	/* max_connections: the open count the sockops program keeps exact.
+	 * SYNs in flight together all see the same count, so a burst of them
+	 * can overshoot by as many as arrive within one handshake. */
+	if (!over && r.q->max_conns && b->open >= (__s64)r.q->max_conns) {
+		__sync_fetch_and_add(&b->conns_over_max, 1);
+		enforced = quota_enforced(r.q, s);
+		quota_event(b, &r, TG_EV_MAX_CONNS, enforced, client, now, 0, s);
+		return enforced ? TG_DROP : TG_PASS;
+	}
+	if (!over && r.q->conn_interval &&
+	    !tg_gcra_take(&b->conn_tat, now, r.q->conn_interval, r.q->conn_tolerance))
 		over = 1;
 	if (!over) {
 		__sync_fetch_and_add(&b->conns_allowed, 1);

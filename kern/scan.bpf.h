@@ -46,7 +46,7 @@ static __always_inline __u32 header_match(const struct tg_scratch *sc, __u32 at,
  * instead of once per path into it, which keeps the loops verifiable. */
 
 /* Offset of the value of the first header line whose name matches, or 0. */
-__noinline __u32 tg_scan_find(void)
+__noinline __weak __u32 tg_scan_find(void)
 {
 	__u32 zero = 0, n;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
@@ -68,7 +68,7 @@ __noinline __u32 tg_scan_find(void)
 }
 
 /* The hash of the header value at off: blanks and "Bearer " skipped. */
-__noinline __u64 tg_scan_hash(__u32 off)
+__noinline __weak __u64 tg_scan_hash(__u32 off)
 {
 	__u32 zero = 0, n;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
@@ -105,7 +105,7 @@ __noinline __u64 tg_scan_hash(__u32 off)
 }
 
 /* The hash of the request's API key, or 0 when it carries none. */
-__noinline __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
+__noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
 {
 	__u32 zero = 0, len = payload_len, i, off;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
@@ -147,7 +147,7 @@ __noinline __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32
 	return off ? tg_scan_hash(off) : 0;
 }
 
-__noinline int tg_proxy_v4_fn(void)
+__noinline __weak int tg_proxy_v4_fn(void)
 {
 	__u32 zero = 0;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
@@ -168,7 +168,7 @@ static long proxy_v6_cb(__u32 i, void *ctx)
 /* IPv6 text has too many paths per character for an unrolled check:
  * bpf_loop verifies the step once (~9 ns a character, first segment of a
  * PROXY connection only). */
-__noinline int tg_proxy_v6_fn(void)
+__noinline __weak int tg_proxy_v6_fn(void)
 {
 	__u32 zero = 0;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
@@ -183,7 +183,7 @@ __noinline int tg_proxy_v6_fn(void)
 
 /* A PROXY protocol header at the start of the payload: enum tg_proxy_rc,
  * with the client and the header's length in the scratch's proxy state. */
-__noinline int tg_proxy_scan(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
+__noinline __weak int tg_proxy_scan(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
 {
 	__u32 zero = 0, len = payload_len;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);

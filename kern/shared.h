@@ -68,6 +68,7 @@ struct tg_flow {
 #define TG_CONN_ADDR_BUCKET (1u << 6)  /* ... in tg_addr_buckets (else tg_buckets) */
 #define TG_CONN_PROXY (1u << 7)        /* proxy_addr is the client (PROXY protocol) */
 #define TG_CONN_PROXY_DONE (1u << 8)   /* the PROXY header was seen */
+#define TG_CONN_RESP_PENDING (1u << 9) /* a request awaits its response's first byte */
 /* A connection with any of these needs the per-segment path. */
 #define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE)
 
@@ -99,6 +100,8 @@ struct tg_quota {
 	__u64 conn_tolerance;
 	__u32 action;      /* enum tg_action */
 	__u32 flags;       /* TG_QUOTA_* */
+	__u32 max_conns;   /* open connections per bucket, 0 = unlimited */
+	__u32 pad;
 	char name[32];     /* the entry's name: keeps ids stable over restarts */
 };
 
@@ -128,6 +131,8 @@ struct tg_bucket {
 	__u64 conns_allowed;
 	__u64 conns_denied;  /* SYNs dropped or would-be dropped */
 	__u64 last_event_ns; /* last denial event sent for this key */
+	__s64 open;          /* established connections (socket level) */
+	__u64 conns_over_max; /* SYNs beyond max_connections */
 };
 
 /* LPM trie key for CIDR entries; prefixlen counts IPv6 bits (an IPv4
@@ -140,6 +145,49 @@ struct tg_lpm_key {
 enum tg_event_type {
 	TG_EV_DENY_REQUEST = 1, /* a request start dropped (or would be) */
 	TG_EV_DENY_CONN = 2,    /* a SYN dropped (or would be) */
+	TG_EV_MAX_CONNS = 3,    /* a SYN beyond max_connections */
+};
+
+/* Response status classes counted per client. */
+enum tg_status_class {
+	TG_ST_2XX = 0,
+	TG_ST_3XX = 1,
+	TG_ST_4XX = 2, /* 429 not included */
+	TG_ST_429 = 3,
+	TG_ST_5XX = 4,
+	TG_ST_MAX = 5,
+};
+
+#define TG_LAT_BUCKETS 16 /* see tg_lat_bucket(): < 1 ms ... >= 17 s */
+
+/* Per-client response figures, one copy per CPU (LRU_PERCPU_HASH), from
+ * the egress path (TC egress or cgroup egress). */
+struct tg_resp {
+	__u64 packets;
+	__u64 bytes;         /* response payload bytes: the completion side */
+	__u64 responses;     /* HTTP/1.x status lines (1xx not counted) */
+	__u32 status[TG_ST_MAX];
+	__u32 pad;
+	__u32 lat_hist[TG_LAT_BUCKETS]; /* request start -> first response byte */
+};
+
+/* Per-client socket figures (LRU_HASH, shared: exact under atomics),
+ * from the sockops program on the gateway's cgroup. */
+struct tg_sock_client {
+	__s64 open;          /* established, not yet closed */
+	__u64 established;   /* connections established in all */
+	__u64 closed;
+	__u64 retransmits;   /* segments the gateway retransmitted */
+	__u64 srtt_us;       /* smoothed RTT of the last closed connection, EWMA */
+	__u64 last_ns;
+};
+
+/* Per-socket storage: what the sockops program counted this socket as. */
+struct tg_sk_state {
+	struct tg_bucket_key bkey; /* the bucket whose open count it holds */
+	struct tg_addr key;        /* the client key it is counted under */
+	__u32 counted;
+	__u32 addr_bucket;
 };
 
 /* Ring buffer record: the first denial of a key in each interval. */

@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev
       zlib1g-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhttp-parser-dev
       libssl-dev iproute2 curl)
 if [ "$what" = test ]; then
-  pkgs+=(libcriterion-dev nginx ethtool jq python3 procps)
+  pkgs+=(libcriterion-dev nginx ethtool jq python3 procps bc util-linux)
 fi
 
 missing=()

@@ -41,7 +41,7 @@ static void quota(__u32 id, __u64 rps, __u64 burst, __u64 bps, __u64 bburst, __u
 	struct tg_quota q;
 
 	memset(&e, 0, sizeof(e));
-	e.limits = (struct tg_limits){ rps, burst, bps, bburst, cps };
+	e.limits = (struct tg_limits){ rps, burst, bps, bburst, cps, 0 };
 	e.action = action;
 	e.share = per_address ? TG_SHARE_PER_ADDRESS : TG_SHARE_SHARED;
 	snprintf(e.name, sizeof(e.name), "q%u", id);

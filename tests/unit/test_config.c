@@ -222,13 +222,19 @@ Test(config, instance_and_gateway_invalid)
 		{ MAXC("\"262144\""), "$.gateway.max_clients", MAXC_BAD },
 		{ MAXC("true"), "$.gateway.max_clients", MAXC_BAD },
 		{ MAXC("1e400"), "$.gateway.max_clients", MAXC_BAD },
-		{ GW("\"cgroup\": \"root\""), "$.gateway.cgroup", NSY },
-		{ GW("\"cgroup\": \"/sys/fs/cgroup/unified/gw\""), "$.gateway.cgroup", NSY },
-		{ GW("\"cgroup\": false"), "$.gateway.cgroup", NSY },
+		{ GW("\"cgroup\": \"relative/gw\""), "$.gateway.cgroup",
+		  "must be \"root\" or an absolute path without \"..\", shorter than 256 bytes" },
+		{ GW("\"cgroup\": \"/sys/fs/cgroup/../etc\""), "$.gateway.cgroup",
+		  "must be \"root\" or an absolute path without \"..\", shorter than 256 bytes" },
+		{ GW("\"cgroup\": false"), "$.gateway.cgroup", "expected null, \"root\" or an absolute path" },
 	};
 
 	BAD_ALL(c);
 	ok(GW("\"cgroup\": null"));
+	ok(GW("\"cgroup\": \"root\""));
+	cr_assert(eq(str, cfg.cgroup, "root"));
+	ok(GW("\"cgroup\": \"/sys/fs/cgroup/unified/gw\""));
+	cr_assert(eq(str, cfg.cgroup, "/sys/fs/cgroup/unified/gw"));
 }
 
 Test(config, mode_identity_api_log_invalid)
@@ -424,7 +430,7 @@ Test(config, collects_all_errors)
 	static const char json[] =
 		"{\"instance\": \"bad name\", \"colour\": 1,\n"
 		" \"gateway\": {\"interfaces\": [\"lo\", \"lo\"], \"ports\": [80, 0, 80, \"x\"],"
-		"  \"max_clients\": 5, \"cgroup\": \"root\"},\n"
+		"  \"max_clients\": 5, \"cgroup\": \"x\"},\n"
 		" \"mode\": \"enforced\", \"quotas\": {\"default\": {\"burst\": 5}, \"client\": []},\n"
 		" \"api\": {\"listen\": \"1.2.3.4\", \"top_n\": -1}, \"log\": {\"level\": \"loud\"}}";
 	static const struct tg_config_error want[] = {
@@ -435,7 +441,7 @@ Test(config, collects_all_errors)
 		{ "$.gateway.ports[2]", "duplicate port 80" },
 		{ "$.gateway.ports[3]", PORT_BAD },
 		{ "$.gateway.max_clients", MAXC_BAD },
-		{ "$.gateway.cgroup", NSY },
+		{ "$.gateway.cgroup", "must be \"root\" or an absolute path without \"..\", shorter than 256 bytes" },
 		{ "$.mode", "must be one of monitor|enforce" },
 		{ "$.quotas.default.burst", "burst needs requests_per_sec" },
 		{ "$.quotas.client", "unknown key" },

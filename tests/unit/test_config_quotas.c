@@ -148,8 +148,10 @@ Test(quotas, limit_values_invalid)
 		  "burst needs requests_per_sec" },
 		{ DEF("\"bytes_burst\": 4096"), "$.quotas.default.bytes_burst",
 		  "bytes_burst needs bytes_per_sec" },
-		{ DEF("\"max_connections\": 10"), "$.quotas.default.max_connections", NSY },
-		{ DEF("\"max_connections\": 0"), "$.quotas.default.max_connections", NSY },
+		{ DEF("\"max_connections\": 10"), "$.quotas.default.max_connections",
+		  "needs gateway.cgroup (socket-level tracking)" },
+		{ DEF("\"max_connections\": -1"), "$.quotas.default.max_connections",
+		  "must be an integer in 0..1000000" },
 		{ DEF("\"action\": \"deny\""), "$.quotas.default.action", "must be one of drop|monitor" },
 		{ DEF("\"action\": \"exempt\""), "$.quotas.default.action", "must be one of drop|monitor" },
 		{ DEF("\"action\": \"gateway\""), "$.quotas.default.action", "must be one of drop|monitor" },
@@ -166,7 +168,8 @@ Test(quotas, limit_values_invalid)
 		{ CL(NET(", \"bytes_per_sec\": 10")), C0 ".bytes_per_sec", BPS_BAD },
 		{ CL(NET(", \"burst\": 3")), C0 ".burst", "burst needs requests_per_sec" },
 		{ CL(KEYE(", \"bytes_burst\": 3")), C0 ".bytes_burst", "bytes_burst needs bytes_per_sec" },
-		{ CL(NET(", \"max_connections\": 100")), C0 ".max_connections", NSY },
+		{ CL(NET(", \"max_connections\": 100")), C0 ".max_connections",
+		  "needs gateway.cgroup (socket-level tracking)" },
 	};
 
 	BAD_ALL(c);
