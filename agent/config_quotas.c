@@ -63,7 +63,7 @@ static const char *const actions[] = {
 };
 static const char *const shares[] = { "shared", "per_address", NULL };
 
-#define KEY_BAD "1..128 printable ASCII characters, no spaces"
+#define KEY_BAD "1..128 printable ASCII characters, no spaces, ',' or ';'"
 
 int tg_cidr_parse(const char *s, uint32_t net[4], uint32_t *prefix_len)
 {
@@ -137,8 +137,11 @@ static bool key_valid(const char *s)
 {
 	size_t n = 0;
 
+	/* The kernel ends a header value at ',' or ';' (tg_key_end): a key
+	 * holding one could never match. */
 	for (; s[n]; n++)
-		if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
+		if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e ||
+		    s[n] == ',' || s[n] == ';')
 			return false;
 	return n >= 1 && n <= TG_APIKEY_MAX;
 }

@@ -145,7 +145,9 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 	k->skel->rodata->tg_nr_cpus = (unsigned int)k->ncpus;
 	bpf_map__set_max_entries(k->skel->maps.tg_clients,
 				 tg_clients_map_size(cfg->max_clients));
-	bpf_map__set_max_entries(k->skel->maps.tg_conns, cfg->max_clients);
+	/* connections outnumber clients; an evicted connection's admitted
+	 * request would be counted again if retransmitted */
+	bpf_map__set_max_entries(k->skel->maps.tg_conns, 2 * tg_clients_map_size(cfg->max_clients));
 	bpf_map__set_max_entries(k->skel->maps.tg_addr_buckets,
 				 tg_clients_map_size(cfg->max_clients));
 	bpf_map__set_max_entries(k->skel->maps.tg_responses,

@@ -95,6 +95,7 @@ int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg)
 {
 	int qfd = bpf_map__fd(k->skel->maps.tg_quotas);
 	int cfd = bpf_map__fd(k->skel->maps.tg_cidrs);
+	int dfd = bpf_map__fd(k->skel->maps.tg_deny_cidrs);
 	int afd = bpf_map__fd(k->skel->maps.tg_apikeys);
 	static char old[TG_MAX_QUOTAS][32];
 	static char names[TG_MAX_QUOTAS][TG_NAME_LEN];
@@ -128,9 +129,14 @@ int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg)
 
 		if (e->match == TG_MATCH_CIDR) {
 			struct tg_lpm_key lk;
+			int deny = e->action == TG_ACTION_DENY;
 
+			/* deny entries live in a trie of their own (checked
+			 * first); an entry that changed action moves */
 			tg_quota_lpm_key(&lk, e);
-			err = bpf_map_update_elem(cfd, &lk, &id, BPF_ANY) ? -errno : 0;
+			err = bpf_map_update_elem(deny ? dfd : cfd, &lk, &id, BPF_ANY) ? -errno : 0;
+			if (!err)
+				bpf_map_delete_elem(deny ? cfd : dfd, &lk);
 		} else {
 			__u64 h = tg_apikey_hash(e->api_key, strlen(e->api_key));
 
@@ -141,6 +147,7 @@ int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg)
 		return err;
 	/* 3. keys that are gone */
 	prune(cfd, sizeof(struct tg_lpm_key), keep_cidr, &kc);
+	prune(dfd, sizeof(struct tg_lpm_key), keep_cidr, &kc);
 	prune(afd, sizeof(__u64), keep_apikey, &kc);
 	/* 4. slots of removed entries, with their buckets */
 	for (__u32 id = 1; id < TG_MAX_QUOTAS; id++) {

@@ -19,10 +19,6 @@
 #include "quota.bpf.h"
 #include "scan.bpf.h"
 
-/* Hint lookups that found nothing to do before the hint is cleared on this
- * CPU; bounds the cost of a stale hint (a connection whose end we missed). */
-#define TG_HINT_WASTE_MAX 32
-
 /* Longest header stack we read payload bytes behind with direct access. */
 #define TG_DIRECT_OFF_MAX 512
 
@@ -222,6 +218,7 @@ static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
 		cn->flags |= TG_CONN_PROXY;
 	}
 	hdr = sc->proxy.hdr_len;
+	cn->req_seq = p->seq + hdr; /* where the request data begins */
 	if (hdr >= p->payload_len)
 		return 1;
 	p->seq += hdr;
@@ -234,7 +231,8 @@ static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
  * retransmission of the current request start or older data. A
  * retransmission of a dropped request start is checked again; one of an
  * admitted start passes without taking a second token. `c` and `key` are
- * the packet source's: its hint is what plain segments read. */
+ * the packet source's: its hint is what plain segments read. One call
+ * site of the quota check: the verifier walks this code once per path. */
 static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 					struct tg_client *c, const struct tg_addr *key,
 					struct tg_conn *cn, __u64 now)
@@ -243,70 +241,87 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 	__u32 before, seq = p->seq, off = p->payload_off, len = p->payload_len;
 	const struct tg_addr *client = &p->flow.saddr, *ckey = key;
 	struct tg_addr pkey;
-	int v = TG_PASS;
+	int v = TG_PASS, recheck = 0;
 
 	if (!s)
 		return TG_PASS;
-	if (cn) {
-		before = cn->flags;
-		if ((s->flags & TG_SET_PROXY_PROTOCOL) &&
-		    !(before & (TG_CONN_SEEN_PAYLOAD | TG_CONN_PROXY_DONE)) &&
-		    conn_proxy(skb, p, cn))
-			return TG_PASS; /* the header alone */
-		if (cn->flags & TG_CONN_PROXY) {
-			/* requests, buckets and quotas go to the proxied client */
-			client = &cn->proxy_addr;
-			addr_key(&pkey, client);
-			ckey = &pkey;
-			c = client_get(&pkey);
-			if (!c)
-				goto out;
-		}
-		if (before & TG_CONN_HAVE_REQ) {
-			__s32 d = (__s32)(p->seq - cn->req_seq);
-
-			/* Covers a dropped start: a retransmission of it, maybe
-			 * with bytes before it the gateway has already. */
-			if ((before & TG_CONN_REQ_DENIED) && d <= 0 &&
-			    (__s32)(p->seq + p->payload_len - cn->req_seq) > 0) {
-				p->seq = cn->req_seq;
-				v = conn_verdict(skb, p, client, ckey, cn, now, s);
-				conn_attention(key, before, cn->flags);
-				goto out;
-			}
-			if (d <= 0)
-				goto out; /* retransmitted: no token, no count */
-			conn_request_done(c, cn, p->seq);
-		}
-		cn->req_seq = p->seq;
-		cn->flags |= TG_CONN_HAVE_REQ | TG_CONN_SEEN_PAYLOAD;
-		cn->requests++;
-		cn->req_ns = now;
-		v = conn_verdict(skb, p, client, ckey, cn, now, s);
-		if (v == TG_PASS)
-			cn->flags |= TG_CONN_RESP_PENDING;
-		conn_attention(key, before, cn->flags);
-	} else {
+	if (!cn) {
 		/* The SYN went unseen (the agent started mid-connection, or
-		 * the entry was evicted): track it from here. */
-		struct tg_conn nc = {
-			.isn = p->seq - 1,
-			.req_seq = p->seq,
-			.flags = TG_CONN_HAVE_REQ | TG_CONN_SEEN_PAYLOAD | TG_CONN_RESP_PENDING,
-			.requests = 1,
-			.req_ns = now,
-		};
+		 * the entry was evicted): track it from here, without a PROXY
+		 * header (only a connection's start may carry one) and without
+		 * raising the hint. */
+		struct tg_conn nc = { .isn = p->seq - 1, .flags = TG_CONN_SEEN_PAYLOAD };
 		struct tg_global *g = global_get();
 
 		if (g)
 			g->conns_missing++;
-		v = conn_verdict(skb, p, client, ckey, &nc, now, s);
 		bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
-		if (conn_needs_attention(nc.flags))
-			client_pending_add(key, 1);
+		cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
+		if (!cn)
+			return TG_PASS;
 	}
-	c->requests++;
-	client_touch(c, now);
+	before = cn->flags;
+	if ((s->flags & TG_SET_PROXY_PROTOCOL) &&
+	    !(before & (TG_CONN_SEEN_PAYLOAD | TG_CONN_PROXY_DONE)) &&
+	    conn_proxy(skb, p, cn))
+		return TG_PASS; /* the header alone */
+	if ((cn->flags & TG_CONN_PROXY_DONE) && !(cn->flags & TG_CONN_SEEN_PAYLOAD)) {
+		/* req_seq marks where the header ended: its bytes,
+		 * retransmitted, are not a request */
+		__s32 hd = (__s32)(cn->req_seq - p->seq);
+
+		if (hd > 0) {
+			if ((__u32)hd >= p->payload_len)
+				goto out;
+			p->seq += (__u32)hd;
+			p->payload_off += (__u32)hd;
+			p->payload_len -= (__u32)hd;
+		}
+	}
+	if (cn->flags & TG_CONN_PROXY) {
+		/* requests, buckets and quotas go to the proxied client */
+		client = &cn->proxy_addr;
+		addr_key(&pkey, client);
+		ckey = &pkey;
+		c = client_get(&pkey);
+		if (!c)
+			goto out;
+	}
+	if (before & TG_CONN_HAVE_REQ) {
+		__s32 d = (__s32)(p->seq - cn->req_seq);
+
+		if ((before & TG_CONN_REQ_DENIED) && d <= 0 &&
+		    (__s32)(p->seq + p->payload_len - cn->req_seq) > 0) {
+			/* Covers a dropped start: a retransmission of it, maybe
+			 * with bytes before it the gateway has already. */
+			p->seq = cn->req_seq;
+			recheck = 1;
+		} else if (d <= 0) {
+			goto out; /* retransmitted: no token, no count */
+		} else if (before & TG_CONN_REQ_DENIED) {
+			/* A later start behind a dropped one: the gateway cannot
+			 * read it before the gap is filled, so it waits too,
+			 * uncounted and free, and comes again. */
+			v = TG_DROP;
+			goto out;
+		} else {
+			conn_request_done(c, cn, p->seq);
+		}
+	}
+	if (!recheck) {
+		cn->req_seq = p->seq;
+		cn->flags |= TG_CONN_HAVE_REQ | TG_CONN_SEEN_PAYLOAD;
+		cn->requests++;
+		cn->req_ns = now;
+	}
+	v = conn_verdict(skb, p, client, ckey, cn, now, s);
+	if (v == TG_PASS)
+		cn->flags |= TG_CONN_RESP_PENDING;
+	conn_attention(key, before, cn->flags);
+	if (!recheck) {
+		c->requests++;
+		client_touch(c, now);
+	}
 out:
 	p->seq = seq;
 	p->payload_off = off;
@@ -362,55 +377,13 @@ static __always_inline void conn_end(struct tg_pkt *p, struct tg_client *c,
 	client_touch(c, now);
 }
 
-/* A segment that is not a request start, on a connection that needs
- * attention: the first payload segment of a connection is a request start
- * whatever it holds; a segment covering a dropped start is its
- * retransmission; otherwise its bytes are charged. */
-static __always_inline int conn_segment(struct __sk_buff *skb, struct tg_pkt *p,
-					struct tg_client *c, const struct tg_addr *key,
-					struct tg_conn *cn, __u64 now)
-{
-	struct tg_quota *q;
-	struct tg_bucket *b;
-
-	if (!(cn->flags & TG_CONN_SEEN_PAYLOAD))
-		return conn_request(skb, p, c, key, cn, now);
-	if (cn->flags & TG_CONN_REQ_DENIED) {
-		/* Data after a dropped start waits in the gateway's queue for
-		 * it: only a segment that carries the start is checked. */
-		if ((__s32)(p->seq - cn->req_seq) <= 0 &&
-		    (__s32)(p->seq + p->payload_len - cn->req_seq) > 0)
-			return conn_request(skb, p, c, key, cn, now);
-		return TG_PASS;
-	}
-	b = conn_bucket(cn);
-	q = quota_get(cn->qid);
-	if (b && q && q->byte_interval_fp)
-		tg_gcra_charge(&b->byte_tat, now, tg_byte_cost(p->payload_len, q->byte_interval_fp));
-	return TG_PASS;
-}
-
-/* A plain segment of a client whose pending hint is up. */
-static __always_inline int conn_plain(struct __sk_buff *skb, struct tg_pkt *p,
-				      struct tg_client *c, const struct tg_addr *key)
-{
-	struct tg_conn *cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
-
-	if (cn && conn_needs_attention(cn->flags))
-		return conn_segment(skb, p, c, key, cn, bpf_ktime_get_ns());
-	if (++c->wasted >= TG_HINT_WASTE_MAX) {
-		c->pending = 0;
-		c->wasted = 0;
-	}
-	return TG_PASS;
-}
-
 /* Counts one client-to-gateway TCP segment (a GSO super-packet counts as
  * the segments it carries) and returns the verdict: TG_DROP only for a
  * SYN or request start beyond an enforced quota. */
 static __always_inline int tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 {
-	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
+	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1, syn;
+	struct tg_conn *cn = NULL;
 	struct tg_addr key;
 	struct tg_client *c;
 	__u64 w = 0, now;
@@ -429,28 +402,50 @@ static __always_inline int tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 		tg_is_request_start(w, n);
 
 	if (!(p->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) && !start) {
-		/* The plain-segment path. */
-		if (!p->payload_len || !c->pending)
+		/* The plain-segment path: nothing more unless a connection of
+		 * this client needs attention. The hint is never cleared here:
+		 * a stale one (its connection evicted from tg_conns) costs
+		 * lookups until the client's entry goes. */
+		if (!p->payload_len || c->pending <= 0)
 			return TG_PASS;
-		return conn_plain(skb, p, c, &key);
+		cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
+		if (!cn || !conn_needs_attention(cn->flags)) {
+			c->wasted++;
+			return TG_PASS;
+		}
+		now = bpf_ktime_get_ns();
+		goto payload;
 	}
 
 	now = bpf_ktime_get_ns();
 	if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 		v = conn_syn(p, c, &key, now);
-	if (p->payload_len && v == TG_PASS) {
-		struct tg_conn *cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
+	if (!p->payload_len || v != TG_PASS)
+		goto end;
+	cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
+payload:
+	/* A SYN's payload (TCP Fast Open) sits one past the ISN. */
+	syn = (p->tcp_flags & TCP_SYN) ? 1 : 0;
+	p->seq += syn;
+	/* The first payload of a connection is a request start whatever it
+	 * holds; so is a segment carrying a dropped start (its
+	 * retransmission). Data after a dropped start waits in the gateway's
+	 * queue for it and passes. */
+	if (start || (cn && (!(cn->flags & TG_CONN_SEEN_PAYLOAD) ||
+			     ((cn->flags & TG_CONN_REQ_DENIED) &&
+			      (__s32)(p->seq - cn->req_seq) <= 0 &&
+			      (__s32)(p->seq + p->payload_len - cn->req_seq) > 0)))) {
+		v = conn_request(skb, p, c, &key, cn, now);
+	} else if (cn && (cn->flags & TG_CONN_CHARGE)) {
+		struct tg_bucket *b = conn_bucket(cn);
+		struct tg_quota *q = quota_get(cn->qid);
 
-		/* A SYN's payload (TCP Fast Open) sits one past the ISN. */
-		if (p->tcp_flags & TCP_SYN)
-			p->seq += 1;
-		if (start)
-			v = conn_request(skb, p, c, &key, cn, now);
-		else if (cn && conn_needs_attention(cn->flags))
-			v = conn_segment(skb, p, c, &key, cn, now);
-		if (p->tcp_flags & TCP_SYN)
-			p->seq -= 1;
+		if (b && q && q->byte_interval_fp)
+			tg_gcra_charge(&b->byte_tat, now,
+				       tg_byte_cost(p->payload_len, q->byte_interval_fp));
 	}
+	p->seq -= syn;
+end:
 	if (v == TG_PASS && (p->tcp_flags & (TCP_FIN | TCP_RST)))
 		conn_end(p, c, &key, now);
 	return v;

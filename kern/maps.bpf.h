@@ -79,6 +79,16 @@ struct {
 	__type(value, __u32);
 } tg_cidrs SEC(".maps") __weak;
 
+/* CIDR entries with action deny, apart: a deny wins over every other
+ * entry, a more specific CIDR inside it included. Value: quota id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TG_MAX_QUOTAS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_lpm_key);
+	__type(value, __u32);
+} tg_deny_cidrs SEC(".maps") __weak;
+
 /* API keys by the hash of their value. Value: quota id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -119,6 +129,7 @@ struct tg_scratch {
 	__u32 len;
 	__u32 off;
 	__u32 n_lines;
+	__u32 next_line;
 	__u16 line[TG_SCAN_LINES]; /* offsets of the bytes after each '\n' */
 	struct tg_proxy_state proxy;
 };

@@ -33,6 +33,7 @@ enum tg_parse_rc {
 	TG_PARSE_OTHER = 1,   /* not IP, or not TCP: passed untouched */
 	TG_PARSE_FRAGMENT = 2,/* an IP fragment */
 	TG_PARSE_BAD = 3,     /* truncated or inconsistent headers */
+	TG_PARSE_DEEP = 4,    /* more IPv6 extension headers than we walk */
 };
 
 struct tg_pkt {
@@ -129,7 +130,15 @@ static __always_inline int parse_ipv6(struct tg_cursor *c, struct tg_pkt *p,
 			return nexthdr;
 		}
 	}
-	return nexthdr; /* still an extension header: not TCP */
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS_:
+	case IPPROTO_ROUTING_:
+	case IPPROTO_DSTOPTS_:
+	case IPPROTO_AH_:
+	case IPPROTO_FRAGMENT_:
+		return -2; /* the chain goes on past our bound */
+	}
+	return nexthdr;
 }
 
 /* Fills p from skb. l2: the data starts with an Ethernet header (TC);
@@ -194,6 +203,8 @@ static __always_inline int tg_parse_at(struct __sk_buff *skb, struct tg_pkt *p, 
 		p->is_v6 = 0;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		l4 = parse_ipv6(&c, p, &ip_end_len, &frag);
+		if (l4 == -2)
+			return TG_PARSE_DEEP;
 		if (l4 < 0)
 			return TG_PARSE_BAD;
 		p->is_v6 = 1;

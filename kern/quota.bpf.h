@@ -37,19 +37,23 @@ static __always_inline int quota_resolve(const struct tg_addr *client,
 {
 	struct tg_lpm_key lk = { .prefixlen = 128, .addr = *client };
 	struct tg_quota *cq = NULL, *q;
-	__u32 *qid = bpf_map_lookup_elem(&tg_cidrs, &lk);
+	__u32 *qid = bpf_map_lookup_elem(&tg_deny_cidrs, &lk);
 	__u32 cidr_qid = 0;
 
 	__builtin_memset(&r->bkey, 0, sizeof(r->bkey));
 	r->addr_bucket = 0;
 	if (qid) {
-		cidr_qid = *qid;
-		cq = quota_get(cidr_qid);
-		if (cq && cq->action == TG_ACTION_DENY) {
-			r->bkey.qid = cidr_qid;
-			r->q = cq;
+		q = quota_get(*qid);
+		if (q) {
+			r->bkey.qid = *qid;
+			r->q = q;
 			return 0;
 		}
+	}
+	qid = bpf_map_lookup_elem(&tg_cidrs, &lk);
+	if (qid) {
+		cidr_qid = *qid;
+		cq = quota_get(cidr_qid);
 	}
 	if (key_hash) {
 		qid = bpf_map_lookup_elem(&tg_apikeys, &key_hash);

@@ -15,6 +15,7 @@
 #include "parse.bpf.h"
 
 #define TG_WS_MAX 8 /* spaces allowed between ':' and the value */
+#define TG_KEY_CANDIDATES 4 /* matching header lines hashed at most */
 
 static __always_inline __u64 scratch_word(const struct tg_scratch *sc, __u32 at)
 {
@@ -45,7 +46,10 @@ static __always_inline __u32 header_match(const struct tg_scratch *sc, __u32 at,
 /* Global functions below: the verifier checks each once, on its own,
  * instead of once per path into it, which keeps the loops verifiable. */
 
-/* Offset of the value of the first header line whose name matches, or 0. */
+/* Offset of the value of the first header line from line sc->next_line
+ * on whose name matches, or 0; sc->next_line moves past it. The start
+ * stays in map memory: a register the verifier refines at each `n <`
+ * test would split its states on every line. */
 __noinline __weak __u32 tg_scan_find(void)
 {
 	__u32 zero = 0, n;
@@ -57,12 +61,16 @@ __noinline __weak __u32 tg_scan_find(void)
 	for (n = 0; n < TG_SCAN_LINES; n++) {
 		__u32 at, hl;
 
+		if (n < sc->next_line)
+			continue;
 		if (n >= sc->n_lines)
 			break;
 		at = sc->line[n] & (TG_SCAN_MAX - 1);
 		hl = header_match(sc, at, s);
-		if (hl && at + hl <= sc->len)
+		if (hl && at + hl <= sc->len) {
+			sc->next_line = n + 1;
 			return at + hl;
+		}
 	}
 	return 0;
 }
@@ -104,10 +112,39 @@ __noinline __weak __u64 tg_scan_hash(__u32 off)
 	return n ? tg_fnv_final(h) : 0;
 }
 
+/* Every matching line counts, not only the first: a decoy header
+ * ("x-api-key: junk") before the real one must not hide it. The first
+ * configured key wins; else the first key seen is reported. */
+__noinline __weak __u64 tg_scan_pick(void)
+{
+	__u32 zero = 0, off;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	__u64 first = 0;
+
+	if (!sc)
+		return 0;
+	sc->next_line = 0;
+	for (int k = 0; k < TG_KEY_CANDIDATES; k++) {
+		__u64 h;
+
+		off = tg_scan_find();
+		if (!off)
+			break;
+		h = tg_scan_hash(off);
+		if (!h)
+			continue;
+		if (!first)
+			first = h;
+		if (bpf_map_lookup_elem(&tg_apikeys, &h))
+			return h;
+	}
+	return first;
+}
+
 /* The hash of the request's API key, or 0 when it carries none. */
 __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
 {
-	__u32 zero = 0, len = payload_len, i, off;
+	__u32 zero = 0, len = payload_len, i;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
 	struct tg_settings *s = bpf_map_lookup_elem(&tg_settings, &zero);
 
@@ -143,8 +180,7 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 		sc->line[k & (TG_SCAN_LINES - 1)] = (__u16)(i + 1);
 		sc->n_lines = k + (__u32)(is_nl & room);
 	}
-	off = tg_scan_find();
-	return off ? tg_scan_hash(off) : 0;
+	return tg_scan_pick();
 }
 
 __noinline __weak int tg_proxy_v4_fn(void)

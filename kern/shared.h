@@ -215,8 +215,8 @@ struct tg_client {
 	/* Connections of this client whose first payload segment is still to
 	 * come. Written on every CPU's copy at SYN time, so the plain-segment
 	 * path of any CPU can tell whether it must look up the connection. */
-	__u32 pending;
-	__u32 wasted; /* lookups the hint caused for nothing; resets pending */
+	__s32 pending;
+	__u32 wasted; /* lookups the hint caused for nothing (a stale hint) */
 	__u32 size_hist[TG_SIZE_BUCKETS];
 };
 
@@ -229,6 +229,7 @@ struct tg_global {
 	__u64 addr_buckets;  /* per-address buckets created (minus live = evicted) */
 	__u64 fragments_dropped; /* first fragments toward gateway ports, enforce */
 	__u64 events_lost;   /* ring buffer full */
+	__u64 malformed_dropped; /* unparsable packets dropped (enforce mode) */
 };
 
 /* Run-time settings (ARRAY, one entry), rewritten on reload. */

@@ -12,6 +12,22 @@
 
 #define TC_ACT_UNSPEC (-1)
 #define TC_ACT_SHOT 2
+#define TG_PULL_MAX 512 /* bytes of headers made linear for a second look */
+
+/* In enforce mode, what cannot be parsed is dropped: a header chain the
+ * parser gives up on could otherwise carry a request past every quota.
+ * Legitimate traffic is never malformed, and the stack drops most of it. */
+static __always_inline int unparsed(struct tg_global *g)
+{
+	struct tg_settings *s = settings_get();
+
+	g->malformed++;
+	if (s && s->mode == TG_MODE_ENFORCE) {
+		g->malformed_dropped++;
+		return TC_ACT_SHOT;
+	}
+	return TC_ACT_UNSPEC;
+}
 
 SEC("tc")
 int tg_tc_ingress(struct __sk_buff *skb)
@@ -27,13 +43,23 @@ int tg_tc_ingress(struct __sk_buff *skb)
 	}
 	if (rc == TG_PARSE_OTHER)
 		return TC_ACT_UNSPEC;
+	/* Headers past the linear data: pull them in and look again. */
+	if (rc == TG_PARSE_BAD && skb->len > skb->data_end - skb->data &&
+	    bpf_skb_pull_data(skb, skb->len < TG_PULL_MAX ? skb->len : TG_PULL_MAX) == 0) {
+		rc = tg_parse(skb, &pkt);
+		if (rc == TG_PARSE_TCP) {
+			if (port_is_gateway(pkt.flow.dport) && tg_count(skb, &pkt) == TG_DROP)
+				return TC_ACT_SHOT;
+			return TC_ACT_UNSPEC;
+		}
+		if (rc == TG_PARSE_OTHER)
+			return TC_ACT_UNSPEC;
+	}
 	g = global_get();
 	if (!g)
 		return TC_ACT_UNSPEC;
-	if (rc != TG_PARSE_FRAGMENT) {
-		g->malformed++;
-		return TC_ACT_UNSPEC;
-	}
+	if (rc != TG_PARSE_FRAGMENT)
+		return unparsed(g);
 	g->fragments++;
 	/* Legitimate TCP does not fragment (PMTUD): in enforce mode a first
 	 * fragment of TCP toward a gateway port, or one too short to show the

@@ -63,6 +63,15 @@ static void cidr(const char *net, unsigned int v4prefix, __u32 id)
 	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_cidrs"), &k, &id, 0), 0);
 }
 
+/* A deny entry, as the agent writes it: into the deny trie. */
+static void deny_cidr(const char *net, unsigned int v4prefix, __u32 id)
+{
+	struct tg_lpm_key k = { .prefixlen = 96 + v4prefix };
+
+	cr_assert_eq(tg_addr_parse(net, &k.addr), 0);
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_deny_cidrs"), &k, &id, 0), 0);
+}
+
 static void apikey(const char *key, __u32 id)
 {
 	__u64 h = tg_apikey_hash(key, strlen(key));
@@ -199,6 +208,20 @@ Test(quota, split_method_is_a_request_start)
 	cr_assert_eq(conn_request("198.18.0.2", 40001, "\r\nGET / HTTP/1.1\r\n\r\n"), TC_DROP);
 }
 
+Test(quota, split_method_on_a_kept_alive_connection)
+{
+	uint32_t n = (uint32_t)strlen(get_req);
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_PASS);
+	/* the second request of the connection, its method split: "PO" is
+	 * no first payload, only the method-prefix rule sees it */
+	cr_assert_eq(h_seg(101 + n, F_ACK, "PO"), TC_DROP);
+	cr_assert_eq(h_seg(101 + n + 2, F_ACK, "ST / HTTP/1.1\r\n\r\n"), TC_PASS,
+		     "the rest waits behind the dropped start");
+	cr_assert_eq(bucket(0, "198.18.0.2").denied, 1);
+}
+
 Test(quota, h2c_preface_is_limited)
 {
 	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
@@ -248,10 +271,15 @@ Test(quota, deny_cidr_drops_syns)
 	struct pkt_opts o = { .saddr = "198.18.9.9", .seq = 100, .flags = F_SYN };
 
 	quota(3, 0, 0, 0, 0, 0, TG_ACTION_DENY, 0);
-	cidr("198.18.9.0", 24, 3);
+	deny_cidr("198.18.9.0", 24, 3);
+	/* a more specific, generous entry inside the denied range */
+	quota(8, 1000, 1000, 0, 0, 0, TG_ACTION_DROP, 0);
+	cidr("198.18.9.128", 25, 8);
 	cr_assert_eq(h_run(&o, 0), TC_DROP);
 	cr_assert_eq(h_run(&o, 0), TC_DROP, "its retransmission too");
 	cr_assert_eq(bucket(3, NULL).conns_denied, 2);
+	o.saddr = "198.18.9.200";
+	cr_assert_eq(h_run(&o, 0), TC_DROP, "the deny wins over the longer prefix inside it");
 	o.saddr = "198.18.8.9";
 	cr_assert_eq(h_run(&o, 0), TC_PASS);
 }
@@ -302,6 +330,36 @@ Test(quota, api_key_deep_in_the_headers_and_case_insensitive)
 	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("AUTHORIZATION", "bEaReR k-900", 850)), TC_PASS);
 	cr_assert_eq(conn_request("198.18.0.2", 40001, with_key("authorization", "Bearer k-900", 850)), TC_DROP);
 	cr_assert_eq(bucket(6, NULL).allowed, 1);
+}
+
+Test(quota, a_decoy_header_does_not_hide_the_key)
+{
+	static const char req[] = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+				  "x-api-key: junk\r\nAuthorization: Bearer k-real\r\n\r\n";
+
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(6, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	apikey("k-real", 6);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, req), TC_DROP, "limited by its real key");
+	cr_assert_eq(bucket(6, NULL).allowed, 1);
+}
+
+Test(quota, a_later_start_behind_a_dropped_one_waits)
+{
+	char two[256];
+	uint32_t n = (uint32_t)strlen(get_req);
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_PASS);
+	/* on the same connection: the second start is dropped ... */
+	cr_assert_eq(h_seg(101 + n, F_ACK, get_req), TC_DROP);
+	/* ... and a third, pipelined behind it, does not slip through */
+	cr_assert_eq(h_seg(101 + 2 * n, F_ACK, get_req), TC_DROP);
+	/* nor the second's retransmission */
+	cr_assert_eq(h_seg(101 + n, F_ACK, get_req), TC_DROP);
+	snprintf(two, sizeof(two), "%s", get_req);
+	cr_assert_eq(bucket(0, "198.18.0.2").allowed, 1);
 }
 
 Test(quota, api_key_beyond_the_scan_is_not_seen)
@@ -461,7 +519,7 @@ Test(quota, proxy_v1_ipv6_and_cidr_deny)
 {
 	proxy_on();
 	quota(3, 0, 0, 0, 0, 0, TG_ACTION_DENY, 0);
-	cidr("198.19.66.0", 24, 3);
+	deny_cidr("198.19.66.0", 24, 3);
 	cr_assert_eq(via_balancer(40000, proxied, v1("198.19.66.6")), TC_DROP, "denied CIDR behind the balancer");
 	cr_assert_eq(via_balancer(40001, proxied, v1("fd00:198:18::66")), TC_PASS);
 	cr_assert_eq(bucket(0, "fd00:198:18::").allowed, 1, "IPv6 client keyed by its /64");

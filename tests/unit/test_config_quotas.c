@@ -33,7 +33,7 @@ struct bad_case {
 #define NSY "not supported yet"
 #define NAME_BAD "must be 1..31 characters of A-Z a-z 0-9 _ . -"
 #define CIDR_BAD "must be an IPv4 or IPv6 address or prefix: a.b.c.d/n or x:y::/n"
-#define KEY_BAD "1..128 printable ASCII characters, no spaces"
+#define KEY_BAD "1..128 printable ASCII characters, no spaces, ',' or ';'"
 #define ENV_NAME_BAD "must be an environment variable name: [A-Za-z_][A-Za-z0-9_]{0,62}"
 #define ACTION_BAD "must be one of drop|monitor|gateway|deny|exempt"
 #define MATCH_NONE "needs one of cidr, api_key, api_key_env"
@@ -346,15 +346,17 @@ Test(quotas, api_keys_inline)
 		{ CL("{\"name\": \"k\", \"api_key\": \"sk-1\\t\"}"), C0 ".api_key", "must be " KEY_BAD },
 		{ CL("{\"name\": \"k\", \"api_key\": \"sk-\\u00e9\"}"), C0 ".api_key", "must be " KEY_BAD },
 		{ CL("{\"name\": \"k\", \"api_key\": \"sk-\\u007f\"}"), C0 ".api_key", "must be " KEY_BAD },
+		{ CL("{\"name\": \"k\", \"api_key\": \"sk,1\"}"), C0 ".api_key", "must be " KEY_BAD },
+		{ CL("{\"name\": \"k\", \"api_key\": \"sk;1\"}"), C0 ".api_key", "must be " KEY_BAD },
 		{ CL("{\"name\": \"k\", \"api_key\": 12345}"), C0 ".api_key", "expected a string" },
 		{ CL("{\"name\": \"k\", \"api_key\": \"<redacted>\"}"), C0 ".api_key",
 		  "\"<redacted>\" is a placeholder: put the key here or use api_key_env" },
 	};
 
 	BAD_ALL(c);
-	ok(CL("{\"name\": \"k\", \"api_key\": \"sk-proj_AZaz09!~\\\"#$%&'()*+,-./:;<=>?@[\\\\]^`{|}\"}"));
+	ok(CL("{\"name\": \"k\", \"api_key\": \"sk-proj_AZaz09!~\\\"#$%&'()*+-./:<=>?@[\\\\]^`{|}\"}"));
 	cr_assert(eq(int, cfg.quotas[0].match, TG_MATCH_API_KEY));
-	cr_assert(eq(str, cfg.quotas[0].api_key, "sk-proj_AZaz09!~\"#$%&'()*+,-./:;<=>?@[\\]^`{|}"));
+	cr_assert(eq(str, cfg.quotas[0].api_key, "sk-proj_AZaz09!~\"#$%&'()*+-./:<=>?@[\\]^`{|}"));
 	cr_assert(eq(str, cfg.quotas[0].api_key_env, ""));
 
 	memset(key, 'k', TG_APIKEY_MAX);
