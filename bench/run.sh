@@ -1,62 +1,112 @@
 #!/usr/bin/env bash
-# Runs the per-packet cost benchmark (pktcost, built first if needed) and
-# writes its section of BENCHMARKS.md at the repository root: the conditions
-# and the table, every figure in ns and as a ratio to the trivial program
-# measured in the same run. Other sections of an existing BENCHMARKS.md
-# (enforcement accuracy, cost with enforcement) are kept as they are.
+# Runs the benchmarks and writes their sections of BENCHMARKS.md at the
+# repository root, each between its markers (other text is kept as it is):
 #
-#   sudo ./bench/run.sh            # BUILD_DIR=build by default
+#   pktcost      the conditions and the per-packet cost of the TC program
+#                (build/pktcost, bench/pktcost.c), every figure in ns and as a
+#                ratio to the trivial program measured in the same run;
+#   enforcecost  the per-packet cost with enforcement: the same program in an
+#                enforce-mode configuration with quotas, side by side with the
+#                telemetry-only one, from the same pktcost run;
+#   accuracy     enforcement accuracy: bench/accuracy.sh, the real agent and
+#                nginx with clients in network namespaces, accepted requests
+#                against R·t + burst.
+#
+#   sudo ./bench/run.sh                  # both benchmarks; BUILD_DIR=build
+#   sudo ./bench/run.sh pktcost          # or only one: pktcost | accuracy
 #   PKTCOST_ARGS="--sizes 1000" sudo -E ./bench/run.sh
 #
-# Needs root (BPF_PROG_TEST_RUN). Takes well under 3 minutes on 2 cores;
-# other work on the machine shows up as noise, so run it on a quiet host.
+# Needs root (BPF_PROG_TEST_RUN, namespaces). Builds pktcost and the agent
+# first if needed. About 3 minutes on 2 cores (pktcost 1.5-2, accuracy 1),
+# at most 8 (watchdogs: pktcost 300 s, accuracy 150 s); other work on the
+# machine shows up as noise, so run it on a quiet host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+"$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
+want_pktcost=1 want_accuracy=1
+if [ $# -gt 0 ]; then
+  want_pktcost=0 want_accuracy=0
+  for a in "$@"; do
+    case $a in
+      pktcost) want_pktcost=1 ;;
+      accuracy) want_accuracy=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy]" >&2; exit 2 ;;
+    esac
+  done
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "bench/run.sh: needs root (BPF_PROG_TEST_RUN); run it with sudo" >&2
+  echo "bench/run.sh: needs root (BPF_PROG_TEST_RUN, network namespaces); run it with sudo" >&2
   exit 1
 fi
 
-# Build pktcost: configure only when there is no build yet (or the tests,
-# which pktcost belongs with, are off), then build just that target.
+# Build: configure only when there is no build yet (or the tests, which
+# pktcost belongs with, are off), then build just the targets needed.
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTG_TESTS=ON >/dev/null
 elif grep -q '^TG_TESTS:BOOL=OFF' "$build/CMakeCache.txt"; then
   cmake -S . -B "$build" -DTG_TESTS=ON >/dev/null
 fi
-cmake --build "$build" --target pktcost -j"$(nproc)" >/dev/null
+targets=()
+[ $want_pktcost = 0 ] || targets+=(--target pktcost)
+[ $want_accuracy = 0 ] || targets+=(--target tollgate)
+cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
 
 tmp=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 first() { "$@" 2>&1 | head -n1 || true; }
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "bench/run.sh: running pktcost (about 20-60 s)..." >&2
-# shellcheck disable=SC2086
-timeout 200 "$build/pktcost" --json-out "$tmp/pktcost.json" ${PKTCOST_ARGS:-} > "$tmp/table.md"
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-cp "$tmp/pktcost.json" "$build/pktcost.json"
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+load_before=$(loadavg)
 
-cpu_model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-cpu_model=${cpu_model:-$(uname -m)}
-pin_cpu=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cpu"])' "$tmp/pktcost.json" 2>/dev/null || echo "?")
-virt=$(systemd-detect-virt 2>/dev/null || true)
-srso=$(cat /sys/devices/system/cpu/vulnerabilities/spec_rstack_overflow 2>/dev/null || echo "n/a")
-libbpf_ver=$(pkg-config --modversion libbpf 2>/dev/null || echo "?")
-libbpf_pkg=$(dpkg-query -W -f '${Version}' libbpf-dev 2>/dev/null || true)
-bpftool_ver=$(first bpftool version)
-clang_ver=$(first clang --version)
-build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
-commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "?")
-dirty=""
-if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then dirty=" (with uncommitted changes)"; fi
+if [ $want_pktcost = 1 ]; then
+  echo "bench/run.sh: running pktcost (about 1.5 minutes)..." >&2
+  # shellcheck disable=SC2086
+  timeout 300 "$build/pktcost" --json-out "$tmp/pktcost.json" --enforce-md "$tmp/enforce.md" \
+    ${PKTCOST_ARGS:-} > "$tmp/table.md"
+  load_pktcost=$(loadavg)
+  cp "$tmp/pktcost.json" "$build/pktcost.json"
+fi
+if [ $want_accuracy = 1 ]; then
+  echo "bench/run.sh: running bench/accuracy.sh (about 1 minute)..." >&2
+  # accuracy.sh bounds each of its steps; the timeout is a last resort
+  # (lib.sh's EXIT trap still removes what it created).
+  if ! TOLLGATE="$root/$build/tollgate" timeout 150 bash bench/accuracy.sh \
+    "$tmp/accuracy.md" "$tmp/accuracy.json" >&2; then
+    echo "bench/run.sh: bench/accuracy.sh failed; BENCHMARKS.md not written" >&2
+    exit 1
+  fi
+  load_accuracy=$(loadavg)
+  cp "$tmp/accuracy.json" "$build/accuracy.json"
+fi
 
-{
-  cat <<EOF
+if [ $want_pktcost = 1 ]; then
+  cpu_model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  cpu_model=${cpu_model:-$(uname -m)}
+  pin_cpu=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cpu"])' "$tmp/pktcost.json" 2>/dev/null || echo "?")
+  virt=$(systemd-detect-virt 2>/dev/null || true)
+  srso=$(cat /sys/devices/system/cpu/vulnerabilities/spec_rstack_overflow 2>/dev/null || echo "n/a")
+  libbpf_ver=$(pkg-config --modversion libbpf 2>/dev/null || echo "?")
+  libbpf_pkg=$(dpkg-query -W -f '${Version}' libbpf-dev 2>/dev/null || true)
+  bpftool_ver=$(first bpftool version)
+  clang_ver=$(first clang --version)
+  build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
+  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "?")
+  dirty=""
+  if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then dirty=" (with uncommitted changes)"; fi
+  mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+  load_row="$load_before before, $load_pktcost after pktcost"
+  [ $want_accuracy = 0 ] || load_row+=", $load_accuracy after accuracy"
+  accuracy_rows=""
+  if [ $want_accuracy = 1 ]; then
+    accuracy_rows="| nginx, wrk, Python (accuracy) | $(nginx -v 2>&1 | sed 's|.*: ||'), $(first wrk --version | cut -d' ' -f1-2), $(python3 --version 2>&1) |"
+  fi
+
+  {
+    cat <<EOF
 <!-- pktcost:begin — written by bench/run.sh; edit outside these markers -->
 ## Conditions
 
@@ -66,13 +116,15 @@ if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then dirty=" (with
 | kernel | $(uname -r) |
 | CPU | $cpu_model |
 | cores | $(nproc) online, $(cat /sys/devices/system/cpu/possible) possible; pktcost pinned to CPU $pin_cpu |
+| memory | $mem |
 | virtualisation | ${virt:-unknown} |
 | SRSO mitigation | $srso |
 | clang | $clang_ver |
 | libbpf | $libbpf_ver${libbpf_pkg:+ (libbpf-dev $libbpf_pkg)} |
 | bpftool | $bpftool_ver |
-| build | $build_type, commit $commit$dirty |
-| load average | $load_before before, $load_after after |
+${accuracy_rows:+$accuracy_rows
+}| build | $build_type, commit $commit$dirty |
+| load average | $load_row |
 
 ## Per-packet cost
 
@@ -82,11 +134,13 @@ increment, the floor any TC program pays) on crafted packets with
 BPF_PROG_TEST_RUN, in monitor mode, one gateway port, with the client table
 (\`tg_clients\`, sized clients + 1/8) pre-populated with that many zeroed
 clients (198.18.0.0/15, then fd00:198:18::/64 addresses with
-\`identity.ipv6_prefix\` 128). \`tg_conns\` holds 262144 entries throughout.
-The tables are loaded side by side and every round of a measurement goes
-through all of them in turn, so a slow spell of the machine weighs on every
-size alike. Every figure is ns per packet and its ratio to the trivial
-program measured in the same run.
+\`identity.ipv6_prefix\` 128), and \`tg_addr_buckets\` (sized alike, as the
+agent sizes it) with a quotas.default bucket for each, as a running agent's
+would hold once every client has sent a request. \`tg_conns\` holds 262144
+entries throughout. The tables are loaded side by side and every round of a
+measurement goes through all of them in turn, so a slow spell of the machine
+weighs on every size alike. Every figure is ns per packet and its ratio to
+the trivial program measured in the same run.
 
 - **repeat: warm** — \`repeat\` = 1,000,000 runs of one packet, the kernel's
   average; median of 9 rounds. Caches and branch predictors are warm. A
@@ -114,40 +168,88 @@ so the hash lookup misses the caches (and, at 100k+ clients, the TLB) as it
 would for traffic from many clients interleaved.
 
 EOF
-  cat "$tmp/table.md"
-  echo
-  echo "Raw figures (per-round samples, kernel-timed cross-check of the loop rows): \`$build/pktcost.json\`."
-  echo "<!-- pktcost:end -->"
-} > "$tmp/section.md"
+    cat "$tmp/table.md"
+    echo
+    echo "Raw figures (per-round samples, kernel-timed cross-check of the loop rows): \`$build/pktcost.json\`."
+    echo "<!-- pktcost:end -->"
+  } > "$tmp/pktcost-section.md"
 
-if [ -f "$out" ] && grep -q '^<!-- pktcost:begin' "$out" && grep -q '^<!-- pktcost:end' "$out"; then
-  # Replace only our section.
-  awk -v sec="$tmp/section.md" '
-    /^<!-- pktcost:begin/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-    /^<!-- pktcost:end/ { skip = 0; next }
-    !skip { print }' "$out" > "$tmp/new.md"
-else
   {
-    echo "# Benchmarks"
-    echo
-    echo "Regenerate the per-packet cost section with \`sudo ./bench/run.sh\`."
-    echo
-    cat "$tmp/section.md"
-    cat <<'EOF'
-
-## Enforcement accuracy
-
-_Not measured yet: filled in when kernel enforcement lands (offered load from
-tests/e2e/loadgen.py at fixed rates against configured limits; admitted rate
-versus the limit)._
-
+    cat <<EOF
+<!-- enforcecost:begin — written by bench/run.sh; edit outside these markers -->
 ## Per-packet cost with enforcement
 
-_Not measured yet: filled in when kernel enforcement lands (the paths above
-with a token bucket per key, in monitor and enforce modes)._
+The same pktcost run, the same program and methods as the per-packet cost
+above, on the conditions above, with each client table loaded three times
+over: **telemetry only** (the configuration above: monitor mode, no quota
+entries), **enforcement** (enforce mode; \`quotas.default\` at
+\`requests_per_sec\` 1,000,000 and \`burst\` 1,000,000, so nothing is
+dropped; one CIDR entry, 198.19.255.0/24, which holds none of the bench's
+clients, so the lookup runs and misses; one API-key entry, so every new
+request start is scanned for the key headers), and enforcement **without
+the API-key entry** (no header scan), which splits the extra cost between
+the quota bucket and the scan. Quotas and settings are written with the
+agent's own \`tg_quota_build\` / \`tg_settings_build\`. A request start without
+a key is charged to its address's quotas.default bucket, one with the key to
+the key's bucket. pktcost exits non-zero unless, in both enforcement
+configurations, every packet passed (TC_ACT_UNSPEC), no bucket counted a
+denial or would-be denial, no denial event was sent, and each bucket was
+charged exactly once per new request start (the key's bucket with every
+keyed one). The baseline of each row is the telemetry-only figure measured
+in the same run; the target is enforcement ≤ 1.5× telemetry. The loop rows
+of this table are kernel-timed: the trivial program's warm figure plus the
+kernel's own per-run durations over the trivial program's, for the same runs
+the main table times by the wall clock, whose syscall noise (it can differ
+by a hundred ns and more from round to round: \`over_trivial_samples\` in the
+raw figures) would otherwise decide a ratio of two cold figures.
+
 EOF
-  } > "$tmp/new.md"
+    cat "$tmp/enforce.md"
+    echo
+    echo "Raw figures: \`$build/pktcost.json\` (\`config\`: telemetry, enforcement, enforcement-no-key)."
+    echo "<!-- enforcecost:end -->"
+  } > "$tmp/enforce-section.md"
 fi
-cp "$tmp/new.md" "$out"
+
+# replace_section NAME HEADING SECTION DOC: SECTION in place of what lies
+# between NAME's markers in DOC; else in place of the section titled
+# "## HEADING" (up to the next "## " heading or marked section); else at
+# the end.
+replace_section() {
+  local name=$1 heading=$2 sec=$3 doc=$4
+  if grep -q "^<!-- $name:begin" "$doc" && grep -q "^<!-- $name:end" "$doc"; then
+    awk -v sec="$sec" -v b="^<!-- $name:begin" -v e="^<!-- $name:end" '
+      $0 ~ b { while ((getline l < sec) > 0) print l; skip = 1; next }
+      $0 ~ e { skip = 0; next }
+      !skip { print }' "$doc" > "$doc.new"
+  elif grep -qxF "## $heading" "$doc"; then
+    awk -v sec="$sec" -v h="## $heading" '
+      $0 == h { while ((getline l < sec) > 0) print l; print ""; skip = 1; next }
+      skip && (/^## / || /^<!-- [a-z]+:begin/) { skip = 0 }
+      !skip { print }' "$doc" > "$doc.new"
+  else
+    { cat "$doc"; echo; cat "$sec"; } > "$doc.new"
+  fi
+  mv "$doc.new" "$doc"
+}
+
+if [ -f "$out" ]; then
+  cp "$out" "$tmp/new.md"
+else
+  # shellcheck disable=SC2016 # backquotes are Markdown
+  printf '# Benchmarks\n\nRegenerate every section with `sudo ./bench/run.sh`.\n\n' > "$tmp/new.md"
+fi
+if [ $want_pktcost = 1 ]; then
+  replace_section pktcost "Conditions" "$tmp/pktcost-section.md" "$tmp/new.md"
+fi
+if [ $want_accuracy = 1 ]; then
+  replace_section accuracy "Enforcement accuracy" "$tmp/accuracy.md" "$tmp/new.md"
+fi
+if [ $want_pktcost = 1 ]; then
+  replace_section enforcecost "Per-packet cost with enforcement" "$tmp/enforce-section.md" "$tmp/new.md"
+fi
+# no run of blank lines at the end
+awk 'NF { while (blank-- > 0) print ""; print; blank = 0; next } { blank++ }' "$tmp/new.md" > "$out"
 echo "bench/run.sh: wrote $out" >&2
-cat "$tmp/table.md"
+[ $want_pktcost = 0 ] || cat "$tmp/table.md" "$tmp/enforce.md"
+[ $want_accuracy = 0 ] || sed -n '/^| R /,/^$/p' "$tmp/accuracy.md"

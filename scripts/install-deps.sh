@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs tollgate's build and run dependencies from Debian 12's archive.
-# Usage: install-deps.sh [run|test]   (test adds what the test tiers need)
+# Usage: install-deps.sh [run|test|bench]   (test adds what the test tiers
+# need; bench adds the load generator on top of that)
 set -euo pipefail
 what=${1:-run}
 
 pkgs=(build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev
       zlib1g-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhttp-parser-dev
       libssl-dev iproute2 curl)
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = bench ]; then
   pkgs+=(libcriterion-dev nginx ethtool jq python3 procps bc util-linux)
+fi
+if [ "$what" = bench ]; then
+  pkgs+=(wrk)
 fi
 
 missing=()
