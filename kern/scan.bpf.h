@@ -147,6 +147,7 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 	__u32 zero = 0, len = payload_len, i;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
 	struct tg_settings *s = bpf_map_lookup_elem(&tg_settings, &zero);
+	__u64 k;
 
 	if (!sc || !s)
 		return 0;
@@ -166,20 +167,19 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 
 	/* Branch-free per byte: note where lines start. A branch per byte
 	 * would leave the verifier one pending state per byte. */
-	sc->n_lines = 0;
+	k = 0;
 	for (i = 0; i < TG_SCAN_MAX; i++) {
 		__u64 is_nl, room;
-		__u32 k;
 
-		if (i + 1 >= sc->len)
+		if (i + 1 >= len)
 			break;
-		k = sc->n_lines;
 		/* 1 when the byte is '\n': (0 - 1) >> 63; any other byte 0 */
 		is_nl = ((__u64)(sc->buf[i & (TG_SCAN_MAX - 1)] ^ '\n') - 1) >> 63;
-		room = ((__u64)k - TG_SCAN_LINES) >> 63; /* k < TG_SCAN_LINES */
+		room = (k - TG_SCAN_LINES) >> 63; /* k < TG_SCAN_LINES */
 		sc->line[k & (TG_SCAN_LINES - 1)] = (__u16)(i + 1);
-		sc->n_lines = k + (__u32)(is_nl & room);
+		k += is_nl & room;
 	}
+	sc->n_lines = (__u32)k;
 	return tg_scan_pick();
 }
 
