@@ -17,7 +17,9 @@ PROXY_PORT=8084
 H2C_PORT=$H2C_PORT PROXY_PORT=$PROXY_PORT start_nginx $PORT
 
 export TG_TEST_KEY="sk-test-$$-team-a"
-write_cfg() { # write_cfg MODE [EXTRA_PORT]
+write_cfg() { # write_cfg MODE [EXTRA_PORT [EXTRA_ENTRY_NAME]]
+  local extra=""
+  [ -z "${3:-}" ] || extra=", { \"name\": \"$3\", \"cidr\": \"198.19.1.0/24\", \"requests_per_sec\": 5 }"
   cat > "$WORK/agent.json.tmp" <<JSON
 {
   "instance": "$E2E_TAG",
@@ -32,7 +34,7 @@ write_cfg() { # write_cfg MODE [EXTRA_PORT]
       { "name": "v6", "cidr": "fd00:198:18::/64", "requests_per_sec": 10, "burst": 5 },
       { "name": "strict", "cidr": "198.18.2.2", "requests_per_sec": 1, "burst": 1 },
       { "name": "slow-key", "api_key": "sk-slow-$$", "requests_per_sec": 1, "burst": 30 },
-      { "name": "behind-lb-deny", "cidr": "198.19.66.0/24", "action": "deny" }
+      { "name": "behind-lb-deny", "cidr": "198.19.66.0/24", "action": "deny" }$extra
     ]
   },
   "api": { "listen": "127.0.0.1:19474" }
@@ -157,9 +159,10 @@ ip netns exec "${E2E_TAG}b" $LOADGEN --url "http://198.18.1.1:$PORT/slow" --rate
 a0=$(api /v1/keys/slow-key | jq .state.allowed)
 [ "$a0" -ge 30 ] && [ "$a0" -le 32 ] && ok "slow-key: its burst admitted ($a0)" || fail "slow-key admitted $a0, expected 30..32"
 g=$(gen)
-write_cfg enforce 8083
+write_cfg enforce 8083 added-on-reload
 for _ in $(seq 50); do [ "$(gen)" -gt "$g" ] && break; sleep 0.05; done
 [ "$(gen)" -gt "$g" ] && ok "reloaded (generation $(gen))" || fail "no reload"
+check "an entry added on reload is served" cidr "$(api /v1/keys/added-on-reload | jq -r .match)"
 tokens=$(api /v1/keys/slow-key | jq .state.tokens)
 [ "$tokens" -le 5 ] && ok "the bucket survived the reload ($tokens tokens, not a fresh 30)" \
   || fail "bucket reset by the reload: $tokens tokens"
@@ -180,6 +183,9 @@ would=$((w1 - w0))
 [ "$would" -ge 200 ] && [ "$would" -le 260 ] && ok "monitor mode reports $would would-be denials" \
   || fail "monitor mode would_deny $would, expected about 230"
 check "monitor mode: /healthz says monitor" monitor "$(api /healthz | jq -r .mode)"
+check "an entry removed on reload is gone" 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$API/v1/keys/added-on-reload")"
+a2=$(api /v1/keys/slow-key | jq .state.allowed)
+[ "$a2" -ge "$a0" ] && ok "other keys' counters survived adding and removing entries ($a2)" || fail "slow-key reset: $a2"
 
 stop_agent TERM
 check "SIGTERM exits 0" 0 "$AGENT_RC"
