@@ -268,6 +268,8 @@ int tg_agent_run(const char *config_path)
 				tg_kern_global_fd(&a->kern),
 				tg_kern_map_fd(&a->kern, "tg_addr_buckets"), a->kern.ncpus,
 				tg_clients_map_size(a->cfg.max_clients));
+	a->col.resp_fd = tg_kern_map_fd(&a->kern, "tg_responses");
+	a->col.socks_fd = tg_kern_map_fd(&a->kern, "tg_socks");
 	if (err)
 		goto cleanup;
 	err = start_loop(a);

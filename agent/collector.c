@@ -46,6 +46,12 @@ int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
 	c->clients_fd = clients_fd;
 	c->global_fd = global_fd;
 	c->abuckets_fd = abuckets_fd;
+	c->bb.ksz = sizeof(struct tg_bucket_key);
+	c->bb.vsz = sizeof(struct tg_bucket);
+	c->rb.ksz = sizeof(struct tg_addr);
+	c->rb.vsz = sizeof(struct tg_resp) * (size_t)ncpus;
+	c->sb.ksz = sizeof(struct tg_addr);
+	c->sb.vsz = sizeof(struct tg_sock_client);
 	c->ncpus = ncpus;
 	c->map_size = map_size;
 	c->batch = TG_BATCH;
@@ -66,6 +72,14 @@ void tg_collector_free(struct tg_collector *c)
 	free(c->keys);
 	free(c->vals);
 	free(c->bk);
+	free(c->resp);
+	free(c->socks);
+	free(c->bb.keys);
+	free(c->bb.vals);
+	free(c->rb.keys);
+	free(c->rb.vals);
+	free(c->sb.keys);
+	free(c->sb.vals);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -119,48 +133,134 @@ static int bucket_cmp(const void *pa, const void *pb)
 	return a->key.qid < b->key.qid ? -1 : a->key.qid > b->key.qid;
 }
 
-/* Per-address buckets: one batch walk of the LRU, sorted for lookups. */
-static int read_buckets(struct tg_collector *c)
+/* Reads a whole map with batch lookups into b's growable key and value
+ * arrays (vsz: bytes of one value, all CPUs' copies for a per-CPU map). */
+static int batch_read(int fd, struct tg_batch *b)
 {
-	struct tg_bucket_key keys[1024];
-	struct tg_bucket vals[1024];
 	__u32 next_key = 0;
 	void *in = NULL;
-	size_t n = 0;
 	int err;
 
+	b->n = 0;
 	for (;;) {
 		__u32 count = 1024;
 
+		if (b->n + count > b->cap) {
+			size_t cap = b->cap ? b->cap * 2 : 1024;
+			void *k, *v;
+
+			while (cap < b->n + count)
+				cap *= 2;
+			k = realloc(b->keys, cap * b->ksz);
+			if (!k)
+				return -ENOMEM;
+			b->keys = k;
+			v = realloc(b->vals, cap * b->vsz);
+			if (!v)
+				return -ENOMEM;
+			b->vals = v;
+			b->cap = cap;
+		}
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		err = bpf_map_lookup_batch(c->abuckets_fd, in, &next_key, keys, vals,
-					   &count, &opts);
+		err = bpf_map_lookup_batch(fd, in, &next_key, (char *)b->keys + b->n * b->ksz,
+					   (char *)b->vals + b->n * b->vsz, &count, &opts);
 		if (err && errno != ENOENT)
 			return -errno;
-		if (n + count > c->cap_bk) {
-			size_t cap = c->cap_bk ? c->cap_bk : 1024;
-			void *p;
-
-			while (cap < n + count)
-				cap *= 2;
-			p = realloc(c->bk, cap * sizeof(*c->bk));
-			if (!p)
-				return -ENOMEM;
-			c->bk = p;
-			c->cap_bk = cap;
-		}
-		for (__u32 i = 0; i < count; i++) {
-			c->bk[n + i].key = keys[i];
-			c->bk[n + i].b = vals[i];
-		}
-		n += count;
+		b->n += count;
 		if (err)
-			break;
+			return 0; /* ENOENT: that was the last batch */
 		in = &next_key;
 	}
-	qsort(c->bk, n, sizeof(*c->bk), bucket_cmp);
-	c->n_bk = n;
+}
+
+static void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t c = *cap ? *cap : 1024;
+	void *q;
+
+	if (need <= *cap)
+		return p;
+	while (c < need)
+		c *= 2;
+	q = realloc(p, c * elem);
+	if (q)
+		*cap = c;
+	return q;
+}
+
+/* Per-address buckets: one batch walk of the LRU, sorted for lookups. */
+static int read_buckets(struct tg_collector *c)
+{
+	int err = batch_read(c->abuckets_fd, &c->bb);
+	void *p;
+
+	if (err)
+		return err;
+	p = grow_array(c->bk, &c->cap_bk, c->bb.n, sizeof(*c->bk));
+	if (!p)
+		return -ENOMEM;
+	c->bk = p;
+	for (size_t i = 0; i < c->bb.n; i++) {
+		memcpy(&c->bk[i].key, (char *)c->bb.keys + i * c->bb.ksz, sizeof(c->bk[i].key));
+		memcpy(&c->bk[i].b, (char *)c->bb.vals + i * c->bb.vsz, sizeof(c->bk[i].b));
+	}
+	qsort(c->bk, c->bb.n, sizeof(*c->bk), bucket_cmp);
+	c->n_bk = c->bb.n;
 	return 0;
+}
+
+/* Response figures, summed over CPUs, and socket figures, per client. */
+static int read_responses(struct tg_collector *c)
+{
+	int err = batch_read(c->resp_fd, &c->rb);
+	void *p;
+
+	if (err)
+		return err;
+	p = grow_array(c->resp, &c->cap_resp, c->rb.n, sizeof(*c->resp));
+	if (!p)
+		return -ENOMEM;
+	c->resp = p;
+	for (size_t i = 0; i < c->rb.n; i++) {
+		struct tg_resp_view *v = &c->resp[i];
+
+		memcpy(&v->addr, (char *)c->rb.keys + i * c->rb.ksz, sizeof(v->addr));
+		tg_resp_aggregate(&v->r, (char *)c->rb.vals + i * c->rb.vsz, sizeof(struct tg_resp),
+				  c->ncpus);
+	}
+	qsort(c->resp, c->rb.n, sizeof(*c->resp), tg_addr_cmp);
+	c->n_resp = c->rb.n;
+	return 0;
+}
+
+static int read_socks(struct tg_collector *c)
+{
+	int err = batch_read(c->socks_fd, &c->sb);
+	void *p;
+
+	if (err)
+		return err;
+	p = grow_array(c->socks, &c->cap_socks, c->sb.n, sizeof(*c->socks));
+	if (!p)
+		return -ENOMEM;
+	c->socks = p;
+	for (size_t i = 0; i < c->sb.n; i++) {
+		memcpy(&c->socks[i].addr, (char *)c->sb.keys + i * c->sb.ksz, sizeof(c->socks[i].addr));
+		memcpy(&c->socks[i].s, (char *)c->sb.vals + i * c->sb.vsz, sizeof(c->socks[i].s));
+	}
+	qsort(c->socks, c->sb.n, sizeof(*c->socks), tg_addr_cmp);
+	c->n_socks = c->sb.n;
+	return 0;
+}
+
+const struct tg_resp_view *tg_collector_resp(const struct tg_collector *c, const struct tg_addr *a)
+{
+	return c->n_resp ? bsearch(a, c->resp, c->n_resp, sizeof(*c->resp), tg_addr_cmp) : NULL;
+}
+
+const struct tg_sock_view *tg_collector_sock(const struct tg_collector *c, const struct tg_addr *a)
+{
+	return c->n_socks ? bsearch(a, c->socks, c->n_socks, sizeof(*c->socks), tg_addr_cmp) : NULL;
 }
 
 static int bucket_addr_cmp(const void *key, const void *elem)
@@ -240,6 +340,10 @@ int tg_collector_scan(struct tg_collector *c)
 		c->totals.bytes_per_sec += v->bytes_per_sec;
 	}
 	c->totals.clients = n;
+	if (c->resp_fd > 0)
+		read_responses(c);
+	if (c->socks_fd > 0)
+		read_socks(c);
 	if (c->abuckets_fd > 0 && read_buckets(c) == 0) {
 		c->totals.addr_buckets = c->n_bk;
 		c->totals.addr_buckets_evicted =

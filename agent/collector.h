@@ -14,6 +14,24 @@ struct tg_bucket_view {
 	struct tg_bucket b;
 };
 
+/* A client's response figures, summed over CPUs. */
+struct tg_resp_view {
+	struct tg_addr addr;
+	struct tg_resp r;
+};
+
+/* A client's socket figures (sockops). */
+struct tg_sock_view {
+	struct tg_addr addr;
+	struct tg_sock_client s;
+};
+
+/* A whole map's keys and values, as batch lookups return them. */
+struct tg_batch {
+	void *keys, *vals;
+	size_t n, cap, ksz, vsz;
+};
+
 struct tg_totals {
 	uint64_t packets, bytes, payload_bytes, syns, requests;
 	uint64_t clients;        /* live per-client entries */
@@ -34,9 +52,14 @@ struct tg_collector {
 	uint64_t cur_mono_ns, prev_mono_ns;
 	double scan_ms; /* duration of the last scan */
 	struct tg_totals totals;
-	int abuckets_fd;
+	int abuckets_fd, resp_fd, socks_fd;
 	struct tg_bucket_view *bk; /* sorted by address, then quota id */
 	size_t n_bk, cap_bk;
+	struct tg_resp_view *resp; /* sorted by address */
+	size_t n_resp, cap_resp;
+	struct tg_sock_view *socks; /* sorted by address */
+	size_t n_socks, cap_socks;
+	struct tg_batch bb, rb, sb;
 	/* batch buffers */
 	struct tg_addr *keys;
 	void *vals;
@@ -45,6 +68,9 @@ struct tg_collector {
 
 int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
 		      int abuckets_fd, int ncpus, unsigned int map_size);
+/* A client's response and socket figures from the last scan, or NULL. */
+const struct tg_resp_view *tg_collector_resp(const struct tg_collector *c, const struct tg_addr *a);
+const struct tg_sock_view *tg_collector_sock(const struct tg_collector *c, const struct tg_addr *a);
 /* The per-address bucket of a client from the last scan, or NULL. */
 const struct tg_bucket_view *tg_collector_bucket(const struct tg_collector *c,
 						 const struct tg_addr *addr);

@@ -28,6 +28,22 @@ void tg_client_aggregate(struct tg_client_view *out, const struct tg_addr *addr,
 	}
 }
 
+void tg_resp_aggregate(struct tg_resp *out, const void *percpu, size_t stride, int ncpus)
+{
+	memset(out, 0, sizeof(*out));
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		const struct tg_resp *r = (const void *)((const char *)percpu + (size_t)cpu * stride);
+
+		out->packets += r->packets;
+		out->bytes += r->bytes;
+		out->responses += r->responses;
+		for (int i = 0; i < TG_ST_MAX; i++)
+			out->status[i] += r->status[i];
+		for (int i = 0; i < TG_LAT_BUCKETS; i++)
+			out->lat_hist[i] += r->lat_hist[i];
+	}
+}
+
 int tg_addr_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct tg_addr));

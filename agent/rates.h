@@ -27,6 +27,9 @@ struct tg_client_view {
 void tg_client_aggregate(struct tg_client_view *out, const struct tg_addr *addr,
 			 const void *percpu, size_t stride, int ncpus);
 
+/* Sums one client's per-CPU response figures. */
+void tg_resp_aggregate(struct tg_resp *out, const void *percpu, size_t stride, int ncpus);
+
 int tg_addr_cmp(const void *a, const void *b);
 
 /* Sorts cur by address, then sets each client's rates from its counters in

@@ -55,6 +55,35 @@ static void client_bucket_json(struct tg_agent *a, struct tg_buf *b, const struc
 	tg_buf_printf(b, "}");
 }
 
+/* Socket-level figures (sockops) and responses (egress), or null. */
+static void client_socket_json(struct tg_agent *a, struct tg_buf *b, const struct tg_client_view *v)
+{
+	static const char *const classes[TG_ST_MAX] = { "2xx", "3xx", "4xx", "429", "5xx" };
+	const struct tg_sock_view *sv = tg_collector_sock(&a->col, &v->addr);
+	const struct tg_resp_view *rv = tg_collector_resp(&a->col, &v->addr);
+
+	if (sv)
+		tg_buf_printf(b, ",\"connections\":{\"open\":%" PRId64 ",\"established\":%" PRIu64
+			      ",\"closed\":%" PRIu64 ",\"retransmits\":%" PRIu64 ",\"srtt_us\":%" PRIu64 "}",
+			      (int64_t)sv->s.open, (uint64_t)sv->s.established, (uint64_t)sv->s.closed,
+			      (uint64_t)sv->s.retransmits, (uint64_t)sv->s.srtt_us);
+	else
+		tg_buf_printf(b, ",\"connections\":null");
+	if (!rv) {
+		tg_buf_printf(b, ",\"responses\":null");
+		return;
+	}
+	tg_buf_printf(b, ",\"responses\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
+		      ",\"packets\":%" PRIu64 ",\"status\":{", (uint64_t)rv->r.responses,
+		      (uint64_t)rv->r.bytes, (uint64_t)rv->r.packets);
+	for (int i = 0; i < TG_ST_MAX; i++)
+		tg_buf_printf(b, "%s\"%s\":%u", i ? "," : "", classes[i], rv->r.status[i]);
+	tg_buf_printf(b, "},\"latency_hist\":[");
+	for (int i = 0; i < TG_LAT_BUCKETS; i++)
+		tg_buf_printf(b, "%s%u", i ? "," : "", rv->r.lat_hist[i]);
+	tg_buf_printf(b, "]}");
+}
+
 static void client_json(struct tg_agent *a, struct tg_buf *b, const struct tg_client_view *v,
 			int prefix6)
 {
@@ -81,6 +110,7 @@ static void client_json(struct tg_agent *a, struct tg_buf *b, const struct tg_cl
 		tg_buf_printf(b, "%s%" PRIu64, i ? "," : "", v->size_hist[i]);
 	tg_buf_printf(b, "]");
 	client_bucket_json(a, b, v);
+	client_socket_json(a, b, v);
 	tg_buf_printf(b, "}");
 }
 
@@ -130,6 +160,42 @@ static void metric(struct tg_buf *b, const char *name, const char *type,
 	tg_buf_printf(b, "# HELP tollgate_%s %s\n# TYPE tollgate_%s %s\n"
 		      "tollgate_%s{instance=\"%s\"} %.17g\n", name, help, name, type,
 		      name, inst, v);
+}
+
+/* Responses by status class, open connections and response bytes, over
+ * every client and for the top-N by response bytes. */
+static void responses_metrics(struct tg_agent *a, struct tg_buf *b, const char *inst)
+{
+	static const char *const classes[TG_ST_MAX] = { "2xx", "3xx", "4xx", "429", "5xx" };
+	const struct tg_collector *c = &a->col;
+	uint64_t st[TG_ST_MAX] = { 0 }, bytes = 0;
+	int64_t open = 0;
+
+	for (size_t i = 0; i < c->n_resp; i++) {
+		for (int k = 0; k < TG_ST_MAX; k++)
+			st[k] += c->resp[i].r.status[k];
+		bytes += c->resp[i].r.bytes;
+	}
+	for (size_t i = 0; i < c->n_socks; i++)
+		open += c->socks[i].s.open;
+	tg_buf_printf(b, "# HELP tollgate_responses_total HTTP/1.x responses to clients by status class (live clients).\n"
+		      "# TYPE tollgate_responses_total counter\n");
+	for (int k = 0; k < TG_ST_MAX; k++)
+		tg_buf_printf(b, "tollgate_responses_total{instance=\"%s\",class=\"%s\"} %" PRIu64 "\n",
+			      inst, classes[k], st[k]);
+	metric(b, "response_bytes_total", "counter", "Response payload bytes to clients (live clients).", inst, (double)bytes);
+	metric(b, "open_connections", "gauge", "Established gateway connections (socket level).", inst, (double)open);
+	tg_buf_printf(b, "# HELP tollgate_client_open_connections Established connections per client (socket level).\n"
+		      "# TYPE tollgate_client_open_connections gauge\n");
+	for (size_t i = 0; i < c->n_socks && i < a->cfg.api_top_n; i++) {
+		char addr[64];
+
+		if (!c->socks[i].s.open)
+			continue;
+		tg_addr_format(&c->socks[i].addr, addr, sizeof(addr));
+		tg_buf_printf(b, "tollgate_client_open_connections{instance=\"%s\",client=\"%s\"} %" PRId64 "\n",
+			      inst, addr, (int64_t)c->socks[i].s.open);
+	}
 }
 
 static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
@@ -187,6 +253,7 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 		}
 	}
 	free(idx);
+	responses_metrics(a, b, inst);
 	tg_keys_metrics(a, b);
 	if (b->oom)
 		tg_json_error(resp, 503, "out of memory");
