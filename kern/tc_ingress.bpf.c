@@ -36,6 +36,10 @@ int tg_tc_ingress(struct __sk_buff *skb)
 	struct tg_global *g;
 	int rc = tg_parse(skb, &pkt);
 
+	/* Headers past the linear data: pull them in and look again. */
+	if (rc == TG_PARSE_BAD && skb->len > skb->data_end - skb->data &&
+	    bpf_skb_pull_data(skb, skb->len < TG_PULL_MAX ? skb->len : TG_PULL_MAX) == 0)
+		rc = tg_parse(skb, &pkt);
 	if (rc == TG_PARSE_TCP) {
 		if (port_is_gateway(pkt.flow.dport) && tg_count(skb, &pkt) == TG_DROP)
 			return TC_ACT_SHOT;
@@ -43,18 +47,6 @@ int tg_tc_ingress(struct __sk_buff *skb)
 	}
 	if (rc == TG_PARSE_OTHER)
 		return TC_ACT_UNSPEC;
-	/* Headers past the linear data: pull them in and look again. */
-	if (rc == TG_PARSE_BAD && skb->len > skb->data_end - skb->data &&
-	    bpf_skb_pull_data(skb, skb->len < TG_PULL_MAX ? skb->len : TG_PULL_MAX) == 0) {
-		rc = tg_parse(skb, &pkt);
-		if (rc == TG_PARSE_TCP) {
-			if (port_is_gateway(pkt.flow.dport) && tg_count(skb, &pkt) == TG_DROP)
-				return TC_ACT_SHOT;
-			return TC_ACT_UNSPEC;
-		}
-		if (rc == TG_PARSE_OTHER)
-			return TC_ACT_UNSPEC;
-	}
 	g = global_get();
 	if (!g)
 		return TC_ACT_UNSPEC;
