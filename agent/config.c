@@ -55,121 +55,15 @@ struct opt {
 	bool null_ok; /* OPT_LATER: null means "off" and is accepted */
 };
 
-static const char *check_instance(const char *in, char *out, size_t len)
-{
-	size_t n = strspn(in, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
-
-	if (n < 1 || n >= len || in[n])
-		return "must be 1..31 characters of A-Z a-z 0-9 _ -";
-	memcpy(out, in, n + 1);
-	return NULL;
-}
-
-/* "host:port" with a dotted IPv4 host, a [bracketed] IPv6 host or
- * "localhost" (stored as 127.0.0.1, so the API never resolves names). */
-static const char *check_listen(const char *in, char *out, size_t len)
-{
-	struct sockaddr_storage ss;
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
-	bool lo;
-
-	if (tg_api_parse_listen(in, &ss) ||
-	    (ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port) == 0)
-		return "must be \"host:port\" with an IPv4 address, [IPv6] or localhost, port 1..65535";
-	if (ss.ss_family == AF_INET)
-		lo = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-	else
-		lo = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-		     (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
-	/* DESIGN: a bearer token is required for a non-loopback listener, and
-	 * api.token_env has not landed, so only loopback is safe for now. */
-	if (!lo)
-		return "a non-loopback address needs api.token_env (not supported yet)";
-	if (!strncmp(in, "localhost:", 10))
-		snprintf(out, len, "127.0.0.1:%s", in + 10);
-	else
-		snprintf(out, len, "%s", in);
-	return NULL;
-}
-
-/* The kernel's dev_valid_name() rules, plus no control characters. */
-static bool iface_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n >= TG_IFNAME_LEN || !strcmp(s, ".") || !strcmp(s, ".."))
-		return false;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p <= ' ' || *p == 0x7f || *p == '/' || *p == ':')
-			return false;
-	return true;
-}
-
-/* Elements are added one by one; opt.max is checked before each call. */
-static const char *add_iface(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
-{
-	if (!cJSON_IsString(it) || !iface_valid(it->valuestring))
-		return "must be an interface name: 1..15 characters, no '/', ':' or whitespace";
-	for (int j = 0; j < cfg->n_interfaces; j++)
-		if (!strcmp(cfg->interfaces[j], it->valuestring)) {
-			snprintf(buf, len, "duplicate interface %s", it->valuestring);
-			return buf;
-		}
-	strcpy(cfg->interfaces[cfg->n_interfaces++], it->valuestring);
-	return NULL;
-}
-
-/* Kept sorted as they come. */
-static const char *add_port(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
-{
-	long long port;
-	int j;
-
-	if (!tg_config_json_int(it, 1, 65535, &port))
-		return "must be an integer in 1..65535";
-	for (j = 0; j < cfg->n_ports && cfg->ports[j] < port; j++)
-		;
-	if (j < cfg->n_ports && cfg->ports[j] == port) {
-		snprintf(buf, len, "duplicate port %lld", port);
-		return buf;
-	}
-	memmove(&cfg->ports[j + 1], &cfg->ports[j],
-		(size_t)(cfg->n_ports - j) * sizeof(cfg->ports[0]));
-	cfg->ports[j] = (uint16_t)port;
-	cfg->n_ports++;
-	return NULL;
-}
-
-/* The kernel compares lower case bytes (OR 0x20), hence the narrow set. */
-static const char *add_header(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
-{
-	const char *s = cJSON_IsString(it) ? it->valuestring : "";
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
-	char name[TG_KEY_HEADER_LEN];
-
-	if (n < 1 || n >= sizeof(name) || s[n])
-		return "must be a header name: 1..15 characters of A-Z a-z 0-9 -";
-	for (size_t k = 0; k <= n; k++)
-		name[k] = (char)tolower((unsigned char)s[k]);
-	for (int j = 0; j < cfg->n_key_headers; j++)
-		if (!strcmp(cfg->key_headers[j], name)) {
-			snprintf(buf, len, "duplicate header %s", name);
-			return buf;
-		}
-	memcpy(cfg->key_headers[cfg->n_key_headers++], name, n + 1);
-	return NULL;
-}
-
 #define COUNT(m) offsetof(struct tg_config, m)
 #define ELEM(m) sizeof(((struct tg_config *)0)->m[0])
 
 static const struct list ifaces_list = {
-	"interfaces", COUNT(n_interfaces), ELEM(interfaces), true, add_iface
+	"interfaces", COUNT(n_interfaces), ELEM(interfaces), true, tg_cfg_add_iface
 };
-static const struct list ports_list = { "ports", COUNT(n_ports), ELEM(ports), false, add_port };
+static const struct list ports_list = { "ports", COUNT(n_ports), ELEM(ports), false, tg_cfg_add_port };
 static const struct list headers_list = {
-	"headers", COUNT(n_key_headers), ELEM(key_headers), true, add_header
+	"headers", COUNT(n_key_headers), ELEM(key_headers), true, tg_cfg_add_header
 };
 
 #define FIELD(m) .off = offsetof(struct tg_config, m), \
@@ -186,32 +80,6 @@ static const struct list headers_list = {
 	{ .name = n, .type = OPT_LIST, FIELD(m), .list = &l, .min = lo, .max = hi }
 #define CUSTOM(n, p, pr) { .name = n, .type = OPT_CUSTOM, .parse = p, .print = pr }
 
-/* gateway.cgroup: null, "root" (the cgroup2 mount) or an absolute path. */
-static void parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
-			 struct tg_config_errors *errs)
-{
-	const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
-
-	cfg->cgroup[0] = '\0';
-	if (cJSON_IsNull(v))
-		return;
-	if (!s)
-		tg_config_errf(errs, path, "expected null, \"root\" or an absolute path");
-	else if (strcmp(s, "root") && (s[0] != '/' || strstr(s, "/../") ||
-				       strlen(s) >= sizeof(cfg->cgroup) ||
-				       (strlen(s) >= 3 && !strcmp(s + strlen(s) - 3, "/..")) ||
-				       strspn(s, "\t\r\n") != 0))
-		tg_config_errf(errs, path, "must be \"root\" or an absolute path without \"..\", "
-			       "shorter than 256 bytes");
-	else
-		snprintf(cfg->cgroup, sizeof(cfg->cgroup), "%s", s);
-}
-
-static struct cJSON *cgroup_json(const struct tg_config *cfg, unsigned flags)
-{
-	return cfg->cgroup[0] ? cJSON_CreateString(cfg->cgroup) : cJSON_CreateNull();
-}
-
 static const char *const modes[] = { "monitor", "enforce", NULL };
 static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const formats[] = { "logfmt", "json", NULL };
@@ -221,12 +89,12 @@ static const char *const default_headers[] = { "authorization", "x-api-key", "ap
 /* Order is the order of tg_config_to_json; a section precedes its keys.
  * Landing a feature turns its LATER row into a typed one. */
 static const struct opt opts[] = {
-	STR("instance", instance, "default", check_instance, true),
+	STR("instance", instance, "default", tg_cfg_check_instance, true),
 	SECTION("gateway"),
 	LIST("gateway.interfaces", interfaces, ifaces_list, 0, TG_MAX_INTERFACES),
 	LIST("gateway.ports", ports, ports_list, 1, TG_MAX_PORTS),
 	U32("gateway.max_clients", max_clients, 1024, 16777216, 262144, true),
-	CUSTOM("gateway.cgroup", parse_cgroup, cgroup_json),
+	CUSTOM("gateway.cgroup", tg_cfg_parse_cgroup, tg_cfg_cgroup_json),
 	ENUM("mode", mode, TG_MODE_MONITOR, modes),
 	SECTION("identity"),
 	U32("identity.ipv6_prefix", ipv6_prefix, 1, 128, 64, false),
@@ -240,7 +108,7 @@ static const struct opt opts[] = {
 	LATER("anomaly"),
 	LATER("webhooks"),
 	SECTION("api"),
-	STR("api.listen", api_listen, "127.0.0.1:9470", check_listen, true),
+	STR("api.listen", api_listen, "127.0.0.1:9470", tg_cfg_check_listen, true),
 	LATER("api.token_env"),
 	LATER("api.check_deny_status"),
 	U32("api.top_n", api_top_n, 1, 10000, 50, false),

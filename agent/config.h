@@ -149,5 +149,14 @@ void tg_config_quotas_parse_clients(struct tg_config *cfg, const struct cJSON *v
 				    const char *path, struct tg_config_errors *errs);
 struct cJSON *tg_config_quotas_default_json(const struct tg_config *cfg, unsigned flags);
 struct cJSON *tg_config_quotas_clients_json(const struct tg_config *cfg, unsigned flags);
+/* config_values.c: a reason, or NULL after storing the normalized value */
+const char *tg_cfg_check_instance(const char *in, char *out, size_t len);
+const char *tg_cfg_check_listen(const char *in, char *out, size_t len);
+const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
+const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
+const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
+void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			 struct tg_config_errors *errs);
+struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags);
 
 #endif

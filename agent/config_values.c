@@ -1,0 +1,145 @@
+/* Validators of single config values, for the option table in config.c:
+ * names, addresses, list elements, the cgroup path. */
+#include "api.h"
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tg_cfg_check_instance(const char *in, char *out, size_t len)
+{
+	size_t n = strspn(in, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+	if (n < 1 || n >= len || in[n])
+		return "must be 1..31 characters of A-Z a-z 0-9 _ -";
+	memcpy(out, in, n + 1);
+	return NULL;
+}
+
+/* "host:port" with a dotted IPv4 host, a [bracketed] IPv6 host or
+ * "localhost" (stored as 127.0.0.1, so the API never resolves names). */
+const char *tg_cfg_check_listen(const char *in, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+	bool lo;
+
+	if (tg_api_parse_listen(in, &ss) ||
+	    (ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port) == 0)
+		return "must be \"host:port\" with an IPv4 address, [IPv6] or localhost, port 1..65535";
+	if (ss.ss_family == AF_INET)
+		lo = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	else
+		lo = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		     (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+	/* DESIGN: a bearer token is required for a non-loopback listener, and
+	 * api.token_env has not landed, so only loopback is safe for now. */
+	if (!lo)
+		return "a non-loopback address needs api.token_env (not supported yet)";
+	if (!strncmp(in, "localhost:", 10))
+		snprintf(out, len, "127.0.0.1:%s", in + 10);
+	else
+		snprintf(out, len, "%s", in);
+	return NULL;
+}
+
+/* The kernel's dev_valid_name() rules, plus no control characters. */
+static bool iface_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n >= TG_IFNAME_LEN || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '/' || *p == ':')
+			return false;
+	return true;
+}
+
+/* Elements are added one by one; opt.max is checked before each call. */
+const char *tg_cfg_add_iface(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	if (!cJSON_IsString(it) || !iface_valid(it->valuestring))
+		return "must be an interface name: 1..15 characters, no '/', ':' or whitespace";
+	for (int j = 0; j < cfg->n_interfaces; j++)
+		if (!strcmp(cfg->interfaces[j], it->valuestring)) {
+			snprintf(buf, len, "duplicate interface %s", it->valuestring);
+			return buf;
+		}
+	strcpy(cfg->interfaces[cfg->n_interfaces++], it->valuestring);
+	return NULL;
+}
+
+/* Kept sorted as they come. */
+const char *tg_cfg_add_port(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	long long port;
+	int j;
+
+	if (!tg_config_json_int(it, 1, 65535, &port))
+		return "must be an integer in 1..65535";
+	for (j = 0; j < cfg->n_ports && cfg->ports[j] < port; j++)
+		;
+	if (j < cfg->n_ports && cfg->ports[j] == port) {
+		snprintf(buf, len, "duplicate port %lld", port);
+		return buf;
+	}
+	memmove(&cfg->ports[j + 1], &cfg->ports[j],
+		(size_t)(cfg->n_ports - j) * sizeof(cfg->ports[0]));
+	cfg->ports[j] = (uint16_t)port;
+	cfg->n_ports++;
+	return NULL;
+}
+
+/* The kernel compares lower case bytes (OR 0x20), hence the narrow set. */
+const char *tg_cfg_add_header(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	const char *s = cJSON_IsString(it) ? it->valuestring : "";
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+	char name[TG_KEY_HEADER_LEN];
+
+	if (n < 1 || n >= sizeof(name) || s[n])
+		return "must be a header name: 1..15 characters of A-Z a-z 0-9 -";
+	for (size_t k = 0; k <= n; k++)
+		name[k] = (char)tolower((unsigned char)s[k]);
+	for (int j = 0; j < cfg->n_key_headers; j++)
+		if (!strcmp(cfg->key_headers[j], name)) {
+			snprintf(buf, len, "duplicate header %s", name);
+			return buf;
+		}
+	memcpy(cfg->key_headers[cfg->n_key_headers++], name, n + 1);
+	return NULL;
+}
+
+/* gateway.cgroup: null, "root" (the cgroup2 mount) or an absolute path. */
+void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			 struct tg_config_errors *errs)
+{
+	const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+
+	cfg->cgroup[0] = '\0';
+	if (cJSON_IsNull(v))
+		return;
+	if (!s)
+		tg_config_errf(errs, path, "expected null, \"root\" or an absolute path");
+	else if (strcmp(s, "root") && (s[0] != '/' || strstr(s, "/../") ||
+				       strlen(s) >= sizeof(cfg->cgroup) ||
+				       (strlen(s) >= 3 && !strcmp(s + strlen(s) - 3, "/..")) ||
+				       strspn(s, "\t\r\n") != 0))
+		tg_config_errf(errs, path, "must be \"root\" or an absolute path without \"..\", "
+			       "shorter than 256 bytes");
+	else
+		snprintf(cfg->cgroup, sizeof(cfg->cgroup), "%s", s);
+}
+
+struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags)
+{
+	return cfg->cgroup[0] ? cJSON_CreateString(cfg->cgroup) : cJSON_CreateNull();
+}
+
