@@ -20,8 +20,8 @@ enum qtype { Q_NAME, Q_CIDR, Q_KEY, Q_KEY_ENV, Q_LIMIT, Q_ACTION, Q_SHARE, Q_GLO
 /* Rows of qopts[]; the limits are contiguous. */
 enum {
 	K_NAME, K_CIDR, K_KEY, K_KEY_ENV,
-	K_RPS, K_BURST, K_BPS, K_BYTES_BURST, K_CPS,
-	K_MAX_CONN, K_ACTION, K_SHARE, K_GLOBAL, N_QOPTS
+	K_RPS, K_BURST, K_BPS, K_BYTES_BURST, K_CPS, K_MAX_CONN,
+	K_ACTION, K_SHARE, K_GLOBAL, N_QOPTS
 };
 
 #define BIT(k) (1u << (k))
@@ -279,7 +279,7 @@ static void entry_finish(struct tg_quota_entry *q, uint32_t seen, uint32_t ok, i
 	    (q->action == TG_ACTION_DENY || q->action == TG_ACTION_EXEMPT)) {
 		snprintf(reason, sizeof(reason), "limits make no sense with action %s",
 			 actions[q->action]);
-		for (int k = K_RPS; k <= K_CPS; k++)
+		for (int k = K_RPS; k <= K_MAX_CONN; k++)
 			if (limit(&q->limits, k))
 				errf_key(errs, path, k, reason);
 		return;
@@ -423,7 +423,7 @@ void tg_config_quotas_parse_clients(struct tg_config *cfg, const cJSON *v, const
 /* Every limit, the computed bursts included, so the output says what runs. */
 static bool limits_json(cJSON *o, const struct tg_limits *l)
 {
-	for (int k = K_RPS; k <= K_CPS; k++)
+	for (int k = K_RPS; k <= K_MAX_CONN; k++)
 		if (!cJSON_AddNumberToObject(o, qopts[k].name, (double)limit(l, k)))
 			return false;
 	return true;

@@ -17,7 +17,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	if (len < sizeof(*e))
 		return 0;
 	ev->received++;
-	if (e->type < 3)
+	if (e->type < sizeof(ev->by_type) / sizeof(ev->by_type[0]))
 		ev->by_type[e->type]++;
 	tg_addr_format(&e->client, addr, sizeof(addr));
 	name = e->qid < TG_MAX_QUOTAS && ev->kern->qnames[e->qid][0]
@@ -26,7 +26,9 @@ static int on_event(void *ctx, void *data, size_t len)
 	 * bounded. The API key itself is never logged, only its entry name. */
 	pr_warn(e->enforced ? "quota exceeded: denied" : "quota exceeded: would deny (monitor)",
 		"key=%s client=%s on=%s denied_total=%" PRIu64, name, addr,
-		e->type == TG_EV_DENY_CONN ? "connection" : "request", (uint64_t)e->denied);
+		e->type == TG_EV_DENY_CONN ? "connection"
+		: e->type == TG_EV_MAX_CONNS ? "max_connections" : "request",
+		(uint64_t)e->denied);
 	return 0;
 }
 

@@ -14,7 +14,7 @@ struct tg_events {
 	uv_poll_t poll;
 	const struct tg_kern *kern;
 	uint64_t received;
-	uint64_t by_type[3];
+	uint64_t by_type[4]; /* by enum tg_event_type */
 	int started;
 };
 

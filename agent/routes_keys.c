@@ -42,6 +42,8 @@ int tg_key_state(struct tg_agent *a, int qid, struct tg_bucket *sum, uint64_t *a
 			sum->denied_bytes += b->denied_bytes;
 			sum->conns_allowed += b->conns_allowed;
 			sum->conns_denied += b->conns_denied;
+			sum->conns_over_max += b->conns_over_max;
+			sum->open += b->open;
 		}
 		return 1; /* per address: no single level */
 	}
@@ -74,19 +76,21 @@ void tg_bucket_counts_json(struct tg_buf *b, const struct tg_bucket *bk)
 {
 	tg_buf_printf(b, "\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64 ",\"would_deny\":%" PRIu64
 		      ",\"allowed_bytes\":%" PRIu64 ",\"denied_bytes\":%" PRIu64
-		      ",\"connections_allowed\":%" PRIu64 ",\"connections_denied\":%" PRIu64,
+		      ",\"connections_allowed\":%" PRIu64 ",\"connections_denied\":%" PRIu64
+		      ",\"connections_over_max\":%" PRIu64 ",\"open_connections\":%" PRId64,
 		      (uint64_t)bk->allowed, (uint64_t)bk->denied, (uint64_t)bk->would_deny,
 		      (uint64_t)bk->allowed_bytes, (uint64_t)bk->denied_bytes,
-		      (uint64_t)bk->conns_allowed, (uint64_t)bk->conns_denied);
+		      (uint64_t)bk->conns_allowed, (uint64_t)bk->conns_denied,
+		      (uint64_t)bk->conns_over_max, (int64_t)bk->open);
 }
 
 static void limits_json(struct tg_buf *b, const struct tg_limits *l)
 {
 	tg_buf_printf(b, "\"limits\":{\"requests_per_sec\":%" PRIu64 ",\"burst\":%" PRIu64
 		      ",\"bytes_per_sec\":%" PRIu64 ",\"bytes_burst\":%" PRIu64
-		      ",\"connections_per_sec\":%" PRIu64 "}",
+		      ",\"connections_per_sec\":%" PRIu64 ",\"max_connections\":%" PRIu64 "}",
 		      l->requests_per_sec, l->burst, l->bytes_per_sec, l->bytes_burst,
-		      l->connections_per_sec);
+		      l->connections_per_sec, l->max_connections);
 }
 
 static void key_json(struct tg_agent *a, struct tg_buf *b, int qid)

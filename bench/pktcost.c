@@ -37,11 +37,21 @@
  *    kernel's own per-run durations (steadier than the wall clock, which
  *    adds syscall noise).
  *
- *   pktcost [--json] [--json-out FILE] [--enforce-md FILE]
+ * The socket-level path, in the telemetry configuration: tg_cgroup_ingress
+ * (cgroup_skb/ingress: the same counting code, the data starting at the IP
+ * header; BPF_PROG_TEST_RUN hands it the IP header of the same Ethernet
+ * frames, with an __sk_buff whose ingress_ifindex is not in tg_tc_ifaces)
+ * on a plain segment and on request starts (repeat, and loop for new ones
+ * on a connection of its own), next to tg_tc_ingress on the same packets;
+ * and responses (a response start "HTTP/1.1 200 OK", a plain 1400-byte
+ * response segment) through tg_tc_egress and tg_cgroup_egress.
+ *
+ *   pktcost [--json] [--json-out FILE] [--enforce-md FILE] [--socket-md FILE]
  *           [--sizes 1000,100000,1000000] [--cpu N]
  *
  * Markdown on stdout: the telemetry table, then the enforcement table
- * (--enforce-md: that one to FILE instead). --json: JSON instead;
+ * (--enforce-md: that one to FILE instead), then the socket-level tables
+ * (--socket-md: to FILE instead). --json: JSON instead;
  * --json-out: JSON to FILE too. The enforcement table shows loop rows
  * kernel-timed (see enf_ns). Exits 1 when a check fails: every timed path
  * must have been the one named (counts asserted), and in the enforcement
@@ -111,10 +121,18 @@ enum conf { TELEMETRY, ENFORCEMENT, NOKEY, N_CONF };
 
 static const char *const conf_name[N_CONF] = { "telemetry", "enforcement", "enforcement-no-key" };
 
+/* The programs of the object a path runs through. */
+enum prog { PG_TC_IN, PG_CG_IN, PG_TC_EG, PG_CG_EG, N_PROG };
+
+static const char *const prog_name[N_PROG] = { "tg_tc_ingress", "tg_cgroup_ingress",
+					       "tg_tc_egress", "tg_cgroup_egress" };
+#define CG_IFINDEX 7 /* ingress_ifindex of the cgroup runs: not in tg_tc_ifaces */
+
 /* One client-table size in one configuration, loaded for the whole run. */
 struct table {
 	struct tollgate_bpf *skel;
 	int fd; /* tg_tc_ingress */
+	int pfd[N_PROG];
 	enum conf conf;
 	unsigned n, n_synth, resident, buckets_resident;
 	double populate_s;
@@ -125,6 +143,7 @@ enum method { REPEATED, LOOP, DERIVED };
 #define PF_ENF (1u << 0)   /* measured in the enforcement configurations too */
 #define PF_KEYED (1u << 1) /* shown in the enforcement table only */
 #define PF_SCAN (1u << 2)  /* new request starts: scanned for the API key */
+#define PF_SOCK (1u << 3)  /* shown in the socket-level tables only */
 
 struct path {
 	const char *name;
@@ -132,6 +151,7 @@ struct path {
 	void (*make)(const struct table *t, int round, int i, struct pkt *p);
 	int rep_ctl, loop_ctl, loop_path; /* DERIVED: the rows it comes from */
 	unsigned flags;
+	enum prog prog; /* tg_tc_ingress unless named */
 };
 
 struct result {
@@ -150,6 +170,8 @@ static int ntriv;
 static struct pkt *loop_pkts;
 static char xs[1400];
 static const char get_req[] = "GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n";
+static const char ok_resp[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+			      "Content-Length: 1400\r\nConnection: keep-alive\r\n\r\n";
 static const char bench_key[] = "sk-bench-0123456789abcdef";
 /* Request starts that carry bench_key in an Authorization header whose
  * line begins at byte key_at[j] of the payload. */
@@ -221,20 +243,40 @@ static void mk(struct pkt *p, struct pkt_opts o)
 }
 
 /* One BPF_PROG_TEST_RUN; returns the kernel's average ns per run. Every
- * packet the bench sends must pass: a drop (TC_ACT_SHOT) ends the run. */
-static double run(int fd, const struct pkt *p, int repeat)
+ * packet the bench sends must pass: a drop (TC_ACT_SHOT; 0 from a cgroup_skb
+ * program) ends the run. cg: a cgroup_skb program, run with an __sk_buff
+ * whose ingress_ifindex is not in tg_tc_ifaces (the kernel hands it the
+ * IP header of the frame). */
+static double run_as(int fd, const struct pkt *p, int repeat, int cg)
 {
+	struct __sk_buff ctx = { .ingress_ifindex = CG_IFINDEX };
 	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->buf,
 			    .data_size_in = (__u32)p->len, .repeat = repeat);
+	int want = cg ? 1 : -1;
 
+	if (cg) {
+		o.ctx_in = &ctx;
+		o.ctx_size_in = sizeof(ctx);
+	}
 	if (bpf_prog_test_run_opts(fd, &o))
 		die("BPF_PROG_TEST_RUN");
-	if ((int)o.retval != -1) {
-		fprintf(stderr, "pktcost: program returned %d (%s), not TC_ACT_UNSPEC\n",
-			(int)o.retval, (int)o.retval == 2 ? "dropped" : "?");
+	if ((int)o.retval != want) {
+		fprintf(stderr, "pktcost: program returned %d (%s), not %s\n", (int)o.retval,
+			(int)o.retval == (cg ? 0 : 2) ? "dropped" : "?",
+			cg ? "1 (pass)" : "TC_ACT_UNSPEC");
 		exit(1);
 	}
 	return o.duration;
+}
+
+static double run(int fd, const struct pkt *p, int repeat)
+{
+	return run_as(fd, p, repeat, 0);
+}
+
+static int prog_is_cg(enum prog g)
+{
+	return g == PG_CG_IN || g == PG_CG_EG;
 }
 
 /* ---- packets: make(table, round, i, pkt) builds a round's i-th packet ---- */
@@ -307,6 +349,44 @@ static void req_new(const struct table *t, int round, int i, struct pkt *p)
 				 .flags = F_ACK | F_PSH, .payload = get_req, .len = strlen(get_req) });
 }
 
+/* 198.18.0.4:40003, the socket-level program's own connection: its
+ * request start at 7001 was seen through tg_cgroup_ingress (telemetry
+ * tables; see table_load). */
+static void cg_req_same(const struct table *t, int round, int i, struct pkt *p)
+{
+	(void)t, (void)round, (void)i;
+	mk(p, (struct pkt_opts){ .saddr = "198.18.0.4", .sport = 40003, .seq = 7001,
+				 .flags = F_ACK | F_PSH, .payload = get_req, .len = strlen(get_req) });
+}
+
+static void cg_req_new(const struct table *t, int round, int i, struct pkt *p)
+{
+	uint32_t k = 1u + (uint32_t)(round * LOOP_N + i);
+
+	(void)t;
+	mk(p, (struct pkt_opts){ .saddr = "198.18.0.4", .sport = 40003, .seq = 7001u + 100u * k,
+				 .flags = F_ACK | F_PSH, .payload = get_req, .len = strlen(get_req) });
+}
+
+/* Responses from the gateway (198.18.0.1:8080) to 198.18.0.2:40000, the
+ * plain segments' connection. Its request was answered by the first
+ * response start, so a repeated one is a status line whose connection is
+ * looked up with no request pending. */
+static void resp_start(const struct table *t, int round, int i, struct pkt *p)
+{
+	(void)t, (void)round, (void)i;
+	mk(p, (struct pkt_opts){ .saddr = "198.18.0.1", .daddr = "198.18.0.2", .sport = 8080,
+				 .dport = 40000, .seq = 50000, .flags = F_ACK | F_PSH,
+				 .payload = ok_resp, .len = strlen(ok_resp) });
+}
+
+static void resp_plain(const struct table *t, int round, int i, struct pkt *p)
+{
+	(void)t, (void)round, (void)i;
+	mk(p, (struct pkt_opts){ .saddr = "198.18.0.1", .daddr = "198.18.0.2", .sport = 8080,
+				 .dport = 40000, .seq = 60000, .payload = xs, .len = sizeof(xs) });
+}
+
 /* 198.18.0.5:40001 (key at byte 100) and :40002 (key at byte 900): their
  * request starts at 9001 were seen (see table_load). New ones step the
  * sequence number by 2000, past the request before. */
@@ -373,6 +453,8 @@ enum {
 	P_PLAIN_L, P_OTHER_L, P_SYN_L, P_SYN_NEW_L, P_REQ_L, P_REQ_NEW_L,  /* loop */
 	P_K100_L, P_K100_NEW_L, P_K900_L, P_K900_NEW_L,
 	P_OTHER_D, P_SYN_NEW_D, P_REQ_NEW_D, P_K100_NEW_D, P_K900_NEW_D,    /* derived */
+	P_CG_PLAIN, P_CG_REQ, P_CG_REQ_L, P_CG_REQ_NEW_L, P_CG_REQ_NEW_D,  /* socket level */
+	P_RESP_START, P_RESP_PLAIN, P_CG_RESP_START, P_CG_RESP_PLAIN,      /* responses */
 	N_PATHS
 };
 
@@ -407,6 +489,24 @@ static const struct path paths[N_PATHS] = {
 			   PF_ENF | PF_KEYED | PF_SCAN },
 	[P_K900_NEW_D] = { K900 " (new)", DERIVED, NULL, P_K900, P_K900_L, P_K900_NEW_L,
 			   PF_ENF | PF_KEYED | PF_SCAN },
+	[P_CG_PLAIN] = { "plain segment (1400 B)", REPEATED, plain_same, .flags = PF_SOCK,
+			 .prog = PG_CG_IN },
+	[P_CG_REQ] = { "request start, retransmitted", REPEATED, cg_req_same, .flags = PF_SOCK,
+		       .prog = PG_CG_IN },
+	[P_CG_REQ_L] = { "request start, retransmitted", LOOP, cg_req_same, .flags = PF_SOCK,
+			 .prog = PG_CG_IN },
+	[P_CG_REQ_NEW_L] = { "request start (new)", LOOP, cg_req_new, .flags = PF_SOCK,
+			     .prog = PG_CG_IN },
+	[P_CG_REQ_NEW_D] = { "request start (new)", DERIVED, NULL, P_CG_REQ, P_CG_REQ_L,
+			     P_CG_REQ_NEW_L, PF_SOCK, PG_CG_IN },
+	[P_RESP_START] = { "response start (HTTP/1.1 200 OK)", REPEATED, resp_start,
+			   .flags = PF_SOCK, .prog = PG_TC_EG },
+	[P_RESP_PLAIN] = { "response segment (1400 B)", REPEATED, resp_plain, .flags = PF_SOCK,
+			   .prog = PG_TC_EG },
+	[P_CG_RESP_START] = { "response start (HTTP/1.1 200 OK)", REPEATED, resp_start,
+			      .flags = PF_SOCK, .prog = PG_CG_EG },
+	[P_CG_RESP_PLAIN] = { "response segment (1400 B)", REPEATED, resp_plain,
+			      .flags = PF_SOCK, .prog = PG_CG_EG },
 };
 
 /* The order rows are printed in: each path with its controls. */
@@ -416,6 +516,8 @@ static const int row_order[N_PATHS] = {
 	P_REQ, P_REQ_L, P_REQ_NEW_L, P_REQ_NEW_D,
 	P_K100, P_K100_L, P_K100_NEW_L, P_K100_NEW_D,
 	P_K900, P_K900_L, P_K900_NEW_L, P_K900_NEW_D,
+	P_CG_PLAIN, P_CG_REQ, P_CG_REQ_L, P_CG_REQ_NEW_L, P_CG_REQ_NEW_D,
+	P_RESP_START, P_RESP_PLAIN, P_CG_RESP_START, P_CG_RESP_PLAIN,
 };
 
 static struct result res[N_PATHS][MAX_TABLES];
@@ -437,11 +539,12 @@ static int path_tables(int pi, int *ix)
 static void bench_repeat(int pi)
 {
 	int ix[MAX_TABLES], n = path_tables(pi, ix);
+	enum prog g = paths[pi].prog;
 	struct pkt p;
 
 	paths[pi].make(&tables[0], 0, 0, &p);
 	for (int k = 0; k < n; k++)
-		run(tables[ix[k]].fd, &p, 1000); /* warm-up */
+		run_as(tables[ix[k]].pfd[g], &p, 1000, prog_is_cg(g)); /* warm-up */
 	for (int round = 0; round < ROUNDS; round++) {
 		for (int k = 0; k < n; k++) {
 			int t = ix[(k + round) % n];
@@ -449,7 +552,8 @@ static void bench_repeat(int pi)
 
 			if (ntriv < TRIV_MAX)
 				triv_samples[ntriv++] = run(triv_fd, &p, REPEAT);
-			r->samples[r->nsamples++] = run(tables[t].fd, &p, REPEAT);
+			r->samples[r->nsamples++] = run_as(tables[t].pfd[g], &p, REPEAT,
+							   prog_is_cg(g));
 		}
 	}
 	for (int k = 0; k < n; k++)
@@ -458,13 +562,13 @@ static void bench_repeat(int pi)
 
 /* Wall-clock ns of BLOCK single runs from packet `from`; *kns: the
  * kernel's own total for them. */
-static double block(int fd, int from, double *kns)
+static double block(int fd, int cg, int from, double *kns)
 {
 	double t0 = now_ns();
 
 	*kns = 0;
 	for (int i = from; i < from + BLOCK; i++)
-		*kns += run(fd, &loop_pkts[i], 1);
+		*kns += run_as(fd, &loop_pkts[i], 1, cg);
 	return now_ns() - t0;
 }
 
@@ -479,18 +583,19 @@ static void bench_loop(int pi)
 
 	for (int round = 0; round < LOOP_ROUNDS; round++) {
 		for (int k = 0; k < n; k++) {
-			int t = ix[(k + round) % n], fd = tables[t].fd;
+			int t = ix[(k + round) % n], fd = tables[t].pfd[paths[pi].prog];
+			int cg = prog_is_cg(paths[pi].prog);
 			struct result *r = &res[pi][t];
 
 			for (int i = 0; i < LOOP_N; i++)
 				paths[pi].make(&tables[t], round, i, &loop_pkts[i]);
 			for (int b = 0; b < LOOP_N / BLOCK; b++) {
 				if ((b + round) % 2) {
-					tw = block(triv_fd, b * BLOCK, &kw);
-					tt = block(fd, b * BLOCK, &kt);
+					tw = block(triv_fd, 0, b * BLOCK, &kw);
+					tt = block(fd, cg, b * BLOCK, &kt);
 				} else {
-					tt = block(fd, b * BLOCK, &kt);
-					tw = block(triv_fd, b * BLOCK, &kw);
+					tt = block(fd, cg, b * BLOCK, &kt);
+					tw = block(triv_fd, 0, b * BLOCK, &kw);
 				}
 				d[b] = (tt - tw) / BLOCK;
 				kd[b] = (kt - kw) / BLOCK;
@@ -705,6 +810,10 @@ static void table_load(struct table *t, unsigned n, enum conf conf)
 	if (tollgate_bpf__load(t->skel))
 		die("load tollgate_bpf (root needed)");
 	t->fd = bpf_program__fd(t->skel->progs.tg_tc_ingress);
+	t->pfd[PG_TC_IN] = t->fd;
+	t->pfd[PG_CG_IN] = bpf_program__fd(t->skel->progs.tg_cgroup_ingress);
+	t->pfd[PG_TC_EG] = bpf_program__fd(t->skel->progs.tg_tc_egress);
+	t->pfd[PG_CG_EG] = bpf_program__fd(t->skel->progs.tg_cgroup_egress);
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tg_ports), &port, &on, 0))
 		die("map setup");
 	configure(t);
@@ -732,6 +841,15 @@ static void table_load(struct table *t, unsigned n, enum conf conf)
 	run(t->fd, &p, 1);
 	req_same(t, 0, 0, &p);
 	run(t->fd, &p, 1);
+	/* The socket-level program's own request-start connection (the
+	 * socket-level paths run in the telemetry configuration only). */
+	if (conf == TELEMETRY) {
+		mk(&p, (struct pkt_opts){ .saddr = "198.18.0.4", .sport = 40003, .seq = 7000,
+					  .flags = F_SYN });
+		run_as(t->pfd[PG_CG_IN], &p, 1, 1);
+		cg_req_same(t, 0, 0, &p);
+		run_as(t->pfd[PG_CG_IN], &p, 1, 1);
+	}
 	/* The keyed request starts' connections. */
 	for (int j = 0; j < N_KEYED; j++) {
 		mk(&p, (struct pkt_opts){ .saddr = "198.18.0.5", .sport = (uint16_t)(40001 + j),
@@ -792,14 +910,44 @@ static int table_check(const struct table *t)
 	struct tg_bucket b;
 	int bad = 0, ev;
 
-	/* SYNs are timed in the telemetry configuration only */
-	if (syns != (t->conf == TELEMETRY ? 1 + loops : 0) || reqs != 1 + loops) {
+	/* SYNs are timed in the telemetry configuration only, and so are the
+	 * socket-level request starts (their own connection, same client) */
+	__u64 want_reqs = (t->conf == TELEMETRY ? 2 : 1) * (1 + loops);
+
+	if (syns != (t->conf == TELEMETRY ? 1 + loops : 0) || reqs != want_reqs) {
 		fprintf(stderr, "pktcost: %u clients, %s: %llu SYNs and %llu requests counted, "
 			"not %llu and %llu\n", t->n, conf, (unsigned long long)syns,
 			(unsigned long long)reqs,
 			(unsigned long long)(t->conf == TELEMETRY ? 1 + loops : 0),
-			(unsigned long long)(1 + loops));
+			(unsigned long long)want_reqs);
 		bad = 1;
+	}
+	if (t->conf == TELEMETRY) {
+		/* responses to 198.18.0.2: each egress program ran the
+		 * response start and the plain segment 1000 + ROUNDS * REPEAT
+		 * times; one time to first byte (the first response start). */
+		static struct tg_resp rv[TG_MAX_CPUS];
+		const __u64 runs = 1000 + (__u64)ROUNDS * REPEAT;
+		struct tg_resp r;
+		struct tg_addr k;
+		__u64 ttfb = 0;
+
+		memset(&r, 0, sizeof(r));
+		tg_addr_parse("198.18.0.2", &k);
+		if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.tg_responses), &k, rv))
+			tg_resp_aggregate(&r, rv, sizeof(rv[0]), ncpus);
+		for (int i = 0; i < TG_LAT_BUCKETS; i++)
+			ttfb += r.lat_hist[i];
+		if (r.responses != 2 * runs || r.status[TG_ST_2XX] != 2 * runs ||
+		    r.packets != 4 * runs || ttfb != 1) {
+			fprintf(stderr, "pktcost: %u clients, %s: %llu responses (%llu 2xx), %llu "
+				"response packets, %llu times to first byte; want %llu, %llu, %llu, 1\n",
+				t->n, conf, (unsigned long long)r.responses,
+				(unsigned long long)r.status[TG_ST_2XX], (unsigned long long)r.packets,
+				(unsigned long long)ttfb, (unsigned long long)(2 * runs),
+				(unsigned long long)(2 * runs), (unsigned long long)(4 * runs));
+			bad = 1;
+		}
 	}
 	if (kreqs != N_KEYED * (1 + loops)) {
 		fprintf(stderr, "pktcost: %u clients, %s: %llu keyed requests counted, not %llu\n",
@@ -863,7 +1011,7 @@ static void print_markdown(FILE *f, double trivial, double tmin, double tmax)
 	for (int j = 0; j < N_PATHS; j++) {
 		int pi = row_order[j];
 
-		if (paths[pi].flags & PF_KEYED)
+		if (paths[pi].flags & (PF_KEYED | PF_SOCK))
 			continue;
 		for (int t = 0; t < nsizes; t++)
 			fprintf(f, "| %s | %u | %.1f | %.2f | %s |\n", paths[pi].name, tables[t].n,
@@ -1025,6 +1173,59 @@ static void print_enforce_markdown(FILE *f, double trivial, double target)
 	fprintf(f, "\n");
 }
 
+/* The socket-level path next to the TC path, same packets, same tables,
+ * same run: ingress (tg_cgroup_ingress against tg_tc_ingress), then
+ * responses (tg_tc_egress and tg_cgroup_egress against the trivial
+ * program, and one against the other). Loop rows kernel-timed (enf_ns). */
+static void print_socket_markdown(FILE *f, double trivial)
+{
+	static const int in[][2] = { { P_PLAIN, P_CG_PLAIN }, { P_REQ, P_CG_REQ },
+				     { P_REQ_L, P_CG_REQ_L }, { P_REQ_NEW_L, P_CG_REQ_NEW_L },
+				     { P_REQ_NEW_D, P_CG_REQ_NEW_D } };
+	static const int out[][2] = { { P_RESP_START, P_CG_RESP_START },
+				      { P_RESP_PLAIN, P_CG_RESP_PLAIN } };
+	double lo = 1e9, hi = 0, wlo = 1e9, whi = 0;
+
+	fprintf(f, "| path | clients | method | TC: `tg_tc_ingress` ns (× trivial) "
+		"| socket level: `tg_cgroup_ingress` ns (× trivial) | socket ÷ TC |\n");
+	fprintf(f, "|---|---:|---|---:|---:|---:|\n");
+	for (size_t j = 0; j < sizeof(in) / sizeof(in[0]); j++) {
+		const struct path *p = &paths[in[j][1]];
+
+		for (int s = 0; s < nsizes; s++) {
+			double tn = enf_ns(in[j][0], s), cn = enf_ns(in[j][1], s), r = cn / tn;
+
+			lo = r < lo ? r : lo;
+			hi = r > hi ? r : hi;
+			if (p->method == REPEATED) {
+				wlo = r < wlo ? r : wlo;
+				whi = r > whi ? r : whi;
+			}
+			fprintf(f, "| %s | %u | %s | %.1f (%.2f) | %.1f (%.2f) | %.2f |\n", p->name,
+				tables[s].n, enf_method_label(p->method), tn, tn / trivial, cn,
+				cn / trivial, r);
+		}
+	}
+	fprintf(f, "\nSocket level ÷ TC: %.2f–%.2f× over all rows, %.2f–%.2f× on the warm "
+		"(repeat) rows.\n\n", lo, hi, wlo, whi);
+	fprintf(f, "| response path | clients | `tg_tc_egress` ns (× trivial) "
+		"| `tg_cgroup_egress` ns (× trivial) | cgroup ÷ TC egress |\n");
+	fprintf(f, "|---|---:|---:|---:|---:|\n");
+	fprintf(f, "| trivial program (baseline) | – | %.1f (1.00) | – | – |\n", trivial);
+	for (size_t j = 0; j < sizeof(out) / sizeof(out[0]); j++)
+		for (int s = 0; s < nsizes; s++) {
+			double tn = res[out[j][0]][s].ns, cn = res[out[j][1]][s].ns;
+
+			fprintf(f, "| %s | %u | %.1f (%.2f) | %.1f (%.2f) | %.2f |\n",
+				paths[out[j][0]].name, tables[s].n, tn, tn / trivial, cn,
+				cn / trivial, cn / tn);
+		}
+	fprintf(f, "\nResponse start: %zu B payload (`HTTP/1.1 200 OK` and three headers); "
+		"response segment: 1400 B of body; both repeat: warm, from 198.18.0.1:8080 to "
+		"a client whose request was already answered (the status line looks its "
+		"connection up, no request pending).\n", strlen(ok_resp));
+}
+
 static void print_json(FILE *f, double trivial, double tmin, double tmax, int cpu)
 {
 	int first = 1;
@@ -1051,9 +1252,10 @@ static void print_json(FILE *f, double trivial, double tmin, double tmax, int cp
 			int t = ix[k];
 			const struct result *r = &res[pi][t];
 
-			fprintf(f, "%s{\"path\":\"%s\",\"clients\":%u,\"config\":\"%s\","
-				"\"method\":\"%s\",\"ns\":%.2f,\"ratio\":%.3f", first ? "" : ",",
-				p->name, tables[t].n, conf_name[tables[t].conf],
+			fprintf(f, "%s{\"path\":\"%s\",\"program\":\"%s\",\"clients\":%u,"
+				"\"config\":\"%s\",\"method\":\"%s\",\"ns\":%.2f,\"ratio\":%.3f",
+				first ? "" : ",", p->name, prog_name[p->prog], tables[t].n,
+				conf_name[tables[t].conf],
 				method_name(p->method), r->ns, r->ns / trivial);
 			first = 0;
 			if (tables[t].conf != TELEMETRY)
@@ -1083,7 +1285,7 @@ int main(int argc, char **argv)
 {
 	unsigned sizes[MAX_SIZES] = { 1000, 100000, 1000000 };
 	int json = 0, cpu, bad = 0;
-	const char *json_out = NULL, *enforce_md = NULL;
+	const char *json_out = NULL, *enforce_md = NULL, *socket_md = NULL;
 	double trivial, tmin, tmax;
 	cpu_set_t set;
 
@@ -1096,6 +1298,8 @@ int main(int argc, char **argv)
 			json_out = argv[++i];
 		} else if (!strcmp(argv[i], "--enforce-md") && i + 1 < argc) {
 			enforce_md = argv[++i];
+		} else if (!strcmp(argv[i], "--socket-md") && i + 1 < argc) {
+			socket_md = argv[++i];
 		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
 			cpu = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
@@ -1114,7 +1318,7 @@ int main(int argc, char **argv)
 		} else {
 usage:
 			fprintf(stderr, "usage: pktcost [--json] [--json-out FILE] [--enforce-md FILE] "
-				"[--sizes N,...] [--cpu N]\n"
+				"[--socket-md FILE] [--sizes N,...] [--cpu N]\n"
 				"  up to %d sizes, 64..4000000 clients each; default 1000,100000,1000000\n",
 				MAX_SIZES);
 			return 2;
@@ -1150,8 +1354,8 @@ usage:
 	for (int pi = 0; pi < N_PATHS; pi++) {
 		if (paths[pi].method == DERIVED)
 			continue;
-		fprintf(stderr, "pktcost: %s (%s%s)\n", paths[pi].name, method_name(paths[pi].method),
-			paths[pi].flags & PF_ENF ? ", both configurations" : "");
+		fprintf(stderr, "pktcost: %s (%s%s, %s)\n", paths[pi].name, method_name(paths[pi].method),
+			paths[pi].flags & PF_ENF ? ", both configurations" : "", prog_name[paths[pi].prog]);
 		if (paths[pi].method == REPEATED)
 			bench_repeat(pi);
 		else
@@ -1205,6 +1409,17 @@ usage:
 		print_enforce_markdown(f, trivial, 1.5);
 		if (f != stdout && fclose(f))
 			die(enforce_md);
+	}
+	if (socket_md || !json) {
+		FILE *f = socket_md ? fopen(socket_md, "w") : stdout;
+
+		if (!f)
+			die(socket_md);
+		if (f == stdout)
+			printf("\n");
+		print_socket_markdown(f, trivial);
+		if (f != stdout && fclose(f))
+			die(socket_md);
 	}
 	for (int t = 0; t < ntables; t++)
 		tollgate_bpf__destroy(tables[t].skel);

@@ -8,17 +8,24 @@
 #   enforcecost  the per-packet cost with enforcement: the same program in an
 #                enforce-mode configuration with quotas, side by side with the
 #                telemetry-only one, from the same pktcost run;
+#   socketcost   the per-packet cost of the socket-level path (cgroup_skb)
+#                against the TC path, and of responses (TC and cgroup
+#                egress), from the same pktcost run;
 #   accuracy     enforcement accuracy: bench/accuracy.sh, the real agent and
 #                nginx with clients in network namespaces, accepted requests
-#                against R·t + burst.
+#                against R·t + burst;
+#   gateway      gateway requests/s and p99 latency with socket-level
+#                tracking attached against without it: bench/gateway.sh,
+#                nginx in a cgroup, wrk from a client namespace.
 #
-#   sudo ./bench/run.sh                  # both benchmarks; BUILD_DIR=build
-#   sudo ./bench/run.sh pktcost          # or only one: pktcost | accuracy
+#   sudo ./bench/run.sh                  # every benchmark; BUILD_DIR=build
+#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway
 #   PKTCOST_ARGS="--sizes 1000" sudo -E ./bench/run.sh
 #
-# Needs root (BPF_PROG_TEST_RUN, namespaces). Builds pktcost and the agent
-# first if needed. About 3 minutes on 2 cores (pktcost 1.5-2, accuracy 1),
-# at most 8 (watchdogs: pktcost 300 s, accuracy 150 s); other work on the
+# Needs root (BPF_PROG_TEST_RUN, namespaces, cgroups). Builds pktcost and the
+# agent first if needed. About 4.5 minutes on 2 cores (pktcost 2, accuracy 1,
+# gateway 1.2), at most 11 (watchdogs: pktcost 300 s, accuracy 150 s,
+# gateway 170 s); other work on the
 # machine shows up as noise, so run it on a quiet host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,14 +33,15 @@ root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1
+want_pktcost=1 want_accuracy=1 want_gateway=1
 if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0
+  want_pktcost=0 want_accuracy=0 want_gateway=0
   for a in "$@"; do
     case $a in
       pktcost) want_pktcost=1 ;;
       accuracy) want_accuracy=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy]" >&2; exit 2 ;;
+      gateway) want_gateway=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway]" >&2; exit 2 ;;
     esac
   done
 fi
@@ -52,7 +60,7 @@ elif grep -q '^TG_TESTS:BOOL=OFF' "$build/CMakeCache.txt"; then
 fi
 targets=()
 [ $want_pktcost = 0 ] || targets+=(--target pktcost)
-[ $want_accuracy = 0 ] || targets+=(--target tollgate)
+[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] || targets+=(--target tollgate)
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
 
 tmp=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
@@ -66,7 +74,7 @@ if [ $want_pktcost = 1 ]; then
   echo "bench/run.sh: running pktcost (about 1.5 minutes)..." >&2
   # shellcheck disable=SC2086
   timeout 300 "$build/pktcost" --json-out "$tmp/pktcost.json" --enforce-md "$tmp/enforce.md" \
-    ${PKTCOST_ARGS:-} > "$tmp/table.md"
+    --socket-md "$tmp/socket.md" ${PKTCOST_ARGS:-} > "$tmp/table.md"
   load_pktcost=$(loadavg)
   cp "$tmp/pktcost.json" "$build/pktcost.json"
 fi
@@ -81,6 +89,17 @@ if [ $want_accuracy = 1 ]; then
   fi
   load_accuracy=$(loadavg)
   cp "$tmp/accuracy.json" "$build/accuracy.json"
+fi
+if [ $want_gateway = 1 ]; then
+  echo "bench/run.sh: running bench/gateway.sh (about 70 s)..." >&2
+  # gateway.sh bounds each of its steps; the timeout is a last resort
+  # (lib.sh's EXIT trap still removes what it created, the cgroup last).
+  if ! TOLLGATE="$root/$build/tollgate" timeout 170 bash bench/gateway.sh \
+    "$tmp/gateway.md" "$tmp/gateway.json" >&2; then
+    echo "bench/run.sh: bench/gateway.sh failed; BENCHMARKS.md not written" >&2
+    exit 1
+  fi
+  cp "$tmp/gateway.json" "$build/gateway.json"
 fi
 
 if [ $want_pktcost = 1 ]; then
@@ -209,6 +228,36 @@ EOF
     echo "Raw figures: \`$build/pktcost.json\` (\`config\`: telemetry, enforcement, enforcement-no-key)."
     echo "<!-- enforcecost:end -->"
   } > "$tmp/enforce-section.md"
+
+  {
+    cat <<EOF
+<!-- socketcost:begin — written by bench/run.sh; edit outside these markers -->
+## Per-packet cost of the socket-level path
+
+The same pktcost run, methods and conditions as the per-packet cost above,
+on the telemetry-only tables. **Ingress**: \`tg_cgroup_ingress\`
+(\`cgroup_skb/ingress\`, what the agent attaches to the gateway's cgroup:
+the same counting code as TC, the data starting at the IP header) next to
+\`tg_tc_ingress\` on the same packets. BPF_PROG_TEST_RUN builds the skb
+from the same Ethernet frame and hands the cgroup_skb program its IP
+header; the run's \`__sk_buff\` has an \`ingress_ifindex\` that is not in
+\`tg_tc_ifaces\`, so the program counts the packet instead of leaving it to
+TC. The cgroup_skb request starts run on a connection of their own
+(198.18.0.4:40003; the same client as the TC ones), so a "new" one is new
+to it. The baseline of each row is \`tg_tc_ingress\` measured in the same
+run; loop rows are kernel-timed, as in the enforcement table. **Responses**:
+gateway-to-client segments from the gateway port through \`tg_tc_egress\`
+and \`tg_cgroup_egress\`, against the trivial program (and one against the
+other). pktcost exits non-zero unless every packet passed, every socket-level
+request start was counted once, and each egress program counted every
+response start as a 2xx response.
+
+EOF
+    cat "$tmp/socket.md"
+    echo
+    echo "Raw figures: \`$build/pktcost.json\` (\`program\`: tg_cgroup_ingress, tg_tc_egress, tg_cgroup_egress)."
+    echo "<!-- socketcost:end -->"
+  } > "$tmp/socket-section.md"
 fi
 
 # replace_section NAME HEADING SECTION DOC: SECTION in place of what lies
@@ -247,9 +296,14 @@ if [ $want_accuracy = 1 ]; then
 fi
 if [ $want_pktcost = 1 ]; then
   replace_section enforcecost "Per-packet cost with enforcement" "$tmp/enforce-section.md" "$tmp/new.md"
+  replace_section socketcost "Per-packet cost of the socket-level path" "$tmp/socket-section.md" "$tmp/new.md"
+fi
+if [ $want_gateway = 1 ]; then
+  replace_section gateway "Gateway throughput with socket-level tracking" "$tmp/gateway.md" "$tmp/new.md"
 fi
 # no run of blank lines at the end
 awk 'NF { while (blank-- > 0) print ""; print; blank = 0; next } { blank++ }' "$tmp/new.md" > "$out"
 echo "bench/run.sh: wrote $out" >&2
-[ $want_pktcost = 0 ] || cat "$tmp/table.md" "$tmp/enforce.md"
+[ $want_pktcost = 0 ] || cat "$tmp/table.md" "$tmp/enforce.md" "$tmp/socket.md"
+[ $want_gateway = 0 ] || sed -n '/^| no agent/,/^Target/p' "$tmp/gateway.md"
 [ $want_accuracy = 0 ] || sed -n '/^| R /,/^$/p' "$tmp/accuracy.md"

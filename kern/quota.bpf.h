@@ -207,6 +207,7 @@ static __always_inline int quota_conn(const struct tg_addr *client, const struct
 	 * can overshoot by as many as arrive within one handshake. */
 	if (!over && r.q->max_conns && b->open >= (__s64)r.q->max_conns) {
 		__sync_fetch_and_add(&b->conns_over_max, 1);
+		__sync_fetch_and_add(&b->conns_denied, 1);
 		enforced = quota_enforced(r.q, s);
 		quota_event(b, &r, TG_EV_MAX_CONNS, enforced, client, now, 0, s);
 		return enforced ? TG_DROP : TG_PASS;

@@ -132,7 +132,7 @@ struct tg_bucket {
 	__u64 conns_denied;  /* SYNs dropped or would-be dropped */
 	__u64 last_event_ns; /* last denial event sent for this key */
 	__s64 open;          /* established connections (socket level) */
-	__u64 conns_over_max; /* SYNs beyond max_connections */
+	__u64 conns_over_max; /* SYNs beyond max_connections (in conns_denied too) */
 };
 
 /* LPM trie key for CIDR entries; prefixlen counts IPv6 bits (an IPv4

@@ -149,3 +149,46 @@ wait_field() {
   done
   echo "$v"
 }
+
+# make_cgroup NAME: a child cgroup NAME under the cgroup2 mount; sets CG to
+# its path. Removed at exit: its processes are killed first (bounded wait).
+make_cgroup() {
+  local root
+  root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+  [ -n "$root" ] || die "no cgroup2 mount in /proc/mounts"
+  CG=$root/$1
+  mkdir "$CG"
+  defer "remove_cgroup $CG"
+}
+
+remove_cgroup() { # remove_cgroup PATH: kill what is left inside, then rmdir
+  local pids
+  for _ in $(seq 50); do
+    pids=$(cat "$1/cgroup.procs" 2>/dev/null || true)
+    [ -z "$pids" ] && break
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.1
+  done
+  rmdir "$1"
+}
+
+# client_jq ADDRESS FILTER: a jq filter applied to one client of
+# /v1/clients; "absent" when the client is not listed.
+client_jq() {
+  api "/v1/clients?limit=100000" |
+    jq -r --arg a "$1" "[.clients[] | select(.address == \$a)] |
+      if length == 0 then \"absent\" else (.[0] | $2) end"
+}
+
+# wait_jq ADDRESS FILTER VALUE [SECONDS]: polls client_jq until it prints
+# VALUE (default 15 s), prints the last value.
+wait_jq() {
+  local v="" end=$((${EPOCHREALTIME/./} + ${4:-15} * 1000000))
+  while :; do
+    v=$(client_jq "$1" "$2")
+    [ "$v" = "$3" ] && break
+    [ "${EPOCHREALTIME/./}" -lt "$end" ] || break
+    sleep 0.2
+  done
+  echo "$v"
+}
