@@ -71,12 +71,14 @@ void tg_rates_compute(struct tg_client_view *cur, size_t n_cur,
 
 		c->requests_per_sec = 0;
 		c->bytes_per_sec = 0;
+		c->syns_per_sec = 0;
 		if (!have_prev)
 			continue;
 		if (n_prev)
 			p = bsearch(&c->addr, prev, n_prev, sizeof(*prev), tg_addr_cmp);
 		c->requests_per_sec = tg_rate(p ? p->requests : 0, c->requests, dt);
 		c->bytes_per_sec = tg_rate(p ? p->bytes : 0, c->bytes, dt);
+		c->syns_per_sec = tg_rate(p ? p->syns : 0, c->syns, dt);
 	}
 }
 

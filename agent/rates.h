@@ -20,6 +20,7 @@ struct tg_client_view {
 	uint64_t size_hist[TG_SIZE_BUCKETS];
 	double requests_per_sec;
 	double bytes_per_sec;
+	double syns_per_sec; /* new connections per second */
 };
 
 /* Sums one client's per-CPU values (ncpus of them, each `stride` bytes

@@ -97,10 +97,10 @@ static void client_json(struct tg_agent *a, struct tg_buf *b, const struct tg_cl
 	tg_buf_printf(b, "{\"address\":\"%s\",\"prefix\":%d,\"requests\":%" PRIu64
 		      ",\"bytes\":%" PRIu64 ",\"payload_bytes\":%" PRIu64
 		      ",\"packets\":%" PRIu64 ",\"syns\":%" PRIu64
-		      ",\"requests_per_sec\":%.3f,\"bytes_per_sec\":%.1f,",
+		      ",\"requests_per_sec\":%.3f,\"bytes_per_sec\":%.1f,\"connections_per_sec\":%.3f,",
 		      addr, tg_addr_is_v4(&v->addr) ? 32 : prefix6, v->requests, v->bytes,
 		      v->payload_bytes, v->packets, v->syns, v->requests_per_sec,
-		      v->bytes_per_sec);
+		      v->bytes_per_sec, v->syns_per_sec);
 	if (v->first_seen_ns)
 		tg_buf_printf(b, "\"first_seen\":\"%s\",\"last_seen\":\"%s\",", first, last);
 	else

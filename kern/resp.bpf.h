@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* Responses on the egress path (TC egress, cgroup egress): gateway-to-
- * client segments from a gateway port. Per client: response bytes, status
- * classes and the time from the request start to the response's first
- * byte. A plain response segment costs one per-CPU LRU update; only a
- * status line looks the connection up. */
+ * client segments from a gateway port. Per client: response bytes (wire
+ * bytes: a retransmitted segment counts again), status classes (one per
+ * request: a retransmitted status line does not count) and the time from
+ * the request start to the response's first byte. A plain response
+ * segment costs one per-CPU LRU update; only a status line looks the
+ * connection up. */
 #ifndef TG_RESP_BPF_H
 #define TG_RESP_BPF_H
 
@@ -71,9 +73,6 @@ static __always_inline void tg_count_response(struct __sk_buff *skb, struct tg_p
 	cls = tg_status_class(w0, w1, n);
 	if (cls < 0)
 		return;
-	r->responses++;
-	if (cls < TG_ST_MAX)
-		r->status[cls]++;
 	/* the connection, as the client sent it */
 	f.saddr = p->flow.daddr;
 	f.daddr = p->flow.saddr;
@@ -81,7 +80,14 @@ static __always_inline void tg_count_response(struct __sk_buff *skb, struct tg_p
 	f.dport = p->flow.sport;
 	f.pad = 0;
 	cn = bpf_map_lookup_elem(&tg_conns, &f);
-	if (cn && (cn->flags & TG_CONN_RESP_PENDING)) {
+	/* A status line on a connection whose request was answered already
+	 * is a retransmission: not a second response. */
+	if (cn && !(cn->flags & TG_CONN_RESP_PENDING))
+		return;
+	r->responses++;
+	if (cls < TG_ST_MAX)
+		r->status[cls]++;
+	if (cn) {
 		__u32 b = tg_lat_bucket(bpf_ktime_get_ns() - cn->req_ns);
 
 		cn->flags &= ~TG_CONN_RESP_PENDING;

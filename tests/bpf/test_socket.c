@@ -96,6 +96,9 @@ Test(socket, time_to_first_byte_after_a_request)
 	for (int i = 0; i < TG_LAT_BUCKETS; i++)
 		total += r.lat_hist[i];
 	cr_assert_eq(total, 1, "one request, one time to first byte");
+	cr_assert_eq(r.responses, 1, "a status line again (a retransmission) is no second response");
+	cr_assert_eq(r.status[TG_ST_2XX], 1);
+	cr_assert_eq(r.bytes, 2 * strlen(ok_resp), "bytes are wire bytes: both segments");
 	cr_assert_eq(r.lat_hist[0], 1, "answered at once: under a millisecond");
 }
 

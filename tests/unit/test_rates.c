@@ -38,6 +38,7 @@ Test(rates, snapshots_matched_by_address)
 	cr_assert_float_eq(cur[1].requests_per_sec, 10.0, 1e-9);   /* .3 */
 	cr_assert_float_eq(cur[1].bytes_per_sec, 1000.0, 1e-9);
 	cr_assert_float_eq(cur[2].requests_per_sec, 2.0, 1e-9);    /* .9 new */
+	cr_assert_float_eq(cur[1].syns_per_sec, 0.0, 1e-9);
 }
 
 Test(rates, first_snapshot_has_no_rates)
