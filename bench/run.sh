@@ -94,7 +94,7 @@ if [ $want_gateway = 1 ]; then
   echo "bench/run.sh: running bench/gateway.sh (about 70 s)..." >&2
   # gateway.sh bounds each of its steps; the timeout is a last resort
   # (lib.sh's EXIT trap still removes what it created, the cgroup last).
-  if ! TOLLGATE="$root/$build/tollgate" timeout 170 bash bench/gateway.sh \
+  if ! TOLLGATE="$root/$build/tollgate" timeout 300 bash bench/gateway.sh \
     "$tmp/gateway.md" "$tmp/gateway.json" >&2; then
     echo "bench/run.sh: bench/gateway.sh failed; BENCHMARKS.md not written" >&2
     exit 1

@@ -178,6 +178,11 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
 	if (quota_resolve(client, key, hash, &r) || !r.q)
 		return TG_PASS;
+	/* Telemetry only (no limit, nothing to deny): no bucket to touch. */
+	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY) {
+		cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_CHARGE | TG_CONN_BUCKET);
+		return TG_PASS;
+	}
 	b = bucket_get(&r);
 	if (!b)
 		return TG_PASS;

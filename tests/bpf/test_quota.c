@@ -461,6 +461,14 @@ Test(quota, denial_events_are_rate_limited_per_key)
 	ring_buffer__free(rb);
 }
 
+Test(quota, no_limit_no_bucket)
+{
+	/* telemetry only: a request start touches no bucket */
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_PASS);
+	cr_assert_eq(bucket(0, "198.18.0.2").allowed, 0);
+	cr_assert_eq(h_global().addr_buckets, 0);
+}
+
 Test(quota, within_quota_and_exempt_traffic_is_never_dropped)
 {
 	quota(0, 1000000, 1000000, 0, 0, 1000000, TG_ACTION_DROP, 0);
@@ -518,6 +526,7 @@ Test(quota, proxy_v1_names_the_client)
 Test(quota, proxy_v1_ipv6_and_cidr_deny)
 {
 	proxy_on();
+	quota(0, 1000, 1000, 0, 0, 0, TG_ACTION_DROP, 0);
 	quota(3, 0, 0, 0, 0, 0, TG_ACTION_DENY, 0);
 	deny_cidr("198.19.66.0", 24, 3);
 	cr_assert_eq(via_balancer(40000, proxied, v1("198.19.66.6")), TC_DROP, "denied CIDR behind the balancer");
