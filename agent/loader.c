@@ -109,6 +109,22 @@ static int set_pins(struct tg_kern *k)
 	return 0;
 }
 
+/* Removes the version and instance directories when they are empty. */
+static void remove_pin_dirs(const struct tg_kern *k)
+{
+	char path[256];
+	char *slash;
+
+	rmdir(k->pin_dir);
+	snprintf(path, sizeof(path), "%s", k->pin_dir);
+	slash = strrchr(path, '/');
+	if (slash) {
+		*slash = 0;
+		rmdir(path);
+		rmdir(TG_BPFFS "/tollgate");
+	}
+}
+
 static void unpin_all(struct tg_kern *k)
 {
 	struct bpf_map *map;
@@ -124,15 +140,7 @@ static void unpin_all(struct tg_kern *k)
 		snprintf(path, sizeof(path), "%s/%s", k->pin_dir, name);
 		unlink(path);
 	}
-	/* Remove the version and instance directories when empty. */
-	rmdir(k->pin_dir);
-	snprintf(path, sizeof(path), "%s", k->pin_dir);
-	char *slash = strrchr(path, '/');
-	if (slash) {
-		*slash = 0;
-		rmdir(path);
-		rmdir(TG_BPFFS "/tollgate");
-	}
+	remove_pin_dirs(k);
 }
 
 static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
@@ -199,6 +207,7 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 				"log.level debug for the verifier log)\n", strerror(-err));
 		tollgate_bpf__destroy(k->skel);
 		k->skel = NULL;
+		remove_pin_dirs(k);
 		return err;
 	}
 	return 0;
