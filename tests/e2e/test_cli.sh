@@ -69,6 +69,10 @@ check "no filter left on lo" "" "$(tc filter show dev lo ingress | grep -i 0x746
 make_client "${E2E_TAG}a" "${E2E_TAG}h1" "${E2E_TAG}c1" 198.18.0.1 198.18.0.2
 # Another tool's filter on the same hook, installed before us: it must
 # survive our start and stop, and so must its qdisc.
+# tc's bpf loader makes its own directories in bpffs: remove those it made here
+for d in tc ip xdp; do
+  [ -e "/sys/fs/bpf/$d" ] || defer "rmdir /sys/fs/bpf/$d/globals; [ -L /sys/fs/bpf/$d ] && rm -f /sys/fs/bpf/$d; rmdir /sys/fs/bpf/$d"
+done
 tc qdisc add dev "${E2E_TAG}h1" clsact
 tc filter add dev "${E2E_TAG}h1" ingress prio 1 bpf da obj "$(dirname "$TOLLGATE")/gen/trivial.bpf.o" sec tc
 write_cfg() {
