@@ -48,24 +48,8 @@ done
 NS=${E2E_TAG}a
 make_client "$NS" "${E2E_TAG}h1" "${E2E_TAG}c1" $H4 $C4
 
-# --- the cgroup, a child of the cgroup2 mount -------------------------------------
-CG_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$CG_ROOT" ] || die "no cgroup2 mount in /proc/mounts"
-CG=$CG_ROOT/tollgate-bench-$$
-# gw_rmcg: after nginx has exited (bounded wait; what is left is killed)
-gw_rmcg() {
-  local pids
-  for _ in $(seq 50); do
-    pids=$(cat "$CG/cgroup.procs" 2>/dev/null || true)
-    [ -z "$pids" ] && break
-    # shellcheck disable=SC2086 # one pid a word
-    kill -KILL $pids 2>/dev/null || true
-    sleep 0.1
-  done
-  rmdir "$CG"
-}
-mkdir "$CG"
-defer gw_rmcg
+# --- the cgroup, a child of the cgroup2 mount (removed at exit) ---------------------
+make_cgroup "tollgate-bench-$$"
 
 # --- nginx, inside the cgroup ---------------------------------------------------------
 mkdir -p "$WORK/nginx"
@@ -211,7 +195,7 @@ fmt_ms() { for v in "$@"; do printf '%.2f\n' "$v"; done | paste -sd/ | sed 's|/|
 \`bench/gateway.sh\`, $(date -u +%Y-%m-%dT%H:%M:%SZ), on the machine of the
 conditions above ($(nproc) cores; nginx, wrk and the agent share them):
 nginx $(nginx -v 2>&1 | sed 's|.*/||') (\`worker_processes 1\`, \`return 200\`, no access
-log) inside a child cgroup of the cgroup2 mount (\`$CG_ROOT\`), \`wrk ${WRK_ARGS[*]}\`
+log) inside a child cgroup of the cgroup2 mount (\`${CG%/*}\`), \`wrk ${WRK_ARGS[*]}\`
 (keep-alive) from a client in a network namespace behind a veth pair.
 $ROUNDS alternating rounds of **no agent** and **agent**: the real agent
 (\`$(basename "$TOLLGATE")\`, telemetry) with \`{"gateway": {"interfaces": [],
