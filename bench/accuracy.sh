@@ -21,15 +21,8 @@
 # all on exit, pass or fail. Addresses in 198.18.0.0/15 only; gateway port
 # 18181 and API port 19476, away from the end-to-end tests'. About a minute.
 set -euo pipefail
-BENCH=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$BENCH")
-OUT=${1:?usage: accuracy.sh SECTION.md [RAW.json]}
-RAW=${2:-}
-case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
-case "$RAW" in /* | "") ;; *) RAW=$PWD/$RAW ;; esac
-TOLLGATE=${TOLLGATE:-$ROOT/build/tollgate}
-case "$TOLLGATE" in /*) ;; *) TOLLGATE=$ROOT/$TOLLGATE ;; esac
-export TOLLGATE
+BENCH_NAME=accuracy.sh
+source "$(dirname "$0")/common.sh" "$@"
 E2E_TAG=${E2E_TAG:-tga$$}
 T=10        # seconds of load per R
 T_BASE=3    # seconds of the unthrottled wrk run

@@ -18,15 +18,8 @@
 # exit, pass or fail (tests/e2e/lib.sh's EXIT trap; the cgroup after nginx
 # has exited). Addresses in 198.18.0.0/15; API port 19478. About 70 s.
 set -euo pipefail
-BENCH=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$BENCH")
-OUT=${1:?usage: gateway.sh SECTION.md [RAW.json]}
-RAW=${2:-}
-case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
-case "$RAW" in /* | "") ;; *) RAW=$PWD/$RAW ;; esac
-TOLLGATE=${TOLLGATE:-$ROOT/build/tollgate}
-case "$TOLLGATE" in /*) ;; *) TOLLGATE=$ROOT/$TOLLGATE ;; esac
-export TOLLGATE
+BENCH_NAME=gateway.sh
+source "$(dirname "$0")/common.sh" "$@"
 E2E_TAG=${E2E_TAG:-tgg$$}
 PORT=${GATEWAY_PORT:-8080} # GATEWAY_PORT when 8080 is taken
 API_LISTEN=127.0.0.1:19478

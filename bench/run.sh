@@ -78,28 +78,24 @@ if [ $want_pktcost = 1 ]; then
   load_pktcost=$(loadavg)
   cp "$tmp/pktcost.json" "$build/pktcost.json"
 fi
-if [ $want_accuracy = 1 ]; then
-  echo "bench/run.sh: running bench/accuracy.sh (about 1 minute)..." >&2
-  # accuracy.sh bounds each of its steps; the timeout is a last resort
-  # (lib.sh's EXIT trap still removes what it created).
-  if ! TOLLGATE="$root/$build/tollgate" timeout 150 bash bench/accuracy.sh \
-    "$tmp/accuracy.md" "$tmp/accuracy.json" >&2; then
-    echo "bench/run.sh: bench/accuracy.sh failed; BENCHMARKS.md not written" >&2
+# run_script NAME SECONDS ABOUT: bench/NAME.sh into $tmp/NAME.{md,json}.
+# Each script bounds its own steps; the timeout is a last resort, and
+# lib.sh's EXIT trap still removes what the script created.
+run_script() {
+  echo "bench/run.sh: running bench/$1.sh ($3)..." >&2
+  if ! TOLLGATE="$root/$build/tollgate" timeout "$2" bash "bench/$1.sh" \
+    "$tmp/$1.md" "$tmp/$1.json" >&2; then
+    echo "bench/run.sh: bench/$1.sh failed; BENCHMARKS.md not written" >&2
     exit 1
   fi
+  cp "$tmp/$1.json" "$build/$1.json"
+}
+if [ $want_accuracy = 1 ]; then
+  run_script accuracy 150 "about 1 minute"
   load_accuracy=$(loadavg)
-  cp "$tmp/accuracy.json" "$build/accuracy.json"
 fi
 if [ $want_gateway = 1 ]; then
-  echo "bench/run.sh: running bench/gateway.sh (about 70 s)..." >&2
-  # gateway.sh bounds each of its steps; the timeout is a last resort
-  # (lib.sh's EXIT trap still removes what it created, the cgroup last).
-  if ! TOLLGATE="$root/$build/tollgate" timeout 300 bash bench/gateway.sh \
-    "$tmp/gateway.md" "$tmp/gateway.json" >&2; then
-    echo "bench/run.sh: bench/gateway.sh failed; BENCHMARKS.md not written" >&2
-    exit 1
-  fi
-  cp "$tmp/gateway.json" "$build/gateway.json"
+  run_script gateway 300 "about 2 minutes"
 fi
 
 if [ $want_pktcost = 1 ]; then
