@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "anomaly.h"
 #include "shared.h"
 
 #define TG_MAX_INTERFACES 32
@@ -23,6 +24,71 @@ enum tg_log_format { TG_LOG_LOGFMT = 0, TG_LOG_JSON };
 
 enum tg_match { TG_MATCH_CIDR = 0, TG_MATCH_API_KEY = 1 };
 enum tg_share { TG_SHARE_SHARED = 0, TG_SHARE_PER_ADDRESS = 1 };
+
+/* One detector's settings (anomaly.<type>). Each detector reads the
+ * fields its config keys map to (see config_anomaly.c); others stay 0. */
+struct tg_detector_config {
+	bool enabled;
+	int severity;        /* enum tg_severity */
+	double z;            /* z-score threshold over the EWMA baseline */
+	double factor;       /* ... and ratio over the baseline mean; both must hold */
+	double alpha;        /* EWMA weight of a new interval, 0 < alpha < 1 */
+	uint32_t warmup;     /* intervals of baseline before it may fire */
+	double min_value;    /* floor below which it never fires (per detector
+			      * unit: req/s, bytes, SYN/s, errors/s, new clients) */
+	double percent;      /* quota_near: share of the quota, 1..100 */
+	uint32_t intervals;  /* quota_near: consecutive intervals at >= percent */
+	double ratio;        /* connection_churn: requests per SYN below which;
+			      * error_surge: error share of responses above which */
+	uint32_t max_count;  /* key_shared: addresses per key; key_rotation:
+			      * keys per address (within a window) */
+};
+
+struct tg_anomaly_config {
+	uint32_t scan_interval_ms;                 /* 100..60000, default 1000 */
+	uint32_t window_ms;                        /* 1000..3600000, default 10000 */
+	struct tg_detector_config det[TG_AN_MAX];  /* by enum tg_anomaly_type */
+};
+
+enum tg_hook_format {
+	TG_FMT_GENERIC = 0,
+	TG_FMT_ALERTMANAGER,
+	TG_FMT_SLACK,
+	TG_FMT_OPENAI,
+	TG_FMT_PLUGIN,
+};
+
+#define TG_MAX_WEBHOOKS 16
+#define TG_MAX_HOOK_HEADERS 8
+#define TG_URL_LEN 512
+#define TG_PATH_LEN 256
+#define TG_SECRET_MAX 256
+
+struct tg_hook_header {
+	char name[64];
+	char value[256];
+};
+
+struct tg_webhook_config {
+	char name[TG_NAME_LEN];        /* [A-Za-z0-9_.-]{1,31}, unique */
+	char url[TG_URL_LEN];          /* http:// or https:// */
+	int format;                    /* enum tg_hook_format */
+	char secret_env[TG_ENV_NAME_LEN];
+	char secret_file[TG_PATH_LEN];
+	/* The secret's bytes as configured (from env or file, trailing newline
+	 * of a file stripped); a whsec_ secret is decoded when signing.
+	 * secret_len 0: events go unsigned. Never printed or logged. */
+	char secret[TG_SECRET_MAX + 1];
+	size_t secret_len;
+	int min_severity;              /* enum tg_severity */
+	uint32_t timeout_ms;           /* 100..120000, default 5000 */
+	struct tg_hook_header headers[TG_MAX_HOOK_HEADERS];
+	int n_headers;
+	char plugin[TG_PATH_LEN];      /* format plugin: the shared object */
+	char model[128];               /* format openai */
+	char api_key_env[TG_ENV_NAME_LEN]; /* format openai: bearer token's env */
+	char api_key[TG_SECRET_MAX + 1];   /* its value; never printed */
+};
 
 /* 0 means unlimited for every field. */
 struct tg_limits {
@@ -64,6 +130,10 @@ struct tg_config {
 	int default_action;                 /* quotas.default.action */
 	struct tg_quota_entry quotas[TG_MAX_QUOTAS - 1];
 	int n_quotas;
+	struct tg_anomaly_config anomaly;
+	struct tg_webhook_config webhooks[TG_MAX_WEBHOOKS];
+	int n_webhooks;
+	char state_dir[TG_PATH_LEN];        /* default /var/lib/tollgate (restart) */
 	char api_listen[64];                /* "host:port", host IPv4 or [IPv6] */
 	uint32_t api_top_n;                 /* 1..10000 */
 	int log_level;                      /* enum tg_log_level */

@@ -1,0 +1,2 @@
+/* placeholder: filled in by its change */
+typedef int tg_placeholder_spool;
