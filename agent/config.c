@@ -105,14 +105,14 @@ static const struct opt opts[] = {
 	SECTION("quotas"),
 	CUSTOM("quotas.default", tg_config_quotas_parse_default, tg_config_quotas_default_json),
 	CUSTOM("quotas.clients", tg_config_quotas_parse_clients, tg_config_quotas_clients_json),
-	LATER("anomaly"),
-	LATER("webhooks"),
+	CUSTOM("anomaly", tg_config_anomaly_parse, tg_config_anomaly_json),
+	CUSTOM("webhooks", tg_config_webhooks_parse, tg_config_webhooks_json),
 	SECTION("api"),
 	STR("api.listen", api_listen, "127.0.0.1:9470", tg_cfg_check_listen, true),
 	LATER("api.token_env"),
 	LATER("api.check_deny_status"),
 	U32("api.top_n", api_top_n, 1, 10000, 50, false),
-	LATER("state_dir"),
+	STR("state_dir", state_dir, "/var/lib/tollgate", tg_cfg_check_state_dir, true),
 	LATER("keep"),
 	SECTION("log"),
 	ENUM("log.level", log_level, TG_LOG_INFO, levels),
@@ -383,6 +383,7 @@ void tg_config_defaults(struct tg_config *cfg)
 	for (size_t i = 0; i < sizeof(default_headers) / sizeof(default_headers[0]); i++)
 		strcpy(cfg->key_headers[cfg->n_key_headers++], default_headers[i]);
 	/* quotas: none, and quotas.default unlimited with action drop (0). */
+	tg_config_anomaly_defaults(&cfg->anomaly);
 }
 
 /* Rules between keys: max_connections is counted by the socket-level

@@ -219,9 +219,20 @@ void tg_config_quotas_parse_clients(struct tg_config *cfg, const struct cJSON *v
 				    const char *path, struct tg_config_errors *errs);
 struct cJSON *tg_config_quotas_default_json(const struct tg_config *cfg, unsigned flags);
 struct cJSON *tg_config_quotas_clients_json(const struct tg_config *cfg, unsigned flags);
+void tg_config_anomaly_defaults(struct tg_anomaly_config *a);
+void tg_config_anomaly_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			     struct tg_config_errors *errs);
+struct cJSON *tg_config_anomaly_json(const struct tg_config *cfg, unsigned flags);
+void tg_config_webhooks_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			      struct tg_config_errors *errs);
+struct cJSON *tg_config_webhooks_json(const struct tg_config *cfg, unsigned flags);
+/* One webhook's settings without its secrets (header values redacted
+ * unless TG_CONFIG_JSON_SECRETS): also the options a format's init() gets. */
+struct cJSON *tg_config_webhook_json(const struct tg_webhook_config *w, unsigned flags);
 /* config_values.c: a reason, or NULL after storing the normalized value */
 const char *tg_cfg_check_instance(const char *in, char *out, size_t len);
 const char *tg_cfg_check_listen(const char *in, char *out, size_t len);
+const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len);
 const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);

@@ -49,6 +49,22 @@ const char *tg_cfg_check_listen(const char *in, char *out, size_t len)
 	return NULL;
 }
 
+/* An absolute directory path: the spool and dead letters live under it. */
+const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len)
+{
+	size_t n = strlen(in);
+
+	if (in[0] != '/' || n >= len || !strcmp(in, "/"))
+		return "must be an absolute directory path (not /) of at most 255 bytes";
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++)
+		if (*p < ' ' || *p == 0x7f)
+			return "must not hold control characters";
+	while (n > 1 && in[n - 1] == '/')
+		n--;
+	snprintf(out, len, "%.*s", (int)n, in);
+	return NULL;
+}
+
 /* The kernel's dev_valid_name() rules, plus no control characters. */
 static bool iface_valid(const char *s)
 {
