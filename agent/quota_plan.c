@@ -72,6 +72,8 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 	s->event_interval_ns = TG_EVENT_INTERVAL_NS;
 	if (cfg->proxy_protocol)
 		s->flags |= TG_SET_PROXY_PROTOCOL;
+	if (cfg->anomaly.det[TG_AN_KEY_SHARED].enabled || cfg->anomaly.det[TG_AN_KEY_ROTATION].enabled)
+		s->flags |= TG_SET_KEY_USE;
 	for (int i = 0; i < cfg->n_key_headers && i < TG_MAX_KEY_HEADERS; i++) {
 		__u32 len = tg_header_words(cfg->key_headers[i], s->hdr_w[s->n_headers],
 					    s->hdr_m[s->n_headers]);

@@ -174,8 +174,10 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	__u64 hash = 0;
 	int v;
 
-	if (s->n_quota_keys)
+	if (s->n_quota_keys || (s->flags & TG_SET_KEY_USE))
 		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
+	if (hash && (s->flags & TG_SET_KEY_USE))
+		tg_key_use_note(hash, key, now);
 	if (quota_resolve(client, key, hash, &r) || !r.q)
 		return TG_PASS;
 	/* Telemetry only (no limit, nothing to deny): no bucket to touch. */

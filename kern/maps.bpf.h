@@ -157,6 +157,16 @@ struct {
 	__type(value, struct tg_sock_client);
 } tg_socks SEC(".maps") __weak;
 
+/* Which API keys each client uses, for the key_shared / key_rotation
+ * detectors (TG_SET_KEY_USE). LRU: the agent reads it every scan, stale
+ * pairs make way. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TG_KEY_USE_ENTRIES);
+	__type(key, struct tg_key_use_key);
+	__type(value, struct tg_key_use);
+} tg_key_use SEC(".maps") __weak;
+
 /* What each gateway socket was counted as, freed with the socket. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

@@ -183,6 +183,29 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 	return tg_scan_pick();
 }
 
+/* One request start of a key from a client. A global function: verified
+ * once, whatever the caller's state. */
+__noinline __weak int tg_key_use_note(__u64 hash, const struct tg_addr *addr, __u64 now)
+{
+	struct tg_key_use_key k = { .key_hash = hash };
+	struct tg_key_use *u, fresh = { .requests = 1 };
+
+	if (!addr)
+		return 0;
+	k.addr = *addr;
+	fresh.last_ns = now;
+	u = bpf_map_lookup_elem(&tg_key_use, &k);
+	if (u) {
+		__sync_fetch_and_add(&u->requests, 1);
+		u->last_ns = now;
+		return 0;
+	}
+	/* A race with another CPU's insert loses one count: fine for a
+	 * detector that counts distinct pairs. */
+	bpf_map_update_elem(&tg_key_use, &k, &fresh, BPF_NOEXIST);
+	return 0;
+}
+
 __noinline __weak int tg_proxy_v4_fn(void)
 {
 	__u32 zero = 0;

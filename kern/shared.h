@@ -251,5 +251,22 @@ struct tg_settings {
 };
 
 #define TG_SET_PROXY_PROTOCOL (1u << 0)
+/* Record (API key, client) pairs in tg_key_use: the key_shared and
+ * key_rotation detectors are on. Makes every request start scan its
+ * headers for a key, even with no API-key quota entry. */
+#define TG_SET_KEY_USE (1u << 1)
+
+/* (API key, client) pairs seen at request starts (LRU_HASH). Only the
+ * key's hash is kept, never the key. */
+#define TG_KEY_USE_ENTRIES 65536
+struct tg_key_use_key {
+	__u64 key_hash;
+	struct tg_addr addr; /* the client key (IPv6 masked to its prefix) */
+};
+
+struct tg_key_use {
+	__u64 requests;
+	__u64 last_ns;
+};
 
 #endif /* TOLLGATE_SHARED_H */

@@ -566,3 +566,50 @@ Test(quota, proxy_off_or_malformed_counts_the_source)
 	cr_assert_eq(via_balancer(40001, bad, strlen(bad)), TC_DROP, "malformed: the source's quota, spent");
 	cr_assert_eq(bucket(0, "198.18.9.1").denied, 1);
 }
+
+static struct tg_key_use key_use(const char *key, const char *addr)
+{
+	struct tg_key_use_key k = { .key_hash = tg_apikey_hash(key, strlen(key)) };
+	struct tg_key_use u;
+
+	memset(&u, 0, sizeof(u));
+	cr_assert_eq(tg_addr_parse(addr, &k.addr), 0);
+	bpf_map_lookup_elem(h_map_fd("tg_key_use"), &k, &u);
+	return u;
+}
+
+static int n_key_use(void)
+{
+	struct tg_key_use_key k, next;
+	int n = 0, fd = h_map_fd("tg_key_use");
+
+	for (void *prev = NULL; !bpf_map_get_next_key(fd, prev, &next); prev = &k, n++)
+		k = next;
+	return n;
+}
+
+Test(quota, key_use_pairs_are_recorded_without_key_entries)
+{
+	/* Default config: no API-key entry, no limit; the key detectors on. */
+	cfg.anomaly.det[TG_AN_KEY_SHARED].enabled = true;
+	apply_settings(TG_MODE_MONITOR);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("Authorization", "Bearer sk-a", 10)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, with_key("x-api-key", "sk-a", 300)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.1.2", 40000, with_key("api-key", "sk-a", 10)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.1.2", 40001, with_key("Authorization", "Bearer sk-b", 10)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.1.2", 40002, get_req), TC_PASS); /* no key: no pair */
+	cr_assert_eq(key_use("sk-a", "198.18.0.2").requests, 2);
+	cr_assert_eq(key_use("sk-a", "198.18.1.2").requests, 1);
+	cr_assert_eq(key_use("sk-b", "198.18.1.2").requests, 1);
+	cr_assert(key_use("sk-b", "198.18.1.2").last_ns > 0);
+	cr_assert_eq(n_key_use(), 3);
+}
+
+Test(quota, key_use_off_when_the_detectors_are_off)
+{
+	cfg.anomaly.det[TG_AN_KEY_SHARED].enabled = false;
+	cfg.anomaly.det[TG_AN_KEY_ROTATION].enabled = false;
+	apply_settings(TG_MODE_MONITOR);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("Authorization", "Bearer sk-a", 10)), TC_PASS);
+	cr_assert_eq(n_key_use(), 0);
+}
