@@ -52,14 +52,22 @@ static void on_scan(uv_timer_t *t)
 		pr_debug("scan", "clients=%" PRIu64 " ms=%.2f", a->col.totals.clients,
 			 a->col.scan_ms);
 	log_top(a);
+	if (!err)
+		tg_alerts_scan(&a->alerts);
+}
+
+static void on_denial(void *arg, const struct tg_event *e)
+{
+	tg_alerts_denial(arg, e);
 }
 
 static void reload(struct tg_agent *a)
 {
 	static struct tg_config next; /* ~300 KB: not on the stack */
 	struct tg_config_errors errs = { 0 };
-	char restart[256];
+	char restart[256], why[256];
 	const char *bad = NULL;
+	bool scan_changed;
 	int err;
 
 	if (!a->config_path) {
@@ -80,6 +88,7 @@ static void reload(struct tg_agent *a)
 		snprintf(next.instance, sizeof(next.instance), "%s", a->cfg.instance);
 		next.max_clients = a->cfg.max_clients;
 		snprintf(next.api_listen, sizeof(next.api_listen), "%s", a->cfg.api_listen);
+		snprintf(next.state_dir, sizeof(next.state_dir), "%s", a->cfg.state_dir);
 	}
 	err = tg_kern_attach(&a->kern, &next, &bad);
 	if (err) {
@@ -98,9 +107,15 @@ static void reload(struct tg_agent *a)
 		pr_err("reload: writing settings failed", "err=\"%s\"", strerror(-err));
 		return;
 	}
+	scan_changed = next.anomaly.scan_interval_ms != a->cfg.anomaly.scan_interval_ms;
 	a->cfg = next;
 	a->generation++;
 	tg_log_setup(a->cfg.log_level, a->cfg.log_format);
+	if (scan_changed)
+		uv_timer_start(&a->scan_timer, on_scan, a->cfg.anomaly.scan_interval_ms,
+			       a->cfg.anomaly.scan_interval_ms);
+	if (tg_alerts_reload(&a->alerts, why, sizeof(why)))
+		pr_err("reload: webhooks not all started", "err=\"%s\"", why);
 	pr_info("reloaded", "generation=%u", a->generation);
 }
 
@@ -167,6 +182,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static int start_loop(struct tg_agent *a)
 {
+	char why[256];
 	int err;
 
 	a->loop = uv_default_loop();
@@ -180,7 +196,7 @@ static int start_loop(struct tg_agent *a)
 
 	uv_timer_init(a->loop, &a->scan_timer);
 	a->scan_timer.data = a;
-	uv_timer_start(&a->scan_timer, on_scan, 0, TG_SCAN_INTERVAL_MS);
+	uv_timer_start(&a->scan_timer, on_scan, 0, a->cfg.anomaly.scan_interval_ms);
 
 	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, a, &a->api);
 	if (err) {
@@ -195,6 +211,13 @@ static int start_loop(struct tg_agent *a)
 			strerror(-err));
 		return err;
 	}
+	err = tg_alerts_start(&a->alerts, a->loop, &a->cfg, &a->kern, &a->col, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "tollgate: cannot start webhook delivery: %s\n", why);
+		return err;
+	}
+	a->events.on_denial = on_denial;
+	a->events.denial_arg = &a->alerts;
 	if (a->config_path)
 		watch_config(a);
 	return 0;
@@ -208,8 +231,10 @@ static void stop_loop(struct tg_agent *a)
 		tg_api_stop(a->api);
 	a->api = NULL;
 	tg_events_stop(&a->events);
+	tg_alerts_stop(&a->alerts);
 	uv_walk(a->loop, close_walk, NULL);
 	uv_run(a->loop, UV_RUN_DEFAULT);
+	tg_alerts_free(&a->alerts);
 	uv_loop_close(a->loop);
 	a->loop = NULL;
 }

@@ -5,13 +5,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
+#include "alerts.h"
 #include "api.h"
 #include "collector.h"
 #include "config.h"
 #include "events.h"
 #include "loader.h"
 
-#define TG_SCAN_INTERVAL_MS 1000
 #define TG_TOP_LOG_INTERVAL_MS 10000
 
 struct tg_agent {
@@ -29,6 +29,7 @@ struct tg_agent {
 	uv_timer_t config_timer;
 	char config_base[256];
 	struct tg_events events;
+	struct tg_alerts alerts;
 	uint64_t last_top_log_ns, last_top_requests;
 	int exit_code;
 };

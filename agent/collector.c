@@ -135,7 +135,7 @@ static int bucket_cmp(const void *pa, const void *pb)
 
 /* Reads a whole map with batch lookups into b's growable key and value
  * arrays (vsz: bytes of one value, all CPUs' copies for a per-CPU map). */
-static int batch_read(int fd, struct tg_batch *b)
+int tg_collector_read_map(int fd, struct tg_batch *b)
 {
 	__u32 next_key = 0;
 	void *in = NULL;
@@ -191,7 +191,7 @@ static void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
 /* Per-address buckets: one batch walk of the LRU, sorted for lookups. */
 static int read_buckets(struct tg_collector *c)
 {
-	int err = batch_read(c->abuckets_fd, &c->bb);
+	int err = tg_collector_read_map(c->abuckets_fd, &c->bb);
 	void *p;
 
 	if (err)
@@ -212,7 +212,7 @@ static int read_buckets(struct tg_collector *c)
 /* Response figures, summed over CPUs, and socket figures, per client. */
 static int read_responses(struct tg_collector *c)
 {
-	int err = batch_read(c->resp_fd, &c->rb);
+	int err = tg_collector_read_map(c->resp_fd, &c->rb);
 	void *p;
 
 	if (err)
@@ -235,7 +235,7 @@ static int read_responses(struct tg_collector *c)
 
 static int read_socks(struct tg_collector *c)
 {
-	int err = batch_read(c->socks_fd, &c->sb);
+	int err = tg_collector_read_map(c->socks_fd, &c->sb);
 	void *p;
 
 	if (err)

@@ -75,6 +75,9 @@ const struct tg_sock_view *tg_collector_sock(const struct tg_collector *c, const
 const struct tg_bucket_view *tg_collector_bucket(const struct tg_collector *c,
 						 const struct tg_addr *addr);
 void tg_collector_free(struct tg_collector *c);
+/* Reads a whole map with batch lookups into b (ksz and vsz set by the
+ * caller; vsz covers every CPU's copy of a per-CPU value). 0 or -errno. */
+int tg_collector_read_map(int fd, struct tg_batch *b);
 /* One scan: reads every client, computes rates. Returns 0 or -errno. */
 int tg_collector_scan(struct tg_collector *c);
 

@@ -29,6 +29,8 @@ static int on_event(void *ctx, void *data, size_t len)
 		e->type == TG_EV_DENY_CONN ? "connection"
 		: e->type == TG_EV_MAX_CONNS ? "max_connections" : "request",
 		(uint64_t)e->denied);
+	if (ev->on_denial)
+		ev->on_denial(ev->denial_arg, e);
 	return 0;
 }
 

@@ -16,6 +16,9 @@ struct tg_events {
 	uint64_t received;
 	uint64_t by_type[4]; /* by enum tg_event_type */
 	int started;
+	/* Each denial also goes here (the anomaly pipeline). */
+	void (*on_denial)(void *arg, const struct tg_event *e);
+	void *denial_arg;
 };
 
 /* Polls the ring buffer's epoll fd from the loop. Returns 0 or -errno. */

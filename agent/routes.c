@@ -255,6 +255,7 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	free(idx);
 	responses_metrics(a, b, inst);
 	tg_keys_metrics(a, b);
+	tg_alerts_metrics(a, b);
 	if (b->oom)
 		tg_json_error(resp, 503, "out of memory");
 }
@@ -265,5 +266,6 @@ const struct tg_api_route tg_routes[] = {
 	{ "GET", "/metrics", h_metrics },
 	{ "GET", "/v1/keys", tg_h_keys },
 	{ "GET", "/v1/keys/", tg_h_key },
+	{ "GET", "/v1/webhooks", tg_h_webhooks },
 };
 const size_t tg_n_routes = sizeof(tg_routes) / sizeof(tg_routes[0]);
