@@ -82,6 +82,7 @@ struct tg_webhook_config {
 	size_t secret_len;
 	int min_severity;              /* enum tg_severity */
 	uint32_t timeout_ms;           /* 100..120000, default 5000 */
+	uint32_t retry_max_ms;         /* backoff cap, 1000..3600000, default 60000 */
 	struct tg_hook_header headers[TG_MAX_HOOK_HEADERS];
 	int n_headers;
 	char plugin[TG_PATH_LEN];      /* format plugin: the shared object */

@@ -28,11 +28,11 @@ static const char *const format_names[] = {
 };
 
 enum wkey { W_NAME, W_URL, W_FORMAT, W_SECRET_ENV, W_SECRET_FILE, W_MIN_SEV, W_TIMEOUT,
-	    W_HEADERS, W_PLUGIN, W_MODEL, W_API_KEY_ENV, N_WKEYS };
+	    W_RETRY_MAX, W_HEADERS, W_PLUGIN, W_MODEL, W_API_KEY_ENV, N_WKEYS };
 
 static const char *const wkeys[N_WKEYS] = {
 	"name", "url", "format", "secret_env", "secret_file", "min_severity", "timeout_ms",
-	"headers", "plugin", "model", "api_key_env"
+	"retry_max_ms", "headers", "plugin", "model", "api_key_env"
 };
 
 /* Headers the agent sets itself: a configured one would corrupt the
@@ -262,6 +262,11 @@ static const char *parse_value(struct tg_webhook_config *w, int k, const cJSON *
 			return "must be an integer in 100..120000";
 		w->timeout_ms = (uint32_t)i;
 		return NULL;
+	case W_RETRY_MAX:
+		if (!tg_config_json_int(v, 1000, 3600000, &i))
+			return "must be an integer in 1000..3600000";
+		w->retry_max_ms = (uint32_t)i;
+		return NULL;
 	case W_HEADERS:
 		parse_headers(w, v, kpath, errs);
 		return NULL;
@@ -306,6 +311,7 @@ static void parse_entry(struct tg_webhook_config *w, const cJSON *obj, const cha
 
 	memset(w, 0, sizeof(*w));
 	w->timeout_ms = 5000;
+	w->retry_max_ms = 60000;
 	w->min_severity = TG_SEV_INFO;
 	if (!cJSON_IsObject(obj)) {
 		tg_config_errf(errs, path, "expected an object");
@@ -398,6 +404,7 @@ cJSON *tg_config_webhook_json(const struct tg_webhook_config *w, unsigned flags)
 		  add_str(o, "secret_env", w->secret_env) && add_str(o, "secret_file", w->secret_file) &&
 		  cJSON_AddStringToObject(o, "min_severity", sev) &&
 		  cJSON_AddNumberToObject(o, "timeout_ms", w->timeout_ms) &&
+		  cJSON_AddNumberToObject(o, "retry_max_ms", w->retry_max_ms) &&
 		  add_str(o, "plugin", w->plugin) && add_str(o, "model", w->model) &&
 		  add_str(o, "api_key_env", w->api_key_env);
 

@@ -113,6 +113,7 @@ Test(config_alerts, webhooks_valid)
 	cr_assert(eq(str, cfg.webhooks[0].headers[1].value, "sre"));
 	cr_assert(eq(int, cfg.webhooks[1].format, TG_FMT_ALERTMANAGER));
 	cr_assert(eq(u32, cfg.webhooks[1].timeout_ms, 5000));
+	cr_assert(eq(u32, cfg.webhooks[1].retry_max_ms, 60000));
 	cr_assert(eq(int, cfg.webhooks[1].min_severity, TG_SEV_INFO));
 	cr_assert(eq(sz, cfg.webhooks[1].secret_len, 0));
 	cr_assert(eq(str, cfg.webhooks[2].api_key, "sk-test"));
@@ -201,6 +202,7 @@ Test(config_alerts, webhooks_bad)
 		{ HOOK(", \"min_severity\": \"error\""), "$.webhooks[0].min_severity",
 		  "must be one of info|warning|critical" },
 		{ HOOK(", \"timeout_ms\": 10"), "$.webhooks[0].timeout_ms", "must be an integer in 100..120000" },
+		{ HOOK(", \"retry_max_ms\": 999"), "$.webhooks[0].retry_max_ms", "must be an integer in 1000..3600000" },
 		{ HOOK(", \"headers\": []"), "$.webhooks[0].headers", "expected an object of header names and values" },
 		{ HOOK(", \"headers\": {\"Content-Type\": \"text/plain\"}"), "$.webhooks[0].headers[\"Content-Type\"]",
 		  "set by tollgate itself" },
