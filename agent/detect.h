@@ -75,6 +75,10 @@ struct tg_detect_denial {
 
 struct tg_detector;
 
+/* Every detector's defaults as the config reference gives them. */
+void tg_detect_config_defaults(struct tg_anomaly_config *cfg);
+
+/* NULL cfg: the defaults. */
 struct tg_detector *tg_detect_new(const struct tg_anomaly_config *cfg);
 /* A reload: new thresholds, learned state kept. */
 void tg_detect_configure(struct tg_detector *d, const struct tg_anomaly_config *cfg);

@@ -1,0 +1,1205 @@
+/* Detectors on synthetic series: a steady baseline then a spike fires;
+ * steady never fires; warm-up and floors hold; disabled detectors stay
+ * quiet; counters that go back are resets, not spikes; state follows the
+ * active set. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include "detect.h"
+
+#define SEC 1000000000ull
+#define MAX_OUT 256
+
+/* A gateway in miniature: clients with cumulative counters, one scan per
+ * simulated second. */
+struct sim {
+	struct tg_detector *d;
+	struct tg_anomaly_config cfg;
+	uint64_t wall, mono;
+	struct tg_client_view *c;
+	size_t n, cap;
+	struct tg_detect_resp *r;
+	size_t nr;
+	struct tg_detect_bucket *b;
+	size_t nb;
+	struct tg_detect_keyuse *k;
+	size_t nk;
+	double global_rps;
+	struct tg_anomaly out[MAX_OUT];
+	size_t nout;
+};
+
+static void sim_init(struct sim *s)
+{
+	memset(s, 0, sizeof(*s));
+	tg_detect_config_defaults(&s->cfg);
+	s->wall = 1800000000ull * SEC;
+	s->mono = 5000 * SEC;
+	s->cap = 1024;
+	s->c = calloc(s->cap, sizeof(*s->c));
+	s->r = calloc(s->cap, sizeof(*s->r));
+	s->b = calloc(64, sizeof(*s->b));
+	s->k = calloc(1024, sizeof(*s->k));
+	cr_assert(s->c && s->r && s->b && s->k);
+}
+
+static void sim_start(struct sim *s)
+{
+	s->d = tg_detect_new(&s->cfg);
+	cr_assert_not_null(s->d);
+}
+
+static void sim_fini(struct sim *s)
+{
+	tg_detect_free(s->d);
+	free(s->c);
+	free(s->r);
+	free(s->b);
+	free(s->k);
+}
+
+static struct tg_addr addr(const char *text)
+{
+	struct tg_addr a;
+
+	cr_assert_eq(tg_addr_parse(text, &a), 0, "%s", text);
+	return a;
+}
+
+static struct tg_addr addr_n(uint32_t i)
+{
+	struct tg_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.w[2] = htonl(0xffff);
+	a.w[3] = htonl(0xc6120000u + i); /* 198.18.x.y */
+	return a;
+}
+
+/* Adds a client that appeared during the coming interval. */
+static size_t sim_client(struct sim *s, struct tg_addr a)
+{
+	if (s->n == s->cap) {
+		s->cap *= 2;
+		s->c = realloc(s->c, s->cap * sizeof(*s->c));
+		cr_assert_not_null(s->c);
+	}
+	memset(&s->c[s->n], 0, sizeof(s->c[0]));
+	s->c[s->n].addr = a;
+	s->c[s->n].first_seen_ns = s->mono + SEC / 2;
+	s->c[s->n].last_seen_ns = s->mono + SEC / 2;
+	return s->n++;
+}
+
+static unsigned size_bucket(uint64_t size)
+{
+	uint64_t v = size >> TG_SIZE_BUCKET_SHIFT;
+	unsigned b = 0;
+
+	while (v) {
+		b++;
+		v >>= 1;
+	}
+	return b < TG_SIZE_BUCKETS ? b : TG_SIZE_BUCKETS - 1;
+}
+
+/* Client i sends n requests of size bytes and opens syns connections in
+ * the coming interval. */
+static void traffic(struct sim *s, size_t i, uint64_t n, uint64_t size, uint64_t syns)
+{
+	struct tg_client_view *c = &s->c[i];
+
+	c->requests += n;
+	c->payload_bytes += n * size;
+	c->bytes += n * (size + 100);
+	c->syns += syns;
+	c->size_hist[size_bucket(size)] += n;
+	c->requests_per_sec = (double)n;
+	c->syns_per_sec = (double)syns;
+	if (n || syns)
+		c->last_seen_ns = s->mono + SEC / 2;
+}
+
+static size_t sim_scan(struct sim *s)
+{
+	struct tg_detect_input in = {
+		.now_wall_ns = s->wall,
+		.dt = 1.0,
+		.ipv6_prefix = 64,
+		.clients = s->c, .n_clients = s->n,
+		.resp = s->r, .n_resp = s->nr,
+		.buckets = s->b, .n_buckets = s->nb,
+		.keys = s->k, .n_keys = s->nk,
+		.requests_per_sec = s->global_rps,
+	};
+
+	s->wall += SEC;
+	s->mono += SEC;
+	in.now_wall_ns = s->wall;
+	s->nout = tg_detect_scan(s->d, &in, s->out, MAX_OUT);
+	for (size_t i = 0; i < s->n; i++) {
+		s->c[i].requests_per_sec = 0;
+		s->c[i].syns_per_sec = 0;
+	}
+	return s->nout;
+}
+
+static int count(const struct sim *s, int type)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < s->nout; i++)
+		n += s->out[i].type == type;
+	return n;
+}
+
+static const struct tg_anomaly *find(const struct sim *s, int type)
+{
+	for (size_t i = 0; i < s->nout; i++)
+		if (s->out[i].type == type)
+			return &s->out[i];
+	return NULL;
+}
+
+static double val(const struct tg_an_value *v, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return v[i].v;
+	cr_assert_fail("no value %s", name);
+	return 0;
+}
+
+#define OBS(a, name) val((a)->observed, (a)->n_observed, name)
+#define REF(a, name) val((a)->reference, (a)->n_reference, name)
+
+/* Runs scans with client 0 at rps; returns how many fired type. */
+static int run_rate(struct sim *s, int scans, uint64_t rps, int type)
+{
+	int fired = 0;
+
+	for (int i = 0; i < scans; i++) {
+		traffic(s, 0, rps, 200, 1);
+		sim_scan(s);
+		fired += count(s, type);
+	}
+	return fired;
+}
+
+/* ---- rate_spike -------------------------------------------------------- */
+
+Test(rate_spike, steady_never_fires)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	cr_assert_eq(run_rate(&s, 120, 20, TG_AN_RATE_SPIKE), 0);
+	sim_fini(&s);
+}
+
+Test(rate_spike, noisy_baseline_never_fires)
+{
+	struct sim s;
+	int fired = 0;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	for (int i = 0; i < 200; i++)
+		fired += run_rate(&s, 1, (uint64_t)(10 + (i * 7919) % 11), TG_AN_RATE_SPIKE);
+	cr_assert_eq(fired, 0);
+	sim_fini(&s);
+}
+
+Test(rate_spike, spike_after_baseline_fires)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	cr_assert_eq(run_rate(&s, 40, 20, TG_AN_RATE_SPIKE), 0);
+	cr_assert_eq(run_rate(&s, 1, 412, TG_AN_RATE_SPIKE), 1);
+	a = find(&s, TG_AN_RATE_SPIKE);
+	cr_assert_eq(a->severity, TG_SEV_WARNING);
+	cr_assert(a->has_addr);
+	cr_assert_eq(memcmp(&a->addr, &s.c[0].addr, sizeof(a->addr)), 0);
+	cr_assert_eq(a->prefix, 32);
+	cr_assert_str_empty(a->key);
+	cr_assert_not(a->is_quota);
+	cr_assert_eq(a->ts_ns, s.wall);
+	cr_assert_float_eq(OBS(a, "requests_per_sec"), 412.0, 1e-9);
+	cr_assert_float_eq(REF(a, "mean_requests_per_sec"), 20.0, 1e-6);
+	cr_assert_float_eq(REF(a, "stddev"), 0.0, 1e-6);
+	cr_assert_gt(OBS(a, "z_score"), 4.0);
+	sim_fini(&s);
+}
+
+Test(rate_spike, ipv6_client_reports_its_prefix)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("fd00:198:18::"));
+	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	cr_assert_eq(run_rate(&s, 1, 400, TG_AN_RATE_SPIKE), 1);
+	a = find(&s, TG_AN_RATE_SPIKE);
+	cr_assert_eq(a->prefix, 64);
+	sim_fini(&s);
+}
+
+Test(rate_spike, warmup_holds_fire)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 20, 20, TG_AN_RATE_SPIKE);
+	cr_assert_eq(run_rate(&s, 1, 412, TG_AN_RATE_SPIKE), 0, "20 of 30 warm-up scans");
+	sim_fini(&s);
+}
+
+Test(rate_spike, brand_new_client_cannot_fire)
+{
+	struct sim s;
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_RATE_SPIKE].warmup = 0;
+	sim_start(&s);
+	sim_scan(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	cr_assert_eq(run_rate(&s, 1, 5000, TG_AN_RATE_SPIKE), 0);
+	sim_fini(&s);
+}
+
+Test(rate_spike, floor_holds)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 40, 1, TG_AN_RATE_SPIKE);
+	cr_assert_eq(run_rate(&s, 1, 4, TG_AN_RATE_SPIKE), 0, "4 req/s is below 5");
+	cr_assert_eq(run_rate(&s, 1, 8, TG_AN_RATE_SPIKE), 1);
+	sim_fini(&s);
+}
+
+Test(rate_spike, factor_holds)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 40, 100, TG_AN_RATE_SPIKE);
+	cr_assert_eq(run_rate(&s, 1, 250, TG_AN_RATE_SPIKE), 0, "2.5 x is below 3 x");
+	sim_fini(&s);
+}
+
+Test(rate_spike, disabled_does_not_fire)
+{
+	struct sim s;
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_RATE_SPIKE].enabled = false;
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	cr_assert_eq(run_rate(&s, 3, 412, TG_AN_RATE_SPIKE), 0);
+	sim_fini(&s);
+}
+
+Test(rate_spike, severity_from_config)
+{
+	struct sim s;
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_RATE_SPIKE].severity = TG_SEV_CRITICAL;
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	run_rate(&s, 1, 412, TG_AN_RATE_SPIKE);
+	cr_assert_eq(find(&s, TG_AN_RATE_SPIKE)->severity, TG_SEV_CRITICAL);
+	sim_fini(&s);
+}
+
+Test(rate_spike, counter_reset_is_not_a_spike)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	/* evicted and made anew: counters restart small, and a naive
+	 * difference would be near 2^64 */
+	s.c[0].requests = 7;
+	s.c[0].payload_bytes = 700;
+	s.c[0].syns = 1;
+	/* whatever rate the collector made of it */
+	s.c[0].requests_per_sec = 1e6;
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_RATE_SPIKE), 0);
+	cr_assert_eq(run_rate(&s, 20, 20, TG_AN_RATE_SPIKE), 0);
+	sim_fini(&s);
+}
+
+Test(rate_spike, a_spike_does_not_poison_the_baseline_quickly)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	cr_assert_eq(run_rate(&s, 15, 400, TG_AN_RATE_SPIKE), 15);
+	/* a lasting new level is learned in the end */
+	run_rate(&s, 300, 400, TG_AN_RATE_SPIKE);
+	cr_assert_eq(run_rate(&s, 10, 400, TG_AN_RATE_SPIKE), 0);
+	sim_fini(&s);
+}
+
+Test(rate_spike, once_per_scan_per_client)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	/* the same client twice in one scan's input */
+	traffic(&s, 0, 400, 200, 1);
+	s.c[1] = s.c[0];
+	s.n = 2;
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_RATE_SPIKE), 1);
+	sim_fini(&s);
+}
+
+/* ---- global_rate_spike ------------------------------------------------- */
+
+static int run_global(struct sim *s, int scans, double rps)
+{
+	int fired = 0;
+
+	s->global_rps = rps;
+	for (int i = 0; i < scans; i++) {
+		sim_scan(s);
+		fired += count(s, TG_AN_GLOBAL_RATE_SPIKE);
+	}
+	return fired;
+}
+
+Test(global_rate_spike, spike_fires_steady_does_not)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	cr_assert_eq(run_global(&s, 100, 300), 0);
+	cr_assert_eq(run_global(&s, 1, 2000), 1);
+	a = find(&s, TG_AN_GLOBAL_RATE_SPIKE);
+	cr_assert_not(a->has_addr);
+	cr_assert_str_empty(a->key);
+	cr_assert_float_eq(OBS(a, "requests_per_sec"), 2000, 1e-9);
+	cr_assert_float_eq(REF(a, "mean_requests_per_sec"), 300, 1e-6);
+	sim_fini(&s);
+}
+
+Test(global_rate_spike, warmup_floor_and_disabled)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	run_global(&s, 10, 300);
+	cr_assert_eq(run_global(&s, 1, 3000), 0, "warm-up");
+	sim_fini(&s);
+
+	sim_init(&s);
+	sim_start(&s);
+	run_global(&s, 40, 5);
+	cr_assert_eq(run_global(&s, 1, 45), 0, "below 50 req/s");
+	sim_fini(&s);
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_GLOBAL_RATE_SPIKE].enabled = false;
+	sim_start(&s);
+	run_global(&s, 40, 300);
+	cr_assert_eq(run_global(&s, 1, 3000), 0, "disabled");
+	sim_fini(&s);
+}
+
+/* ---- payload_outlier --------------------------------------------------- */
+
+static int run_size(struct sim *s, int scans, uint64_t n, uint64_t size)
+{
+	int fired = 0;
+
+	for (int i = 0; i < scans; i++) {
+		traffic(s, 0, n, size, 1);
+		sim_scan(s);
+		fired += count(s, TG_AN_PAYLOAD_OUTLIER);
+	}
+	return fired;
+}
+
+Test(payload_outlier, outlier_after_baseline_fires)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.4"));
+	cr_assert_eq(run_size(&s, 40, 10, 500), 0);
+	cr_assert_eq(run_size(&s, 1, 10, 20000), 1);
+	a = find(&s, TG_AN_PAYLOAD_OUTLIER);
+	cr_assert_float_eq(OBS(a, "mean_request_bytes"), 20000, 1e-9);
+	cr_assert_float_eq(OBS(a, "requests"), 10, 1e-9);
+	cr_assert_float_eq(OBS(a, "largest_bucket_bytes"), 16384, 1e-9);
+	cr_assert_float_eq(REF(a, "mean_request_bytes"), 500, 1e-6);
+	sim_fini(&s);
+}
+
+Test(payload_outlier, idle_intervals_do_not_count_toward_warmup)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.4"));
+	run_size(&s, 5, 10, 500);
+	run_size(&s, 30, 0, 500);
+	cr_assert_eq(run_size(&s, 1, 10, 20000), 0, "4 of 10 intervals with requests");
+	/* that one taught the baseline a wide spread: let it settle */
+	run_size(&s, 40, 10, 500);
+	cr_assert_eq(run_size(&s, 1, 10, 20000), 1);
+	sim_fini(&s);
+}
+
+Test(payload_outlier, floor_steady_and_disabled)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.4"));
+	cr_assert_eq(run_size(&s, 60, 10, 5000), 0, "steady");
+	sim_fini(&s);
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.4"));
+	run_size(&s, 20, 10, 100);
+	cr_assert_eq(run_size(&s, 1, 10, 4000), 0, "below 4096 bytes");
+	sim_fini(&s);
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_PAYLOAD_OUTLIER].enabled = false;
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.4"));
+	run_size(&s, 20, 10, 500);
+	cr_assert_eq(run_size(&s, 1, 10, 20000), 0, "disabled");
+	sim_fini(&s);
+}
+
+Test(payload_outlier, counter_reset_is_not_an_outlier)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.4"));
+	run_size(&s, 20, 10, 500);
+	/* payload went back but requests did not: still a reset */
+	s.c[0].payload_bytes = 10;
+	s.c[0].requests += 1;
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_PAYLOAD_OUTLIER), 0);
+	cr_assert_eq(run_size(&s, 5, 10, 500), 0);
+	sim_fini(&s);
+}
+
+/* ---- quota_near -------------------------------------------------------- */
+
+static void bucket(struct sim *s, const char *name, double limit_rps, double limit_bps,
+		   const char *client)
+{
+	struct tg_detect_bucket *b = &s->b[s->nb++];
+
+	memset(b, 0, sizeof(*b));
+	b->key.qid = (uint32_t)s->nb;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->limit_rps = limit_rps;
+	b->limit_bps = limit_bps;
+	if (client) {
+		b->addr_bucket = true;
+		b->key.addr = addr(client);
+	}
+}
+
+static int run_bucket(struct sim *s, int scans, uint64_t allowed, uint64_t bytes)
+{
+	int fired = 0;
+
+	for (int i = 0; i < scans; i++) {
+		s->b[0].allowed += allowed;
+		s->b[0].allowed_bytes += bytes;
+		sim_scan(s);
+		fired += count(s, TG_AN_QUOTA_NEAR);
+	}
+	return fired;
+}
+
+Test(quota_near, fires_after_consecutive_intervals)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	bucket(&s, "gold", 100, 0, NULL);
+	run_bucket(&s, 5, 10, 0);
+	cr_assert_eq(run_bucket(&s, 2, 90, 0), 0, "2 of 3 intervals");
+	cr_assert_eq(run_bucket(&s, 1, 90, 0), 1);
+	a = find(&s, TG_AN_QUOTA_NEAR);
+	cr_assert_eq(a->severity, TG_SEV_INFO);
+	cr_assert_not(a->has_addr);
+	cr_assert_str_eq(a->key, "gold");
+	cr_assert(a->is_quota);
+	cr_assert_float_eq(OBS(a, "requests_per_sec"), 90, 1e-9);
+	cr_assert_float_eq(OBS(a, "percent_of_quota"), 90, 1e-9);
+	cr_assert_float_eq(REF(a, "requests_per_sec"), 100, 1e-9);
+	/* one gap restarts the count */
+	run_bucket(&s, 1, 10, 0);
+	cr_assert_eq(run_bucket(&s, 2, 95, 0), 0);
+	sim_fini(&s);
+}
+
+Test(quota_near, bytes_and_per_address_bucket)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	bucket(&s, "default", 0, 1000000, "198.18.0.7");
+	run_bucket(&s, 1, 1, 0);
+	cr_assert_eq(run_bucket(&s, 3, 1, 850000), 1);
+	a = find(&s, TG_AN_QUOTA_NEAR);
+	cr_assert(a->has_addr);
+	cr_assert_eq(a->prefix, 32);
+	cr_assert_str_eq(a->key, "default");
+	cr_assert_float_eq(REF(a, "bytes_per_sec"), 1000000, 1e-9);
+	sim_fini(&s);
+}
+
+Test(quota_near, below_percent_reset_unlimited_and_disabled)
+{
+	struct sim s;
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_QUOTA_NEAR].intervals = 1;
+	sim_start(&s);
+	bucket(&s, "gold", 100, 0, NULL);
+	cr_assert_eq(run_bucket(&s, 20, 70, 0), 0, "70 %");
+	/* counters went back: a reset, not 2^64 requests */
+	s.b[0].allowed = 3;
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_QUOTA_NEAR), 0);
+	cr_assert_eq(run_bucket(&s, 2, 10, 0), 0);
+	cr_assert_eq(run_bucket(&s, 1, 85, 0), 1, "one interval is enough here");
+	sim_fini(&s);
+
+	sim_init(&s);
+	sim_start(&s);
+	bucket(&s, "open", 0, 0, NULL);
+	cr_assert_eq(run_bucket(&s, 10, 100000, 0), 0, "unlimited");
+	sim_fini(&s);
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_QUOTA_NEAR].enabled = false;
+	sim_start(&s);
+	bucket(&s, "gold", 100, 0, NULL);
+	cr_assert_eq(run_bucket(&s, 10, 99, 0), 0, "disabled");
+	sim_fini(&s);
+}
+
+/* ---- quota_exhausted and denied --------------------------------------- */
+
+static struct tg_detect_denial denial(int type, int action)
+{
+	struct tg_detect_denial e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	e.action = action;
+	e.enforced = true;
+	e.client = addr("198.18.0.2");
+	e.prefix = 32;
+	snprintf(e.name, sizeof(e.name), "gold");
+	e.denied = 12;
+	e.limit_rps = 10;
+	e.burst = 20;
+	e.max_connections = 4;
+	e.ts_wall_ns = 1800000000ull * SEC;
+	return e;
+}
+
+Test(denial, quota_exhausted)
+{
+	struct tg_detector *d = tg_detect_new(NULL);
+	struct tg_detect_denial e = denial(TG_EV_DENY_REQUEST, TG_ACTION_DROP);
+	struct tg_anomaly a;
+	struct tg_detect_stats st;
+
+	cr_assert_eq(tg_detect_denial(d, &e, &a), 1);
+	cr_assert_eq(a.type, TG_AN_QUOTA_EXHAUSTED);
+	cr_assert_eq(a.severity, TG_SEV_WARNING);
+	cr_assert(a.has_addr);
+	cr_assert_eq(a.prefix, 32);
+	cr_assert_str_eq(a.key, "gold");
+	cr_assert(a.is_quota);
+	cr_assert_eq(a.ts_ns, e.ts_wall_ns);
+	cr_assert_float_eq(OBS(&a, "denied"), 12, 1e-9);
+	cr_assert_float_eq(OBS(&a, "enforced"), 1, 1e-9);
+	cr_assert_float_eq(REF(&a, "requests_per_sec"), 10, 1e-9);
+	cr_assert_float_eq(REF(&a, "burst"), 20, 1e-9);
+
+	e = denial(TG_EV_MAX_CONNS, TG_ACTION_MONITOR);
+	e.enforced = false;
+	cr_assert_eq(tg_detect_denial(d, &e, &a), 1);
+	cr_assert_eq(a.type, TG_AN_QUOTA_EXHAUSTED);
+	cr_assert_float_eq(OBS(&a, "enforced"), 0, 1e-9);
+	cr_assert_float_eq(REF(&a, "max_connections"), 4, 1e-9);
+	tg_detect_stats(d, &st);
+	cr_assert_eq(st.fired[TG_AN_QUOTA_EXHAUSTED], 2);
+	tg_detect_free(d);
+}
+
+Test(denial, denied_and_api_key_without_entry)
+{
+	struct tg_detector *d = tg_detect_new(NULL);
+	struct tg_detect_denial e = denial(TG_EV_DENY_REQUEST, TG_ACTION_DENY);
+	struct tg_anomaly a;
+
+	cr_assert_eq(tg_detect_denial(d, &e, &a), 1);
+	cr_assert_eq(a.type, TG_AN_DENIED);
+	e.name[0] = '\0';
+	e.key_hash = 0x0123456789abcdefull;
+	cr_assert_eq(tg_detect_denial(d, &e, &a), 1);
+	cr_assert_str_eq(a.key, "key:0123456789abcdef");
+	tg_detect_free(d);
+}
+
+Test(denial, disabled)
+{
+	struct tg_anomaly_config cfg;
+	struct tg_detector *d;
+	struct tg_detect_denial e = denial(TG_EV_DENY_REQUEST, TG_ACTION_DROP);
+	struct tg_anomaly a;
+
+	tg_detect_config_defaults(&cfg);
+	cfg.det[TG_AN_QUOTA_EXHAUSTED].enabled = false;
+	d = tg_detect_new(&cfg);
+	cr_assert_eq(tg_detect_denial(d, &e, &a), 0);
+	e.action = TG_ACTION_DENY;
+	cr_assert_eq(tg_detect_denial(d, &e, &a), 1, "denied is its own detector");
+	tg_detect_free(d);
+}
+
+/* ---- new_client_surge -------------------------------------------------- */
+
+static uint32_t next_client;
+
+static int run_new(struct sim *s, int scans, int per_scan)
+{
+	int fired = 0;
+
+	for (int i = 0; i < scans; i++) {
+		for (int j = 0; j < per_scan; j++)
+			traffic(s, sim_client(s, addr_n(next_client++)), 1, 100, 1);
+		sim_scan(s);
+		fired += count(s, TG_AN_NEW_CLIENT_SURGE);
+	}
+	return fired;
+}
+
+Test(new_client_surge, surge_fires_steady_does_not)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	next_client = 1;
+	cr_assert_eq(run_new(&s, 40, 2), 0);
+	cr_assert_eq(run_new(&s, 1, 200), 1);
+	a = find(&s, TG_AN_NEW_CLIENT_SURGE);
+	cr_assert_not(a->has_addr);
+	cr_assert_float_eq(OBS(a, "new_clients"), 200, 1e-9);
+	cr_assert_float_eq(REF(a, "mean_new_clients"), 2, 1e-6);
+	sim_fini(&s);
+}
+
+Test(new_client_surge, known_clients_are_not_new)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	next_client = 1;
+	run_new(&s, 40, 1);
+	/* 300 clients that were seen long ago and forgotten come back */
+	for (int j = 0; j < 300; j++) {
+		size_t i = sim_client(&s, addr_n(10000 + (uint32_t)j));
+
+		s.c[i].first_seen_ns = 1000 * SEC;
+		traffic(&s, i, 1, 100, 1);
+	}
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_NEW_CLIENT_SURGE), 0);
+	sim_fini(&s);
+}
+
+Test(new_client_surge, warmup_floor_and_disabled)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	next_client = 1;
+	run_new(&s, 10, 2);
+	cr_assert_eq(run_new(&s, 1, 200), 0, "warm-up");
+	sim_fini(&s);
+
+	sim_init(&s);
+	sim_start(&s);
+	run_new(&s, 40, 0);
+	cr_assert_eq(run_new(&s, 1, 40), 0, "below 50 new clients");
+	sim_fini(&s);
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_NEW_CLIENT_SURGE].enabled = false;
+	sim_start(&s);
+	run_new(&s, 40, 2);
+	cr_assert_eq(run_new(&s, 1, 200), 0, "disabled");
+	sim_fini(&s);
+}
+
+/* ---- connection_churn -------------------------------------------------- */
+
+static int run_churn(struct sim *s, int scans, uint64_t req, uint64_t syns)
+{
+	int fired = 0;
+
+	for (int i = 0; i < scans; i++) {
+		traffic(s, 0, req, 100, syns);
+		sim_scan(s);
+		fired += count(s, TG_AN_CONNECTION_CHURN);
+	}
+	return fired;
+}
+
+Test(connection_churn, many_syns_few_requests)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.5"));
+	cr_assert_eq(run_churn(&s, 10, 50, 50), 0, "one request per connection");
+	cr_assert_eq(run_churn(&s, 1, 1, 50), 1);
+	a = find(&s, TG_AN_CONNECTION_CHURN);
+	cr_assert_float_eq(OBS(a, "syns_per_sec"), 50, 1e-9);
+	cr_assert_float_eq(OBS(a, "requests_per_syn"), 0.02, 1e-9);
+	cr_assert_float_eq(REF(a, "max_requests_per_syn"), 0.1, 1e-9);
+	sim_fini(&s);
+}
+
+Test(connection_churn, floor_reset_and_disabled)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.5"));
+	cr_assert_eq(run_churn(&s, 5, 0, 15), 0, "15 SYN/s is below 20");
+	s.c[0].syns = 0;
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_CONNECTION_CHURN), 0, "reset");
+	sim_fini(&s);
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_CONNECTION_CHURN].enabled = false;
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.5"));
+	cr_assert_eq(run_churn(&s, 5, 0, 100), 0, "disabled");
+	sim_fini(&s);
+}
+
+/* ---- error_surge ------------------------------------------------------- */
+
+static int run_errors(struct sim *s, int scans, uint64_t ok, uint64_t s429, uint64_t s5xx)
+{
+	int fired = 0;
+
+	s->nr = 1;
+	s->r[0].addr = s->c[0].addr;
+	for (int i = 0; i < scans; i++) {
+		traffic(s, 0, ok + s429 + s5xx, 100, 1);
+		s->r[0].responses += ok + s429 + s5xx;
+		s->r[0].status[TG_ST_2XX] += ok;
+		s->r[0].status[TG_ST_429] += s429;
+		s->r[0].status[TG_ST_5XX] += s5xx;
+		sim_scan(s);
+		fired += count(s, TG_AN_ERROR_SURGE);
+	}
+	return fired;
+}
+
+Test(error_surge, errors_fire)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.6"));
+	cr_assert_eq(run_errors(&s, 10, 20, 0, 0), 0, "all fine");
+	cr_assert_eq(run_errors(&s, 1, 5, 10, 5), 1);
+	a = find(&s, TG_AN_ERROR_SURGE);
+	cr_assert_float_eq(OBS(a, "errors_per_sec"), 15, 1e-9);
+	cr_assert_float_eq(OBS(a, "error_ratio"), 0.75, 1e-9);
+	cr_assert_float_eq(OBS(a, "status_429_per_sec"), 10, 1e-9);
+	cr_assert_float_eq(OBS(a, "status_5xx_per_sec"), 5, 1e-9);
+	sim_fini(&s);
+}
+
+Test(error_surge, ratio_floor_reset_and_disabled)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.6"));
+	cr_assert_eq(run_errors(&s, 5, 90, 10, 0), 0, "10 % errors");
+	cr_assert_eq(run_errors(&s, 5, 0, 4, 0), 0, "4 errors/s is below 5");
+	s.r[0].responses = 1;
+	s.r[0].status[TG_ST_429] = 1;
+	s.r[0].status[TG_ST_5XX] = 0;
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_ERROR_SURGE), 0, "reset");
+	sim_fini(&s);
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_ERROR_SURGE].enabled = false;
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.6"));
+	cr_assert_eq(run_errors(&s, 5, 0, 50, 50), 0, "disabled");
+	sim_fini(&s);
+}
+
+/* ---- key_shared and key_rotation --------------------------------------- */
+
+static void keyuse(struct sim *s, uint64_t hash, struct tg_addr a, uint64_t n, const char *name)
+{
+	for (size_t i = 0; i < s->nk; i++)
+		if (s->k[i].key_hash == hash && memcmp(&s->k[i].addr, &a, sizeof(a)) == 0) {
+			s->k[i].requests += n;
+			return;
+		}
+	memset(&s->k[s->nk], 0, sizeof(s->k[0]));
+	s->k[s->nk].key_hash = hash;
+	s->k[s->nk].addr = a;
+	s->k[s->nk].requests = n;
+	snprintf(s->k[s->nk].name, sizeof(s->k[0].name), "%s", name);
+	s->nk++;
+}
+
+Test(key_shared, one_key_from_many_addresses)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_scan(&s);
+	for (uint32_t i = 0; i < 8; i++)
+		keyuse(&s, 0xabcdull, addr_n(i), 5, "");
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_KEY_SHARED), 0, "8 addresses");
+	for (uint32_t i = 8; i < 14; i++)
+		keyuse(&s, 0xabcdull, addr_n(i), 5, "");
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_KEY_SHARED), 1);
+	a = find(&s, TG_AN_KEY_SHARED);
+	cr_assert_not(a->has_addr);
+	cr_assert_str_eq(a->key, "key:000000000000abcd");
+	cr_assert_float_eq(OBS(a, "addresses"), 14, 1e-9);
+	cr_assert_float_eq(REF(a, "max_addresses"), 10, 1e-9);
+	cr_assert_eq(count(&s, TG_AN_KEY_ROTATION), 0);
+	sim_fini(&s);
+}
+
+Test(key_shared, window_slides)
+{
+	struct sim s;
+	int fired = 0;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_scan(&s);
+	/* a new address every 2 s: never more than 5 within 10 s */
+	for (uint32_t i = 0; i < 30; i++) {
+		keyuse(&s, 7, addr_n(i), 1, "team-a");
+		sim_scan(&s);
+		fired += count(&s, TG_AN_KEY_SHARED);
+		sim_scan(&s);
+		fired += count(&s, TG_AN_KEY_SHARED);
+	}
+	cr_assert_eq(fired, 0);
+	/* now 12 at once, by name */
+	for (uint32_t i = 100; i < 112; i++)
+		keyuse(&s, 7, addr_n(i), 1, "team-a");
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_KEY_SHARED), 1);
+	cr_assert_str_eq(find(&s, TG_AN_KEY_SHARED)->key, "team-a");
+	sim_fini(&s);
+}
+
+Test(key_shared, pairs_present_at_start_are_not_fresh_use)
+{
+	struct sim s;
+
+	sim_init(&s);
+	sim_start(&s);
+	for (uint32_t i = 0; i < 20; i++)
+		keyuse(&s, 9, addr_n(i), 3, "");
+	sim_scan(&s);
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_KEY_SHARED), 0);
+	sim_fini(&s);
+}
+
+Test(key_rotation, one_address_many_keys)
+{
+	struct sim s;
+	const struct tg_anomaly *a;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_scan(&s);
+	for (uint64_t k = 1; k <= 5; k++)
+		keyuse(&s, k, addr("198.18.0.9"), 1, "");
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_KEY_ROTATION), 0, "5 keys");
+	keyuse(&s, 6, addr("198.18.0.9"), 1, "");
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_KEY_ROTATION), 1);
+	a = find(&s, TG_AN_KEY_ROTATION);
+	cr_assert(a->has_addr);
+	cr_assert_eq(a->prefix, 32);
+	cr_assert_str_empty(a->key);
+	cr_assert_float_eq(OBS(a, "keys"), 6, 1e-9);
+	cr_assert_float_eq(REF(a, "max_keys"), 5, 1e-9);
+	/* no further use: out of the window after 10 scans */
+	for (int i = 0; i < 9; i++)
+		sim_scan(&s);
+	sim_scan(&s);
+	cr_assert_eq(count(&s, TG_AN_KEY_ROTATION), 0);
+	sim_fini(&s);
+}
+
+Test(key_rotation, disabled)
+{
+	struct sim s;
+
+	sim_init(&s);
+	s.cfg.det[TG_AN_KEY_ROTATION].enabled = false;
+	s.cfg.det[TG_AN_KEY_SHARED].enabled = false;
+	sim_start(&s);
+	sim_scan(&s);
+	for (uint64_t k = 1; k <= 20; k++)
+		keyuse(&s, k, addr("198.18.0.9"), 1, "");
+	for (uint32_t i = 0; i < 20; i++)
+		keyuse(&s, 1, addr_n(i), 1, "");
+	sim_scan(&s);
+	cr_assert_eq(s.nout, 0);
+	sim_fini(&s);
+}
+
+/* ---- state, output bound, scale --------------------------------------- */
+
+Test(state, shrinks_when_entries_go_idle)
+{
+	struct sim s;
+	struct tg_detect_stats st;
+
+	sim_init(&s);
+	sim_start(&s);
+	for (uint32_t i = 0; i < 1000; i++)
+		sim_client(&s, addr_n(i));
+	bucket(&s, "gold", 100, 0, NULL);
+	for (int scan = 0; scan < 5; scan++) {
+		for (size_t i = 0; i < s.n; i++)
+			traffic(&s, i, 2, 100, 1);
+		s.b[0].allowed += 10;
+		for (uint32_t i = 0; i < 50; i++)
+			keyuse(&s, 1 + i % 3, addr_n(i), 1, "");
+		sim_scan(&s);
+	}
+	tg_detect_stats(s.d, &st);
+	cr_assert_eq(st.clients, 1000);
+	cr_assert_eq(st.buckets, 1);
+	cr_assert_eq(st.keys, 3);
+	/* half stay listed but idle, half vanish from the input; the key
+	 * pairs vanish too */
+	s.n = 500;
+	s.nk = 0;
+	for (int scan = 0; scan < TG_DETECT_IDLE_INTERVALS - 1; scan++)
+		sim_scan(&s);
+	tg_detect_stats(s.d, &st);
+	cr_assert_eq(st.clients, 1000, "not idle long enough yet");
+	sim_scan(&s);
+	tg_detect_stats(s.d, &st);
+	cr_assert_eq(st.clients, 0);
+	cr_assert_eq(st.buckets, 0);
+	cr_assert_eq(st.keys, 0);
+	/* a listed idle client is not taken back; an active one is */
+	traffic(&s, 3, 1, 100, 0);
+	sim_scan(&s);
+	tg_detect_stats(s.d, &st);
+	cr_assert_eq(st.clients, 1);
+	sim_fini(&s);
+}
+
+Test(state, output_bound_counts_suppressed)
+{
+	struct sim s;
+	struct tg_anomaly out[2];
+	struct tg_detect_stats st;
+	struct tg_detect_input in;
+
+	sim_init(&s);
+	sim_start(&s);
+	for (uint32_t i = 0; i < 5; i++)
+		sim_client(&s, addr_n(i));
+	sim_scan(&s);
+	for (size_t i = 0; i < s.n; i++)
+		traffic(&s, i, 1, 100, 50); /* churn for all five */
+	memset(&in, 0, sizeof(in));
+	in.dt = 1;
+	in.clients = s.c;
+	in.n_clients = s.n;
+	cr_assert_eq(tg_detect_scan(s.d, &in, out, 2), 2);
+	tg_detect_stats(s.d, &st);
+	cr_assert_eq(st.fired[TG_AN_CONNECTION_CHURN], 5);
+	cr_assert_eq(st.suppressed, 3);
+	sim_fini(&s);
+}
+
+Test(state, reload_keeps_learned_baselines)
+{
+	struct sim s;
+	struct tg_anomaly_config cfg;
+
+	sim_init(&s);
+	sim_start(&s);
+	sim_client(&s, addr("198.18.0.3"));
+	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	tg_detect_config_defaults(&cfg);
+	cfg.det[TG_AN_RATE_SPIKE].factor = 10;
+	tg_detect_configure(s.d, &cfg);
+	cr_assert_eq(run_rate(&s, 1, 100, TG_AN_RATE_SPIKE), 0, "5 x is now below 10 x");
+	cr_assert_eq(run_rate(&s, 1, 400, TG_AN_RATE_SPIKE), 1, "still warm");
+	sim_fini(&s);
+}
+
+Test(state, no_input_is_harmless)
+{
+	struct tg_detector *d = tg_detect_new(NULL);
+	struct tg_detect_input in;
+	struct tg_anomaly a;
+
+	memset(&in, 0, sizeof(in));
+	in.n_clients = 5; /* with a NULL array */
+	in.dt = -1;
+	cr_assert_eq(tg_detect_scan(d, &in, &a, 1), 0);
+	cr_assert_eq(tg_detect_scan(d, &in, NULL, 0), 0);
+	cr_assert_eq(tg_detect_scan(NULL, &in, &a, 1), 0);
+	cr_assert_eq(tg_detect_denial(d, NULL, &a), 0);
+	tg_detect_free(NULL);
+	tg_detect_free(d);
+}
+
+/* 100k clients through a few scans: each scan is linear in its input (one
+ * hash lookup per client), so this completes in a blink even under the
+ * sanitizers. No timing is asserted. */
+Test(scale, hundred_thousand_clients, .timeout = 60)
+{
+	enum { N = 100000 };
+	struct tg_client_view *c = calloc(N, sizeof(*c));
+	struct tg_detector *d = tg_detect_new(NULL);
+	struct tg_anomaly out[64];
+	struct tg_detect_input in;
+	struct tg_detect_stats st;
+	size_t fired = 0;
+
+	cr_assert(c && d);
+	for (uint32_t i = 0; i < N; i++) {
+		c[i].addr = addr_n(i);
+		c[i].first_seen_ns = SEC;
+	}
+	for (int scan = 0; scan < 5; scan++) {
+		for (uint32_t i = 0; i < N; i++) {
+			c[i].requests += 1 + i % 7;
+			c[i].payload_bytes += (1 + i % 7) * 300;
+			c[i].syns += 1;
+			c[i].last_seen_ns = (uint64_t)(scan + 2) * SEC;
+			c[i].requests_per_sec = 1 + i % 7;
+		}
+		memset(&in, 0, sizeof(in));
+		in.now_wall_ns = 1800000000ull * SEC + (uint64_t)scan * SEC;
+		in.dt = scan ? 1 : 0;
+		in.clients = c;
+		in.n_clients = N;
+		fired += tg_detect_scan(d, &in, out, 64);
+	}
+	tg_detect_stats(d, &st);
+	cr_assert_eq(st.clients, N);
+	cr_assert_eq(fired, 0);
+	tg_detect_free(d);
+	free(c);
+}
+
+Test(names, key_hash_name_and_types)
+{
+	char buf[TG_AN_KEY_LEN];
+
+	tg_key_hash_name(0xfedcba9876543210ull, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "key:fedcba9876543210");
+	tg_key_hash_name(1, buf, 8);
+	cr_assert_str_eq(buf, "key:000");
+	for (int t = 0; t < TG_AN_MAX; t++)
+		cr_assert_eq(tg_anomaly_type_parse(tg_anomaly_type_name(t)), t);
+	cr_assert_null(tg_anomaly_type_name(TG_AN_MAX));
+	cr_assert_null(tg_anomaly_type_name(-1));
+	cr_assert_eq(tg_anomaly_type_parse("nope"), -1);
+	cr_assert_str_eq(tg_severity_name(TG_SEV_CRITICAL), "critical");
+	cr_assert_eq(tg_severity_parse("info"), TG_SEV_INFO);
+	cr_assert_eq(tg_severity_parse("fatal"), -1);
+	cr_assert_eq(tg_severity_parse(NULL), -1);
+	cr_assert_null(tg_severity_name(3));
+}
