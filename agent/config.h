@@ -86,6 +86,7 @@ struct tg_webhook_config {
 	struct tg_hook_header headers[TG_MAX_HOOK_HEADERS];
 	int n_headers;
 	char plugin[TG_PATH_LEN];      /* format plugin: the shared object */
+	char options[2048];            /* format plugin: its "options" object, compact JSON */
 	char model[128];               /* format openai */
 	char api_key_env[TG_ENV_NAME_LEN]; /* format openai: bearer token's env */
 	char api_key[TG_SECRET_MAX + 1];   /* its value; never printed */

@@ -28,11 +28,11 @@ static const char *const format_names[] = {
 };
 
 enum wkey { W_NAME, W_URL, W_FORMAT, W_SECRET_ENV, W_SECRET_FILE, W_MIN_SEV, W_TIMEOUT,
-	    W_RETRY_MAX, W_HEADERS, W_PLUGIN, W_MODEL, W_API_KEY_ENV, N_WKEYS };
+	    W_RETRY_MAX, W_HEADERS, W_PLUGIN, W_OPTIONS, W_MODEL, W_API_KEY_ENV, N_WKEYS };
 
 static const char *const wkeys[N_WKEYS] = {
 	"name", "url", "format", "secret_env", "secret_file", "min_severity", "timeout_ms",
-	"retry_max_ms", "headers", "plugin", "model", "api_key_env"
+	"retry_max_ms", "headers", "plugin", "options", "model", "api_key_env"
 };
 
 /* Headers the agent sets itself: a configured one would corrupt the
@@ -276,6 +276,19 @@ static const char *parse_value(struct tg_webhook_config *w, int k, const cJSON *
 			return "must be an absolute path of at most 255 bytes";
 		strcpy(w->plugin, v->valuestring);
 		return NULL;
+	case W_OPTIONS: {
+		char *txt;
+
+		if (!cJSON_IsObject(v))
+			return "expected an object (handed to the plugin's init)";
+		if (!(txt = cJSON_PrintUnformatted(v)))
+			return "out of memory";
+		c = strlen(txt) < sizeof(w->options);
+		if (c)
+			strcpy(w->options, txt);
+		cJSON_free(txt);
+		return c ? NULL : "larger than 2047 bytes";
+	}
 	case W_MODEL:
 		return copy_str(v, w->model, sizeof(w->model));
 	case W_API_KEY_ENV:
@@ -293,7 +306,7 @@ static const char *parse_value(struct tg_webhook_config *w, int k, const cJSON *
 static int key_format(int k)
 {
 	switch (k) {
-	case W_PLUGIN: return TG_FMT_PLUGIN;
+	case W_PLUGIN: case W_OPTIONS: return TG_FMT_PLUGIN;
 	case W_MODEL: case W_API_KEY_ENV: return TG_FMT_OPENAI;
 	default: return -1;
 	}
@@ -389,6 +402,37 @@ void tg_config_webhooks_parse(struct tg_config *cfg, const cJSON *v, const char 
 	cfg->n_webhooks = i;
 }
 
+/* Plugin options may hold credentials: printed with every string
+ * redacted unless secrets are asked for. */
+static void redact_strings(cJSON *o)
+{
+	cJSON *it;
+
+	cJSON_ArrayForEach(it, o) {
+		if (cJSON_IsString(it))
+			cJSON_SetValuestring(it, REDACTED);
+		else if (cJSON_IsObject(it) || cJSON_IsArray(it))
+			redact_strings(it);
+	}
+}
+
+static bool add_options(cJSON *o, const char *txt, unsigned flags)
+{
+	cJSON *v;
+
+	if (!txt[0])
+		return true;
+	if (!(v = cJSON_Parse(txt)))
+		return false;
+	if (!(flags & TG_CONFIG_JSON_SECRETS))
+		redact_strings(v);
+	if (!cJSON_AddItemToObject(o, "options", v)) {
+		cJSON_Delete(v);
+		return false;
+	}
+	return true;
+}
+
 static bool add_str(cJSON *o, const char *k, const char *v)
 {
 	return !v[0] || cJSON_AddStringToObject(o, k, v);
@@ -405,7 +449,8 @@ cJSON *tg_config_webhook_json(const struct tg_webhook_config *w, unsigned flags)
 		  cJSON_AddStringToObject(o, "min_severity", sev) &&
 		  cJSON_AddNumberToObject(o, "timeout_ms", w->timeout_ms) &&
 		  cJSON_AddNumberToObject(o, "retry_max_ms", w->retry_max_ms) &&
-		  add_str(o, "plugin", w->plugin) && add_str(o, "model", w->model) &&
+		  add_str(o, "plugin", w->plugin) && add_options(o, w->options, flags) &&
+		  add_str(o, "model", w->model) &&
 		  add_str(o, "api_key_env", w->api_key_env);
 
 	/* Header values often hold credentials (Authorization). */

@@ -313,33 +313,10 @@ struct tg_detector {
 	size_t cap, n;
 };
 
+/* One table of defaults: the config's (config_anomaly.c). */
 void tg_detect_config_defaults(struct tg_anomaly_config *cfg)
 {
-	struct tg_detector_config *c = cfg->det;
-
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->scan_interval_ms = 1000;
-	cfg->window_ms = 10000;
-	for (int t = 0; t < TG_AN_MAX; t++) {
-		c[t].enabled = true;
-		c[t].severity = TG_SEV_WARNING;
-	}
-	c[TG_AN_RATE_SPIKE] = (struct tg_detector_config){ true, TG_SEV_WARNING, .z = 4,
-		.factor = 3, .alpha = 0.1, .warmup = 30, .min_value = 5 };
-	c[TG_AN_GLOBAL_RATE_SPIKE] = (struct tg_detector_config){ true, TG_SEV_WARNING, .z = 4,
-		.factor = 3, .alpha = 0.1, .warmup = 30, .min_value = 50 };
-	c[TG_AN_PAYLOAD_OUTLIER] = (struct tg_detector_config){ true, TG_SEV_WARNING, .z = 4,
-		.factor = 4, .alpha = 0.1, .warmup = 10, .min_value = 4096 };
-	c[TG_AN_QUOTA_NEAR] = (struct tg_detector_config){ true, TG_SEV_INFO, .percent = 80,
-		.intervals = 3 };
-	c[TG_AN_NEW_CLIENT_SURGE] = (struct tg_detector_config){ true, TG_SEV_WARNING,
-		.factor = 5, .alpha = 0.1, .warmup = 30, .min_value = 50 };
-	c[TG_AN_CONNECTION_CHURN].min_value = 20;
-	c[TG_AN_CONNECTION_CHURN].ratio = 0.1;
-	c[TG_AN_ERROR_SURGE].min_value = 5;
-	c[TG_AN_ERROR_SURGE].ratio = 0.5;
-	c[TG_AN_KEY_SHARED].max_count = 10;
-	c[TG_AN_KEY_ROTATION].max_count = 5;
+	tg_config_anomaly_defaults(cfg);
 }
 
 void tg_detect_configure(struct tg_detector *d, const struct tg_anomaly_config *cfg)

@@ -11,7 +11,10 @@
  *
  *     {"name": "pd", "url": "https://events.pagerduty.com/v2/enqueue",
  *      "format": "plugin", "plugin": "/usr/lib/tollgate/tollgate_hook_pagerduty.so",
- *      "routing_key": "<your integration key>"}
+ *      "options": {"routing_key": "<your integration key>"}}
+ *
+ * init() gets the webhook's settings as JSON; "options" is the object a
+ * plugin webhook may carry for the plugin alone.
  *
  * The rules a plugin lives by (tollgate_hook.h): export tollgate_hook_v1();
  * set abi_version to TOLLGATE_HOOK_ABI_VERSION; format() runs on the
@@ -49,7 +52,7 @@ static const char *str_member(const cJSON *obj, const char *name)
 static void *pd_init(const char *webhook_name, const char *options_json, const char **err)
 {
 	cJSON *opts = options_json ? cJSON_Parse(options_json) : NULL;
-	const char *key = str_member(opts, "routing_key");
+	const char *key = str_member(cJSON_GetObjectItemCaseSensitive(opts, "options"), "routing_key");
 	struct pd_state *st;
 
 	(void)webhook_name; /* a plugin may use it in its messages */

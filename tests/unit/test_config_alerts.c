@@ -216,6 +216,10 @@ Test(config_alerts, webhooks_bad)
 		  "duplicate header" },
 		{ HOOK(", \"model\": \"m\""), "$.webhooks[0].model", "only for format openai" },
 		{ HOOK(", \"plugin\": \"/x.so\""), "$.webhooks[0].plugin", "only for format plugin" },
+		{ HOOK(", \"options\": {}"), "$.webhooks[0].options", "only for format plugin" },
+		{ "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\", \"format\": \"plugin\","
+		  " \"plugin\": \"/bin/sh\", \"options\": []}]}",
+		  "$.webhooks[0].options", "expected an object (handed to the plugin's init)" },
 		{ "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\", \"format\": \"openai\"}]}",
 		  "$.webhooks[0]", "format openai needs a model" },
 		{ "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\", \"format\": \"plugin\"}]}",
@@ -235,6 +239,23 @@ Test(config_alerts, webhooks_bad)
 	unsetenv("TG_TEST_UNSET_VAR");
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 		bad(c[i].json, c[i].path, c[i].reason);
+}
+
+Test(config_alerts, plugin_options)
+{
+	char *s;
+
+	ok("{\"webhooks\": [{\"name\": \"pd\", \"url\": \"https://events.example/v2/enqueue\","
+	   " \"format\": \"plugin\", \"plugin\": \"/bin/sh\","
+	   " \"options\": {\"routing_key\": \"R0UT1NG\", \"n\": [1, {\"k\": \"v\"}]}}]}");
+	cr_assert(eq(str, cfg.webhooks[0].options, "{\"routing_key\":\"R0UT1NG\",\"n\":[1,{\"k\":\"v\"}]}"));
+	s = tg_config_to_json(&cfg);
+	cr_assert(strstr(s, "R0UT1NG") == NULL, "%s", s);
+	cr_assert(strstr(s, "\"routing_key\":\t\"<redacted>\"") != NULL, "%s", s);
+	free(s);
+	s = tg_config_to_json_flags(&cfg, TG_CONFIG_JSON_SECRETS);
+	cr_assert(strstr(s, "R0UT1NG") != NULL, "%s", s);
+	free(s);
 }
 
 Test(config_alerts, too_many_webhooks)

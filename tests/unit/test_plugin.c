@@ -137,7 +137,7 @@ Test(plugin, example_renders_a_pagerduty_trigger)
 {
 	load_example(J("{'name':'pd','url':'https://events.pagerduty.com/v2/enqueue',"
 		       "'format':'plugin','plugin':'tollgate_hook_example.so','min_severity':'warning',"
-		       "'routing_key':'R0UT1NGKEY'}"));
+		       "'options':{'routing_key':'R0UT1NGKEY'}}"));
 	expect_pd("R0UT1NGKEY");
 }
 
