@@ -4,200 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "detect.h"
-
-/* ---- hash table ------------------------------------------------------- */
-
-/* Entries live in one dense array (so a sweep is a plain walk) and an
- * open-addressing index of entry numbers finds them by key. The key is
- * the first ksz bytes of an entry. Entry pointers are valid until the
- * next add or remove. */
-struct tab {
-	size_t esz, ksz;
-	unsigned char *ent;
-	size_t n, cap;
-	uint32_t *slot; /* entry index + 1; 0 = empty */
-	size_t nslot;   /* power of two, at least twice n */
-};
-
-#define TAB_MIN 64
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static uint64_t tab_hash(const void *key, size_t len)
-{
-	const unsigned char *p = key;
-	uint64_t h = len;
-
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t w = 0;
-
-		memcpy(&w, p + i, len - i < 8 ? len - i : 8);
-		h = mix64(h ^ w);
-	}
-	return h;
-}
-
-static void tab_init(struct tab *t, size_t esz, size_t ksz)
-{
-	memset(t, 0, sizeof(*t));
-	t->esz = esz;
-	t->ksz = ksz;
-}
-
-static void tab_free(struct tab *t)
-{
-	free(t->ent);
-	free(t->slot);
-	t->ent = NULL;
-	t->slot = NULL;
-	t->n = t->cap = t->nslot = 0;
-}
-
-static void *tab_at(const struct tab *t, size_t i)
-{
-	return t->ent + i * t->esz;
-}
-
-static size_t tab_home(const struct tab *t, const void *key)
-{
-	return tab_hash(key, t->ksz) & (t->nslot - 1);
-}
-
-static int tab_rehash(struct tab *t, size_t nslot)
-{
-	uint32_t *s = calloc(nslot, sizeof(*s));
-	size_t mask = nslot - 1;
-
-	if (!s)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->n; i++) {
-		size_t j = tab_hash(tab_at(t, i), t->ksz) & mask;
-
-		while (s[j])
-			j = (j + 1) & mask;
-		s[j] = (uint32_t)(i + 1);
-	}
-	free(t->slot);
-	t->slot = s;
-	t->nslot = nslot;
-	return 0;
-}
-
-static void *tab_find(const struct tab *t, const void *key)
-{
-	if (!t->n)
-		return NULL;
-	for (size_t j = tab_home(t, key);; j = (j + 1) & (t->nslot - 1)) {
-		uint32_t s = t->slot[j];
-		void *e;
-
-		if (!s)
-			return NULL;
-		e = tab_at(t, s - 1);
-		if (memcmp(e, key, t->ksz) == 0)
-			return e;
-	}
-}
-
-/* A zeroed entry for a key known to be absent; NULL when out of memory. */
-static void *tab_add(struct tab *t, const void *key)
-{
-	void *e;
-	size_t j;
-
-	if (t->n >= UINT32_MAX / 2)
-		return NULL;
-	if ((t->n + 1) * 2 > t->nslot && tab_rehash(t, t->nslot ? t->nslot * 2 : TAB_MIN))
-		return NULL;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : TAB_MIN;
-		void *p = realloc(t->ent, cap * t->esz);
-
-		if (!p)
-			return NULL;
-		t->ent = p;
-		t->cap = cap;
-	}
-	e = tab_at(t, t->n);
-	memset(e, 0, t->esz);
-	memcpy(e, key, t->ksz);
-	for (j = tab_home(t, key); t->slot[j]; j = (j + 1) & (t->nslot - 1))
-		;
-	t->slot[j] = (uint32_t)(t->n + 1);
-	t->n++;
-	return e;
-}
-
-static size_t tab_slot_of(const struct tab *t, size_t i)
-{
-	size_t j = tab_home(t, tab_at(t, i));
-
-	while (t->slot[j] != i + 1)
-		j = (j + 1) & (t->nslot - 1);
-	return j;
-}
-
-/* Removes entry i; the last entry takes its place in the array. */
-static void tab_remove(struct tab *t, size_t i)
-{
-	size_t mask = t->nslot - 1, hole = tab_slot_of(t, i), j = hole, last = t->n - 1;
-
-	/* Backward-shift deletion: members of the probe run after the hole
-	 * move up into it unless that would put them before their home, so
-	 * no lookup stops early at the hole. */
-	for (;;) {
-		uint32_t s;
-		size_t home;
-		bool stays;
-
-		j = (j + 1) & mask;
-		s = t->slot[j];
-		if (!s)
-			break;
-		home = tab_home(t, tab_at(t, s - 1));
-		stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-		if (stays)
-			continue;
-		t->slot[hole] = s;
-		hole = j;
-	}
-	t->slot[hole] = 0;
-	if (i != last) {
-		size_t js = tab_slot_of(t, last);
-
-		memcpy(tab_at(t, i), tab_at(t, last), t->esz);
-		t->slot[js] = (uint32_t)(i + 1);
-	}
-	t->n--;
-}
-
-/* After a sweep: memory follows the active set back down. A failure
- * keeps the larger allocation, which is still correct. */
-static void tab_shrink(struct tab *t)
-{
-	size_t ns = t->nslot;
-
-	while (ns > TAB_MIN && t->n * 4 < ns)
-		ns /= 2;
-	if (ns < t->nslot)
-		(void)tab_rehash(t, ns);
-	if (t->cap > TAB_MIN && t->n * 4 < t->cap) {
-		size_t cap = t->n * 2 > TAB_MIN ? t->n * 2 : TAB_MIN;
-		void *p = realloc(t->ent, cap * t->esz);
-
-		if (p) {
-			t->ent = p;
-			t->cap = cap;
-		}
-	}
-}
+#include "hashtab.h"
 
 /* ---- baselines -------------------------------------------------------- */
 
@@ -304,7 +111,7 @@ struct tg_detector {
 	uint64_t scan;      /* scans run; the first is 1 */
 	uint64_t mono_mark; /* latest last_seen_ns of any client so far */
 	uint32_t ipv6_prefix;
-	struct tab clients, buckets, pairs, keys, kaddrs;
+	struct tg_tab clients, buckets, pairs, keys, kaddrs;
 	struct ewma global, newc;
 	uint64_t fired[TG_AN_MAX];
 	uint64_t suppressed;
@@ -350,11 +157,11 @@ struct tg_detector *tg_detect_new(const struct tg_anomaly_config *cfg)
 
 	if (!d)
 		return NULL;
-	tab_init(&d->clients, sizeof(struct client_st), sizeof(struct tg_addr));
-	tab_init(&d->buckets, sizeof(struct bucket_st), sizeof(struct bucket_id));
-	tab_init(&d->pairs, sizeof(struct pair_st), sizeof(struct pair_id));
-	tab_init(&d->keys, sizeof(struct key_st), sizeof(uint64_t));
-	tab_init(&d->kaddrs, sizeof(struct kaddr_st), sizeof(struct tg_addr));
+	tg_tab_init(&d->clients, sizeof(struct client_st), sizeof(struct tg_addr));
+	tg_tab_init(&d->buckets, sizeof(struct bucket_st), sizeof(struct bucket_id));
+	tg_tab_init(&d->pairs, sizeof(struct pair_st), sizeof(struct pair_id));
+	tg_tab_init(&d->keys, sizeof(struct key_st), sizeof(uint64_t));
+	tg_tab_init(&d->kaddrs, sizeof(struct kaddr_st), sizeof(struct tg_addr));
 	d->ipv6_prefix = 64;
 	tg_detect_configure(d, cfg);
 	return d;
@@ -364,11 +171,11 @@ void tg_detect_free(struct tg_detector *d)
 {
 	if (!d)
 		return;
-	tab_free(&d->clients);
-	tab_free(&d->buckets);
-	tab_free(&d->pairs);
-	tab_free(&d->keys);
-	tab_free(&d->kaddrs);
+	tg_tab_free(&d->clients);
+	tg_tab_free(&d->buckets);
+	tg_tab_free(&d->pairs);
+	tg_tab_free(&d->keys);
+	tg_tab_free(&d->kaddrs);
 	free(d);
 }
 
@@ -568,7 +375,7 @@ static uint64_t scan_clients(struct tg_detector *d, const struct tg_detect_input
 
 	for (size_t i = 0; i < in->n_clients; i++) {
 		const struct tg_client_view *c = &in->clients[i];
-		struct client_st *e = tab_find(&d->clients, &c->addr);
+		struct client_st *e = tg_tab_find(&d->clients, &c->addr);
 
 		if (c->last_seen_ns > latest)
 			latest = c->last_seen_ns;
@@ -584,7 +391,7 @@ static uint64_t scan_clients(struct tg_detector *d, const struct tg_detect_input
 
 		if (have_prev && !is_new && c->last_seen_ns && c->last_seen_ns <= mark)
 			continue;
-		e = tab_add(&d->clients, &c->addr);
+		e = tg_tab_add(&d->clients, &c->addr);
 		if (!e)
 			continue;
 		e->active_scan = d->scan;
@@ -608,7 +415,7 @@ static void scan_resp(struct tg_detector *d, const struct tg_detect_input *in)
 
 	for (size_t i = 0; i < in->n_resp; i++) {
 		const struct tg_detect_resp *r = &in->resp[i];
-		struct client_st *e = tab_find(&d->clients, &r->addr);
+		struct client_st *e = tg_tab_find(&d->clients, &r->addr);
 		uint64_t s429 = r->status[TG_ST_429], s5 = r->status[TG_ST_5XX];
 		uint64_t dresp, d429, d5, errs;
 		double eps, ratio;
@@ -715,9 +522,9 @@ static void scan_buckets(struct tg_detector *d, const struct tg_detect_input *in
 		id.k.qid = b->key.qid;
 		id.k.addr = b->key.addr;
 		id.addr_bucket = b->addr_bucket;
-		e = tab_find(&d->buckets, &id);
+		e = tg_tab_find(&d->buckets, &id);
 		if (!e) {
-			e = tab_add(&d->buckets, &id);
+			e = tg_tab_add(&d->buckets, &id);
 			if (!e)
 				continue;
 			e->active_scan = d->scan;
@@ -788,28 +595,28 @@ static uint64_t window_scans(const struct tg_detector *d)
 
 static void pair_added(struct tg_detector *d, const struct tg_detect_keyuse *k)
 {
-	struct key_st *ke = tab_find(&d->keys, &k->key_hash);
-	struct kaddr_st *ae = tab_find(&d->kaddrs, &k->addr);
+	struct key_st *ke = tg_tab_find(&d->keys, &k->key_hash);
+	struct kaddr_st *ae = tg_tab_find(&d->kaddrs, &k->addr);
 
 	if (!ke)
-		ke = tab_add(&d->keys, &k->key_hash);
+		ke = tg_tab_add(&d->keys, &k->key_hash);
 	if (ke)
 		ke->pairs++;
 	if (!ae)
-		ae = tab_add(&d->kaddrs, &k->addr);
+		ae = tg_tab_add(&d->kaddrs, &k->addr);
 	if (ae)
 		ae->pairs++;
 }
 
 static void pair_forget(struct tg_detector *d, const struct pair_st *p)
 {
-	struct key_st *ke = tab_find(&d->keys, &p->id.hash);
-	struct kaddr_st *ae = tab_find(&d->kaddrs, &p->id.addr);
+	struct key_st *ke = tg_tab_find(&d->keys, &p->id.hash);
+	struct kaddr_st *ae = tg_tab_find(&d->kaddrs, &p->id.addr);
 
 	if (ke && !--ke->pairs)
-		tab_remove(&d->keys, (size_t)((unsigned char *)ke - d->keys.ent) / d->keys.esz);
+		tg_tab_remove(&d->keys, (size_t)((unsigned char *)ke - d->keys.ent) / d->keys.esz);
 	if (ae && !--ae->pairs)
-		tab_remove(&d->kaddrs, (size_t)((unsigned char *)ae - d->kaddrs.ent) / d->kaddrs.esz);
+		tg_tab_remove(&d->kaddrs, (size_t)((unsigned char *)ae - d->kaddrs.ent) / d->kaddrs.esz);
 }
 
 static void scan_keys(struct tg_detector *d, const struct tg_detect_input *in)
@@ -828,9 +635,9 @@ static void scan_keys(struct tg_detector *d, const struct tg_detect_input *in)
 		memset(&id, 0, sizeof(id));
 		id.hash = k->key_hash;
 		id.addr = k->addr;
-		p = tab_find(&d->pairs, &id);
+		p = tg_tab_find(&d->pairs, &id);
 		if (!p) {
-			p = tab_add(&d->pairs, &id);
+			p = tg_tab_add(&d->pairs, &id);
 			if (!p)
 				continue;
 			pair_added(d, k);
@@ -845,26 +652,26 @@ static void scan_keys(struct tg_detector *d, const struct tg_detect_input *in)
 		}
 		p->requests = k->requests;
 		p->seen_scan = d->scan;
-		if (strnlen(k->name, TG_NAME_LEN) && (ke = tab_find(&d->keys, &k->key_hash)))
+		if (strnlen(k->name, TG_NAME_LEN) && (ke = tg_tab_find(&d->keys, &k->key_hash)))
 			snprintf(ke->name, sizeof(ke->name), "%.*s",
 				 (int)strnlen(k->name, TG_NAME_LEN), k->name);
 	}
 
 	/* Distinct addresses per key and keys per address in the window. */
 	for (size_t i = 0; i < d->pairs.n; i++) {
-		const struct pair_st *p = tab_at(&d->pairs, i);
+		const struct pair_st *p = tg_tab_at(&d->pairs, i);
 		struct key_st *ke;
 		struct kaddr_st *ae;
 
 		if (!p->inc_scan || d->scan - p->inc_scan >= win)
 			continue;
-		if ((ke = tab_find(&d->keys, &p->id.hash))) {
+		if ((ke = tg_tab_find(&d->keys, &p->id.hash))) {
 			if (ke->cnt_scan != d->scan)
 				ke->cnt = 0;
 			ke->cnt_scan = d->scan;
 			ke->cnt++;
 		}
-		if ((ae = tab_find(&d->kaddrs, &p->id.addr))) {
+		if ((ae = tg_tab_find(&d->kaddrs, &p->id.addr))) {
 			if (ae->cnt_scan != d->scan)
 				ae->cnt = 0;
 			ae->cnt_scan = d->scan;
@@ -873,7 +680,7 @@ static void scan_keys(struct tg_detector *d, const struct tg_detect_input *in)
 	}
 
 	for (size_t i = 0; cs->enabled && i < d->keys.n; i++) {
-		const struct key_st *ke = tab_at(&d->keys, i);
+		const struct key_st *ke = tg_tab_at(&d->keys, i);
 
 		if (ke->cnt_scan != d->scan || ke->cnt <= cs->max_count)
 			continue;
@@ -885,7 +692,7 @@ static void scan_keys(struct tg_detector *d, const struct tg_detect_input *in)
 		emit(d, &a);
 	}
 	for (size_t i = 0; cr->enabled && i < d->kaddrs.n; i++) {
-		const struct kaddr_st *ae = tab_at(&d->kaddrs, i);
+		const struct kaddr_st *ae = tg_tab_at(&d->kaddrs, i);
 
 		if (ae->cnt_scan != d->scan || ae->cnt <= cr->max_count)
 			continue;
@@ -905,18 +712,18 @@ static void sweep(struct tg_detector *d)
 	uint64_t win = window_scans(d), now = d->scan;
 
 	for (size_t i = 0; i < d->clients.n;) {
-		const struct client_st *e = tab_at(&d->clients, i);
+		const struct client_st *e = tg_tab_at(&d->clients, i);
 
 		if (now - e->active_scan >= TG_DETECT_IDLE_INTERVALS)
-			tab_remove(&d->clients, i);
+			tg_tab_remove(&d->clients, i);
 		else
 			i++;
 	}
 	for (size_t i = 0; i < d->buckets.n;) {
-		const struct bucket_st *e = tab_at(&d->buckets, i);
+		const struct bucket_st *e = tg_tab_at(&d->buckets, i);
 
 		if (now - e->active_scan >= TG_DETECT_IDLE_INTERVALS)
-			tab_remove(&d->buckets, i);
+			tg_tab_remove(&d->buckets, i);
 		else
 			i++;
 	}
@@ -925,21 +732,21 @@ static void sweep(struct tg_detector *d)
 	 * pairs are kept while listed, and forgotten once gone from the
 	 * input and out of the window. */
 	for (size_t i = 0; i < d->pairs.n;) {
-		const struct pair_st *p = tab_at(&d->pairs, i);
+		const struct pair_st *p = tg_tab_at(&d->pairs, i);
 
 		if (now - p->seen_scan >= TG_DETECT_IDLE_INTERVALS &&
 		    (!p->inc_scan || now - p->inc_scan >= win)) {
 			pair_forget(d, p);
-			tab_remove(&d->pairs, i);
+			tg_tab_remove(&d->pairs, i);
 		} else {
 			i++;
 		}
 	}
-	tab_shrink(&d->clients);
-	tab_shrink(&d->buckets);
-	tab_shrink(&d->pairs);
-	tab_shrink(&d->keys);
-	tab_shrink(&d->kaddrs);
+	tg_tab_shrink(&d->clients);
+	tg_tab_shrink(&d->buckets);
+	tg_tab_shrink(&d->pairs);
+	tg_tab_shrink(&d->keys);
+	tg_tab_shrink(&d->kaddrs);
 }
 
 /* ---- entry points ----------------------------------------------------- */
