@@ -24,6 +24,7 @@ struct tg_spool_item {
 	char id[40];
 	size_t size;           /* bytes on disk */
 	int attempts;          /* delivery attempts so far (this run) */
+	uint64_t created_ns;   /* when it was spooled, Unix ns (kept in the file) */
 	struct tg_spool_item *next, *prev; /* the spool's queue, oldest first */
 	void *owner;           /* the delivery's per-item state */
 };
@@ -66,5 +67,10 @@ int tg_spool_done(struct tg_spool *s, struct tg_spool_item *it);
 int tg_spool_dead(struct tg_spool *s, struct tg_spool_item *it, long status,
 		  const char *reason);
 void tg_spool_item_free(struct tg_spool_item *it);
+
+/* A dead letter for an event that never became an item (no format could
+ * render it): appends the line as tg_spool_dead does. 0 or -errno. */
+int tg_spool_dead_event(struct tg_spool *s, const char *id, long status, const char *reason,
+			const void *body, size_t len);
 
 #endif
