@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #define TG_SPOOL_DEFAULT_MAX 10000
+#define TG_SPOOL_POOL 128
 
 struct tg_spool_item {
 	uint64_t seq;          /* order of arrival; the file is <seq>-<sev>-<id>.ev */
@@ -39,6 +40,10 @@ struct tg_spool {
 	uint64_t dropped[3];   /* by severity, bound reached */
 	uint64_t dead;         /* dead letters written */
 	struct tg_spool_item *head, *tail;
+	/* Files of delivered events kept for reuse (.free-<n>), see spool.c. */
+	uint64_t pool[TG_SPOOL_POOL];
+	size_t n_pool;
+	uint64_t next_pool;
 };
 
 /* Creates the directories as needed and loads what is already there.

@@ -54,13 +54,14 @@ static struct tg_spool_item *put(struct tg_spool *s, const char *id, int sev, co
 	return it;
 }
 
+/* Spool entries (*.ev) in dir. */
 static int count_files(const char *dir)
 {
 	char cmd[256];
 	FILE *p;
 	int n = -1;
 
-	snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", dir);
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '\\.ev$'", dir);
 	p = popen(cmd, "r");
 	cr_assert(not(eq(ptr, p, NULL)));
 	cr_assert(eq(int, fscanf(p, "%d", &n), 1));
@@ -114,7 +115,8 @@ Test(spool, put_read_done_round_trip)
 
 	open_spool(&s, 0);
 	cr_assert(eq(sz, s.max_items, TG_SPOOL_DEFAULT_MAX));
-	it = tg_spool_put(&s, "evt_1", 2, "text/plain; charset=\"utf-8\"", "hello\nworld", 11, NULL);
+	it = tg_spool_put(&s, "evt_1", 2, "text/plain; charset=\"utf-8\"", "hello\nworld", 11,
+			  NULL);
 	cr_assert(not(eq(ptr, it, NULL)));
 	cr_assert(eq(sz, s.n_items, 1));
 	cr_assert(eq(u64, s.bytes, it->size));
@@ -134,6 +136,66 @@ Test(spool, put_read_done_round_trip)
 	cr_assert(eq(ptr, s.head, NULL));
 	cr_assert(eq(int, count_files(s.dir), 0));
 	tg_spool_item_free(it);
+	tg_spool_close(&s);
+}
+
+static int count_pool(const char *dir)
+{
+	char cmd[256];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '^\\.free-'", dir);
+	p = popen(cmd, "r");
+	cr_assert(not(eq(ptr, p, NULL)));
+	cr_assert(eq(int, fscanf(p, "%d", &n), 1));
+	pclose(p);
+	return n;
+}
+
+Test(spool, files_are_recycled_and_a_longer_old_content_is_ignored)
+{
+	struct tg_spool s;
+	struct tg_spool_item *a, *b;
+	char big[3000], *body, ct[64];
+	size_t len;
+
+	memset(big, 'B', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	open_spool(&s, 0);
+	a = put(&s, "big", 1, big);
+	cr_assert(eq(int, tg_spool_done(&s, a), 0));
+	tg_spool_item_free(a);
+	cr_assert(eq(int, count_pool(s.dir), 1));
+	cr_assert(eq(sz, s.n_pool, 1));
+
+	b = tg_spool_put(&s, "small", 2, "text/plain", "tiny", 4, NULL);
+	cr_assert(not(eq(ptr, b, NULL)));
+	cr_assert(eq(int, count_pool(s.dir), 0));
+	cr_assert(eq(int, count_files(s.dir), 1));
+	cr_assert(eq(int, tg_spool_read(&s, b, &body, &len, ct, sizeof(ct)), 0));
+	cr_assert(eq(sz, len, 4));
+	cr_assert(eq(str, body, "tiny"));
+	cr_assert(eq(str, ct, "text/plain"));
+	free(body);
+	tg_spool_close(&s);
+
+	/* The next run reads it back the same way, and keeps the pool. */
+	open_spool(&s, 0);
+	cr_assert(eq(sz, s.n_items, 1));
+	cr_assert(eq(int, tg_spool_read(&s, s.head, &body, &len, NULL, 0), 0));
+	cr_assert(eq(str, body, "tiny"));
+	free(body);
+	b = s.head;
+	cr_assert(eq(int, tg_spool_done(&s, b), 0));
+	tg_spool_item_free(b);
+	tg_spool_close(&s);
+	open_spool(&s, 0);
+	cr_assert(eq(sz, s.n_items, 0));
+	cr_assert(eq(sz, s.n_pool, 1));
+	a = put(&s, "again", 0, "x");
+	cr_assert(eq(sz, s.n_pool, 0));
+	cr_assert(eq(int, count_pool(s.dir), 0));
 	tg_spool_close(&s);
 }
 
@@ -162,7 +224,8 @@ Test(spool, empty_body_and_binary_body)
 
 Test(spool, replay_in_arrival_order)
 {
-	static const char *ids[] = { "e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9", "e10", "e11" };
+	static const char *ids[] = { "e1", "e2", "e3", "e4",  "e5", "e6",
+				     "e7", "e8", "e9", "e10", "e11" };
 	static const int sevs[] = { 2, 0, 1, 0, 2, 1, 0, 0, 2, 1, 0 };
 	struct tg_spool s;
 	struct tg_spool_item *it;
@@ -233,8 +296,10 @@ Test(spool, foreign_files_stay_and_temporaries_go)
 Test(spool, corrupt_files_become_dead_letters)
 {
 	static const char garbage[] = { 'x', 0, (char)0xc3, '\n', (char)0xff, 'z' };
-	static const char mismatch[] = "{\"v\":1,\"id\":\"other\",\"severity\":1,\"content_type\":\"\","
-				       "\"created_ns\":1}\nbody";
+	static const char mismatch[] = "{\"v\":1,\"id\":\"other\",\"severity\":1,"
+				       "\"content_type\":\"\",\"created_ns\":1,\"len\":4}\nbody";
+	static const char truncated[] = "{\"v\":1,\"id\":\"short\",\"severity\":1,"
+					"\"content_type\":\"\",\"created_ns\":1,\"len\":400}\nbody";
 	struct tg_spool s;
 	cJSON *lines[8];
 	int n, i, seen = 0;
@@ -246,17 +311,18 @@ Test(spool, corrupt_files_become_dead_letters)
 	write_file(s.dir, "00000000000000000102-1-mismatch.ev", mismatch, strlen(mismatch));
 	write_file(s.dir, "00000000000000000103-7-badsev.ev", "{}\n", 3);
 	write_file(s.dir, "00000000000000000104-1-nonl.ev", "{\"v\":1", 6);
+	write_file(s.dir, "00000000000000000105-1-short.ev", truncated, strlen(truncated));
 	tg_spool_close(&s);
 
 	open_spool(&s, 0);
 	cr_assert(eq(sz, s.n_items, 1));
 	cr_assert(eq(str, s.head->id, "good"));
-	cr_assert(eq(u64, s.dead, 5));
+	cr_assert(eq(u64, s.dead, 6));
 	cr_assert(eq(int, count_files(s.dir), 1));
 	cr_assert(eq(u64, s.next_seq, 2));
 
 	n = read_dead(&s, lines, 8);
-	cr_assert(eq(int, n, 5));
+	cr_assert(eq(int, n, 6));
 	for (i = 0; i < n; i++) {
 		const char *id = jstr(lines[i], "id");
 
@@ -381,7 +447,7 @@ Test(spool, invalid_input_refused)
 	struct tg_spool s;
 	struct tg_spool_item *v;
 	char err[128];
-	char longct[80];
+	char longct[80], longid[41];
 
 	open_spool(&s, 0);
 	errno = 0;
@@ -389,9 +455,9 @@ Test(spool, invalid_input_refused)
 	cr_assert(eq(int, errno, EINVAL));
 	cr_assert(eq(ptr, tg_spool_put(&s, "a/b", 1, "", "x", 1, &v), NULL));
 	cr_assert(eq(ptr, tg_spool_put(&s, "", 1, "", "x", 1, &v), NULL));
-	cr_assert(eq(ptr, tg_spool_put(&s, "0123456789012345678901234567890123456789", 1, "", "x", 1,
-				       &v),
-		     NULL));
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0'; /* 40 characters: one too many */
+	cr_assert(eq(ptr, tg_spool_put(&s, longid, 1, "", "x", 1, &v), NULL));
 	cr_assert(eq(ptr, tg_spool_put(&s, "ok", 3, "", "x", 1, &v), NULL));
 	cr_assert(eq(ptr, tg_spool_put(&s, "ok", -1, "", "x", 1, &v), NULL));
 	memset(longct, 'a', sizeof(longct) - 1);
