@@ -145,7 +145,7 @@ int64_t tg_retry_after_ms(const char *value, time_t now)
 		return -1;
 	s = skip_ws(value);
 	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]))
 		n--;
 	if (n == 0 || n >= sizeof(buf))
 		return -1;
