@@ -878,6 +878,7 @@ Test(webhook, openai_bad_answer_is_a_triage_failure_only)
 	ai.answer = "<html>not json</html>";
 	hook_cfg(&c, "ai", &ai, "/");
 	c.format = TG_FMT_OPENAI;
+	strcpy(c.model, "test-model");
 	start(&c, 1, 0);
 	send_event("evt_x", 2);
 	WAIT_STAT(0, triage_failures, 1);
@@ -1018,6 +1019,7 @@ Test(webhook, oversized_answers_are_cut)
 	gen.answer = big;
 	hook_cfg(&c[0], "ai", &ai, "/");
 	c[0].format = TG_FMT_OPENAI;
+	strcpy(c[0].model, "test-model");
 	hook_cfg(&c[1], "gen", &gen, "/");
 	start(c, 2, 0);
 	send_event("evt_big", 2);
