@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #define TG_SPOOL_DEFAULT_MAX 10000
+#define TG_SPOOL_POOL 128
 
 struct tg_spool_item {
 	uint64_t seq;          /* order of arrival; the file is <seq>-<sev>-<id>.ev */
@@ -24,6 +25,7 @@ struct tg_spool_item {
 	char id[40];
 	size_t size;           /* bytes on disk */
 	int attempts;          /* delivery attempts so far (this run) */
+	uint64_t created_ns;   /* when it was spooled, Unix ns (kept in the file) */
 	struct tg_spool_item *next, *prev; /* the spool's queue, oldest first */
 	void *owner;           /* the delivery's per-item state */
 };
@@ -38,6 +40,10 @@ struct tg_spool {
 	uint64_t dropped[3];   /* by severity, bound reached */
 	uint64_t dead;         /* dead letters written */
 	struct tg_spool_item *head, *tail;
+	/* Files of delivered events kept for reuse (.free-<n>), see spool.c. */
+	uint64_t pool[TG_SPOOL_POOL];
+	size_t n_pool;
+	uint64_t next_pool;
 };
 
 /* Creates the directories as needed and loads what is already there.
@@ -66,5 +72,10 @@ int tg_spool_done(struct tg_spool *s, struct tg_spool_item *it);
 int tg_spool_dead(struct tg_spool *s, struct tg_spool_item *it, long status,
 		  const char *reason);
 void tg_spool_item_free(struct tg_spool_item *it);
+
+/* A dead letter for an event that never became an item (no format could
+ * render it): appends the line as tg_spool_dead does. 0 or -errno. */
+int tg_spool_dead_event(struct tg_spool *s, const char *id, long status, const char *reason,
+			const void *body, size_t len);
 
 #endif

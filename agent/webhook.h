@@ -33,6 +33,7 @@ struct tg_hook_stats {
 	double lat_sum_ms;
 	uint64_t lat_count;
 	long last_status;        /* last HTTP status, 0 for none */
+	uint64_t triage_failures; /* openai: 2xx answers that gave no triage event */
 };
 
 /* What the openai format's answers turn into: called for each triage

@@ -1,0 +1,508 @@
+/* The spool on disk: round trips, replay order, the bound, dead letters,
+ * foreign and corrupt files. Each test works in its own directory under
+ * /tmp and removes it. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "spool.h"
+
+static char tmpdir[64];
+
+static void setup(void)
+{
+	strcpy(tmpdir, "/tmp/tg_spool_XXXXXX");
+	cr_assert(not(eq(ptr, mkdtemp(tmpdir), NULL)));
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(spool, .init = setup, .fini = teardown, .timeout = 30);
+
+static void open_spool(struct tg_spool *s, size_t max)
+{
+	char err[256] = "";
+	int rc = tg_spool_open(s, tmpdir, "inst", "hook", max, err, sizeof(err));
+
+	cr_assert(eq(int, rc, 0), "open: %s", err);
+}
+
+static struct tg_spool_item *put(struct tg_spool *s, const char *id, int sev, const char *body)
+{
+	struct tg_spool_item *victim = NULL, *it;
+
+	it = tg_spool_put(s, id, sev, "application/json", body, strlen(body), &victim);
+	cr_assert(not(eq(ptr, it, NULL)), "put %s: %s", id, strerror(errno));
+	cr_assert(eq(ptr, victim, NULL));
+	return it;
+}
+
+/* Spool entries (*.ev) in dir. */
+static int count_files(const char *dir)
+{
+	char cmd[256];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '\\.ev$'", dir);
+	p = popen(cmd, "r");
+	cr_assert(not(eq(ptr, p, NULL)));
+	cr_assert(eq(int, fscanf(p, "%d", &n), 1));
+	pclose(p);
+	return n;
+}
+
+static void write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	cr_assert(not(eq(ptr, f, NULL)));
+	cr_assert(eq(sz, fwrite(data, 1, len, f), len));
+	fclose(f);
+}
+
+/* The dead-letter file's lines, parsed. */
+static int read_dead(const struct tg_spool *s, cJSON **lines, int max)
+{
+	char buf[4096];
+	FILE *f = fopen(s->dead_path, "r");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (n < max && fgets(buf, sizeof(buf), f)) {
+		lines[n] = cJSON_Parse(buf);
+		cr_assert(not(eq(ptr, lines[n], NULL)), "not JSON: %s", buf);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+Test(spool, put_read_done_round_trip)
+{
+	struct tg_spool s;
+	struct tg_spool_item *it;
+	char *body, ct[64];
+	size_t len;
+
+	open_spool(&s, 0);
+	cr_assert(eq(sz, s.max_items, TG_SPOOL_DEFAULT_MAX));
+	it = tg_spool_put(&s, "evt_1", 2, "text/plain; charset=\"utf-8\"", "hello\nworld", 11,
+			  NULL);
+	cr_assert(not(eq(ptr, it, NULL)));
+	cr_assert(eq(sz, s.n_items, 1));
+	cr_assert(eq(u64, s.bytes, it->size));
+	cr_assert(gt(sz, it->size, 11));
+	cr_assert(gt(u64, it->created_ns, 0));
+	cr_assert(eq(int, count_files(s.dir), 1));
+
+	cr_assert(eq(int, tg_spool_read(&s, it, &body, &len, ct, sizeof(ct)), 0));
+	cr_assert(eq(sz, len, 11));
+	cr_assert(eq(str, body, "hello\nworld"));
+	cr_assert(eq(str, ct, "text/plain; charset=\"utf-8\""));
+	free(body);
+
+	cr_assert(eq(int, tg_spool_done(&s, it), 0));
+	cr_assert(eq(sz, s.n_items, 0));
+	cr_assert(eq(u64, s.bytes, 0));
+	cr_assert(eq(ptr, s.head, NULL));
+	cr_assert(eq(int, count_files(s.dir), 0));
+	tg_spool_item_free(it);
+	tg_spool_close(&s);
+}
+
+static int count_pool(const char *dir)
+{
+	char cmd[256];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '^\\.free-'", dir);
+	p = popen(cmd, "r");
+	cr_assert(not(eq(ptr, p, NULL)));
+	cr_assert(eq(int, fscanf(p, "%d", &n), 1));
+	pclose(p);
+	return n;
+}
+
+Test(spool, files_are_recycled_and_a_longer_old_content_is_ignored)
+{
+	struct tg_spool s;
+	struct tg_spool_item *a, *b;
+	char big[3000], *body, ct[64];
+	size_t len;
+
+	memset(big, 'B', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	open_spool(&s, 0);
+	a = put(&s, "big", 1, big);
+	cr_assert(eq(int, tg_spool_done(&s, a), 0));
+	tg_spool_item_free(a);
+	cr_assert(eq(int, count_pool(s.dir), 1));
+	cr_assert(eq(sz, s.n_pool, 1));
+
+	b = tg_spool_put(&s, "small", 2, "text/plain", "tiny", 4, NULL);
+	cr_assert(not(eq(ptr, b, NULL)));
+	cr_assert(eq(int, count_pool(s.dir), 0));
+	cr_assert(eq(int, count_files(s.dir), 1));
+	cr_assert(eq(int, tg_spool_read(&s, b, &body, &len, ct, sizeof(ct)), 0));
+	cr_assert(eq(sz, len, 4));
+	cr_assert(eq(str, body, "tiny"));
+	cr_assert(eq(str, ct, "text/plain"));
+	free(body);
+	tg_spool_close(&s);
+
+	/* The next run reads it back the same way, and keeps the pool. */
+	open_spool(&s, 0);
+	cr_assert(eq(sz, s.n_items, 1));
+	cr_assert(eq(int, tg_spool_read(&s, s.head, &body, &len, NULL, 0), 0));
+	cr_assert(eq(str, body, "tiny"));
+	free(body);
+	b = s.head;
+	cr_assert(eq(int, tg_spool_done(&s, b), 0));
+	tg_spool_item_free(b);
+	tg_spool_close(&s);
+	open_spool(&s, 0);
+	cr_assert(eq(sz, s.n_items, 0));
+	cr_assert(eq(sz, s.n_pool, 1));
+	a = put(&s, "again", 0, "x");
+	cr_assert(eq(sz, s.n_pool, 0));
+	cr_assert(eq(int, count_pool(s.dir), 0));
+	tg_spool_close(&s);
+}
+
+Test(spool, empty_body_and_binary_body)
+{
+	static const char bin[] = { 0, 1, '\n', (char)0xff, 0 };
+	struct tg_spool s;
+	struct tg_spool_item *a, *b;
+	char *body;
+	size_t len;
+
+	open_spool(&s, 0);
+	a = tg_spool_put(&s, "a", 0, "", NULL, 0, NULL);
+	b = tg_spool_put(&s, "b", 0, "application/octet-stream", bin, sizeof(bin), NULL);
+	cr_assert(not(eq(ptr, a, NULL)));
+	cr_assert(not(eq(ptr, b, NULL)));
+	cr_assert(eq(int, tg_spool_read(&s, a, &body, &len, NULL, 0), 0));
+	cr_assert(eq(sz, len, 0));
+	free(body);
+	cr_assert(eq(int, tg_spool_read(&s, b, &body, &len, NULL, 0), 0));
+	cr_assert(eq(sz, len, sizeof(bin)));
+	cr_assert(eq(int, memcmp(body, bin, sizeof(bin)), 0));
+	free(body);
+	tg_spool_close(&s);
+}
+
+Test(spool, replay_in_arrival_order)
+{
+	static const char *ids[] = { "e1", "e2", "e3", "e4",  "e5", "e6",
+				     "e7", "e8", "e9", "e10", "e11" };
+	static const int sevs[] = { 2, 0, 1, 0, 2, 1, 0, 0, 2, 1, 0 };
+	struct tg_spool s;
+	struct tg_spool_item *it;
+	uint64_t next;
+	int i;
+
+	open_spool(&s, 0);
+	for (i = 0; i < 11; i++)
+		put(&s, ids[i], sevs[i], ids[i]);
+	next = s.next_seq;
+	tg_spool_close(&s);
+
+	open_spool(&s, 0);
+	cr_assert(eq(sz, s.n_items, 11));
+	cr_assert(eq(u64, s.next_seq, next));
+	for (i = 0, it = s.head; it; it = it->next, i++) {
+		char *body;
+		size_t len;
+
+		cr_assert(eq(str, it->id, (char *)ids[i]));
+		cr_assert(eq(int, it->severity, sevs[i]));
+		cr_assert(eq(int, tg_spool_read(&s, it, &body, &len, NULL, 0), 0));
+		cr_assert(eq(str, body, (char *)ids[i]));
+		free(body);
+		if (it->prev)
+			cr_assert(lt(u64, it->prev->seq, it->seq));
+	}
+	cr_assert(eq(int, i, 11));
+	cr_assert(eq(str, s.tail->id, "e11"));
+	/* New events follow the replayed ones. */
+	it = put(&s, "e12", 1, "x");
+	cr_assert(eq(u64, it->seq, next));
+	cr_assert(eq(ptr, s.tail, it));
+	tg_spool_close(&s);
+}
+
+Test(spool, foreign_files_stay_and_temporaries_go)
+{
+	struct tg_spool s;
+	char path[600];
+	struct stat st;
+
+	open_spool(&s, 0);
+	put(&s, "kept", 1, "{}");
+	write_file(s.dir, "README", "mine\n", 5);
+	write_file(s.dir, "notes.ev", "x", 1);
+	write_file(s.dir, "12-x-abc.ev", "x", 1);
+	write_file(s.dir, ".tmp-00000000000000000009", "{\"v\":1", 6);
+	snprintf(path, sizeof(path), "%s/00000000000000000077-1-adir.ev", s.dir);
+	cr_assert(eq(int, mkdir(path, 0700), 0));
+	tg_spool_close(&s);
+
+	open_spool(&s, 0);
+	cr_assert(eq(sz, s.n_items, 1));
+	cr_assert(eq(str, s.head->id, "kept"));
+	snprintf(path, sizeof(path), "%s/README", s.dir);
+	cr_assert(eq(int, stat(path, &st), 0));
+	snprintf(path, sizeof(path), "%s/notes.ev", s.dir);
+	cr_assert(eq(int, stat(path, &st), 0));
+	snprintf(path, sizeof(path), "%s/12-x-abc.ev", s.dir);
+	cr_assert(eq(int, stat(path, &st), 0));
+	snprintf(path, sizeof(path), "%s/.tmp-00000000000000000009", s.dir);
+	cr_assert(eq(int, stat(path, &st), -1));
+	cr_assert(eq(u64, s.dead, 0));
+	tg_spool_close(&s);
+}
+
+Test(spool, corrupt_files_become_dead_letters)
+{
+	static const char garbage[] = { 'x', 0, (char)0xc3, '\n', (char)0xff, 'z' };
+	static const char mismatch[] = "{\"v\":1,\"id\":\"other\",\"severity\":1,"
+				       "\"content_type\":\"\",\"created_ns\":1,\"len\":4}\nbody";
+	static const char truncated[] = "{\"v\":1,\"id\":\"short\",\"severity\":1,"
+					"\"content_type\":\"\",\"created_ns\":1,\"len\":400}\nbody";
+	struct tg_spool s;
+	cJSON *lines[8];
+	int n, i, seen = 0;
+
+	open_spool(&s, 0);
+	put(&s, "good", 1, "{\"ok\":true}");
+	write_file(s.dir, "00000000000000000100-1-empty.ev", "", 0);
+	write_file(s.dir, "00000000000000000101-2-garbage.ev", garbage, sizeof(garbage));
+	write_file(s.dir, "00000000000000000102-1-mismatch.ev", mismatch, strlen(mismatch));
+	write_file(s.dir, "00000000000000000103-7-badsev.ev", "{}\n", 3);
+	write_file(s.dir, "00000000000000000104-1-nonl.ev", "{\"v\":1", 6);
+	write_file(s.dir, "00000000000000000105-1-short.ev", truncated, strlen(truncated));
+	tg_spool_close(&s);
+
+	open_spool(&s, 0);
+	cr_assert(eq(sz, s.n_items, 1));
+	cr_assert(eq(str, s.head->id, "good"));
+	cr_assert(eq(u64, s.dead, 6));
+	cr_assert(eq(int, count_files(s.dir), 1));
+	cr_assert(eq(u64, s.next_seq, 2));
+
+	n = read_dead(&s, lines, 8);
+	cr_assert(eq(int, n, 6));
+	for (i = 0; i < n; i++) {
+		const char *id = jstr(lines[i], "id");
+
+		cr_assert(eq(str, (char *)jstr(lines[i], "reason"), "corrupt spool file"));
+		cr_assert(not(eq(str, (char *)jstr(lines[i], "time"), "")));
+		if (strcmp(id, "mismatch") == 0) {
+			cr_assert(not(eq(ptr, strstr(jstr(lines[i], "body"), "body"), NULL)));
+			seen++;
+		}
+		if (strcmp(id, "garbage") == 0) {
+			/* invalid UTF-8 and NUL replaced, the line still JSON */
+			cr_assert(eq(int, (int)jstr(lines[i], "body")[0], 'x'));
+			seen++;
+		}
+		cJSON_Delete(lines[i]);
+	}
+	cr_assert(eq(int, seen, 2));
+	tg_spool_close(&s);
+}
+
+Test(spool, dead_letter_line_and_file_removed)
+{
+	struct tg_spool s;
+	struct tg_spool_item *it;
+	cJSON *lines[4];
+	const cJSON *st;
+	int n;
+
+	open_spool(&s, 0);
+	it = put(&s, "evt_dead", 1, "{\"x\":\"\\u00e9\"}");
+	cr_assert(eq(int, tg_spool_dead(&s, it, 400, "HTTP 400"), 0));
+	cr_assert(eq(sz, s.n_items, 0));
+	cr_assert(eq(int, count_files(s.dir), 0));
+	cr_assert(eq(u64, s.dead, 1));
+	tg_spool_item_free(it);
+
+	cr_assert(eq(int, tg_spool_dead_event(&s, "evt_fmt", 0, "format failed", "{}", 2), 0));
+	cr_assert(eq(u64, s.dead, 2));
+
+	n = read_dead(&s, lines, 4);
+	cr_assert(eq(int, n, 2));
+	cr_assert(eq(str, (char *)jstr(lines[0], "id"), "evt_dead"));
+	cr_assert(eq(str, (char *)jstr(lines[0], "reason"), "HTTP 400"));
+	cr_assert(eq(str, (char *)jstr(lines[0], "body"), "{\"x\":\"\\u00e9\"}"));
+	st = cJSON_GetObjectItemCaseSensitive(lines[0], "status");
+	cr_assert(eq(dbl, st->valuedouble, 400));
+	cr_assert(eq(str, (char *)jstr(lines[1], "id"), "evt_fmt"));
+	cJSON_Delete(lines[0]);
+	cJSON_Delete(lines[1]);
+	tg_spool_close(&s);
+}
+
+Test(spool, bound_drops_oldest_of_lowest_severity)
+{
+	struct tg_spool s;
+	struct tg_spool_item *victim, *it;
+	char path[600];
+	struct stat st;
+
+	open_spool(&s, 4);
+	put(&s, "c1", 2, "c1");
+	put(&s, "w1", 1, "w1");
+	put(&s, "i1", 0, "i1");
+	put(&s, "i2", 0, "i2");
+
+	/* Full: a warning pushes out the oldest info. */
+	it = tg_spool_put(&s, "w2", 1, "", "w2", 2, &victim);
+	cr_assert(not(eq(ptr, it, NULL)));
+	cr_assert(not(eq(ptr, victim, NULL)));
+	cr_assert(eq(str, victim->id, "i1"));
+	snprintf(path, sizeof(path), "%s/%020llu-0-i1.ev", s.dir, (unsigned long long)victim->seq);
+	cr_assert(eq(int, stat(path, &st), -1));
+	tg_spool_item_free(victim);
+
+	/* Then the other info; then the oldest warning. */
+	it = tg_spool_put(&s, "c2", 2, "", "c2", 2, &victim);
+	cr_assert(eq(str, victim->id, "i2"));
+	tg_spool_item_free(victim);
+	it = tg_spool_put(&s, "c3", 2, "", "c3", 2, &victim);
+	cr_assert(eq(str, victim->id, "w1"));
+	tg_spool_item_free(victim);
+
+	/* An info now is below everything present: it is the one dropped. */
+	errno = 0;
+	it = tg_spool_put(&s, "i3", 0, "", "i3", 2, &victim);
+	cr_assert(eq(ptr, it, NULL));
+	cr_assert(eq(int, errno, ENOSPC));
+	cr_assert(eq(ptr, victim, NULL));
+
+	cr_assert(eq(u64, s.dropped[0], 3));
+	cr_assert(eq(u64, s.dropped[1], 1));
+	cr_assert(eq(u64, s.dropped[2], 0));
+	cr_assert(eq(sz, s.n_items, 4));
+	cr_assert(eq(int, count_files(s.dir), 4));
+	cr_assert(eq(str, s.head->id, "c1"));
+	cr_assert(eq(str, s.head->next->id, "w2"));
+	tg_spool_close(&s);
+}
+
+Test(spool, smaller_bound_at_open_applies_the_policy)
+{
+	struct tg_spool s;
+
+	open_spool(&s, 0);
+	put(&s, "i1", 0, "x");
+	put(&s, "c1", 2, "x");
+	put(&s, "w1", 1, "x");
+	put(&s, "i2", 0, "x");
+	tg_spool_close(&s);
+
+	open_spool(&s, 2);
+	cr_assert(eq(sz, s.n_items, 2));
+	cr_assert(eq(str, s.head->id, "c1"));
+	cr_assert(eq(str, s.tail->id, "w1"));
+	cr_assert(eq(u64, s.dropped[0], 2));
+	cr_assert(eq(int, count_files(s.dir), 2));
+	tg_spool_close(&s);
+}
+
+Test(spool, invalid_input_refused)
+{
+	struct tg_spool s;
+	struct tg_spool_item *v;
+	char err[128];
+	char longct[80], longid[41];
+
+	open_spool(&s, 0);
+	errno = 0;
+	cr_assert(eq(ptr, tg_spool_put(&s, "../escape", 1, "", "x", 1, &v), NULL));
+	cr_assert(eq(int, errno, EINVAL));
+	cr_assert(eq(ptr, tg_spool_put(&s, "a/b", 1, "", "x", 1, &v), NULL));
+	cr_assert(eq(ptr, tg_spool_put(&s, "", 1, "", "x", 1, &v), NULL));
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0'; /* 40 characters: one too many */
+	cr_assert(eq(ptr, tg_spool_put(&s, longid, 1, "", "x", 1, &v), NULL));
+	cr_assert(eq(ptr, tg_spool_put(&s, "ok", 3, "", "x", 1, &v), NULL));
+	cr_assert(eq(ptr, tg_spool_put(&s, "ok", -1, "", "x", 1, &v), NULL));
+	memset(longct, 'a', sizeof(longct) - 1);
+	longct[sizeof(longct) - 1] = '\0';
+	cr_assert(eq(ptr, tg_spool_put(&s, "ok", 1, longct, "x", 1, &v), NULL));
+	cr_assert(eq(sz, s.n_items, 0));
+	tg_spool_close(&s);
+
+	cr_assert(lt(int, tg_spool_open(&s, tmpdir, "..", "hook", 0, err, sizeof(err)), 0));
+	cr_assert(lt(int, tg_spool_open(&s, tmpdir, "inst", "a/b", 0, err, sizeof(err)), 0));
+	cr_assert(lt(int, tg_spool_open(&s, "", "inst", "hook", 0, err, sizeof(err)), 0));
+}
+
+Test(spool, unusable_state_dir_is_an_error)
+{
+	struct tg_spool s;
+	char file[600], err[256] = "";
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/plainfile", tmpdir);
+	write_file(tmpdir, "plainfile", "x", 1);
+	rc = tg_spool_open(&s, file, "inst", "hook", 0, err, sizeof(err));
+	cr_assert(eq(int, rc, -ENOTDIR));
+	cr_assert(not(eq(ptr, strstr(err, "plainfile"), NULL)), "%s", err);
+}
+
+Test(spool, read_of_a_file_changed_underneath)
+{
+	struct tg_spool s;
+	struct tg_spool_item *it;
+	char path[600], *body;
+	size_t len;
+
+	open_spool(&s, 0);
+	it = put(&s, "evt", 1, "{}");
+	snprintf(path, sizeof(path), "%s/%020llu-1-evt.ev", s.dir, (unsigned long long)it->seq);
+	write_file(s.dir, strrchr(path, '/') + 1, "junk", 4);
+	cr_assert(eq(int, tg_spool_read(&s, it, &body, &len, NULL, 0), -EBADMSG));
+	cr_assert(eq(int, tg_spool_dead(&s, it, 0, "corrupt spool file"), 0));
+	cr_assert(eq(sz, s.n_items, 0));
+	tg_spool_item_free(it);
+	unlink(path);
+	it = put(&s, "gone", 1, "{}");
+	snprintf(path, sizeof(path), "%s/%020llu-1-gone.ev", s.dir, (unsigned long long)it->seq);
+	cr_assert(eq(int, unlink(path), 0));
+	cr_assert(eq(int, tg_spool_read(&s, it, &body, &len, NULL, 0), -ENOENT));
+	tg_spool_close(&s);
+}
