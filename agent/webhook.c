@@ -113,6 +113,13 @@ static char *options_json(const struct tg_webhook_config *c)
 		cJSON_AddStringToObject(o, "model", c->model);
 	if (c->plugin[0])
 		cJSON_AddStringToObject(o, "plugin", c->plugin);
+	/* The plugin's own settings, in clear: they are meant for it. */
+	if (c->options[0]) {
+		cJSON *opt = cJSON_Parse(c->options);
+
+		if (!opt || !cJSON_AddItemToObject(o, "options", opt))
+			cJSON_Delete(opt);
+	}
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return s;
@@ -237,7 +244,9 @@ static uint64_t hook_pause(struct hook *h, int64_t retry_after_ms)
 		delay = retry_after_ms > TG_RETRY_BASE_MS ? (uint64_t)retry_after_ms
 							   : TG_RETRY_BASE_MS;
 	else
-		delay = tg_backoff_ms(h->attempt, TG_RETRY_BASE_MS, TG_RETRY_CAP_MS, arc4random());
+		delay = tg_backoff_ms(h->attempt, TG_RETRY_BASE_MS,
+				      h->set.cfg.retry_max_ms ? h->set.cfg.retry_max_ms : TG_RETRY_CAP_MS,
+				      arc4random());
 	h->attempt++;
 	h->paused = true;
 	h->resume_at = now + delay;

@@ -463,16 +463,24 @@ static void stop(void)
 	D = NULL;
 }
 
-static char event_buf[512];
+static char event_buf[2048];
 
+/* A complete tollgate.anomaly.v1 event: the formats check what they render. */
 static const char *event(const char *id, int sev)
 {
 	static const char *const names[] = { "info", "warning", "critical" };
 
 	snprintf(event_buf, sizeof(event_buf),
 		 "{\"schema\":\"tollgate.anomaly.v1\",\"id\":\"%s\",\"instance\":\"test\","
-		 "\"severity\":\"%s\",\"summary\":\"test event\",\"anomalies\":[]}",
-		 id, names[sev]);
+		 "\"host\":\"testhost\",\"agent_version\":\"9.9.9\","
+		 "\"window\":{\"start\":\"2026-11-28T06:40:00.000Z\",\"end\":\"2026-11-28T06:40:10.000Z\"},"
+		 "\"severity\":\"%s\",\"summary\":\"test event\","
+		 "\"anomalies\":[{\"type\":\"denied\",\"severity\":\"%s\","
+		 "\"client\":{\"address\":\"198.18.0.2\",\"prefix\":32,\"key\":\"blocked\"},"
+		 "\"observed\":{\"denied\":1},\"quota\":{},\"count\":1,"
+		 "\"first_seen\":\"2026-11-28T06:40:01.000Z\",\"last_seen\":\"2026-11-28T06:40:01.000Z\"}],"
+		 "\"top_clients\":[],\"totals\":{\"requests\":1,\"bytes\":1,\"denied\":1,\"clients\":1}}",
+		 id, names[sev], names[sev]);
 	return event_buf;
 }
 
