@@ -78,6 +78,7 @@ static int add_header(struct curl_slist **l, const char *fmt, ...)
 static int build_headers(struct tg_hook_http *r, const struct tg_hook_http_opts *o)
 {
 	const struct tg_webhook_config *c = o->cfg;
+	uint64_t ts;
 	int i, rc = 0;
 
 	for (i = 0; i < c->n_headers && i < TG_MAX_HOOK_HEADERS; i++) {
@@ -101,14 +102,16 @@ static int build_headers(struct tg_hook_http *r, const struct tg_hook_http_opts 
 	rc |= add_header(&r->hdrs, "Expect:");
 	if (c->format == TG_FMT_OPENAI && c->api_key[0] && !header_named(c, "Authorization"))
 		rc |= add_header(&r->hdrs, "Authorization: Bearer %s", c->api_key);
+	/* The id and timestamp go out signed or not: a receiver dedupes
+	 * retries by the id either way. */
+	ts = (uint64_t)time(NULL);
+	rc |= add_header(&r->hdrs, "webhook-id: %s", o->id);
+	rc |= add_header(&r->hdrs, "webhook-timestamp: %" PRIu64, ts);
 	if (o->key_len > 0) {
 		char sig[TG_SIGNATURE_LEN];
-		uint64_t ts = (uint64_t)time(NULL);
 
 		if (tg_sign(o->key, o->key_len, o->id, ts, r->body, r->body_len, sig) < 0)
 			return -1;
-		rc |= add_header(&r->hdrs, "webhook-id: %s", o->id);
-		rc |= add_header(&r->hdrs, "webhook-timestamp: %" PRIu64, ts);
 		rc |= add_header(&r->hdrs, "webhook-signature: %s", sig);
 	}
 	return rc;
