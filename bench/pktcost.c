@@ -743,6 +743,11 @@ static void configure(struct table *t)
 
 	tg_config_defaults(&cfg);
 	cfg.ipv6_prefix = 128;
+	/* The key detectors make every request start scan its headers (as an
+	 * API-key entry does); the tables here measure counting and quotas,
+	 * so the scan runs only where a key entry asks for it. */
+	cfg.anomaly.det[TG_AN_KEY_SHARED].enabled = false;
+	cfg.anomaly.det[TG_AN_KEY_ROTATION].enabled = false;
 	cfg.mode = t->conf == TELEMETRY ? TG_MODE_MONITOR : TG_MODE_ENFORCE;
 	if (t->conf != TELEMETRY) {
 		cfg.default_limits = (struct tg_limits){ .requests_per_sec = ENF_LIMIT,
