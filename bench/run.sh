@@ -16,10 +16,14 @@
 #                against R·t + burst;
 #   gateway      gateway requests/s and p99 latency with socket-level
 #                tracking attached against without it: bench/gateway.sh,
-#                nginx in a cgroup, wrk from a client namespace.
+#                nginx in a cgroup, wrk from a client namespace;
+#   alerts       anomaly events: detect-to-delivery latency (the real agent
+#                and receiver), delivery throughput (build/deliver_rate)
+#                against bare libcurl, and the agent's idle CPU:
+#                bench/alerts.sh.
 #
 #   sudo ./bench/run.sh                  # every benchmark; BUILD_DIR=build
-#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway
+#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway | alerts
 #   PKTCOST_ARGS="--sizes 1000" sudo -E ./bench/run.sh
 #
 # Needs root (BPF_PROG_TEST_RUN, namespaces, cgroups). Builds pktcost and the
@@ -33,15 +37,16 @@ root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1 want_gateway=1
+want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1
 if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0 want_gateway=0
+  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0
   for a in "$@"; do
     case $a in
       pktcost) want_pktcost=1 ;;
       accuracy) want_accuracy=1 ;;
       gateway) want_gateway=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway]" >&2; exit 2 ;;
+      alerts) want_alerts=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts]" >&2; exit 2 ;;
     esac
   done
 fi
@@ -60,7 +65,8 @@ elif grep -q '^TG_TESTS:BOOL=OFF' "$build/CMakeCache.txt"; then
 fi
 targets=()
 [ $want_pktcost = 0 ] || targets+=(--target pktcost)
-[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] || targets+=(--target tollgate)
+[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] || targets+=(--target tollgate)
+[ $want_alerts = 0 ] || targets+=(--target deliver_rate)
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
 
 tmp=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
@@ -96,6 +102,9 @@ if [ $want_accuracy = 1 ]; then
 fi
 if [ $want_gateway = 1 ]; then
   run_script gateway 300 "about 2 minutes"
+fi
+if [ $want_alerts = 1 ]; then
+  run_script alerts 300 "about 2 minutes"
 fi
 
 if [ $want_pktcost = 1 ]; then
@@ -297,9 +306,13 @@ fi
 if [ $want_gateway = 1 ]; then
   replace_section gateway "Gateway throughput with socket-level tracking" "$tmp/gateway.md" "$tmp/new.md"
 fi
+if [ $want_alerts = 1 ]; then
+  replace_section alerts "Anomaly events: latency, delivery rate, idle cost" "$tmp/alerts.md" "$tmp/new.md"
+fi
 # no run of blank lines at the end
 awk 'NF { while (blank-- > 0) print ""; print; blank = 0; next } { blank++ }' "$tmp/new.md" > "$out"
 echo "bench/run.sh: wrote $out" >&2
 [ $want_pktcost = 0 ] || cat "$tmp/table.md" "$tmp/enforce.md" "$tmp/socket.md"
 [ $want_gateway = 0 ] || sed -n '/^| no agent/,/^Target/p' "$tmp/gateway.md"
 [ $want_accuracy = 0 ] || sed -n '/^| R /,/^$/p' "$tmp/accuracy.md"
+[ $want_alerts = 0 ] || grep '^| ' "$tmp/alerts.md"
