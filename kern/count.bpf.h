@@ -182,7 +182,8 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 		return TG_PASS;
 	/* Telemetry only (no limit, nothing to deny): no bucket to touch. */
 	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY) {
-		cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_CHARGE | TG_CONN_BUCKET);
+		cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
+			       TG_CONN_BUCKET);
 		return TG_PASS;
 	}
 	b = bucket_get(&r);
@@ -191,15 +192,18 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	v = quota_request(&r, b, now, p->payload_len, client, hash, s);
 	cn->qid = r.bkey.qid;
 	cn->bucket_addr = r.bkey.addr;
-	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_CHARGE | TG_CONN_ADDR_BUCKET);
+	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
+		       TG_CONN_ADDR_BUCKET);
 	cn->flags |= TG_CONN_BUCKET;
 	if (r.addr_bucket)
 		cn->flags |= TG_CONN_ADDR_BUCKET;
 	if (v == TG_DROP)
 		cn->flags |= TG_CONN_REQ_DENIED;
+	else if (v == TG_OVER)
+		cn->flags |= TG_CONN_REQ_OVER; /* /v1/check answers it; no byte charge */
 	else if (r.q->byte_interval_fp && r.q->action != TG_ACTION_EXEMPT)
 		cn->flags |= TG_CONN_CHARGE;
-	return v;
+	return v == TG_OVER ? TG_PASS : v;
 }
 
 /* At a connection's first payload, with identity.proxy_protocol: a PROXY

@@ -15,6 +15,7 @@
 enum tg_verdict {
 	TG_PASS = 0,
 	TG_DROP = 1,
+	TG_OVER = 2, /* passed, over a gateway-action quota: the gateway denies */
 };
 
 /* Where a request's or a connection's limits come from. */
@@ -138,12 +139,13 @@ static __always_inline void quota_event(struct tg_bucket *b, const struct tg_res
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* Beyond quota: drop in enforce mode (unless the action is monitor),
- * count as would-deny otherwise. */
+/* Beyond quota: drop in enforce mode (unless the action is monitor, or
+ * gateway: the kernel never drops for it), count as would-deny otherwise. */
 static __always_inline int quota_enforced(const struct tg_quota *q,
 					  const struct tg_settings *s)
 {
-	return s->mode == TG_MODE_ENFORCE && q->action != TG_ACTION_MONITOR;
+	return s->mode == TG_MODE_ENFORCE && q->action != TG_ACTION_MONITOR &&
+	       q->action != TG_ACTION_GATEWAY;
 }
 
 /* A request start of `len` payload bytes. */
@@ -153,7 +155,7 @@ static __always_inline int quota_request(const struct tg_resolved *r, struct tg_
 					 const struct tg_settings *s)
 {
 	const struct tg_quota *q = r->q;
-	int over, enforced;
+	int over, enforced, gateway;
 
 	if (q->action == TG_ACTION_EXEMPT) {
 		__sync_fetch_and_add(&b->allowed, 1);
@@ -173,7 +175,10 @@ static __always_inline int quota_request(const struct tg_resolved *r, struct tg_
 			tg_gcra_charge(&b->byte_tat, now, tg_byte_cost(len, q->byte_interval_fp));
 		return TG_PASS;
 	}
-	enforced = quota_enforced(q, s);
+	/* A gateway-action key is denied by the gateway (through /v1/check),
+	 * so it counts as denied, though the kernel lets the packet by. */
+	gateway = q->action == TG_ACTION_GATEWAY && s->mode == TG_MODE_ENFORCE;
+	enforced = quota_enforced(q, s) || gateway;
 	if (enforced) {
 		__sync_fetch_and_add(&b->denied, 1);
 		__sync_fetch_and_add(&b->denied_bytes, len);
@@ -181,7 +186,7 @@ static __always_inline int quota_request(const struct tg_resolved *r, struct tg_
 		__sync_fetch_and_add(&b->would_deny, 1);
 	}
 	quota_event(b, r, TG_EV_DENY_REQUEST, enforced, client, now, key_hash, s);
-	return enforced ? TG_DROP : TG_PASS;
+	return gateway ? TG_OVER : enforced ? TG_DROP : TG_PASS;
 }
 
 /* A new connection (SYN): address-based limits only, no key yet. */

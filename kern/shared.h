@@ -32,7 +32,7 @@ enum tg_mode {
 enum tg_action {
 	TG_ACTION_DROP = 0,    /* the kernel drops it (in enforce mode) */
 	TG_ACTION_MONITOR = 1, /* counted as would-deny, never dropped */
-	TG_ACTION_GATEWAY = 2, /* the gateway asks /v1/check (not yet) */
+	TG_ACTION_GATEWAY = 2, /* never dropped: the verdict waits for /v1/check */
 	TG_ACTION_DENY = 3,    /* always denied */
 	TG_ACTION_EXEMPT = 4,  /* no limit */
 };
@@ -69,6 +69,8 @@ struct tg_flow {
 #define TG_CONN_PROXY (1u << 7)        /* proxy_addr is the client (PROXY protocol) */
 #define TG_CONN_PROXY_DONE (1u << 8)   /* the PROXY header was seen */
 #define TG_CONN_RESP_PENDING (1u << 9) /* a request awaits its response's first byte */
+#define TG_CONN_REQ_OVER (1u << 10)    /* the request start at req_seq is over a
+					* gateway-action quota: /v1/check denies it */
 /* A connection with any of these needs the per-segment path. */
 #define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE)
 
@@ -82,7 +84,7 @@ struct tg_conn {
 	__u32 requests;   /* request starts on this connection */
 	__u64 req_ns;     /* when the current request started */
 	__u32 qid;        /* quota of the current request's bucket */
-	__u32 pad;
+	__u32 checked;    /* request starts whose verdict /v1/check has taken */
 	struct tg_addr bucket_addr; /* address part of that bucket's key */
 	struct tg_addr proxy_addr;  /* the client a PROXY header named */
 };
@@ -268,5 +270,29 @@ struct tg_key_use {
 	__u64 requests;
 	__u64 last_ns;
 };
+
+/* /v1/check: the arguments of the tg_check program, run through
+ * BPF_PROG_TEST_RUN as a raw tracepoint (its context is an array of u64).
+ * A raw tracepoint program, unlike a syscall one, may use the LPM tries
+ * the quotas are resolved with, and runs the same code as the packet path
+ * on the same buckets, so a charge from the check and one from a packet
+ * are as atomic as two packets. */
+enum tg_check_arg {
+	TG_CK_CLIENT_LO = 0,  /* the client's address, words 0-1 and 2-3 */
+	TG_CK_CLIENT_HI,
+	TG_CK_SERVER_LO,      /* the gateway's address of the connection */
+	TG_CK_SERVER_HI,
+	TG_CK_PORTS,          /* client port << 16 | server port, host order; 0: unknown */
+	TG_CK_KEY_HASH,       /* the API key's hash, 0 for none */
+	TG_CK_NARGS,
+};
+
+/* tg_check's return value. */
+#define TG_CK_DENY (1u << 0)      /* deny the request */
+#define TG_CK_KERNEL (1u << 1)    /* the kernel's verdict of a request start it saw */
+#define TG_CK_BUCKET (1u << 2)    /* a bucket holds the key's state (qid below) */
+#define TG_CK_ADDR (1u << 3)      /* ... in tg_addr_buckets, keyed by the client key */
+#define TG_CK_NO_QUOTA (1u << 4)  /* nothing to check (settings or quotas missing) */
+#define TG_CK_QID_SHIFT 16        /* bits 16..31: the quota id */
 
 #endif /* TOLLGATE_SHARED_H */

@@ -613,3 +613,105 @@ Test(quota, key_use_off_when_the_detectors_are_off)
 	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("Authorization", "Bearer sk-a", 10)), TC_PASS);
 	cr_assert_eq(n_key_use(), 0);
 }
+
+/* ---- /v1/check: the tg_check program ------------------------------------ */
+
+static void put_addr(__u64 *lo, __u64 *hi, const char *text)
+{
+	struct tg_addr a;
+
+	cr_assert_eq(tg_addr_parse(text, &a), 0, "%s", text);
+	*lo = a.w[0] | (__u64)a.w[1] << 32;
+	*hi = a.w[2] | (__u64)a.w[3] << 32;
+}
+
+/* Runs tg_check as the agent does. server NULL: no connection given. */
+static __u32 check(const char *client, uint16_t cport, const char *server, uint16_t sport,
+		   const char *key)
+{
+	__u64 args[TG_CK_NARGS] = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args));
+
+	put_addr(&args[TG_CK_CLIENT_LO], &args[TG_CK_CLIENT_HI], client);
+	if (server) {
+		put_addr(&args[TG_CK_SERVER_LO], &args[TG_CK_SERVER_HI], server);
+		args[TG_CK_PORTS] = (__u64)cport << 16 | sport;
+	}
+	if (key)
+		args[TG_CK_KEY_HASH] = tg_apikey_hash(key, strlen(key));
+	cr_assert_eq(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.tg_check), &o), 0);
+	return o.retval;
+}
+
+#define CK_QID(r) ((r) >> TG_CK_QID_SHIFT)
+
+Test(quota, gateway_action_passes_and_records_the_verdict_for_the_check)
+{
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(3, 1, 2, 0, 0, 0, TG_ACTION_GATEWAY, 0);
+	cidr("198.18.0.0", 24, 3);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40002, get_req), TC_PASS, "gateway: never dropped");
+	cr_assert_eq(bucket(3, NULL).allowed, 2);
+	cr_assert_eq(bucket(3, NULL).denied, 1, "counted as denied: the gateway answers it");
+
+	/* The third connection's request start was over: the check says deny,
+	 * from the kernel's verdict, with the key's bucket. */
+	__u32 r = check("198.18.0.2", 40002, "198.18.0.1", 8080, NULL);
+	cr_assert_eq(r & (TG_CK_DENY | TG_CK_KERNEL | TG_CK_BUCKET | TG_CK_ADDR),
+		     TG_CK_DENY | TG_CK_KERNEL | TG_CK_BUCKET);
+	cr_assert_eq(CK_QID(r), 3);
+	/* The first one's was admitted: allow, and nothing charged again. */
+	r = check("198.18.0.2", 40000, "198.18.0.1", 8080, NULL);
+	cr_assert_eq(r & (TG_CK_DENY | TG_CK_KERNEL), TG_CK_KERNEL);
+	cr_assert_eq(bucket(3, NULL).allowed, 2, "a request the kernel saw is not counted twice");
+	/* A second check on the same request start is a request the kernel
+	 * did not see (TLS, HTTP/2): it is charged, and the bucket is empty. */
+	r = check("198.18.0.2", 40000, "198.18.0.1", 8080, NULL);
+	cr_assert_eq(r & (TG_CK_DENY | TG_CK_KERNEL), TG_CK_DENY);
+	cr_assert_eq(bucket(3, NULL).denied, 2);
+}
+
+Test(quota, gateway_action_in_monitor_mode_allows)
+{
+	apply_settings(TG_MODE_MONITOR);
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(3, 1, 1, 0, 0, 0, TG_ACTION_GATEWAY, 0);
+	cidr("198.18.0.0", 24, 3);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, get_req), TC_PASS);
+	cr_assert_eq(check("198.18.0.2", 40001, "198.18.0.1", 8080, NULL) & TG_CK_DENY, 0);
+	cr_assert_eq(bucket(3, NULL).would_deny, 1);
+}
+
+Test(quota, check_charges_the_bucket_the_packets_use)
+{
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(5, 1, 3, 0, 0, 0, TG_ACTION_DROP, 0);
+	apikey("sk-shared", 5);
+	/* one request start on the wire, two checks without a connection
+	 * (TLS at the gateway), then the bucket is empty for both paths */
+	cr_assert_eq(conn_request("198.18.0.2", 40000, with_key("Authorization", "Bearer sk-shared", 10)), TC_PASS);
+	__u32 r = check("198.18.7.7", 0, NULL, 0, "sk-shared");
+	cr_assert_eq(r & (TG_CK_DENY | TG_CK_KERNEL | TG_CK_BUCKET | TG_CK_ADDR), TG_CK_BUCKET);
+	cr_assert_eq(CK_QID(r), 5);
+	cr_assert_eq(check("2001:db8::7", 0, NULL, 0, "sk-shared") & TG_CK_DENY, 0);
+	cr_assert_eq(check("198.18.7.7", 0, NULL, 0, "sk-shared") & TG_CK_DENY, TG_CK_DENY);
+	cr_assert_eq(conn_request("198.18.0.2", 40001, with_key("Authorization", "Bearer sk-shared", 10)), TC_DROP);
+	cr_assert_eq(bucket(5, NULL).allowed, 3);
+	cr_assert_eq(bucket(5, NULL).denied, 2);
+}
+
+Test(quota, check_of_an_address_uses_its_own_bucket)
+{
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	__u32 r = check("198.18.9.9", 0, NULL, 0, NULL);
+	cr_assert_eq(r & (TG_CK_DENY | TG_CK_BUCKET | TG_CK_ADDR), TG_CK_BUCKET | TG_CK_ADDR);
+	cr_assert_eq(CK_QID(r), 0);
+	cr_assert_eq(check("198.18.9.9", 0, NULL, 0, NULL) & TG_CK_DENY, TG_CK_DENY);
+	cr_assert_eq(check("198.18.9.10", 0, NULL, 0, NULL) & TG_CK_DENY, 0, "another address");
+	cr_assert_eq(bucket(0, "198.18.9.9").allowed, 1);
+	/* an unknown connection falls back to charging */
+	cr_assert_eq(check("198.18.9.11", 5555, "198.18.0.1", 8080, NULL) & (TG_CK_DENY | TG_CK_KERNEL), 0);
+}
