@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,6 +60,12 @@ struct conn {
 	struct tg_api_resp resp;
 	struct tg_buf hdr;
 	char allow[64];
+	/* request headers: names and values back to back in hbuf */
+	struct tg_api_header hdrs[TG_API_MAX_HEADERS];
+	size_t n_hdrs, hlen;
+	bool in_value;
+	char hbuf[TG_API_HEADER_BYTES];
+	char peer[64];
 	char url[TG_API_MAX_URL + 1];
 	char path[TG_API_MAX_URL + 1];
 	char rbuf[TG_API_READ_BUF];
@@ -199,6 +207,40 @@ static void resp_prepare(struct tg_api_resp *r, int status)
 	r->content_type = "application/json";
 	tg_buf_reset(&r->body);
 	r->retry_after[0] = '\0';
+	r->extra_len = 0;
+}
+
+int tg_api_resp_header(struct tg_api_resp *r, const char *name, const char *fmt, ...)
+{
+	size_t room = sizeof(r->extra) - r->extra_len, start = r->extra_len;
+	va_list ap;
+	int n;
+
+	n = snprintf(r->extra + start, room, "%s: ", name);
+	if (n < 0 || (size_t)n >= room)
+		return -1;
+	va_start(ap, fmt);
+	n += vsnprintf(r->extra + start + n, room - (size_t)n, fmt, ap);
+	va_end(ap);
+	if ((size_t)n + 2 >= room)
+		goto undo;
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)r->extra[start + i] < 0x20 || r->extra[start + i] == 0x7f)
+			goto undo;
+	memcpy(r->extra + start + n, "\r\n", 2);
+	r->extra_len = start + (size_t)n + 2;
+	return 0;
+undo:
+	r->extra[start] = '\0';
+	return -1;
+}
+
+const char *tg_api_req_header(const struct tg_api_req *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (!strcasecmp(req->headers[i].name, name))
+			return req->headers[i].value;
+	return NULL;
 }
 
 static void resp_error(struct tg_api_resp *r, int status, const char *msg)
@@ -243,6 +285,8 @@ static void conn_send(struct conn *c, bool keep_alive)
 		tg_buf_printf(&c->hdr, "Allow: %s\r\n", c->allow);
 	if (header_value_ok(r->retry_after, sizeof(r->retry_after)))
 		tg_buf_printf(&c->hdr, "Retry-After: %s\r\n", r->retry_after);
+	if (r->extra_len && r->extra_len < sizeof(r->extra))
+		tg_buf_append(&c->hdr, r->extra, r->extra_len);
 	tg_buf_append(&c->hdr, "\r\n", 2);
 	if (c->hdr.oom) {
 		conn_close(c);
@@ -333,7 +377,7 @@ static const struct tg_api_route *route_find(struct conn *c, const char *method,
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < n; i++)
 			if (route_score(rt[i].path, path) == *best &&
-			    strcmp(rt[i].method, method) == 0)
+			    (strcmp(rt[i].method, method) == 0 || strcmp(rt[i].method, "*") == 0))
 				return &rt[i];
 		if (strcmp(method, "HEAD") != 0)
 			break;
@@ -382,6 +426,9 @@ static void conn_dispatch(struct conn *c)
 	req.method = method;
 	req.path = c->path;
 	req.query = query;
+	req.headers = c->hdrs;
+	req.n_headers = c->n_hdrs;
+	req.peer = c->peer;
 	resp_prepare(&c->resp, 200);
 	rt->fn(c->api->ctx, &req, &c->resp);
 	if (c->closing) /* the handler stopped the server */
@@ -396,7 +443,58 @@ static int cb_begin(http_parser *p)
 	c->url_len = 0;
 	c->body_bytes = 0;
 	c->headers_done = false;
+	c->n_hdrs = 0;
+	c->hlen = 0;
+	c->in_value = false;
 	return 0;
+}
+
+/* Header names and values arrive in pieces (a read may end anywhere):
+ * each piece is appended to hbuf, and a NUL ends a name or a value when
+ * the other kind begins. */
+static int hdr_piece(struct conn *c, const char *at, size_t n, bool value)
+{
+	bool fresh = value ? !c->in_value : (c->in_value || c->n_hdrs == 0);
+
+	if (fresh) {
+		if (c->n_hdrs || c->hlen)
+			c->hlen++; /* past the NUL that ends the last name or value */
+		if (c->hlen >= sizeof(c->hbuf))
+			goto big;
+		c->hbuf[c->hlen] = '\0';
+		if (!value) {
+			if (c->n_hdrs >= TG_API_MAX_HEADERS)
+				goto big;
+			c->hdrs[c->n_hdrs].name = c->hbuf + c->hlen;
+			c->hdrs[c->n_hdrs++].value = "";
+		} else {
+			c->hdrs[c->n_hdrs - 1].value = c->hbuf + c->hlen;
+		}
+		c->in_value = value;
+	}
+	if (n >= sizeof(c->hbuf) - c->hlen)
+		goto big;
+	memcpy(c->hbuf + c->hlen, at, n);
+	c->hlen += n;
+	c->hbuf[c->hlen] = '\0';
+	return 0;
+big:
+	c->err_status = 431;
+	return -1;
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t n)
+{
+	return hdr_piece(p->data, at, n, false);
+}
+
+static int cb_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	if (!c->n_hdrs)
+		return 0;
+	return hdr_piece(c, at, n, true);
 }
 
 static int cb_url(http_parser *p, const char *at, size_t n)
@@ -417,6 +515,17 @@ static int cb_headers_complete(http_parser *p)
 	struct conn *c = p->data;
 
 	c->headers_done = true;
+	/* http-parser leaves optional whitespace in values: trim it */
+	for (size_t i = 0; i < c->n_hdrs; i++) {
+		char *v = (char *)c->hdrs[i].value, *e;
+
+		while (*v == ' ' || *v == '\t')
+			v++;
+		e = v + strlen(v);
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		c->hdrs[i].value = v;
+	}
 	/* refuse a declared oversized body before reading any of it */
 	if (p->content_length != ULLONG_MAX && p->content_length > TG_API_MAX_REQUEST) {
 		c->err_status = 413;
@@ -447,6 +556,8 @@ static int cb_message_complete(http_parser *p)
 static const http_parser_settings parser_settings = {
 	.on_message_begin = cb_begin,
 	.on_url = cb_url,
+	.on_header_field = cb_header_field,
+	.on_header_value = cb_header_value,
 	.on_headers_complete = cb_headers_complete,
 	.on_body = cb_body,
 	.on_message_complete = cb_message_complete,
@@ -487,6 +598,8 @@ static void conn_process(struct conn *c)
 				conn_error(c, 414, "uri too long", false);
 			else if (c->err_status == 413)
 				conn_too_large(c, false);
+			else if (c->err_status == 431)
+				conn_too_large(c, true);
 			else
 				conn_error(c, 400, http_errno_description(e), false);
 		} else if (c->req_bytes > TG_API_MAX_REQUEST) {
@@ -524,6 +637,21 @@ static void api_reject(uv_stream_t *server)
 	}
 	uv_accept(server, (uv_stream_t *)t);
 	uv_close((uv_handle_t *)t, on_reject_closed);
+}
+
+/* The peer's address as text, without the port: who is asking. */
+static void peer_name(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	c->peer[0] = '\0';
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len))
+		return;
+	if (ss.ss_family == AF_INET)
+		uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
+	else if (ss.ss_family == AF_INET6)
+		uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -565,6 +693,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	peer_name(c);
 	uv_timer_start(&c->timer, on_timer, api->idle_ms, 0);
 	conn_read(c, true);
 }

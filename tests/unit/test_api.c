@@ -68,7 +68,20 @@ static void h_quit(void *ctx, const struct tg_api_req *req, struct tg_api_resp *
 	uv_close((uv_handle_t *)&S.stop_async, NULL);
 }
 
+/* Echoes two request headers into response headers and the body. */
+static void h_headers(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	const char *a = tg_api_req_header(req, "x-a"), *b = tg_api_req_header(req, "X-B");
+
+	tg_buf_printf(&resp->body, "{\"a\":\"%s\",\"b\":\"%s\",\"n\":%zu,\"peer\":\"%s\"}",
+		      a ? a : "-", b ? b : "-", req->n_headers, req->peer);
+	cr_assert(eq(int, tg_api_resp_header(resp, "X-Echo-A", "%s", a ? a : "-"), 0));
+	cr_assert(eq(int, tg_api_resp_header(resp, "X-Bad", "a\r\nInjected: 1"), -1));
+	tg_api_resp_header(resp, "X-Method", "%s", req->method);
+}
+
 static const struct tg_api_route routes[] = {
+	{ "*", "/any", h_headers },
 	{ "GET", "/hello", h_hello },
 	{ "GET", "/echo", h_echo },
 	{ "GET", "/v1/clients/", h_echo },
@@ -850,4 +863,51 @@ Test(api, parse_listen)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert(eq(int, tg_api_parse_listen(bad[i], &ss), -EINVAL), "%s", bad[i]);
 	cr_assert(eq(int, tg_api_parse_listen(NULL, &ss), -EINVAL));
+}
+
+Test(api, request_headers_reach_the_handler)
+{
+	struct cli *c;
+	char v[128];
+
+	srv_start();
+	c = cli_open();
+	/* a header split across writes, odd case, surrounding blanks */
+	cli_send(c, "POST /any HTTP/1.1\r\nHost: t\r\nX-");
+	usleep(20000);
+	cli_send(c, "a:   first va");
+	usleep(20000);
+	cli_send(c, "lue  \r\nx-b:\r\nContent-Length: 0\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	cr_assert(eq(str, R.body, "{\"a\":\"first value\",\"b\":\"\",\"n\":4,\"peer\":\"127.0.0.1\"}"));
+	cr_assert(eq(str, (char *)hdr_get(&R, "X-Echo-A", v, sizeof(v)), "first value"));
+	cr_assert(eq(ptr, (void *)hdr_get(&R, "Injected", v, sizeof(v)), NULL));
+	cr_assert(eq(ptr, (void *)hdr_get(&R, "X-Bad", v, sizeof(v)), NULL));
+	/* the next request on the connection starts with no headers left over */
+	cli_send(c, "DELETE /any HTTP/1.1\r\nHost: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(str, R.body, "{\"a\":\"-\",\"b\":\"-\",\"n\":1,\"peer\":\"127.0.0.1\"}"));
+	cr_assert(eq(str, (char *)hdr_get(&R, "X-Method", v, sizeof(v)), "DELETE"), "any method");
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, too_many_headers_431)
+{
+	static char req[8192];
+	size_t n;
+	struct cli *c;
+
+	srv_start();
+	n = (size_t)snprintf(req, sizeof(req), "GET /any HTTP/1.1\r\n");
+	for (int i = 0; i < TG_API_MAX_HEADERS + 1; i++)
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "X-%d: v\r\n", i);
+	snprintf(req + n, sizeof(req) - n, "\r\n");
+	c = cli_open();
+	cli_send(c, req);
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 431));
+	cli_close(c);
+	srv_stop();
 }
