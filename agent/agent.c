@@ -10,6 +10,7 @@
 #include "agent.h"
 #include "events.h"
 #include "log.h"
+#include "routes.h"
 
 static void log_top(struct tg_agent *a)
 {
@@ -114,6 +115,7 @@ static void reload(struct tg_agent *a)
 	if (scan_changed)
 		uv_timer_start(&a->scan_timer, on_scan, a->cfg.anomaly.scan_interval_ms,
 			       a->cfg.anomaly.scan_interval_ms);
+	tg_check_reindex(a);
 	if (tg_alerts_reload(&a->alerts, why, sizeof(why)))
 		pr_err("reload: webhooks not all started", "err=\"%s\"", why);
 	pr_info("reloaded", "generation=%u", a->generation);
@@ -198,6 +200,7 @@ static int start_loop(struct tg_agent *a)
 	a->scan_timer.data = a;
 	uv_timer_start(&a->scan_timer, on_scan, 0, a->cfg.anomaly.scan_interval_ms);
 
+	tg_check_reindex(a);
 	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, a, &a->api);
 	if (err) {
 		fprintf(stderr, "tollgate: cannot listen on %s (api.listen): %s\n",

@@ -14,6 +14,14 @@
 
 #define TG_TOP_LOG_INTERVAL_MS 10000
 
+/* /v1/check's state (routes_check.c). */
+struct tg_check_state {
+	int prog_fd, buckets_fd, abuckets_fd;
+	uint64_t known[TG_MAX_QUOTAS]; /* configured API keys' hashes, sorted */
+	size_t n_known;
+	uint64_t checks, allowed, denied, bad, errors, from_kernel;
+};
+
 struct tg_agent {
 	uv_loop_t *loop;
 	const char *config_path; /* NULL: the embedded default */
@@ -30,6 +38,7 @@ struct tg_agent {
 	char config_base[256];
 	struct tg_events events;
 	struct tg_alerts alerts;
+	struct tg_check_state check;
 	uint64_t last_top_log_ns, last_top_requests;
 	int exit_code;
 };

@@ -59,6 +59,7 @@ enum tg_hook_format {
 };
 
 #define TG_MAX_WEBHOOKS 16
+#define TG_MAX_TRUSTED 64
 #define TG_MAX_HOOK_HEADERS 8
 #define TG_URL_LEN 512
 #define TG_PATH_LEN 256
@@ -137,6 +138,9 @@ struct tg_config {
 	int n_webhooks;
 	char state_dir[TG_PATH_LEN];        /* default /var/lib/tollgate (restart) */
 	char api_listen[64];                /* "host:port", host IPv4 or [IPv6] */
+	uint32_t check_deny_status;         /* api.check_deny_status, 400..499 */
+	struct tg_cidr { uint32_t net[4]; uint32_t prefix_len; } trusted[TG_MAX_TRUSTED];
+	int n_trusted;                      /* identity.trusted_proxies */
 	uint32_t api_top_n;                 /* 1..10000 */
 	int log_level;                      /* enum tg_log_level */
 	int log_format;                     /* enum tg_log_format */
@@ -235,6 +239,11 @@ struct cJSON *tg_config_webhook_json(const struct tg_webhook_config *w, unsigned
 const char *tg_cfg_check_instance(const char *in, char *out, size_t len);
 const char *tg_cfg_check_listen(const char *in, char *out, size_t len);
 const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len);
+void tg_cfg_parse_trusted(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			  struct tg_config_errors *errs);
+struct cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags);
+/* addr (network order, IPv4-mapped) is inside one of the trusted CIDRs. */
+bool tg_cfg_trusted(const struct tg_config *cfg, const uint32_t addr[4]);
 const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);

@@ -231,8 +231,6 @@ static const char *parse_value(struct tg_quota_entry *q, int k, const cJSON *v, 
 			return "must be one of drop|monitor";
 		if (i < 0)
 			return "must be one of drop|monitor|gateway|deny|exempt";
-		if (i == TG_ACTION_GATEWAY)
-			return "not supported yet";
 		q->action = i;
 		return NULL;
 	case Q_SHARE:

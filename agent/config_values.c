@@ -159,3 +159,80 @@ struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags)
 	return cfg->cgroup[0] ? cJSON_CreateString(cfg->cgroup) : cJSON_CreateNull();
 }
 
+
+/* identity.trusted_proxies: CIDRs whose X-Forwarded-For /v1/check
+ * believes. */
+void tg_cfg_parse_trusted(struct tg_config *cfg, const cJSON *v, const char *path,
+			  struct tg_config_errors *errs)
+{
+	char ipath[160];
+	const cJSON *it;
+	int i = 0;
+
+	cfg->n_trusted = 0;
+	if (!cJSON_IsArray(v)) {
+		tg_config_errf(errs, path, "expected an array of CIDRs");
+		return;
+	}
+	cJSON_ArrayForEach(it, v) {
+		struct tg_cidr *c;
+		int rc;
+
+		snprintf(ipath, sizeof(ipath), "%s[%d]", path, i++);
+		if (cfg->n_trusted >= TG_MAX_TRUSTED) {
+			tg_config_errf(errs, path, "at most %d CIDRs", TG_MAX_TRUSTED);
+			return;
+		}
+		if (!cJSON_IsString(it)) {
+			tg_config_errf(errs, ipath, "expected a CIDR string");
+			continue;
+		}
+		c = &cfg->trusted[cfg->n_trusted];
+		rc = tg_cidr_parse(it->valuestring, c->net, &c->prefix_len);
+		if (rc == -ERANGE) {
+			char want[TG_CIDR_STR_LEN];
+
+			tg_cidr_format(c->net, c->prefix_len, want, sizeof(want));
+			tg_config_errf(errs, ipath, "host bits set (did you mean %s?)", want);
+		} else if (rc) {
+			tg_config_errf(errs, ipath, "must be a CIDR (198.18.0.0/15, fd00::/8) or an address");
+		} else {
+			cfg->n_trusted++;
+		}
+	}
+}
+
+cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags)
+{
+	cJSON *a = cJSON_CreateArray();
+	char buf[TG_CIDR_STR_LEN];
+
+	for (int i = 0; a && i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
+		tg_cidr_format(cfg->trusted[i].net, cfg->trusted[i].prefix_len, buf, sizeof(buf));
+		if (!cJSON_AddItemToArray(a, cJSON_CreateString(buf))) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+bool tg_cfg_trusted(const struct tg_config *cfg, const uint32_t addr[4])
+{
+	for (int i = 0; i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
+		const struct tg_cidr *c = &cfg->trusted[i];
+		uint32_t bits = c->prefix_len, w;
+		bool in = true;
+
+		for (w = 0; w < 4 && bits && in; w++) {
+			uint32_t take = bits >= 32 ? 32 : bits;
+			uint32_t mask = htonl(take == 32 ? 0xffffffffu : ~(0xffffffffu >> take));
+
+			in = (addr[w] & mask) == (c->net[w] & mask);
+			bits -= take;
+		}
+		if (in)
+			return true;
+	}
+	return false;
+}

@@ -423,6 +423,11 @@ int tg_kern_map_fd(const struct tg_kern *k, const char *name)
 	return m ? bpf_map__fd(m) : -ENOENT;
 }
 
+int tg_kern_check_fd(const struct tg_kern *k)
+{
+	return bpf_program__fd(k->skel->progs.tg_check);
+}
+
 int tg_kern_global_fd(const struct tg_kern *k)
 {
 	return bpf_map__fd(k->skel->maps.tg_global);

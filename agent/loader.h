@@ -51,6 +51,8 @@ void tg_kern_close(struct tg_kern *k, bool keep);
 
 int tg_kern_clients_fd(const struct tg_kern *k);
 int tg_kern_global_fd(const struct tg_kern *k);
+/* The /v1/check program (run with BPF_PROG_TEST_RUN, never attached). */
+int tg_kern_check_fd(const struct tg_kern *k);
 int tg_kern_map_fd(const struct tg_kern *k, const char *name);
 
 /* The running kernel's entry count limit for the per-client map. */

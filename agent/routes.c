@@ -256,6 +256,7 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	responses_metrics(a, b, inst);
 	tg_keys_metrics(a, b);
 	tg_alerts_metrics(a, b);
+	tg_check_metrics(a, b);
 	if (b->oom)
 		tg_json_error(resp, 503, "out of memory");
 }
@@ -267,5 +268,8 @@ const struct tg_api_route tg_routes[] = {
 	{ "GET", "/v1/keys", tg_h_keys },
 	{ "GET", "/v1/keys/", tg_h_key },
 	{ "GET", "/v1/webhooks", tg_h_webhooks },
+	/* Envoy's ext_authz appends the original path: /v1/check/v1/chat/... */
+	{ "*", "/v1/check", tg_h_check },
+	{ "*", "/v1/check/", tg_h_check },
 };
 const size_t tg_n_routes = sizeof(tg_routes) / sizeof(tg_routes[0]);

@@ -325,9 +325,7 @@ Test(config, unknown_and_duplicate_keys)
 Test(config, not_supported_yet)
 {
 	static const struct bad_case c[] = {
-		{ IDENT("\"trusted_proxies\": []"), "$.identity.trusted_proxies", NSY },
 		{ API("\"token_env\": \"TG_TOKEN\""), "$.api.token_env", NSY },
-		{ API("\"check_deny_status\": 403"), "$.api.check_deny_status", NSY },
 		{ "{\"keep\": false}", "$.keep", NSY },
 		{ "{\"cluster\": {\"redis\": \"redis://127.0.0.1:6379\"}}", "$.cluster", NSY },
 	};

@@ -5,6 +5,17 @@
 #include <unistd.h>
 
 #include "config_check.h"
+#include "rates.h"
+
+/* text -> the config's address form (IPv4-mapped, network order) */
+static int tg_addr_text(uint32_t a[4], const char *text)
+{
+	struct tg_addr x;
+	int rc = tg_addr_parse(text, &x);
+
+	memcpy(a, x.w, sizeof(x.w));
+	return rc;
+}
 
 #define AN(x) "{\"anomaly\": {" x "}}"
 #define HOOK(x) "{\"webhooks\": [{\"name\": \"ops\", \"url\": \"https://hooks.example/x\", " \
@@ -269,4 +280,41 @@ Test(config_alerts, too_many_webhooks)
 				      i ? "," : "", i);
 	snprintf(json + n, sizeof(json) - n, "]}");
 	bad(json, "$.webhooks", "at most 16 webhooks");
+}
+
+Test(config_alerts, check_settings)
+{
+	uint32_t a[4];
+
+	ok("{}");
+	cr_assert(eq(u32, cfg.check_deny_status, 429));
+	cr_assert(eq(int, cfg.n_trusted, 0));
+	ok("{\"api\": {\"check_deny_status\": 403},"
+	   " \"identity\": {\"trusted_proxies\": [\"198.18.0.0/15\", \"fd00:198:18::/64\", \"10.0.0.1\"]}}");
+	cr_assert(eq(u32, cfg.check_deny_status, 403));
+	cr_assert(eq(int, cfg.n_trusted, 3));
+	cr_assert(eq(int, tg_addr_text(a, "198.19.255.1"), 0));
+	cr_assert(tg_cfg_trusted(&cfg, a));
+	cr_assert(eq(int, tg_addr_text(a, "198.20.0.1"), 0));
+	cr_assert(not(tg_cfg_trusted(&cfg, a)));
+	cr_assert(eq(int, tg_addr_text(a, "fd00:198:18::99"), 0));
+	cr_assert(tg_cfg_trusted(&cfg, a));
+	cr_assert(eq(int, tg_addr_text(a, "10.0.0.1"), 0));
+	cr_assert(tg_cfg_trusted(&cfg, a));
+	cr_assert(eq(int, tg_addr_text(a, "10.0.0.2"), 0));
+	cr_assert(not(tg_cfg_trusted(&cfg, a)));
+	char *s = tg_config_to_json(&cfg);
+	cr_assert(strstr(s, "\"fd00:198:18::/64\"") != NULL, "%s", s);
+	cr_assert(strstr(s, "\"10.0.0.1/32\"") != NULL, "%s", s);
+	free(s);
+	bad("{\"api\": {\"check_deny_status\": 200}}", "$.api.check_deny_status",
+	    "must be an integer in 400..499");
+	bad("{\"identity\": {\"trusted_proxies\": \"10.0.0.0/8\"}}", "$.identity.trusted_proxies",
+	    "expected an array of CIDRs");
+	bad("{\"identity\": {\"trusted_proxies\": [\"10.0.0.1/8\"]}}", "$.identity.trusted_proxies[0]",
+	    "host bits set (did you mean 10.0.0.0/8?)");
+	bad("{\"identity\": {\"trusted_proxies\": [\"nope\"]}}", "$.identity.trusted_proxies[0]",
+	    "must be a CIDR (198.18.0.0/15, fd00::/8) or an address");
+	ok("{\"quotas\": {\"clients\": [{\"name\": \"g\", \"cidr\": \"198.18.0.0/24\", \"action\": \"gateway\"}]}}");
+	cr_assert(eq(int, cfg.quotas[0].action, TG_ACTION_GATEWAY));
 }

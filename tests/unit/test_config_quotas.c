@@ -298,7 +298,6 @@ Test(quotas, names_and_matches)
 Test(quotas, actions_share_global)
 {
 	static const struct bad_case c[] = {
-		{ CL(NET(", \"action\": \"gateway\"")), C0 ".action", NSY },
 		{ CL(NET(", \"action\": \"block\"")), C0 ".action", ACTION_BAD },
 		{ CL(NET(", \"action\": \"DROP\"")), C0 ".action", ACTION_BAD },
 		{ CL(NET(", \"action\": null")), C0 ".action", ACTION_BAD },
