@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# /v1/check end to end with the real nginx and gateway-hooks/nginx/tollgate.conf
+# (auth_request): an over-quota client gets a 429 from nginx with
+# Retry-After and the rate-limit headers, the others get 200. A client whose
+# requests the kernel saw (plain HTTP through the TC program) is answered
+# with the kernel's own verdict, counted once; a client the kernel does not
+# see (loopback, not a gateway interface: as with TLS ended at nginx) is
+# charged by the check itself, on the same bucket.
+source "$(dirname "$0")/lib.sh"
+require_root
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+SNIPPET=${TG_NGINX_SNIPPET:-$ROOT/gateway-hooks/nginx/tollgate.conf}
+[ -f "$SNIPPET" ] || die "no nginx snippet at $SNIPPET"
+
+PORT=18090 BACKEND=18091 API_PORT=19486
+make_client "${E2E_TAG}a" "${E2E_TAG}h1" "${E2E_TAG}c1" 198.18.60.1 198.18.60.2
+make_client "${E2E_TAG}b" "${E2E_TAG}h2" "${E2E_TAG}c2" 198.18.61.1 198.18.61.2
+
+export TG_TEST_GW_KEY="sk-gw-$$"
+cat > "$WORK/agent.json" <<JSON
+{
+  "instance": "$E2E_TAG",
+  "gateway": { "interfaces": ["${E2E_TAG}h1", "${E2E_TAG}h2"], "ports": [$PORT] },
+  "mode": "enforce",
+  "quotas": { "clients": [
+    { "name": "limited", "cidr": "198.18.60.0/24", "requests_per_sec": 1, "burst": 2, "action": "gateway" },
+    { "name": "team-gw", "api_key_env": "TG_TEST_GW_KEY", "requests_per_sec": 1, "burst": 3, "action": "gateway" }
+  ] },
+  "api": { "listen": "127.0.0.1:$API_PORT", "check_deny_status": 403 }
+}
+JSON
+
+# nginx: the client-facing server with the snippet, proxying to a backend.
+mkdir -p "$WORK/nginx/tollgate"
+sed "s#127.0.0.1:9470#127.0.0.1:$API_PORT#" "$SNIPPET" > "$WORK/nginx/tollgate/tollgate.conf"
+cat > "$WORK/nginx.conf" <<NGX
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log $WORK/nginx/access.log;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  server {
+    listen 127.0.0.1:$BACKEND;
+    location / { return 200 "ok\n"; }
+  }
+  server {
+    listen $PORT;
+    include $WORK/nginx/tollgate/tollgate.conf;
+    location / { proxy_pass http://127.0.0.1:$BACKEND; }
+  }
+}
+NGX
+nginx -t -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" >/dev/null 2>&1 || { nginx -t -c "$WORK/nginx.conf"; die "nginx rejects the snippet"; }
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" &
+NGINX_PID=$!
+defer "kill $NGINX_PID; wait $NGINX_PID"
+wait_port $PORT
+start_agent "$WORK/agent.json"
+
+# burst NS URL N [curl args]: N requests over one kept-alive connection,
+# each response's status and headers into $WORK/NAME.txt
+burst() {
+  local ns=$1 url=$2 n=$3 out=$4
+  shift 4
+  local urls=()
+  for _ in $(seq "$n"); do urls+=("$url"); done
+  if [ -n "$ns" ]; then
+    ip netns exec "$ns" curl -s -D - -o /dev/null --max-time 10 "$@" "${urls[@]}" > "$out"
+  else
+    curl -s -D - -o /dev/null --max-time 10 "$@" "${urls[@]}" > "$out"
+  fi
+}
+statuses() { awk '/^HTTP\//{printf "%s ", $2}' "$1" | sed 's/ $//'; }
+# header FILE N NAME: header NAME of the N-th response
+header() {
+  awk -v n="$2" -v h="$(echo "$3" | tr 'A-Z' 'a-z')" 'BEGIN{IGNORECASE=1}
+    /^HTTP\//{i++} i==n { split($0, kv, ": "); if (tolower(kv[1]) == h) { sub(/\r$/, "", kv[2]); print kv[2]; exit } }' "$1"
+}
+key_field() { api "/v1/keys/$1" | jq -r ".state.$2"; }
+
+# --- a client over its quota, plain HTTP: the kernel's verdict ---------------
+burst "${E2E_TAG}a" "http://198.18.60.1:$PORT/v1/chat/completions" 6 "$WORK/a.txt"
+check "over-quota client: burst of 2, then 429" "200 200 429 429 429 429" "$(statuses "$WORK/a.txt")"
+check "429 carries Retry-After" 1 "$(header "$WORK/a.txt" 3 Retry-After)"
+check "429 carries RateLimit-Policy" '"limited";q=2;w=2' "$(header "$WORK/a.txt" 3 RateLimit-Policy)"
+check "429 carries X-RateLimit-Remaining" 0 "$(header "$WORK/a.txt" 3 X-RateLimit-Remaining)"
+check "429 carries x-ratelimit-limit-requests" 2 "$(header "$WORK/a.txt" 3 x-ratelimit-limit-requests)"
+[ -n "$(header "$WORK/a.txt" 3 RateLimit)" ] && ok "429 carries RateLimit" || fail "no RateLimit header"
+check "an allowed answer carries the budget" 1 "$(header "$WORK/a.txt" 1 X-RateLimit-Remaining)"
+check "each request counted once (allowed)" 2 "$(key_field limited allowed)"
+check "each request counted once (denied)" 4 "$(key_field limited denied)"
+kv=$(api /metrics | awk -v i="$E2E_TAG" '$1 == "tollgate_checks_kernel_verdict_total{instance=\"" i "\"}" {print $2}')
+[ "${kv:-0}" -ge 6 ] && ok "answers came from the kernel's verdicts ($kv)" || fail "kernel verdicts used: '$kv'"
+
+# --- another client: 200 ---------------------------------------------------------
+burst "${E2E_TAG}b" "http://198.18.61.1:$PORT/v1/models" 5 "$WORK/b.txt"
+check "a client within its quota gets 200" "200 200 200 200 200" "$(statuses "$WORK/b.txt")"
+
+# --- a client the kernel does not see: the check charges the key ------------------
+burst "" "http://127.0.0.1:$PORT/v1/chat/completions" 5 "$WORK/k.txt" -H "Authorization: Bearer $TG_TEST_GW_KEY"
+check "API key over quota through the check alone: 3 then 429" "200 200 200 429 429" "$(statuses "$WORK/k.txt")"
+check "its 429 names the key" '"team-gw";q=3;w=3' "$(header "$WORK/k.txt" 4 RateLimit-Policy)"
+check "the key's bucket counted 3 allowed" 3 "$(key_field team-gw allowed)"
+check "... and 2 denied" 2 "$(key_field team-gw denied)"
+
+# --- bad checks get a 4xx, not a pass --------------------------------------------
+check "a check without X-Real-IP is a 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$API_PORT/v1/check")"
+check "a check with a bad address is a 400" 400 \
+  "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Real-IP: 999.1.1.1' "http://127.0.0.1:$API_PORT/v1/check")"
+
+stop_agent TERM
+check "agent exits 0" 0 "$AGENT_RC"
+# With the agent gone, nginx fails closed (500), never open.
+check "agent down: nginx fails closed" 500 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PORT/x")"

@@ -1,0 +1,177 @@
+/* /v1/check's pure parts: the client, the key, the rate-limit headers. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <string.h>
+
+#include "apikey.h"
+#include "check.h"
+#include "config_check.h"
+#include "quota_plan.h"
+#include "rates.h"
+
+static const char *addr_text(const struct tg_addr *a)
+{
+	static char buf[64];
+
+	tg_addr_format(a, buf, sizeof(buf));
+	return buf;
+}
+
+Test(check, client_from_x_real_ip)
+{
+	struct tg_addr c;
+	const char *why = NULL;
+
+	ok("{}");
+	cr_assert(eq(int, tg_check_client(&cfg, "198.18.0.7", NULL, &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "198.18.0.7"));
+	cr_assert(eq(int, tg_check_client(&cfg, " [fd00:198:18::9] ", NULL, &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "fd00:198:18::9"));
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, NULL, &c, &why), -1));
+	cr_assert(eq(str, (char *)why, "X-Real-IP is required (the client's address)"));
+	cr_assert(eq(int, tg_check_client(&cfg, "example.com", NULL, &c, &why), -1));
+	cr_assert(eq(str, (char *)why, "X-Real-IP is not an IP address"));
+	/* no trusted proxies: X-Forwarded-For is not believed */
+	cr_assert(eq(int, tg_check_client(&cfg, "198.18.0.7", "203.0.113.9", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "198.18.0.7"));
+	bad("{\"identity\": {\"trusted_proxies\": [1]}}", "$.identity.trusted_proxies[0]",
+	    "expected a CIDR string");
+}
+
+Test(check, forwarded_for_through_trusted_proxies_only)
+{
+	struct tg_addr c;
+	const char *why;
+
+	ok("{\"identity\": {\"trusted_proxies\": [\"198.18.0.0/24\", \"198.19.0.1\"]}}");
+	/* rightmost untrusted hop; a spoofed left part is ignored */
+	cr_assert(eq(int, tg_check_client(&cfg, "198.18.0.7", "6.6.6.6, 203.0.113.9, 198.19.0.1", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "203.0.113.9"));
+	cr_assert(eq(int, tg_check_client(&cfg, "198.18.0.7", "203.0.113.10", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "203.0.113.10"));
+	/* a malformed hop stops the walk at the last good one */
+	cr_assert(eq(int, tg_check_client(&cfg, "198.18.0.7", "203.0.113.9, junk, 198.19.0.1", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "198.19.0.1"));
+	/* not from a trusted proxy: the header is ignored */
+	cr_assert(eq(int, tg_check_client(&cfg, "198.20.0.1", "203.0.113.9", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "198.20.0.1"));
+	/* an empty header leaves the proxy as the client */
+	cr_assert(eq(int, tg_check_client(&cfg, "198.18.0.7", "", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "198.18.0.7"));
+}
+
+Test(check, key_hash_matches_the_kernel)
+{
+	uint64_t k = tg_apikey_hash("sk-abc", 6);
+
+	cr_assert(eq(u64, tg_check_key_hash("Bearer sk-abc"), k));
+	cr_assert(eq(u64, tg_check_key_hash("bEaReR sk-abc"), k));
+	cr_assert(eq(u64, tg_check_key_hash("  sk-abc"), k));
+	cr_assert(eq(u64, tg_check_key_hash("sk-abc, other"), k));
+	cr_assert(eq(u64, tg_check_key_hash("sk-abc;x"), k));
+	cr_assert(eq(u64, tg_check_key_hash(""), 0));
+	cr_assert(eq(u64, tg_check_key_hash("Bearer "), 0));
+}
+
+Test(check, request_key_prefers_a_configured_key)
+{
+	struct tg_api_header h[] = {
+		{ "Host", "gw" }, { "X-API-Key", "decoy" }, { "Authorization", "Bearer sk-real" },
+	};
+	struct tg_api_req req = { .headers = h, .n_headers = 3 };
+	uint64_t known[] = { tg_apikey_hash("sk-real", 7) };
+
+	ok("{}");
+	cr_assert(eq(u64, tg_check_request_key(&cfg, &req, known, 1), known[0]));
+	cr_assert(eq(u64, tg_check_request_key(&cfg, &req, NULL, 0), tg_apikey_hash("decoy", 5)));
+	req.n_headers = 1;
+	cr_assert(eq(u64, tg_check_request_key(&cfg, &req, known, 1), 0));
+}
+
+Test(check, client_key_groups_ipv6_by_prefix)
+{
+	struct tg_addr a, k;
+
+	ok("{\"identity\": {\"ipv6_prefix\": 48}}");
+	tg_addr_parse("fd00:198:18:77::5", &a);
+	tg_check_client_key(&cfg, &a, &k);
+	cr_assert(eq(str, (char *)addr_text(&k), "fd00:198:18::"));
+	tg_addr_parse("198.18.0.5", &a);
+	tg_check_client_key(&cfg, &a, &k);
+	cr_assert(eq(str, (char *)addr_text(&k), "198.18.0.5"));
+}
+
+static void limits_for(uint64_t rps, uint64_t burst, uint64_t bps, struct tg_quota *q)
+{
+	struct tg_quota_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.limits.requests_per_sec = rps;
+	e.limits.burst = burst;
+	e.limits.bytes_per_sec = bps;
+	e.limits.bytes_burst = bps;
+	tg_quota_build(q, &cfg, &e);
+}
+
+Test(check, limits_from_a_bucket)
+{
+	struct tg_quota q;
+	struct tg_bucket b = { 0 };
+	struct tg_check_limits l;
+	uint64_t now = 1000000000000ull;
+
+	ok("{}");
+	limits_for(10, 5, 0, &q);
+	/* an idle bucket: full */
+	tg_check_limits(&q, &b, now, &l);
+	cr_assert(l.requests && !l.bytes);
+	cr_assert(eq(u64, l.limit, 5));
+	cr_assert(eq(u64, l.remaining, 5));
+	cr_assert(eq(u64, l.reset_ms, 0));
+	cr_assert(eq(u64, l.next_ms, 0));
+	cr_assert(eq(u64, l.rate, 10));
+	/* emptied: the TAT is the tolerance plus one interval ahead */
+	b.req_tat = now + q.req_tolerance + q.req_interval;
+	tg_check_limits(&q, &b, now, &l);
+	cr_assert(eq(u64, l.remaining, 0));
+	cr_assert(eq(u64, l.next_ms, 100));
+	cr_assert(eq(u64, l.reset_ms, 500));
+}
+
+Test(check, headers_of_a_denial)
+{
+	static struct tg_api_resp resp;
+	struct tg_check_limits l = { .requests = true, .limit = 5, .remaining = 0, .reset_ms = 2500,
+				     .next_ms = 1200, .rate = 2, .bytes = true, .byte_limit = 4096,
+				     .byte_remaining = -10, .byte_reset_ms = 300, .byte_next_ms = 50 };
+
+	tg_check_headers(&resp, "team-a", &l, true);
+	cr_assert(eq(str, resp.retry_after, "2"));
+	resp.extra[resp.extra_len] = '\0';
+	cr_assert(eq(str, resp.extra,
+		     "RateLimit-Policy: \"team-a\";q=5;w=3\r\n"
+		     "RateLimit: \"team-a\";r=0;t=2\r\n"
+		     "X-RateLimit-Limit: 5\r\n"
+		     "X-RateLimit-Remaining: 0\r\n"
+		     "X-RateLimit-Reset: 3\r\n"
+		     "x-ratelimit-limit-requests: 5\r\n"
+		     "x-ratelimit-remaining-requests: 0\r\n"
+		     "x-ratelimit-reset-requests: 1.200s\r\n"
+		     "x-ratelimit-limit-tokens: 4096\r\n"
+		     "x-ratelimit-remaining-tokens: 0\r\n"
+		     "x-ratelimit-reset-tokens: 50ms\r\n"));
+}
+
+Test(check, durations)
+{
+	char b[32];
+
+	tg_check_duration(0, b, sizeof(b));
+	cr_assert(eq(str, b, "0ms"));
+	tg_check_duration(999, b, sizeof(b));
+	cr_assert(eq(str, b, "999ms"));
+	tg_check_duration(1000, b, sizeof(b));
+	cr_assert(eq(str, b, "1s"));
+	tg_check_duration(61500, b, sizeof(b));
+	cr_assert(eq(str, b, "1m2s"));
+}
