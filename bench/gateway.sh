@@ -87,17 +87,6 @@ URL="http://$H4:$PORT/"
 wrk_run() { # fails the run when wrk fails or hangs
   timeout $((D + 20)) ip netns exec "$NS" wrk "${WRK_ARGS[@]}" "$URL" > "$1"
 }
-rps_of() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
-reqs_of() { awk '/requests in/ { print $1 }' "$1"; }
-errors_of() { # socket errors and non-2xx answers
-  awk '/Socket errors/ { for (i = 3; i <= NF; i += 2) { v = $(i + 1); gsub(",", "", v); n += v } }
-       /Non-2xx/ { n += $NF } END { print n + 0 }' "$1"
-}
-p99_ms() { # wrk's 99% latency line, in ms
-  awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-    f = u == "us" ? 0.001 : u == "ms" ? 1 : u == "s" ? 1000 : u == "m" ? 60000 : -1
-    print v * f }' "$1"
-}
 median3() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 agent_requests() { # requests the agent counted from the client (0 when absent)
   local v

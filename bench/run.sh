@@ -20,10 +20,12 @@
 #   alerts       anomaly events: detect-to-delivery latency (the real agent
 #                and receiver), delivery throughput (build/deliver_rate)
 #                against bare libcurl, and the agent's idle CPU:
-#                bench/alerts.sh.
+#                bench/alerts.sh;
+#   check        /v1/check under wrk against the API's /healthz, and nginx
+#                with the auth_request hook against without: bench/check.sh.
 #
 #   sudo ./bench/run.sh                  # every benchmark; BUILD_DIR=build
-#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway | alerts
+#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway | alerts | check
 #   PKTCOST_ARGS="--sizes 1000" sudo -E ./bench/run.sh
 #
 # Needs root (BPF_PROG_TEST_RUN, namespaces, cgroups). Builds pktcost and the
@@ -37,16 +39,17 @@ root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1
+want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1
 if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0
+  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0
   for a in "$@"; do
     case $a in
       pktcost) want_pktcost=1 ;;
       accuracy) want_accuracy=1 ;;
       gateway) want_gateway=1 ;;
       alerts) want_alerts=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts]" >&2; exit 2 ;;
+      check) want_check=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check]" >&2; exit 2 ;;
     esac
   done
 fi
@@ -65,7 +68,8 @@ elif grep -q '^TG_TESTS:BOOL=OFF' "$build/CMakeCache.txt"; then
 fi
 targets=()
 [ $want_pktcost = 0 ] || targets+=(--target pktcost)
-[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] || targets+=(--target tollgate)
+[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] ||
+  targets+=(--target tollgate)
 [ $want_alerts = 0 ] || targets+=(--target deliver_rate)
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
 
@@ -105,6 +109,9 @@ if [ $want_gateway = 1 ]; then
 fi
 if [ $want_alerts = 1 ]; then
   run_script alerts 300 "about 2 minutes"
+fi
+if [ $want_check = 1 ]; then
+  run_script check 240 "about 2 minutes"
 fi
 
 if [ $want_pktcost = 1 ]; then
@@ -306,6 +313,9 @@ fi
 if [ $want_gateway = 1 ]; then
   replace_section gateway "Gateway throughput with socket-level tracking" "$tmp/gateway.md" "$tmp/new.md"
 fi
+if [ $want_check = 1 ]; then
+  replace_section check "/v1/check and the gateway hook" "$tmp/check.md" "$tmp/new.md"
+fi
 if [ $want_alerts = 1 ]; then
   replace_section alerts "Anomaly events: latency, delivery rate, idle cost" "$tmp/alerts.md" "$tmp/new.md"
 fi
@@ -316,3 +326,4 @@ echo "bench/run.sh: wrote $out" >&2
 [ $want_gateway = 0 ] || sed -n '/^| no agent/,/^Target/p' "$tmp/gateway.md"
 [ $want_accuracy = 0 ] || sed -n '/^| R /,/^$/p' "$tmp/accuracy.md"
 [ $want_alerts = 0 ] || grep '^| ' "$tmp/alerts.md"
+[ $want_check = 0 ] || grep '^| ' "$tmp/check.md"
