@@ -4,7 +4,11 @@
  * each message and reading stops while its response is written, so
  * pipelined requests already in the read buffer are answered in order
  * without a queue. Memory per connection is fixed (read buffer, URL, path,
- * two reusable response buffers). */
+ * headers, two reusable response buffers).
+ *
+ * With a token set, every request must carry it (see tg_api_set_token);
+ * only its SHA-256 is kept, and comparing digests makes the comparison
+ * independent of where a wrong token first differs and of its length. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -12,10 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <http_parser.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "api.h"
 #include "http_util.h"
@@ -26,6 +33,9 @@
 #define TG_API_MAX_URL 2048
 #define TG_API_LINGER_MS 1000 /* drain time after an error before the close */
 #define TG_API_BACKLOG 128
+/* Names and values with their NULs; both bounds make a 431 before it fills. */
+#define TG_API_HDR_BUF (TG_API_MAX_REQUEST + 2 * TG_API_MAX_HEADERS)
+#define TG_API_TOKEN_MD 32 /* SHA-256 */
 
 struct tg_api {
 	uv_tcp_t listener;
@@ -38,7 +48,11 @@ struct tg_api {
 	unsigned int idle_ms;
 	int port;
 	bool stopping, listener_closed;
+	bool has_token;
+	unsigned char token_md[TG_API_TOKEN_MD];
 };
+
+enum hdr_state { HDR_NONE = 0, HDR_NAME, HDR_VALUE };
 
 struct conn {
 	uv_tcp_t tcp;
@@ -51,15 +65,21 @@ struct conn {
 	int handles;            /* open uv handles; memory is freed at 0 */
 	bool reading, writing, draining, closing, close_after;
 	bool msg_done, headers_done, keep_alive, head;
+	bool challenge;         /* a 401: the response says how to authenticate */
 	int err_status;         /* why a parser callback aborted, 0 if it did not */
+	const char *err_msg;    /* ... and the error body's message */
 	size_t req_bytes, body_bytes;
 	size_t rpos, rlen;      /* unparsed bytes of rbuf: pipelined requests */
 	size_t url_len;
+	enum hdr_state hstate;  /* which part of a header the parser is in */
+	unsigned int n_headers;
+	size_t hlen, hitem;     /* bytes used in hbuf; start of the current part */
 	struct tg_api_resp resp;
 	struct tg_buf hdr;
 	char allow[64];
 	char url[TG_API_MAX_URL + 1];
 	char path[TG_API_MAX_URL + 1];
+	char hbuf[TG_API_HDR_BUF];
 	char rbuf[TG_API_READ_BUF];
 };
 
@@ -69,8 +89,10 @@ static void conn_process(struct conn *c);
 
 static void api_maybe_free(struct tg_api *api)
 {
-	if (api->stopping && api->listener_closed && api->n_conns == 0)
+	if (api->stopping && api->listener_closed && api->n_conns == 0) {
+		OPENSSL_cleanse(api->token_md, sizeof(api->token_md));
 		free(api);
+	}
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -243,6 +265,8 @@ static void conn_send(struct conn *c, bool keep_alive)
 		tg_buf_printf(&c->hdr, "Allow: %s\r\n", c->allow);
 	if (header_value_ok(r->retry_after, sizeof(r->retry_after)))
 		tg_buf_printf(&c->hdr, "Retry-After: %s\r\n", r->retry_after);
+	if (c->challenge)
+		tg_buf_printf(&c->hdr, "WWW-Authenticate: Bearer\r\n");
 	tg_buf_append(&c->hdr, "\r\n", 2);
 	if (c->hdr.oom) {
 		conn_close(c);
@@ -253,6 +277,7 @@ static void conn_send(struct conn *c, bool keep_alive)
 		bufs[nbufs++] = uv_buf_init(r->body.data, (unsigned int)r->body.len);
 	c->allow[0] = '\0';
 	c->head = false;
+	c->challenge = false;
 	c->close_after = !keep_alive;
 	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write)) {
 		conn_close(c);
@@ -342,6 +367,54 @@ static const struct tg_api_route *route_find(struct conn *c, const char *method,
 	return NULL;
 }
 
+/* The matched route's flags; without one (404, 405) those of any route
+ * of the best-matching group, so its token rule still holds. */
+static unsigned int route_flags(struct conn *c, const struct tg_api_route *rt, size_t best)
+{
+	unsigned int flags = 0;
+
+	if (rt)
+		return rt->flags;
+	for (size_t i = 0; best && i < c->api->n_routes; i++)
+		if (route_score(c->api->routes[i].path, c->path) == best)
+			flags |= c->api->routes[i].flags;
+	return flags;
+}
+
+static bool token_matches(const struct tg_api *api, const char *v)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (!EVP_Digest(v, strlen(v), md, &mdlen, EVP_sha256(), NULL) ||
+	    mdlen != TG_API_TOKEN_MD)
+		return false;
+	return CRYPTO_memcmp(md, api->token_md, TG_API_TOKEN_MD) == 0;
+}
+
+/* Every candidate header is checked (no early exit), and a wrong one does
+ * not hide a right one. */
+static bool conn_authorized(struct conn *c, unsigned int flags)
+{
+	const char *p = c->hbuf, *v;
+	bool ok = false;
+
+	if (!c->api->has_token)
+		return true;
+	for (unsigned int i = 0; i < c->n_headers; i++, p = v + strlen(v) + 1) {
+		v = p + strlen(p) + 1;
+		if (!strcmp(p, "x-tollgate-token")) {
+			ok |= token_matches(c->api, v);
+		} else if (!strcmp(p, "authorization") && !(flags & TG_API_NO_BEARER) &&
+			   !strncasecmp(v, "bearer ", 7)) {
+			v += 7;
+			v += strspn(v, " \t");
+			ok |= token_matches(c->api, v);
+		}
+	}
+	return ok;
+}
+
 static void conn_dispatch(struct conn *c)
 {
 	struct http_parser_url u;
@@ -370,6 +443,12 @@ static void conn_dispatch(struct conn *c)
 		c->url[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
 	}
 	rt = route_find(c, method, c->path, &best);
+	/* before 404/405: without the token, nothing about the routes leaks */
+	if (!conn_authorized(c, route_flags(c, rt, best))) {
+		c->challenge = true;
+		conn_error(c, 401, "missing or invalid API token", c->keep_alive);
+		return;
+	}
 	if (!rt) {
 		if (best) {
 			build_allow(c, c->path, best);
@@ -382,6 +461,8 @@ static void conn_dispatch(struct conn *c)
 	req.method = method;
 	req.path = c->path;
 	req.query = query;
+	req.headers = c->hbuf;
+	req.n_headers = c->n_headers;
 	resp_prepare(&c->resp, 200);
 	rt->fn(c->api->ctx, &req, &c->resp);
 	if (c->closing) /* the handler stopped the server */
@@ -396,6 +477,9 @@ static int cb_begin(http_parser *p)
 	c->url_len = 0;
 	c->body_bytes = 0;
 	c->headers_done = false;
+	c->hstate = HDR_NONE;
+	c->n_headers = 0;
+	c->hlen = c->hitem = 0;
 	return 0;
 }
 
@@ -405,6 +489,7 @@ static int cb_url(http_parser *p, const char *at, size_t n)
 
 	if (n > TG_API_MAX_URL - c->url_len) {
 		c->err_status = 414;
+		c->err_msg = "uri too long";
 		return -1;
 	}
 	memcpy(c->url + c->url_len, at, n);
@@ -412,14 +497,82 @@ static int cb_url(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+static int hdr_fail(struct conn *c, const char *msg)
+{
+	c->err_status = 431;
+	c->err_msg = msg;
+	return -1;
+}
+
+/* Appends a piece of a header name or value: the parser may hand either
+ * over in several pieces when it spans reads. Leaves a byte for the NUL. */
+static int hdr_put(struct conn *c, const char *at, size_t n, bool lower)
+{
+	if (c->hlen == c->hitem)
+		while (n && (*at == ' ' || *at == '\t'))
+			at++, n--;
+	if (n >= sizeof(c->hbuf) - c->hlen)
+		return hdr_fail(c, "request headers too large");
+	for (size_t i = 0; i < n; i++)
+		c->hbuf[c->hlen + i] = lower && at[i] >= 'A' && at[i] <= 'Z' ? at[i] | 0x20 : at[i];
+	c->hlen += n;
+	return 0;
+}
+
+/* Ends the current name or value: trailing whitespace off, a NUL on. */
+static void hdr_end(struct conn *c)
+{
+	while (c->hlen > c->hitem && (c->hbuf[c->hlen - 1] == ' ' || c->hbuf[c->hlen - 1] == '\t'))
+		c->hlen--;
+	c->hbuf[c->hlen++] = '\0';
+	c->hitem = c->hlen;
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	if (c->hstate == HDR_VALUE)
+		hdr_end(c);
+	if (c->hstate != HDR_NAME) {
+		if (c->n_headers >= TG_API_MAX_HEADERS)
+			return hdr_fail(c, "too many request headers");
+		c->n_headers++;
+		c->hstate = HDR_NAME;
+	}
+	return hdr_put(c, at, n, true);
+}
+
+/* An empty value still comes as one call of length 0. */
+static int cb_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	if (c->hstate == HDR_NAME) {
+		hdr_end(c);
+		c->hstate = HDR_VALUE;
+	}
+	return hdr_put(c, at, n, false);
+}
+
+/* Also after chunked trailers, which come as more headers. */
+static void hdrs_finish(struct conn *c)
+{
+	if (c->hstate == HDR_VALUE)
+		hdr_end(c);
+	c->hstate = HDR_NONE;
+}
+
 static int cb_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
 
+	hdrs_finish(c);
 	c->headers_done = true;
 	/* refuse a declared oversized body before reading any of it */
 	if (p->content_length != ULLONG_MAX && p->content_length > TG_API_MAX_REQUEST) {
 		c->err_status = 413;
+		c->err_msg = "request too large";
 		return -1;
 	}
 	return 0;
@@ -437,6 +590,7 @@ static int cb_message_complete(http_parser *p)
 {
 	struct conn *c = p->data;
 
+	hdrs_finish(c);
 	c->msg_done = true;
 	c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
 	/* http_parser_execute returns right after this message */
@@ -447,6 +601,8 @@ static int cb_message_complete(http_parser *p)
 static const http_parser_settings parser_settings = {
 	.on_message_begin = cb_begin,
 	.on_url = cb_url,
+	.on_header_field = cb_header_field,
+	.on_header_value = cb_header_value,
 	.on_headers_complete = cb_headers_complete,
 	.on_body = cb_body,
 	.on_message_complete = cb_message_complete,
@@ -483,10 +639,8 @@ static void conn_process(struct conn *c)
 			else
 				conn_dispatch(c);
 		} else if (e != HPE_OK) {
-			if (c->err_status == 414)
-				conn_error(c, 414, "uri too long", false);
-			else if (c->err_status == 413)
-				conn_too_large(c, false);
+			if (c->err_status)
+				conn_error(c, c->err_status, c->err_msg, false);
 			else
 				conn_error(c, 400, http_errno_description(e), false);
 		} else if (c->req_bytes > TG_API_MAX_REQUEST) {
@@ -671,4 +825,33 @@ void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms)
 {
 	if (api && ms)
 		api->idle_ms = ms;
+}
+
+int tg_api_set_token(struct tg_api *api, const char *token)
+{
+	unsigned int mdlen = 0;
+
+	if (!api)
+		return -EINVAL;
+	api->has_token = false;
+	OPENSSL_cleanse(api->token_md, sizeof(api->token_md));
+	if (!token || !*token)
+		return 0;
+	if (!EVP_Digest(token, strlen(token), api->token_md, &mdlen, EVP_sha256(), NULL) ||
+	    mdlen != TG_API_TOKEN_MD)
+		return -EIO;
+	api->has_token = true;
+	return 0;
+}
+
+const char *tg_api_header(const struct tg_api_req *req, const char *name)
+{
+	const char *p = req->headers, *v;
+
+	for (unsigned int i = 0; p && i < req->n_headers; i++, p = v + strlen(v) + 1) {
+		v = p + strlen(p) + 1;
+		if (!strcasecmp(p, name))
+			return v;
+	}
+	return NULL;
 }

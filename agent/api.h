@@ -11,11 +11,17 @@
 #define TG_API_MAX_REQUEST 8192   /* request line + headers + body, bytes */
 #define TG_API_MAX_CONNS 64       /* concurrent connections */
 #define TG_API_IDLE_MS 10000      /* idle keep-alive connections are closed */
+#define TG_API_MAX_HEADERS 64     /* request headers; more get a 431 */
 
 struct tg_api_req {
 	const char *method;  /* "GET", ... */
 	const char *path;    /* decoded path without the query, NUL-terminated */
 	const char *query;   /* raw query string without '?', "" when none */
+	/* The request's headers as n_headers "name\0value\0" pairs: names in
+	 * lower case, values without surrounding whitespace. Read them with
+	 * tg_api_header(). */
+	const char *headers;
+	unsigned int n_headers;
 };
 
 struct tg_api_resp {
@@ -28,10 +34,17 @@ struct tg_api_resp {
 typedef void (*tg_api_handler_fn)(void *ctx, const struct tg_api_req *req,
 				  struct tg_api_resp *resp);
 
+/* Route flags. */
+/* With an API token set, the route accepts it only in X-Tollgate-Token, not
+ * as "Authorization: Bearer": a gateway's check request carries the
+ * client's own Authorization header. */
+#define TG_API_NO_BEARER 0x1u
+
 struct tg_api_route {
 	const char *method;
 	const char *path;  /* exact match, or a prefix when it ends with '/' */
 	tg_api_handler_fn fn;
+	unsigned int flags; /* TG_API_* route flags */
 };
 
 struct tg_api;
@@ -49,6 +62,15 @@ int tg_api_port(const struct tg_api *api);
 /* Idle / slow-request bound for connections whose timer starts after this
  * call; TG_API_IDLE_MS by default. Mainly for tests. */
 void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms);
+
+/* Requires a token on every request from now on: "Authorization: Bearer
+ * <token>" (routes without TG_API_NO_BEARER) or "X-Tollgate-Token: <token>",
+ * compared in constant time; a request without it gets a 401. NULL or ""
+ * turns the check off. Only a digest is kept. Returns 0 or -EIO. */
+int tg_api_set_token(struct tg_api *api, const char *token);
+
+/* The first value of header `name` (any case), or NULL when absent. */
+const char *tg_api_header(const struct tg_api_req *req, const char *name);
 
 /* Copies query parameter `name` (percent-decoded) into out. Returns its
  * length, or -1 when absent or longer than len - 1. */

@@ -137,6 +137,8 @@ struct tg_config {
 	int n_webhooks;
 	char state_dir[TG_PATH_LEN];        /* default /var/lib/tollgate (restart) */
 	char api_listen[64];                /* "host:port", host IPv4 or [IPv6] */
+	char api_token_env[TG_ENV_NAME_LEN]; /* "" (null): the API asks for no token */
+	char api_token[TG_SECRET_MAX + 1];  /* its value at load; never printed */
 	uint32_t api_top_n;                 /* 1..10000 */
 	int log_level;                      /* enum tg_log_level */
 	int log_format;                     /* enum tg_log_format */
@@ -235,6 +237,11 @@ struct cJSON *tg_config_webhook_json(const struct tg_webhook_config *w, unsigned
 const char *tg_cfg_check_instance(const char *in, char *out, size_t len);
 const char *tg_cfg_check_listen(const char *in, char *out, size_t len);
 const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len);
+/* A "host:port" as tg_cfg_check_listen stored it: is the host loopback? */
+bool tg_cfg_listen_is_loopback(const char *listen);
+void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			    struct tg_config_errors *errs);
+struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags);
 const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
