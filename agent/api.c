@@ -6,9 +6,9 @@
  * without a queue. Memory per connection is fixed (read buffer, URL, path,
  * headers, two reusable response buffers).
  *
- * With a token set, every request must carry it (see tg_api_set_token);
- * only its SHA-256 is kept, and comparing digests makes the comparison
- * independent of where a wrong token first differs and of its length. */
+ * With a token set, every request must carry it (see tg_api_set_token and
+ * api_hdrs.c), checked before routing so that nothing about the routes
+ * answers a request without it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -16,15 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <http_parser.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "api.h"
+#include "api_hdrs.h"
 #include "http_util.h"
 
 /* Smaller than TG_API_MAX_REQUEST: the parser streams, rbuf never holds a
@@ -33,9 +31,6 @@
 #define TG_API_MAX_URL 2048
 #define TG_API_LINGER_MS 1000 /* drain time after an error before the close */
 #define TG_API_BACKLOG 128
-/* Names and values with their NULs; both bounds make a 431 before it fills. */
-#define TG_API_HDR_BUF (TG_API_MAX_REQUEST + 2 * TG_API_MAX_HEADERS)
-#define TG_API_TOKEN_MD 32 /* SHA-256 */
 
 struct tg_api {
 	uv_tcp_t listener;
@@ -48,11 +43,8 @@ struct tg_api {
 	unsigned int idle_ms;
 	int port;
 	bool stopping, listener_closed;
-	bool has_token;
-	unsigned char token_md[TG_API_TOKEN_MD];
+	struct tg_api_token token;
 };
-
-enum hdr_state { HDR_NONE = 0, HDR_NAME, HDR_VALUE };
 
 struct conn {
 	uv_tcp_t tcp;
@@ -71,15 +63,12 @@ struct conn {
 	size_t req_bytes, body_bytes;
 	size_t rpos, rlen;      /* unparsed bytes of rbuf: pipelined requests */
 	size_t url_len;
-	enum hdr_state hstate;  /* which part of a header the parser is in */
-	unsigned int n_headers;
-	size_t hlen, hitem;     /* bytes used in hbuf; start of the current part */
 	struct tg_api_resp resp;
 	struct tg_buf hdr;
 	char allow[64];
 	char url[TG_API_MAX_URL + 1];
 	char path[TG_API_MAX_URL + 1];
-	char hbuf[TG_API_HDR_BUF];
+	struct tg_api_hdrs hdrs;
 	char rbuf[TG_API_READ_BUF];
 };
 
@@ -90,7 +79,7 @@ static void conn_process(struct conn *c);
 static void api_maybe_free(struct tg_api *api)
 {
 	if (api->stopping && api->listener_closed && api->n_conns == 0) {
-		OPENSSL_cleanse(api->token_md, sizeof(api->token_md));
+		tg_api_token_clear(&api->token);
 		free(api);
 	}
 }
@@ -381,40 +370,6 @@ static unsigned int route_flags(struct conn *c, const struct tg_api_route *rt, s
 	return flags;
 }
 
-static bool token_matches(const struct tg_api *api, const char *v)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	if (!EVP_Digest(v, strlen(v), md, &mdlen, EVP_sha256(), NULL) ||
-	    mdlen != TG_API_TOKEN_MD)
-		return false;
-	return CRYPTO_memcmp(md, api->token_md, TG_API_TOKEN_MD) == 0;
-}
-
-/* Every candidate header is checked (no early exit), and a wrong one does
- * not hide a right one. */
-static bool conn_authorized(struct conn *c, unsigned int flags)
-{
-	const char *p = c->hbuf, *v;
-	bool ok = false;
-
-	if (!c->api->has_token)
-		return true;
-	for (unsigned int i = 0; i < c->n_headers; i++, p = v + strlen(v) + 1) {
-		v = p + strlen(p) + 1;
-		if (!strcmp(p, "x-tollgate-token")) {
-			ok |= token_matches(c->api, v);
-		} else if (!strcmp(p, "authorization") && !(flags & TG_API_NO_BEARER) &&
-			   !strncasecmp(v, "bearer ", 7)) {
-			v += 7;
-			v += strspn(v, " \t");
-			ok |= token_matches(c->api, v);
-		}
-	}
-	return ok;
-}
-
 static void conn_dispatch(struct conn *c)
 {
 	struct http_parser_url u;
@@ -444,7 +399,8 @@ static void conn_dispatch(struct conn *c)
 	}
 	rt = route_find(c, method, c->path, &best);
 	/* before 404/405: without the token, nothing about the routes leaks */
-	if (!conn_authorized(c, route_flags(c, rt, best))) {
+	if (!tg_api_token_ok(&c->api->token, &c->hdrs,
+			     !(route_flags(c, rt, best) & TG_API_NO_BEARER))) {
 		c->challenge = true;
 		conn_error(c, 401, "missing or invalid API token", c->keep_alive);
 		return;
@@ -461,8 +417,8 @@ static void conn_dispatch(struct conn *c)
 	req.method = method;
 	req.path = c->path;
 	req.query = query;
-	req.headers = c->hbuf;
-	req.n_headers = c->n_headers;
+	req.headers = c->hdrs.buf;
+	req.n_headers = c->hdrs.n;
 	resp_prepare(&c->resp, 200);
 	rt->fn(c->api->ctx, &req, &c->resp);
 	if (c->closing) /* the handler stopped the server */
@@ -477,9 +433,7 @@ static int cb_begin(http_parser *p)
 	c->url_len = 0;
 	c->body_bytes = 0;
 	c->headers_done = false;
-	c->hstate = HDR_NONE;
-	c->n_headers = 0;
-	c->hlen = c->hitem = 0;
+	tg_api_hdrs_reset(&c->hdrs);
 	return 0;
 }
 
@@ -497,77 +451,34 @@ static int cb_url(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int hdr_fail(struct conn *c, const char *msg)
+static int hdr_result(struct conn *c, const char *msg)
 {
+	if (!msg)
+		return 0;
 	c->err_status = 431;
 	c->err_msg = msg;
 	return -1;
-}
-
-/* Appends a piece of a header name or value: the parser may hand either
- * over in several pieces when it spans reads. Leaves a byte for the NUL. */
-static int hdr_put(struct conn *c, const char *at, size_t n, bool lower)
-{
-	if (c->hlen == c->hitem)
-		while (n && (*at == ' ' || *at == '\t'))
-			at++, n--;
-	if (n >= sizeof(c->hbuf) - c->hlen)
-		return hdr_fail(c, "request headers too large");
-	for (size_t i = 0; i < n; i++)
-		c->hbuf[c->hlen + i] = lower && at[i] >= 'A' && at[i] <= 'Z' ? at[i] | 0x20 : at[i];
-	c->hlen += n;
-	return 0;
-}
-
-/* Ends the current name or value: trailing whitespace off, a NUL on. */
-static void hdr_end(struct conn *c)
-{
-	while (c->hlen > c->hitem && (c->hbuf[c->hlen - 1] == ' ' || c->hbuf[c->hlen - 1] == '\t'))
-		c->hlen--;
-	c->hbuf[c->hlen++] = '\0';
-	c->hitem = c->hlen;
 }
 
 static int cb_header_field(http_parser *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
-	if (c->hstate == HDR_VALUE)
-		hdr_end(c);
-	if (c->hstate != HDR_NAME) {
-		if (c->n_headers >= TG_API_MAX_HEADERS)
-			return hdr_fail(c, "too many request headers");
-		c->n_headers++;
-		c->hstate = HDR_NAME;
-	}
-	return hdr_put(c, at, n, true);
+	return hdr_result(c, tg_api_hdrs_name(&c->hdrs, at, n));
 }
 
-/* An empty value still comes as one call of length 0. */
 static int cb_header_value(http_parser *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
-	if (c->hstate == HDR_NAME) {
-		hdr_end(c);
-		c->hstate = HDR_VALUE;
-	}
-	return hdr_put(c, at, n, false);
-}
-
-/* Also after chunked trailers, which come as more headers. */
-static void hdrs_finish(struct conn *c)
-{
-	if (c->hstate == HDR_VALUE)
-		hdr_end(c);
-	c->hstate = HDR_NONE;
+	return hdr_result(c, tg_api_hdrs_value(&c->hdrs, at, n));
 }
 
 static int cb_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
 
-	hdrs_finish(c);
+	tg_api_hdrs_finish(&c->hdrs);
 	c->headers_done = true;
 	/* refuse a declared oversized body before reading any of it */
 	if (p->content_length != ULLONG_MAX && p->content_length > TG_API_MAX_REQUEST) {
@@ -590,7 +501,7 @@ static int cb_message_complete(http_parser *p)
 {
 	struct conn *c = p->data;
 
-	hdrs_finish(c);
+	tg_api_hdrs_finish(&c->hdrs);
 	c->msg_done = true;
 	c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
 	/* http_parser_execute returns right after this message */
@@ -829,29 +740,5 @@ void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms)
 
 int tg_api_set_token(struct tg_api *api, const char *token)
 {
-	unsigned int mdlen = 0;
-
-	if (!api)
-		return -EINVAL;
-	api->has_token = false;
-	OPENSSL_cleanse(api->token_md, sizeof(api->token_md));
-	if (!token || !*token)
-		return 0;
-	if (!EVP_Digest(token, strlen(token), api->token_md, &mdlen, EVP_sha256(), NULL) ||
-	    mdlen != TG_API_TOKEN_MD)
-		return -EIO;
-	api->has_token = true;
-	return 0;
-}
-
-const char *tg_api_header(const struct tg_api_req *req, const char *name)
-{
-	const char *p = req->headers, *v;
-
-	for (unsigned int i = 0; p && i < req->n_headers; i++, p = v + strlen(v) + 1) {
-		v = p + strlen(p) + 1;
-		if (!strcasecmp(p, name))
-			return v;
-	}
-	return NULL;
+	return api ? tg_api_token_set(&api->token, token) : -EINVAL;
 }

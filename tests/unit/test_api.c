@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_hdrs.h"
 
 /* ---- server under test ----------------------------------------------- */
 
@@ -1120,4 +1121,55 @@ Test(api, header_lookup_table)
 	cr_assert(eq(str, (char *)tg_api_header(&req, "Content-Type"), "text/plain"));
 	cr_assert(eq(ptr, (void *)tg_api_header(&req, "x"), NULL));
 	cr_assert(eq(ptr, (void *)tg_api_header(&none, "x-a"), NULL));
+}
+
+/* The store directly: pieces, bounds, and the token match over it. */
+Test(api, header_store_and_token_table)
+{
+	static struct tg_api_hdrs h;
+	static char big[TG_API_HDR_BUF];
+	struct tg_api_token t = { 0 };
+	struct tg_api_req req;
+
+	tg_api_hdrs_reset(&h);
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_name(&h, "X-Tol", 5), NULL));
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_name(&h, "lgate-Token", 11), NULL));
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_value(&h, " ab", 3), NULL));
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_value(&h, "c ", 2), NULL));
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_name(&h, "Authorization", 13), NULL));
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_value(&h, "Bearer xyz", 10), NULL));
+	tg_api_hdrs_finish(&h);
+	req.headers = h.buf;
+	req.n_headers = h.n;
+	cr_assert(eq(str, (char *)tg_api_header(&req, "x-tollgate-token"), "abc"));
+	cr_assert(eq(str, (char *)tg_api_header(&req, "AUTHORIZATION"), "Bearer xyz"));
+
+	cr_assert(tg_api_token_ok(&t, &h, true)); /* none set */
+	cr_assert(eq(int, tg_api_token_set(&t, "abc"), 0));
+	cr_assert(tg_api_token_ok(&t, &h, true));
+	cr_assert(tg_api_token_ok(&t, &h, false));
+	cr_assert(eq(int, tg_api_token_set(&t, "xyz"), 0));
+	cr_assert(tg_api_token_ok(&t, &h, true));
+	cr_assert(not(tg_api_token_ok(&t, &h, false)));
+	cr_assert(eq(int, tg_api_token_set(&t, "ab"), 0));
+	cr_assert(not(tg_api_token_ok(&t, &h, true)));
+	cr_assert(eq(int, tg_api_token_set(&t, ""), 0));
+	cr_assert(tg_api_token_ok(&t, &h, false));
+
+	tg_api_hdrs_reset(&h);
+	for (int i = 0; i < TG_API_MAX_HEADERS; i++) {
+		cr_assert(eq(ptr, (void *)tg_api_hdrs_name(&h, "a", 1), NULL));
+		cr_assert(eq(ptr, (void *)tg_api_hdrs_value(&h, "", 0), NULL));
+	}
+	cr_assert(eq(str, (char *)tg_api_hdrs_name(&h, "a", 1), "too many request headers"));
+	tg_api_hdrs_reset(&h);
+	memset(big, 'v', sizeof(big));
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_name(&h, "a", 1), NULL));
+	cr_assert(eq(str, (char *)tg_api_hdrs_value(&h, big, sizeof(big) - 2),
+		     "request headers too large"));
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_value(&h, big, sizeof(big) - 3), NULL));
+	/* one byte left: for the value's NUL, not for another name */
+	cr_assert(eq(ptr, (void *)tg_api_hdrs_value(&h, "", 0), NULL));
+	cr_assert(eq(str, (char *)tg_api_hdrs_name(&h, "b", 1), "request headers too large"));
+	cr_assert(eq(sz, h.len, sizeof(big)));
 }
