@@ -28,7 +28,7 @@ TOKEN=tg-e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 KEY=sk-e2e-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export "$TOKEN_VAR=$TOKEN" TG_E2E_QUOTA_KEY=$KEY
 unset TOLLGATE_API_TOKEN
-TMUX_SOCK=tollgate-$E2E_TAG
+TMUX_SOCK=$WORK/tmux.sock # removed with WORK; a server of our own
 
 for p in $PORT $API_PORT; do
   [ -z "$(ss -Hltn "sport = :$p")" ] || die "port $p is already in use"
@@ -146,8 +146,8 @@ rc=0; "$TOLLGATE" top --once --api "$API_LISTEN" > /dev/null 2> "$WORK/err.txt" 
 check "top --once without a token exits 1" 1 "$rc"
 
 # --- 5. top in tmux -----------------------------------------------------------
-tm() { tmux -L "$TMUX_SOCK" "$@"; }
-defer "tmux -L $TMUX_SOCK kill-server"
+tm() { tmux -S "$TMUX_SOCK" "$@"; }
+defer "tmux -S $TMUX_SOCK kill-server"
 pane() { tm capture-pane -p -t top; }
 wait_pane() { # wait_pane REGEX [SECONDS]: until the pane matches (default 10 s)
   local end=$((${EPOCHREALTIME/./} + ${2:-10} * 1000000))
