@@ -89,6 +89,8 @@ static void reload(struct tg_agent *a)
 		snprintf(next.instance, sizeof(next.instance), "%s", a->cfg.instance);
 		next.max_clients = a->cfg.max_clients;
 		snprintf(next.api_listen, sizeof(next.api_listen), "%s", a->cfg.api_listen);
+		memcpy(next.api_token_env, a->cfg.api_token_env, sizeof(next.api_token_env));
+		memcpy(next.api_token, a->cfg.api_token, sizeof(next.api_token));
 		snprintf(next.state_dir, sizeof(next.state_dir), "%s", a->cfg.state_dir);
 	}
 	err = tg_kern_attach(&a->kern, &next, &bad);
@@ -207,7 +209,14 @@ static int start_loop(struct tg_agent *a)
 			a->cfg.api_listen, strerror(-err));
 		return err;
 	}
-	pr_info("api listening", "listen=%s", a->cfg.api_listen);
+	err = tg_api_set_token(a->api, a->cfg.api_token);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot set the API token (api.token_env): %s\n",
+			strerror(-err));
+		return err;
+	}
+	pr_info("api listening", "listen=%s token=%s", a->cfg.api_listen,
+		a->cfg.api_token_env[0] ? "required" : "none");
 	err = tg_events_start(&a->events, a->loop, &a->kern, tg_kern_map_fd(&a->kern, "tg_events"));
 	if (err) {
 		fprintf(stderr, "tollgate: cannot read the kernel's event ring buffer: %s\n",

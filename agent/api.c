@@ -4,7 +4,11 @@
  * each message and reading stops while its response is written, so
  * pipelined requests already in the read buffer are answered in order
  * without a queue. Memory per connection is fixed (read buffer, URL, path,
- * two reusable response buffers). */
+ * headers, two reusable response buffers).
+ *
+ * With a token set, every request must carry it (see tg_api_set_token and
+ * api_hdrs.c), checked before routing so that nothing about the routes
+ * answers a request without it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -20,6 +24,7 @@
 #include <http_parser.h>
 
 #include "api.h"
+#include "api_hdrs.h"
 #include "http_util.h"
 
 /* Smaller than TG_API_MAX_REQUEST: the parser streams, rbuf never holds a
@@ -40,6 +45,7 @@ struct tg_api {
 	unsigned int idle_ms;
 	int port;
 	bool stopping, listener_closed;
+	struct tg_api_token token;
 };
 
 struct conn {
@@ -53,21 +59,19 @@ struct conn {
 	int handles;            /* open uv handles; memory is freed at 0 */
 	bool reading, writing, draining, closing, close_after;
 	bool msg_done, headers_done, keep_alive, head;
+	bool challenge;         /* a 401: the response says how to authenticate */
 	int err_status;         /* why a parser callback aborted, 0 if it did not */
+	const char *err_msg;    /* ... and the error body's message */
 	size_t req_bytes, body_bytes;
 	size_t rpos, rlen;      /* unparsed bytes of rbuf: pipelined requests */
 	size_t url_len;
 	struct tg_api_resp resp;
 	struct tg_buf hdr;
 	char allow[64];
-	/* request headers: names and values back to back in hbuf */
-	struct tg_api_header hdrs[TG_API_MAX_HEADERS];
-	size_t n_hdrs, hlen;
-	bool in_value;
-	char hbuf[TG_API_HEADER_BYTES];
 	char peer[64];
 	char url[TG_API_MAX_URL + 1];
 	char path[TG_API_MAX_URL + 1];
+	struct tg_api_hdrs hdrs;
 	char rbuf[TG_API_READ_BUF];
 };
 
@@ -77,8 +81,10 @@ static void conn_process(struct conn *c);
 
 static void api_maybe_free(struct tg_api *api)
 {
-	if (api->stopping && api->listener_closed && api->n_conns == 0)
+	if (api->stopping && api->listener_closed && api->n_conns == 0) {
+		tg_api_token_clear(&api->token);
 		free(api);
+	}
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -235,14 +241,6 @@ undo:
 	return -1;
 }
 
-const char *tg_api_req_header(const struct tg_api_req *req, const char *name)
-{
-	for (size_t i = 0; i < req->n_headers; i++)
-		if (!strcasecmp(req->headers[i].name, name))
-			return req->headers[i].value;
-	return NULL;
-}
-
 static void resp_error(struct tg_api_resp *r, int status, const char *msg)
 {
 	resp_prepare(r, status);
@@ -287,6 +285,8 @@ static void conn_send(struct conn *c, bool keep_alive)
 		tg_buf_printf(&c->hdr, "Retry-After: %s\r\n", r->retry_after);
 	if (r->extra_len && r->extra_len < sizeof(r->extra))
 		tg_buf_append(&c->hdr, r->extra, r->extra_len);
+	if (c->challenge)
+		tg_buf_printf(&c->hdr, "WWW-Authenticate: Bearer\r\n");
 	tg_buf_append(&c->hdr, "\r\n", 2);
 	if (c->hdr.oom) {
 		conn_close(c);
@@ -297,6 +297,7 @@ static void conn_send(struct conn *c, bool keep_alive)
 		bufs[nbufs++] = uv_buf_init(r->body.data, (unsigned int)r->body.len);
 	c->allow[0] = '\0';
 	c->head = false;
+	c->challenge = false;
 	c->close_after = !keep_alive;
 	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write)) {
 		conn_close(c);
@@ -386,6 +387,20 @@ static const struct tg_api_route *route_find(struct conn *c, const char *method,
 	return NULL;
 }
 
+/* The matched route's flags; without one (404, 405) those of any route
+ * of the best-matching group, so its token rule still holds. */
+static unsigned int route_flags(struct conn *c, const struct tg_api_route *rt, size_t best)
+{
+	unsigned int flags = 0;
+
+	if (rt)
+		return rt->flags;
+	for (size_t i = 0; best && i < c->api->n_routes; i++)
+		if (route_score(c->api->routes[i].path, c->path) == best)
+			flags |= c->api->routes[i].flags;
+	return flags;
+}
+
 static void conn_dispatch(struct conn *c)
 {
 	struct http_parser_url u;
@@ -414,6 +429,13 @@ static void conn_dispatch(struct conn *c)
 		c->url[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
 	}
 	rt = route_find(c, method, c->path, &best);
+	/* before 404/405: without the token, nothing about the routes leaks */
+	if (!tg_api_token_ok(&c->api->token, &c->hdrs,
+			     !(route_flags(c, rt, best) & TG_API_NO_BEARER))) {
+		c->challenge = true;
+		conn_error(c, 401, "missing or invalid API token", c->keep_alive);
+		return;
+	}
 	if (!rt) {
 		if (best) {
 			build_allow(c, c->path, best);
@@ -426,8 +448,8 @@ static void conn_dispatch(struct conn *c)
 	req.method = method;
 	req.path = c->path;
 	req.query = query;
-	req.headers = c->hdrs;
-	req.n_headers = c->n_hdrs;
+	req.headers = c->hdrs.buf;
+	req.n_headers = c->hdrs.n;
 	req.peer = c->peer;
 	resp_prepare(&c->resp, 200);
 	rt->fn(c->api->ctx, &req, &c->resp);
@@ -443,58 +465,8 @@ static int cb_begin(http_parser *p)
 	c->url_len = 0;
 	c->body_bytes = 0;
 	c->headers_done = false;
-	c->n_hdrs = 0;
-	c->hlen = 0;
-	c->in_value = false;
+	tg_api_hdrs_reset(&c->hdrs);
 	return 0;
-}
-
-/* Header names and values arrive in pieces (a read may end anywhere):
- * each piece is appended to hbuf, and a NUL ends a name or a value when
- * the other kind begins. */
-static int hdr_piece(struct conn *c, const char *at, size_t n, bool value)
-{
-	bool fresh = value ? !c->in_value : (c->in_value || c->n_hdrs == 0);
-
-	if (fresh) {
-		if (c->n_hdrs || c->hlen)
-			c->hlen++; /* past the NUL that ends the last name or value */
-		if (c->hlen >= sizeof(c->hbuf))
-			goto big;
-		c->hbuf[c->hlen] = '\0';
-		if (!value) {
-			if (c->n_hdrs >= TG_API_MAX_HEADERS)
-				goto big;
-			c->hdrs[c->n_hdrs].name = c->hbuf + c->hlen;
-			c->hdrs[c->n_hdrs++].value = "";
-		} else {
-			c->hdrs[c->n_hdrs - 1].value = c->hbuf + c->hlen;
-		}
-		c->in_value = value;
-	}
-	if (n >= sizeof(c->hbuf) - c->hlen)
-		goto big;
-	memcpy(c->hbuf + c->hlen, at, n);
-	c->hlen += n;
-	c->hbuf[c->hlen] = '\0';
-	return 0;
-big:
-	c->err_status = 431;
-	return -1;
-}
-
-static int cb_header_field(http_parser *p, const char *at, size_t n)
-{
-	return hdr_piece(p->data, at, n, false);
-}
-
-static int cb_header_value(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-
-	if (!c->n_hdrs)
-		return 0;
-	return hdr_piece(c, at, n, true);
 }
 
 static int cb_url(http_parser *p, const char *at, size_t n)
@@ -503,6 +475,7 @@ static int cb_url(http_parser *p, const char *at, size_t n)
 
 	if (n > TG_API_MAX_URL - c->url_len) {
 		c->err_status = 414;
+		c->err_msg = "uri too long";
 		return -1;
 	}
 	memcpy(c->url + c->url_len, at, n);
@@ -510,25 +483,39 @@ static int cb_url(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+static int hdr_result(struct conn *c, const char *msg)
+{
+	if (!msg)
+		return 0;
+	c->err_status = 431;
+	c->err_msg = msg;
+	return -1;
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	return hdr_result(c, tg_api_hdrs_name(&c->hdrs, at, n));
+}
+
+static int cb_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	return hdr_result(c, tg_api_hdrs_value(&c->hdrs, at, n));
+}
+
 static int cb_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
 
+	tg_api_hdrs_finish(&c->hdrs);
 	c->headers_done = true;
-	/* http-parser leaves optional whitespace in values: trim it */
-	for (size_t i = 0; i < c->n_hdrs; i++) {
-		char *v = (char *)c->hdrs[i].value, *e;
-
-		while (*v == ' ' || *v == '\t')
-			v++;
-		e = v + strlen(v);
-		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-			*--e = '\0';
-		c->hdrs[i].value = v;
-	}
 	/* refuse a declared oversized body before reading any of it */
 	if (p->content_length != ULLONG_MAX && p->content_length > TG_API_MAX_REQUEST) {
 		c->err_status = 413;
+		c->err_msg = "request too large";
 		return -1;
 	}
 	return 0;
@@ -546,6 +533,7 @@ static int cb_message_complete(http_parser *p)
 {
 	struct conn *c = p->data;
 
+	tg_api_hdrs_finish(&c->hdrs);
 	c->msg_done = true;
 	c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
 	/* http_parser_execute returns right after this message */
@@ -594,12 +582,8 @@ static void conn_process(struct conn *c)
 			else
 				conn_dispatch(c);
 		} else if (e != HPE_OK) {
-			if (c->err_status == 414)
-				conn_error(c, 414, "uri too long", false);
-			else if (c->err_status == 413)
-				conn_too_large(c, false);
-			else if (c->err_status == 431)
-				conn_too_large(c, true);
+			if (c->err_status)
+				conn_error(c, c->err_status, c->err_msg, false);
 			else
 				conn_error(c, 400, http_errno_description(e), false);
 		} else if (c->req_bytes > TG_API_MAX_REQUEST) {
@@ -800,4 +784,9 @@ void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms)
 {
 	if (api && ms)
 		api->idle_ms = ms;
+}
+
+int tg_api_set_token(struct tg_api *api, const char *token)
+{
+	return api ? tg_api_token_set(&api->token, token) : -EINVAL;
 }

@@ -11,27 +11,21 @@
 #define TG_API_MAX_REQUEST 8192   /* request line + headers + body, bytes */
 #define TG_API_MAX_CONNS 64       /* concurrent connections */
 #define TG_API_IDLE_MS 10000      /* idle keep-alive connections are closed */
+#define TG_API_MAX_HEADERS 64     /* request headers; more get a 431 */
 
-#define TG_API_MAX_HEADERS 48     /* request headers kept; more: 431 */
-#define TG_API_HEADER_BYTES 6144  /* their names and values, NUL-terminated */
 #define TG_API_EXTRA_HEADERS 1024 /* a response's extra header lines */
-
-struct tg_api_header {
-	const char *name;   /* as sent; compare with strcasecmp */
-	const char *value;  /* leading and trailing blanks removed */
-};
 
 struct tg_api_req {
 	const char *method;  /* "GET", ... */
 	const char *path;    /* decoded path without the query, NUL-terminated */
 	const char *query;   /* raw query string without '?', "" when none */
-	const struct tg_api_header *headers;
-	size_t n_headers;
+	/* The request's headers as n_headers "name\0value\0" pairs: names in
+	 * lower case, values without surrounding whitespace. Read them with
+	 * tg_api_header(). */
+	const char *headers;
+	unsigned int n_headers;
 	const char *peer;    /* the connection's peer address (no port) */
 };
-
-/* The first header called name (case-insensitive), or NULL. */
-const char *tg_api_req_header(const struct tg_api_req *req, const char *name);
 
 struct tg_api_resp {
 	int status;                /* 200 unless the handler sets it */
@@ -50,10 +44,17 @@ int tg_api_resp_header(struct tg_api_resp *resp, const char *name, const char *f
 typedef void (*tg_api_handler_fn)(void *ctx, const struct tg_api_req *req,
 				  struct tg_api_resp *resp);
 
+/* Route flags. */
+/* With an API token set, the route accepts it only in X-Tollgate-Token, not
+ * as "Authorization: Bearer": a gateway's check request carries the
+ * client's own Authorization header. */
+#define TG_API_NO_BEARER 0x1u
+
 struct tg_api_route {
 	const char *method; /* "*": any method */
 	const char *path;  /* exact match, or a prefix when it ends with '/' */
 	tg_api_handler_fn fn;
+	unsigned int flags; /* TG_API_* route flags */
 };
 
 struct tg_api;
@@ -71,6 +72,15 @@ int tg_api_port(const struct tg_api *api);
 /* Idle / slow-request bound for connections whose timer starts after this
  * call; TG_API_IDLE_MS by default. Mainly for tests. */
 void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms);
+
+/* Requires a token on every request from now on: "Authorization: Bearer
+ * <token>" (routes without TG_API_NO_BEARER) or "X-Tollgate-Token: <token>",
+ * compared in constant time; a request without it gets a 401. NULL or ""
+ * turns the check off. Only a digest is kept. Returns 0 or -EIO. */
+int tg_api_set_token(struct tg_api *api, const char *token);
+
+/* The first value of header `name` (any case), or NULL when absent. */
+const char *tg_api_header(const struct tg_api_req *req, const char *name);
 
 /* Copies query parameter `name` (percent-decoded) into out. Returns its
  * length, or -1 when absent or longer than len - 1. */

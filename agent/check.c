@@ -109,14 +109,18 @@ uint64_t tg_check_request_key(const struct tg_config *cfg, const struct tg_api_r
 {
 	uint64_t first = 0;
 
-	for (size_t i = 0; i < req->n_headers; i++) {
+	const char *name = req->headers, *value;
+
+	/* headers: n_headers "name\0value\0" pairs, names in lower case */
+	for (unsigned int i = 0; name && i < req->n_headers; i++, name = value + strlen(value) + 1) {
 		uint64_t h;
 		int k;
 
+		value = name + strlen(name) + 1;
 		for (k = 0; k < cfg->n_key_headers; k++)
-			if (!strcasecmp(req->headers[i].name, cfg->key_headers[k]))
+			if (!strcmp(name, cfg->key_headers[k]))
 				break;
-		if (k == cfg->n_key_headers || !(h = tg_check_key_hash(req->headers[i].value)))
+		if (k == cfg->n_key_headers || !(h = tg_check_key_hash(value)))
 			continue;
 		if (n_known && bsearch(&h, known, n_known, sizeof(*known), u64_cmp))
 			return h;

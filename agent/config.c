@@ -109,7 +109,8 @@ static const struct opt opts[] = {
 	CUSTOM("webhooks", tg_config_webhooks_parse, tg_config_webhooks_json),
 	SECTION("api"),
 	STR("api.listen", api_listen, "127.0.0.1:9470", tg_cfg_check_listen, true),
-	LATER("api.token_env"),
+	{ .name = "api.token_env", .type = OPT_CUSTOM, FIELD(api_token_env), .restart = true,
+	  .parse = tg_cfg_parse_token_env, .print = tg_cfg_token_env_json },
 	U32("api.check_deny_status", check_deny_status, 400, 499, 429, false),
 	U32("api.top_n", api_top_n, 1, 10000, 50, false),
 	STR("state_dir", state_dir, "/var/lib/tollgate", tg_cfg_check_state_dir, true),
@@ -387,11 +388,14 @@ void tg_config_defaults(struct tg_config *cfg)
 }
 
 /* Rules between keys: max_connections is counted by the socket-level
- * programs, which attach only with gateway.cgroup. */
+ * programs, which attach only with gateway.cgroup; an API reachable from
+ * other hosts must ask for a token. */
 static void cross_check(struct ctx *c)
 {
 	char path[64];
 
+	if (!c->cfg->api_token_env[0] && !tg_cfg_listen_is_loopback(c->cfg->api_listen))
+		errf(c, "$.api.listen", "a non-loopback address needs api.token_env (a bearer token)");
 	if (c->cfg->cgroup[0])
 		return;
 	if (c->cfg->default_limits.max_connections)

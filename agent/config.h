@@ -141,6 +141,8 @@ struct tg_config {
 	uint32_t check_deny_status;         /* api.check_deny_status, 400..499 */
 	struct tg_cidr { uint32_t net[4]; uint32_t prefix_len; } trusted[TG_MAX_TRUSTED];
 	int n_trusted;                      /* identity.trusted_proxies */
+	char api_token_env[TG_ENV_NAME_LEN]; /* "" (null): the API asks for no token */
+	char api_token[TG_SECRET_MAX + 1];  /* its value at load; never printed */
 	uint32_t api_top_n;                 /* 1..10000 */
 	int log_level;                      /* enum tg_log_level */
 	int log_format;                     /* enum tg_log_format */
@@ -244,6 +246,11 @@ void tg_cfg_parse_trusted(struct tg_config *cfg, const struct cJSON *v, const ch
 struct cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags);
 /* addr (network order, IPv4-mapped) is inside one of the trusted CIDRs. */
 bool tg_cfg_trusted(const struct tg_config *cfg, const uint32_t addr[4]);
+/* A "host:port" as tg_cfg_check_listen stored it: is the host loopback? */
+bool tg_cfg_listen_is_loopback(const char *listen);
+void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			    struct tg_config_errors *errs);
+struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags);
 const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);

@@ -22,31 +22,82 @@ const char *tg_cfg_check_instance(const char *in, char *out, size_t len)
 }
 
 /* "host:port" with a dotted IPv4 host, a [bracketed] IPv6 host or
- * "localhost" (stored as 127.0.0.1, so the API never resolves names). */
+ * "localhost" (stored as 127.0.0.1, so the API never resolves names).
+ * Whether a non-loopback host is allowed depends on api.token_env: a
+ * cross-check in config.c. */
 const char *tg_cfg_check_listen(const char *in, char *out, size_t len)
 {
 	struct sockaddr_storage ss;
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
 	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
-	bool lo;
 
 	if (tg_api_parse_listen(in, &ss) ||
 	    (ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port) == 0)
 		return "must be \"host:port\" with an IPv4 address, [IPv6] or localhost, port 1..65535";
-	if (ss.ss_family == AF_INET)
-		lo = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-	else
-		lo = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-		     (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
-	/* DESIGN: a bearer token is required for a non-loopback listener, and
-	 * api.token_env has not landed, so only loopback is safe for now. */
-	if (!lo)
-		return "a non-loopback address needs api.token_env (not supported yet)";
 	if (!strncmp(in, "localhost:", 10))
 		snprintf(out, len, "127.0.0.1:%s", in + 10);
 	else
 		snprintf(out, len, "%s", in);
 	return NULL;
+}
+
+bool tg_cfg_listen_is_loopback(const char *listen)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+	if (tg_api_parse_listen(listen, &ss))
+		return false;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+}
+
+/* api.token_env: null, or the name of a variable holding the API's bearer
+ * token, read once here like the other secrets. The token travels in a
+ * header, hence visible ASCII only. */
+void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			    struct tg_config_errors *errs)
+{
+	const char *name = cJSON_IsString(v) ? v->valuestring : NULL, *val;
+	size_t n;
+
+	cfg->api_token_env[0] = cfg->api_token[0] = '\0';
+	if (cJSON_IsNull(v))
+		return;
+	if (!name) {
+		tg_config_errf(errs, path, "expected null or an environment variable name");
+		return;
+	}
+	n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+	if (n < 1 || n >= TG_ENV_NAME_LEN || name[n] || isdigit((unsigned char)name[0])) {
+		tg_config_errf(errs, path, "must be an environment variable name: "
+			       "[A-Za-z_][A-Za-z0-9_]{0,62}");
+		return;
+	}
+	/* kept even when the value is bad: the listen rule sees a token asked for */
+	memcpy(cfg->api_token_env, name, strlen(name) + 1);
+	if (!(val = getenv(name)) || !*val) {
+		tg_config_errf(errs, path, "environment variable %s is not set", name);
+		return;
+	}
+	for (n = 0; val[n]; n++)
+		if ((unsigned char)val[n] < 0x21 || (unsigned char)val[n] > 0x7e)
+			break;
+	if (val[n] || n > TG_SECRET_MAX) {
+		tg_config_errf(errs, path, "environment variable %s must hold 1..%d visible "
+			       "ASCII characters (no spaces)", name, TG_SECRET_MAX);
+		return;
+	}
+	memcpy(cfg->api_token, val, n + 1);
+}
+
+/* The variable's name only: the token itself is never printed. */
+struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags)
+{
+	return cfg->api_token_env[0] ? cJSON_CreateString(cfg->api_token_env) : cJSON_CreateNull();
 }
 
 /* An absolute directory path: the spool and dead letters live under it. */

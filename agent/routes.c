@@ -1,9 +1,11 @@
 /* The local API's endpoints. Adding one is a row in tg_routes. */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
 #include "buf.h"
+#include "config.h"
 #include "rates.h"
 #include "routes.h"
 
@@ -33,8 +35,10 @@ static void h_healthz(void *ctx, const struct tg_api_req *req, struct tg_api_res
 		tg_buf_json_str(b, a->kern.links[i].ifname);
 		tg_buf_printf(b, ",\"attached\":%s}", a->kern.links[i].attached ? "true" : "false");
 	}
-	tg_buf_printf(b, "],\"clients\":%" PRIu64 ",\"last_scan_ms\":%.3f}\n",
-		      a->col.totals.clients, a->col.scan_ms);
+	tg_buf_printf(b, "],\"clients\":%" PRIu64 ",\"requests_per_sec\":%.3f,"
+		      "\"bytes_per_sec\":%.1f,\"last_scan_ms\":%.3f}\n",
+		      a->col.totals.clients, a->col.totals.requests_per_sec,
+		      a->col.totals.bytes_per_sec, a->col.scan_ms);
 }
 
 /* The client's per-address bucket (quotas.default or a per_address CIDR
@@ -154,6 +158,51 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 		tg_json_error(resp, 503, "out of memory");
 }
 
+/* The kernel keys an IPv6 client by its identity.ipv6_prefix network, so
+ * any address inside it names that entry. */
+static void addr_mask6(struct tg_addr *addr, uint32_t prefix)
+{
+	for (int i = 0; i < 4; i++, prefix = prefix > 32 ? prefix - 32 : 0)
+		if (prefix < 32)
+			addr->w[i] &= htonl(prefix ? ~0u << (32 - prefix) : 0);
+}
+
+static void h_client(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	struct tg_agent *a = ctx;
+	const struct tg_client_view *v;
+	struct tg_addr addr;
+
+	if (tg_addr_parse(req->path + strlen("/v1/clients/"), &addr))
+		return tg_json_error(resp, 400, "expected /v1/clients/ADDRESS with an IPv4 or IPv6 address");
+	if (!tg_addr_is_v4(&addr))
+		addr_mask6(&addr, a->cfg.ipv6_prefix);
+	/* the scan leaves cur sorted by address, and addr is a view's first member */
+	v = a->col.n_cur ? bsearch(&addr, a->col.cur, a->col.n_cur, sizeof(*a->col.cur), tg_addr_cmp)
+			 : NULL;
+	if (!v)
+		return tg_json_error(resp, 404, "client not tracked");
+	client_json(a, &resp->body, v, (int)a->cfg.ipv6_prefix);
+	tg_buf_printf(&resp->body, "\n");
+	if (resp->body.oom)
+		tg_json_error(resp, 503, "out of memory");
+}
+
+/* Secrets stay out: inline API keys print redacted, the others as the
+ * name of the variable or file they came from. */
+static void h_config(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	struct tg_agent *a = ctx;
+	char *json = tg_config_to_json(&a->cfg);
+
+	if (!json)
+		return tg_json_error(resp, 503, "out of memory");
+	tg_buf_printf(&resp->body, "%s\n", json);
+	free(json);
+	if (resp->body.oom)
+		tg_json_error(resp, 503, "out of memory");
+}
+
 static void metric(struct tg_buf *b, const char *name, const char *type,
 		   const char *help, const char *inst, double v)
 {
@@ -261,15 +310,20 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 		tg_json_error(resp, 503, "out of memory");
 }
 
+/* flags: TG_API_NO_BEARER for a route whose Authorization header belongs
+ * to someone else (the gateway check): the API token then comes only in
+ * X-Tollgate-Token. */
 const struct tg_api_route tg_routes[] = {
-	{ "GET", "/healthz", h_healthz },
-	{ "GET", "/v1/clients", h_clients },
-	{ "GET", "/metrics", h_metrics },
-	{ "GET", "/v1/keys", tg_h_keys },
-	{ "GET", "/v1/keys/", tg_h_key },
-	{ "GET", "/v1/webhooks", tg_h_webhooks },
+	{ "GET", "/healthz", h_healthz, 0 },
+	{ "GET", "/v1/clients", h_clients, 0 },
+	{ "GET", "/v1/clients/", h_client, 0 },
+	{ "GET", "/v1/config", h_config, 0 },
+	{ "GET", "/metrics", h_metrics, 0 },
+	{ "GET", "/v1/keys", tg_h_keys, 0 },
+	{ "GET", "/v1/keys/", tg_h_key, 0 },
+	{ "GET", "/v1/webhooks", tg_h_webhooks, 0 },
 	/* Envoy's ext_authz appends the original path: /v1/check/v1/chat/... */
-	{ "*", "/v1/check", tg_h_check },
-	{ "*", "/v1/check/", tg_h_check },
+	{ "*", "/v1/check", tg_h_check, TG_API_NO_BEARER },
+	{ "*", "/v1/check/", tg_h_check, TG_API_NO_BEARER },
 };
 const size_t tg_n_routes = sizeof(tg_routes) / sizeof(tg_routes[0]);

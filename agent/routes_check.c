@@ -76,15 +76,15 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 	__u32 r, qid;
 
 	cs->checks++;
-	if (tg_check_client(&a->cfg, tg_api_req_header(req, "X-Real-IP"),
-			    tg_api_req_header(req, "X-Forwarded-For"), &client, &why)) {
+	if (tg_check_client(&a->cfg, tg_api_header(req, "X-Real-IP"),
+			    tg_api_header(req, "X-Forwarded-For"), &client, &why)) {
 		cs->bad++;
 		return tg_json_error(resp, 400, why);
 	}
 	put_addr(&args[TG_CK_CLIENT_LO], &args[TG_CK_CLIENT_HI], &client);
-	cport = port_of(tg_api_req_header(req, "X-Real-Port"));
-	sport = port_of(tg_api_req_header(req, "X-Server-Port"));
-	if (cport && sport && !tg_check_addr(tg_api_req_header(req, "X-Server-Addr"), &server)) {
+	cport = port_of(tg_api_header(req, "X-Real-Port"));
+	sport = port_of(tg_api_header(req, "X-Server-Port"));
+	if (cport && sport && !tg_check_addr(tg_api_header(req, "X-Server-Addr"), &server)) {
 		put_addr(&args[TG_CK_SERVER_LO], &args[TG_CK_SERVER_HI], &server);
 		args[TG_CK_PORTS] = (__u64)cport << 16 | sport;
 	}

@@ -9,7 +9,7 @@ pkgs=(build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev
       zlib1g-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhttp-parser-dev
       libssl-dev iproute2 curl)
 if [ "$what" = test ] || [ "$what" = bench ]; then
-  pkgs+=(libcriterion-dev nginx ethtool jq python3 python3-jsonschema procps bc util-linux)
+  pkgs+=(libcriterion-dev nginx ethtool jq python3 python3-jsonschema procps bc util-linux tmux)
 fi
 if [ "$what" = bench ]; then
   pkgs+=(wrk)

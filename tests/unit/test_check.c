@@ -75,9 +75,7 @@ Test(check, key_hash_matches_the_kernel)
 
 Test(check, request_key_prefers_a_configured_key)
 {
-	struct tg_api_header h[] = {
-		{ "Host", "gw" }, { "X-API-Key", "decoy" }, { "Authorization", "Bearer sk-real" },
-	};
+	static const char h[] = "host\0gw\0x-api-key\0decoy\0authorization\0Bearer sk-real";
 	struct tg_api_req req = { .headers = h, .n_headers = 3 };
 	uint64_t known[] = { tg_apikey_hash("sk-real", 7) };
 

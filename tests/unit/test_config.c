@@ -168,7 +168,7 @@ Test(config, list_lengths)
 #define IFACE_BAD "must be an interface name: 1..15 characters, no '/', ':' or whitespace"
 #define PORT_BAD "must be an integer in 1..65535"
 #define LISTEN_BAD "must be \"host:port\" with an IPv4 address, [IPv6] or localhost, port 1..65535"
-#define NONLOOP "a non-loopback address needs api.token_env (not supported yet)"
+#define NONLOOP "a non-loopback address needs api.token_env (a bearer token)"
 #define MAXC_BAD "must be an integer in 1024..16777216"
 #define NSY "not supported yet"
 #define HDR_BAD "must be a header name: 1..15 characters of A-Z a-z 0-9 -"
@@ -325,13 +325,85 @@ Test(config, unknown_and_duplicate_keys)
 Test(config, not_supported_yet)
 {
 	static const struct bad_case c[] = {
-		{ API("\"token_env\": \"TG_TOKEN\""), "$.api.token_env", NSY },
 		{ "{\"keep\": false}", "$.keep", NSY },
 		{ "{\"cluster\": {\"redis\": \"redis://127.0.0.1:6379\"}}", "$.cluster", NSY },
 	};
 
 	BAD_ALL(c);
 	ok("{\"cluster\": null}");
+}
+
+#define TOKEN_VAR "TG_TEST_API_TOKEN"
+#define TOKEN_ENV(s) API("\"token_env\": " s)
+#define ENV_NAME_BAD "must be an environment variable name: [A-Za-z_][A-Za-z0-9_]{0,62}"
+#define TOKEN_VAL_BAD(v) "environment variable " v " must hold 1..256 visible ASCII characters (no spaces)"
+
+Test(config, api_token_env)
+{
+	char big[300], json[256];
+	char *s;
+
+	setenv(TOKEN_VAR, "tg-9d2e7c41b0a5", 1);
+	ok(TOKEN_ENV("\"" TOKEN_VAR "\""));
+	cr_assert(eq(str, cfg.api_token_env, TOKEN_VAR));
+	cr_assert(eq(str, cfg.api_token, "tg-9d2e7c41b0a5"));
+	ok(TOKEN_ENV("null"));
+	cr_assert(eq(str, cfg.api_token_env, ""));
+	cr_assert(eq(str, cfg.api_token, ""));
+	ok("{}");
+	cr_assert(eq(str, cfg.api_token_env, ""));
+	/* with a token, the API may listen beyond loopback */
+	ok(API("\"listen\": \"0.0.0.0:9470\", \"token_env\": \"" TOKEN_VAR "\""));
+	cr_assert(eq(str, cfg.api_listen, "0.0.0.0:9470"));
+	ok(API("\"token_env\": \"" TOKEN_VAR "\", \"listen\": \"[::]:9470\""));
+	ok(API("\"token_env\": \"" TOKEN_VAR "\", \"listen\": \"[fd00:198:18::1]:9470\""));
+	/* printed as the variable's name, never its value; parses back */
+	ok(TOKEN_ENV("\"" TOKEN_VAR "\""));
+	s = tg_config_to_json(&cfg);
+	cr_assert(s != NULL);
+	cr_assert(eq(ptr, strstr(s, "tg-9d2e7c41b0a5"), NULL), "%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "\"token_env\":\t\"" TOKEN_VAR "\""), NULL)), "%s", s);
+	ok(s);
+	cr_assert(eq(str, cfg.api_token, "tg-9d2e7c41b0a5"));
+	free(s);
+	s = tg_config_to_json_flags(&cfg, TG_CONFIG_JSON_SECRETS);
+	cr_assert(eq(ptr, strstr(s, "tg-9d2e7c41b0a5"), NULL), "%s", s);
+	free(s);
+	/* 256 visible characters fit, 257 do not */
+	memset(big, 'x', 256);
+	big[256] = '\0';
+	setenv(TOKEN_VAR, big, 1);
+	ok(TOKEN_ENV("\"" TOKEN_VAR "\""));
+	cr_assert(eq(sz, strlen(cfg.api_token), 256));
+	strcat(big, "x");
+	setenv(TOKEN_VAR, big, 1);
+	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env", TOKEN_VAL_BAD(TOKEN_VAR));
+	setenv(TOKEN_VAR, "two words", 1);
+	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env", TOKEN_VAL_BAD(TOKEN_VAR));
+	setenv(TOKEN_VAR, "tab\there", 1);
+	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env", TOKEN_VAL_BAD(TOKEN_VAR));
+	setenv(TOKEN_VAR, "caf\xc3\xa9", 1);
+	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env", TOKEN_VAL_BAD(TOKEN_VAR));
+	setenv(TOKEN_VAR, "", 1);
+	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env",
+	    "environment variable " TOKEN_VAR " is not set");
+	unsetenv(TOKEN_VAR);
+	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env",
+	    "environment variable " TOKEN_VAR " is not set");
+	/* an unset variable is still a token asked for: no listen error on top */
+	bad(API("\"listen\": \"0.0.0.0:1\", \"token_env\": \"" TOKEN_VAR "\""), "$.api.token_env",
+	    "environment variable " TOKEN_VAR " is not set");
+	bad(TOKEN_ENV("\"\""), "$.api.token_env", ENV_NAME_BAD);
+	bad(TOKEN_ENV("\"9TOKEN\""), "$.api.token_env", ENV_NAME_BAD);
+	bad(TOKEN_ENV("\"TG-TOKEN\""), "$.api.token_env", ENV_NAME_BAD);
+	bad(TOKEN_ENV("\"TG TOKEN\""), "$.api.token_env", ENV_NAME_BAD);
+	memset(big, 'A', 64);
+	big[64] = '\0';
+	snprintf(json, sizeof(json), TOKEN_ENV("\"%s\""), big);
+	bad(json, "$.api.token_env", ENV_NAME_BAD);
+	bad(TOKEN_ENV("5"), "$.api.token_env", "expected null or an environment variable name");
+	bad(TOKEN_ENV("[]"), "$.api.token_env", "expected null or an environment variable name");
+	bad(TOKEN_ENV("true"), "$.api.token_env", "expected null or an environment variable name");
 }
 
 Test(config, malformed_json)
@@ -573,6 +645,9 @@ Test(config, restart_keys)
 	strcpy(b.api_listen, "127.0.0.1:1");
 	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
 	cr_assert(eq(str, buf, "instance,gateway.max_clients,api.listen"));
+	strcpy(b.api_token_env, "TG_TOKEN");
+	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
+	cr_assert(eq(str, buf, "instance,gateway.max_clients,api.listen,api.token_env"));
 	tg_config_restart_keys(&a, &b, buf, 12);
 	cr_assert(eq(int, (int)strlen(buf), 11));
 }
