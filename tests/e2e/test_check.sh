@@ -13,7 +13,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 SNIPPET=${TG_NGINX_SNIPPET:-$ROOT/gateway-hooks/nginx/tollgate.conf}
 [ -f "$SNIPPET" ] || die "no nginx snippet at $SNIPPET"
 
-PORT=18090 BACKEND=18091 API_PORT=19486
+PORT=18070 BACKEND=18071 API_PORT=19486
 make_client "${E2E_TAG}a" "${E2E_TAG}h1" "${E2E_TAG}c1" 198.18.60.1 198.18.60.2
 make_client "${E2E_TAG}b" "${E2E_TAG}h2" "${E2E_TAG}c2" 198.18.61.1 198.18.61.2
 
