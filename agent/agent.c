@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
+#include "notify.h"
 #include "events.h"
 #include "log.h"
 #include "routes.h"
@@ -131,7 +132,9 @@ static void on_config_settled(uv_timer_t *t)
 	struct tg_agent *a = t->data;
 
 	pr_info("config file changed", "file=%s", a->config_path);
+	tg_notify_reloading();
 	reload(a);
+	tg_notify_ready();
 }
 
 static void on_config_event(uv_fs_event_t *h, const char *name, int events, int status)
@@ -177,10 +180,13 @@ static void on_signal(uv_signal_t *s, int signum)
 	struct tg_agent *a = s->data;
 
 	if (signum == SIGHUP) {
+		tg_notify_reloading();
 		reload(a);
+		tg_notify_ready();
 		return;
 	}
 	pr_info("shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	tg_notify_stopping();
 	uv_stop(a->loop);
 }
 
@@ -314,6 +320,9 @@ int tg_agent_run(const char *config_path)
 		goto cleanup;
 	pr_info("running", "interfaces=%d ports=%d pin_dir=%s", a->kern.n_links,
 		a->cfg.n_ports, a->kern.pin_dir);
+	tg_notify_ready();
+	tg_notify_status("running: %d interfaces, %d ports, api %s", a->kern.n_links,
+			 a->cfg.n_ports, a->cfg.api_listen);
 	uv_run(a->loop, UV_RUN_DEFAULT);
 	a->exit_code = 0;
 	/* A second signal must not cut the detach short and leave pins. */

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Installs tollgate's build and run dependencies from Debian 12's archive.
-# Usage: install-deps.sh [run|test|bench]   (test adds what the test tiers
-# need; bench adds the load generator on top of that)
+# Usage: install-deps.sh [run|test|bench|compose]   (test adds what the test
+# tiers need; bench adds the load generator on top of that; compose adds
+# podman and docker-compose for tests/compose/run.sh)
 set -euo pipefail
 what=${1:-run}
 
 pkgs=(build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev
       zlib1g-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhttp-parser-dev
-      libssl-dev iproute2 curl)
-if [ "$what" = test ] || [ "$what" = bench ]; then
-  pkgs+=(libcriterion-dev nginx ethtool jq python3 python3-jsonschema procps bc util-linux tmux)
+      libssl-dev libsystemd-dev iproute2 curl)
+if [ "$what" = test ] || [ "$what" = bench ] || [ "$what" = compose ]; then
+  pkgs+=(libcriterion-dev nginx ethtool jq python3 python3-jsonschema python3-yaml procps bc util-linux tmux)
 fi
 if [ "$what" = bench ]; then
   pkgs+=(wrk)
+fi
+if [ "$what" = compose ]; then
+  pkgs+=(podman runc docker-compose debootstrap)
 fi
 
 missing=()
