@@ -263,6 +263,7 @@ int tg_agent_run(const char *config_path)
 	struct tg_agent *a = &agent;
 	struct tg_config_errors errs = { 0 };
 	const char *bad = NULL;
+	bool keep;
 	int err;
 
 	memset(a, 0, sizeof(*a));
@@ -331,8 +332,15 @@ int tg_agent_run(const char *config_path)
 cleanup:
 	stop_loop(a);
 	tg_collector_free(&a->col);
-	tg_kern_close(&a->kern, false);
-	if (a->exit_code == 0)
+	/* keep: enforcement and counting go on without the agent; the next
+	 * run adopts the pinned maps and replaces the filters. A failed start
+	 * never keeps what it made. */
+	keep = a->cfg.keep && a->exit_code == 0;
+	tg_kern_close(&a->kern, keep);
+	if (a->exit_code == 0 && keep)
+		pr_info("stopped", "detached=false pin_dir=%s (keep: programs stay attached, "
+			"maps pinned; tollgate detach removes them)", a->kern.pin_dir);
+	else if (a->exit_code == 0)
 		pr_info("stopped", "detached=true");
 	return a->exit_code;
 }

@@ -114,7 +114,7 @@ static const struct opt opts[] = {
 	U32("api.check_deny_status", check_deny_status, 400, 499, 429, false),
 	U32("api.top_n", api_top_n, 1, 10000, 50, false),
 	STR("state_dir", state_dir, "/var/lib/tollgate", tg_cfg_check_state_dir, true),
-	LATER("keep"),
+	BOOL("keep", keep, false),
 	SECTION("log"),
 	ENUM("log.level", log_level, TG_LOG_INFO, levels),
 	ENUM("log.format", log_format, TG_LOG_LOGFMT, formats),

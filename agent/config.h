@@ -137,6 +137,7 @@ struct tg_config {
 	struct tg_webhook_config webhooks[TG_MAX_WEBHOOKS];
 	int n_webhooks;
 	char state_dir[TG_PATH_LEN];        /* default /var/lib/tollgate (restart) */
+	bool keep;                          /* leave programs attached, maps pinned */
 	char api_listen[64];                /* "host:port", host IPv4 or [IPv6] */
 	uint32_t check_deny_status;         /* api.check_deny_status, 400..499 */
 	struct tg_cidr { uint32_t net[4]; uint32_t prefix_len; } trusted[TG_MAX_TRUSTED];
