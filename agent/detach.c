@@ -169,6 +169,9 @@ int tg_detach_main(const struct tg_detach_opts *o)
 		}
 		printf("agent answers on %s: detaching anyway (--force)\n", o->listen);
 	}
+	/* every hook without clsact makes libbpf print the kernel's complaint;
+	 * the failures that matter are reported here */
+	libbpf_set_print(NULL);
 	ifs = if_nameindex();
 	if (!ifs) {
 		fprintf(stderr, "tollgate detach: cannot list interfaces: %s\n", strerror(errno));
