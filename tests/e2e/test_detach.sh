@@ -2,7 +2,7 @@
 # `tollgate detach`: after the agent is killed with SIGKILL its TC filters
 # and pins stay behind; detach removes exactly those (not another tool's
 # filter on the same hook, not a foreign program at tollgate's handle and
-# priority), says "nothing attached" the second time, and refuses to pull
+# priority, not another instance's), says "nothing attached" the second time, and refuses to pull
 # the filters from under a running agent unless --force.
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -40,6 +40,24 @@ theirs() { # theirs DEV DIR
   tc filter show dev "$1" "$2" | grep -c trivial_tc || true
 }
 
+# Another instance of tollgate on its own interface: its filter runs the
+# same programs, its pinned maps tell it apart.
+OTHER=${E2E_TAG}o
+defer "rm -rf /sys/fs/bpf/tollgate/$OTHER; rmdir /sys/fs/bpf/tollgate"
+ip link add "${E2E_TAG}h3" type veth peer name "${E2E_TAG}c3"
+defer "ip link del ${E2E_TAG}h3"
+ip link set "${E2E_TAG}h3" up
+cat > "$WORK/other.json" <<JSON
+{ "instance": "$OTHER", "gateway": { "interfaces": ["${E2E_TAG}h3"], "ports": [18089] },
+  "api": { "listen": "127.0.0.1:19493" } }
+JSON
+"$TOLLGATE" run --config "$WORK/other.json" > "$WORK/other.log" 2>&1 &
+OTHER_PID=$!
+defer "kill $OTHER_PID; wait $OTHER_PID"
+for _ in $(seq 100); do curl -fsS http://127.0.0.1:19493/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+other_filter() { tc filter show dev "${E2E_TAG}h3" ingress | grep -c tg_tc_ingress || true; }
+check "the other instance is attached" 1 "$(other_filter)"
+
 # --- the state detach exists for: a killed agent -------------------------------
 start_agent "$WORK/cfg.json"
 check "agent attached on ingress" 1 "$(ours ingress)"
@@ -60,6 +78,10 @@ check "our egress filter is gone" 0 "$(ours egress)"
 check "the other tool's ingress filter survives" 1 "$(theirs "${E2E_TAG}h1" ingress)"
 check "the other tool's egress filter survives" 1 "$(theirs "${E2E_TAG}h1" egress)"
 check "a foreign program at our handle and priority survives" 1 "$(theirs "${E2E_TAG}h2" ingress)"
+check "the other instance's filter survives" 1 "$(other_filter)"
+grep -q "^kept filter ingress on ${E2E_TAG}h3: it belongs to instance $OTHER\$" "$WORK/out.txt" \
+  && ok "the other instance's filter is reported as kept" || fail "kept (other instance) line"
+[ -d "/sys/fs/bpf/tollgate/$OTHER" ] && ok "the other instance's pins survive" || fail "other pins gone"
 grep -q "^kept filter ingress on ${E2E_TAG}h2: program trivial_tc is not tollgate's" "$WORK/out.txt" \
   && ok "the foreign program is reported as kept" || fail "kept line"
 check "the clsact qdisc stays" 1 "$(tc qdisc show dev "${E2E_TAG}h1" | grep -c clsact)"
@@ -96,3 +118,6 @@ check "the other tool's filter still survives" 1 "$(theirs "${E2E_TAG}h1" ingres
 stop_agent TERM
 log "agent exit code after --force and SIGTERM: $AGENT_RC"
 check "nothing of ours left after the agent stops" 0 "$(ours ingress)"
+check "the other instance is still attached" 1 "$(other_filter)"
+kill -TERM "$OTHER_PID"; rc=0; wait "$OTHER_PID" || rc=$?
+check "the other instance stops cleanly" 0 "$rc"
