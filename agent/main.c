@@ -5,6 +5,7 @@
 #include <string.h>
 #include "agent.h"
 #include "config.h"
+#include "detach.h"
 #include "rates.h"
 #include "status.h"
 #include "top.h"
@@ -21,6 +22,10 @@ static const char usage[] =
 	"  top [--limit N] [--sort KEY] [--once] [--config FILE | --api HOST:PORT]\n"
 	"      [--token-env NAME]       live table of the top clients (q quits); --once or\n"
 	"                               a pipe: one plain frame\n"
+	"  detach [--instance NAME] [--config FILE] [--force]\n"
+	"                               emergency: remove the instance's TC filters and\n"
+	"                               pins left by a dead agent (root; refuses while\n"
+	"                               the agent answers on api.listen, unless --force)\n"
 	"  --version                    print the version\n"
 	"\n"
 	"status and top send the API token (api.token_env) from the variable NAME\n"
@@ -34,7 +39,8 @@ static const char usage[] =
 	"  sudo tollgate run --config /etc/tollgate/tollgate.json\n"
 	"  tollgate check-config config/example.json\n"
 	"  tollgate status --sort requests_per_sec --limit 20\n"
-	"  TOLLGATE_API_TOKEN=... tollgate top --api 10.0.0.5:9470\n";
+	"  TOLLGATE_API_TOKEN=... tollgate top --api 10.0.0.5:9470\n"
+	"  sudo tollgate detach --instance edge\n";
 
 static int cmd_check_config(int argc, char **argv)
 {
@@ -67,6 +73,8 @@ static const struct option run_opts[] = {
 	{ "rows", required_argument, NULL, 'n' },
 	{ "once", no_argument, NULL, 'o' },
 	{ "token-env", required_argument, NULL, 't' },
+	{ "instance", required_argument, NULL, 'i' },
+	{ "force", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -209,6 +217,49 @@ static int cmd_top(int argc, char **argv)
 	return tg_top_main(&o);
 }
 
+static int cmd_detach(int argc, char **argv)
+{
+	static struct tg_config cfg; /* ~300 KB: not on the stack */
+	struct tg_config_errors errs = { 0 };
+	struct tg_detach_opts o = { 0 };
+	const char *config = NULL, *instance = NULL, *why;
+	char name[TG_INSTANCE_LEN];
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, "c:i:fh", run_opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'i': instance = optarg; break;
+		case 'f': o.force = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "tollgate detach: unexpected argument %s\n", argv[optind]);
+		return 2;
+	}
+	/* the config gives the instance and the API address to probe */
+	err = config ? tg_config_load(config, &cfg, &errs)
+		     : tg_config_parse(tg_default_config_json, strlen(tg_default_config_json),
+				       &cfg, &errs);
+	if (err) {
+		tg_config_errors_print(stderr, config ? config : "(default)", &errs);
+		return 2;
+	}
+	if (instance) {
+		if ((why = tg_cfg_check_instance(instance, name, sizeof(name)))) {
+			fprintf(stderr, "tollgate detach: --instance %s\n", why);
+			return 2;
+		}
+		o.instance = name;
+	} else {
+		o.instance = cfg.instance;
+	}
+	o.listen = cfg.api_listen;
+	return tg_detach_main(&o);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -231,6 +282,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "top"))
 		return cmd_top(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "detach"))
+		return cmd_detach(argc - 1, argv + 1);
 	fprintf(stderr, "tollgate: unknown command '%s'\n\n%s", argv[1], usage);
 	return 2;
 }

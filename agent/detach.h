@@ -1,0 +1,18 @@
+/* `tollgate detach`: the emergency removal of an instance's TC filters and
+ * pins when its agent can no longer do it (killed with SIGKILL, crashed). */
+#ifndef TG_DETACH_H
+#define TG_DETACH_H
+
+#include <stdbool.h>
+
+struct tg_detach_opts {
+	const char *instance; /* validated: [A-Za-z0-9_-]{1,31} */
+	const char *listen;   /* api.listen of the instance, for the liveness check */
+	bool force;           /* detach even from a running agent */
+};
+
+/* Prints one line per action. Returns the exit code: 0 done (or nothing
+ * attached), 1 a failure or a running agent without force. */
+int tg_detach_main(const struct tg_detach_opts *o);
+
+#endif
