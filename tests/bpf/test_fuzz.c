@@ -309,7 +309,7 @@ static int flow_seg(struct flow *f, uint32_t seq, uint8_t flags, const void *pay
 	size_t n;
 	int v;
 
-	if (chance(15))
+	if (chance(40))
 		noise();
 	f->o.seq = seq;
 	f->o.flags = flags;
@@ -511,6 +511,44 @@ static void noise_wellformed(void)
 static const char *mut_v4[] = { "203.0.113.7", "203.0.113.8", "100.64.9.9" };
 static const char *mut_v6[] = { "2001:db8:77::1", "2001:db8:78::1" };
 
+/* Mutations that know the layout pkt_build writes: option bytes, the
+ * extension header chain, the TCP data offset and flags. */
+static void structured_mutation(uint8_t *buf, size_t n, const struct pkt_opts *o)
+{
+	size_t ip = 14 + 4 * (size_t)o->vlan_tags, l4 = ip + pkt_hdr_len(o) - (o->udp ? 8 : 20);
+
+	if (l4 + 20 > n)
+		return;
+	switch (below(5)) {
+	case 0: /* IPv4 options: random kinds and lengths */
+		for (size_t i = ip + 20; !o->v6 && i < l4; i++)
+			buf[i] = (uint8_t)(chance(50) ? below(8) : rnd());
+		break;
+	case 1: /* an IPv6 chain: random next headers and lengths */
+		for (int i = 0; o->v6 && i < o->v6_ext; i++) {
+			uint8_t *h = buf + ip + 40 + 8 * i;
+			static const uint8_t nh[] = { 0, 43, 44, 50, 51, 59, 60, 135, 139, 140, 253, 6, 17 };
+
+			h[0] = nh[below(sizeof(nh))];
+			if (chance(30))
+				h[1] = (uint8_t)below(4);
+		}
+		if (o->v6 && chance(50))
+			buf[ip + 6] = (uint8_t)(chance(50) ? 0 : 60);
+		break;
+	case 2: /* TCP data offset */
+		if (!o->udp)
+			buf[l4 + 12] = (uint8_t)(below(16) << 4);
+		break;
+	case 3: /* TCP flags */
+		if (!o->udp)
+			buf[l4 + 13] = (uint8_t)rnd();
+		break;
+	default:
+		break;
+	}
+}
+
 static size_t mutated_frame(uint8_t *buf, size_t cap)
 {
 	struct pkt_opts o;
@@ -547,6 +585,7 @@ static size_t mutated_frame(uint8_t *buf, size_t cap)
 	o.long_tot_len = chance(3);
 	n = pkt_build(buf, cap, &o);
 	cr_assert(n > 0);
+	structured_mutation(buf, n, &o);
 	/* then: bit flips, byte overwrites, inserts, deletes, truncation */
 	for (int m = (int)below(6); m > 0; m--) {
 		size_t at = below((uint32_t)n);
@@ -721,10 +760,10 @@ static void fuzz(int m, long target)
 
 Test(fuzz, enforce_mode, .timeout = 300)
 {
-	fuzz(TG_MODE_ENFORCE, packets_from_env(60000));
+	fuzz(TG_MODE_ENFORCE, packets_from_env(300000));
 }
 
 Test(fuzz, monitor_mode, .timeout = 300)
 {
-	fuzz(TG_MODE_MONITOR, packets_from_env(50000));
+	fuzz(TG_MODE_MONITOR, packets_from_env(200000));
 }
