@@ -32,6 +32,7 @@ struct client {
 	int v6, kind;
 	uint16_t next_port;
 	uint64_t syns, requests, packets, bytes, payload;
+	uint64_t charged; /* request starts its address's quota was asked about */
 	struct tg_client_view last;
 	int seen;
 };
@@ -39,7 +40,7 @@ struct client {
 static struct tg_config cfg;
 static struct client clients[K_COUNT * N_PER_KIND];
 static uint64_t rng_state;
-static uint64_t tight_charged;
+static uint64_t tight_charged, exempt_charged, key_charged;
 static long n_run, n_cgroup, n_flows, n_mut, n_rand, n_noise_wf, n_drop_ok, n_refused;
 static int mode;
 
@@ -194,12 +195,12 @@ static void configure(int m)
 				snprintf(c->key, sizeof(c->key), "fd00:%d:%d:%d::", net[k], net[k], 10 + i);
 			} else {
 				snprintf(c->addr, sizeof(c->addr), "198.18.%d.%d", net[k], 10 + i);
-				snprintf(c->key, sizeof(c->key), "%s", c->addr);
+				memcpy(c->key, c->addr, sizeof(c->key));
 			}
 			c->next_port = 1024;
 		}
 	}
-	tight_charged = 0;
+	tight_charged = exempt_charged = key_charged = 0;
 	n_run = n_cgroup = n_flows = n_mut = n_rand = n_noise_wf = n_drop_ok = n_refused = 0;
 }
 
@@ -407,8 +408,14 @@ static void run_flow(struct client *c)
 
 		v = flow_seg(&f, seq, F_ACK | F_PSH, head, hl);
 		c->requests++;
-		if (c->kind == K_TIGHT && !exempt)
+		if (exempt)
+			key_charged++;
+		else if (c->kind == K_TIGHT)
 			tight_charged++;
+		else if (c->kind == K_EXEMPT)
+			exempt_charged++;
+		else
+			c->charged++;
 		if (exempt)
 			cr_assert_eq(v, TC_PASS, "a request with the exempt key dropped (%s)", c->addr);
 		if (c->kind != K_TIGHT && chance(15))
@@ -695,9 +702,18 @@ static void noise(void)
 
 /* ---- the exact model of the well-formed part ---- */
 
+static struct tg_bucket shared_bucket(__u32 qid)
+{
+	struct tg_bucket_key k = { .qid = qid };
+	struct tg_bucket b;
+
+	memset(&b, 0, sizeof(b));
+	cr_assert_eq(bpf_map_lookup_elem(h_map_fd("tg_buckets"), &k, &b), 0, "bucket of quota %u", qid);
+	return b;
+}
+
 static void check_model(void)
 {
-	struct tg_bucket_key bk = { .qid = Q_TIGHT };
 	struct tg_bucket b;
 
 	for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++) {
@@ -714,17 +730,37 @@ static void check_model(void)
 		cr_assert_eq(v.payload_bytes, c->payload, "%s: payload bytes", c->addr);
 		cr_assert_eq(v.bytes, c->bytes, "%s: bytes %lu, sent %lu", c->addr,
 			     (unsigned long)v.bytes, (unsigned long)c->bytes);
+		if (c->kind == K_HIGH) {
+			/* quotas.default: a bucket per address, never short */
+			struct tg_bucket_key k = { .qid = 0 };
+
+			memset(&b, 0, sizeof(b));
+			cr_assert_eq(tg_addr_parse(c->key, &k.addr), 0);
+			cr_assert_eq(bpf_map_lookup_elem(h_map_fd("tg_addr_buckets"), &k, &b), 0,
+				     "%s: no bucket", c->addr);
+			cr_assert_eq(b.allowed, c->charged, "%s: allowed %lu, charged %lu", c->addr,
+				     (unsigned long)b.allowed, (unsigned long)c->charged);
+			cr_assert_eq(b.denied + b.would_deny, 0, "%s: denied under a high limit", c->addr);
+		}
 	}
-	memset(&b, 0, sizeof(b));
-	cr_assert_eq(bpf_map_lookup_elem(h_map_fd("tg_buckets"), &bk, &b), 0, "tight bucket");
+	b = shared_bucket(Q_TIGHT);
 	cr_assert_eq(b.allowed + b.denied + b.would_deny, tight_charged,
 		     "tight bucket: %lu + %lu + %lu != %lu starts charged", (unsigned long)b.allowed,
 		     (unsigned long)b.denied, (unsigned long)b.would_deny,
 		     (unsigned long)tight_charged);
+	/* the limit did bite: the test would notice a quota that never applies */
 	if (mode == TG_MODE_MONITOR)
-		cr_assert_eq(b.denied, 0);
+		cr_assert(b.denied == 0 && b.would_deny > 0);
 	else
-		cr_assert_eq(b.would_deny, 0);
+		cr_assert(b.would_deny == 0 && b.denied > 0);
+	b = shared_bucket(Q_EXEMPT);
+	cr_assert_eq(b.allowed, exempt_charged, "exempt CIDR: allowed %lu, charged %lu",
+		     (unsigned long)b.allowed, (unsigned long)exempt_charged);
+	cr_assert_eq(b.denied + b.would_deny, 0);
+	b = shared_bucket(Q_KEY);
+	cr_assert_eq(b.allowed, key_charged, "exempt key: allowed %lu, charged %lu",
+		     (unsigned long)b.allowed, (unsigned long)key_charged);
+	cr_assert_eq(b.denied + b.would_deny, 0);
 }
 
 static void fuzz(int m, long target)
@@ -751,10 +787,10 @@ static void fuzz(int m, long target)
 	fprintf(stderr,
 		"fuzz %s: %ld runs (%ld cgroup_skb) in %.1f s: %ld flows, %ld uncounted well-formed, "
 		"%ld mutated, %ld random, %ld dropped as malformed or fragments, "
-		"%ld frames the test run refused\n",
+		"%ld frames the test run refused; %d client entries\n",
 		m == TG_MODE_ENFORCE ? "enforce" : "monitor", n_run, n_cgroup,
 		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, n_flows,
-		n_noise_wf, n_mut, n_rand, n_drop_ok, n_refused);
+		n_noise_wf, n_mut, n_rand, n_drop_ok, n_refused, h_n_clients());
 	h_teardown();
 }
 
