@@ -657,6 +657,8 @@ static const char *raw_violation(const uint8_t *buf, size_t n, int *verdict)
 		return "a malformed frame passed in enforce mode";
 	if ((v == TC_DROP) != (dm + df == 1))
 		return "the verdict does not match the drop counters";
+	if ((mal || g1.fragments != g0.fragments) && g1.new_clients != g0.new_clients)
+		return "a malformed frame or a fragment created a client";
 	return NULL;
 }
 
