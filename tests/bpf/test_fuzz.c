@@ -1,8 +1,15 @@
 /* The TC ingress program (and cgroup_skb ingress on a share) run on a
- * seeded stream of well-formed flows, mutated frames and random bytes,
- * with invariants checked after every packet and exact counts checked
- * against a model of the well-formed part. TG_FUZZ_SEED reproduces a run;
- * TG_FUZZ_PACKETS changes its length. Needs root. */
+ * seeded stream of well-formed flows, mutated frames and random bytes.
+ * After every packet: an uncounted well-formed packet (another port, UDP,
+ * a fragment) changes no client and passes, save a first fragment toward
+ * the gateway port in enforce mode; a mutated or random frame is dropped
+ * exactly when it is counted as a dropped malformed frame or fragment
+ * (enforce) and never in monitor mode; a segment of an exempt or
+ * high-limit client always passes. Every few thousand packets: no counter
+ * goes down, requests and SYNs <= packets, payload <= bytes. At the end:
+ * SYNs, requests, packets, bytes and every bucket equal the model of the
+ * flows sent. TG_FUZZ_SEED reproduces a run; TG_FUZZ_PACKETS sets its
+ * length. Needs root. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
