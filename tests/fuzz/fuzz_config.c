@@ -6,7 +6,8 @@
 #include <string.h>
 #include "config.h"
 
-/* Big structs: static, and cleared so padding compares equal. */
+/* Big structs: static. tg_config_parse fills a cleared struct and copies
+ * all of it, padding included, so memcmp compares like with like. */
 static struct tg_config cfg, again;
 static struct tg_config_errors errs;
 
@@ -14,9 +15,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *json;
 
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&again, 0, sizeof(again));
-	memset(&errs, 0, sizeof(errs));
 	if (tg_config_parse((const char *)data, size, &cfg, &errs) != 0)
 		return 0;
 	json = tg_config_to_json_flags(&cfg, TG_CONFIG_JSON_SECRETS);
@@ -24,7 +22,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "tg_config_to_json failed on a valid config\n");
 		abort();
 	}
-	memset(&errs, 0, sizeof(errs));
 	if (tg_config_parse(json, strlen(json), &again, &errs) != 0) {
 		fprintf(stderr, "printed config does not parse: %s: %s\n%s\n",
 			errs.n ? errs.e[0].path : "?", errs.n ? errs.e[0].reason : "?", json);
