@@ -10,7 +10,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
 CC=${FUZZ_CC:-clang}
-OUT=${FUZZ_OUT:-$(mktemp -d /tmp/tg-fuzz.XXXXXX)}
+OUT=${FUZZ_OUT:-}
+keep=${OUT:+1}
+[ -n "$OUT" ] || OUT=$(mktemp -d /tmp/tg-fuzz.XXXXXX)
 mkdir -p "$OUT"
 
 CONFIG_SRC="agent/config.c agent/config_anomaly.c agent/config_quotas.c agent/config_values.c
@@ -88,4 +90,8 @@ done
 while [ "${#pids[@]}" -gt 0 ]; do
 	wait_one
 done
+# A scratch directory goes once all passed; crashes stay for a look.
+if [ "$fail" = 0 ] && [ -z "$keep" ]; then
+	rm -rf "$OUT"
+fi
 exit $fail
