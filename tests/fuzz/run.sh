@@ -46,15 +46,18 @@ build() {
 }
 
 run() {
-	local t=$1 dir="$OUT/corpus/$t"
+	local t=$1 dir="$OUT/corpus/$t" dict=()
 	rm -rf "$dir"
 	mkdir -p "$dir" "$OUT/artifacts/$t"
 	if [ -d "$ROOT/tests/fuzz/corpus/$t" ]; then
 		cp "$ROOT/tests/fuzz/corpus/$t/." "$dir/" -r
 	fi
+	if [ -f "$ROOT/tests/fuzz/$t.dict" ]; then
+		dict=(-dict="$ROOT/tests/fuzz/$t.dict")
+	fi
 	# -rss_limit_mb: ASan's shadow counts; leaks are bugs too (detect_leaks on).
 	"$OUT/$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-		-print_final_stats=1 -artifact_prefix="$OUT/artifacts/$t/" "$dir" \
+		-print_final_stats=1 -artifact_prefix="$OUT/artifacts/$t/" "${dict[@]}" "$dir" \
 		>"$OUT/$t.log" 2>&1
 }
 
