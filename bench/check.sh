@@ -43,19 +43,10 @@ JSON
 mkdir -p "$WORK/nginx/tollgate"
 sed "s#127.0.0.1:9470#127.0.0.1:$API_PORT#" "$ROOT/gateway-hooks/nginx/tollgate.conf" \
   > "$WORK/nginx/tollgate/tollgate.conf"
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-daemon off;
-events { worker_connections 4096; }
-http {
+{
+  nginx_head 4096
+  cat <<NGX
   access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
   upstream backend { server 127.0.0.1:$BACKEND; keepalive 64; }
   server { listen 127.0.0.1:$BACKEND; location / { return 200 "ok\n"; } }
   server {
@@ -69,9 +60,8 @@ http {
   }
 }
 NGX
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" &
-defer "kill $!; wait $!"
-wait_port $HOOKED
+} > "$WORK/nginx.conf"
+run_nginx "$WORK/nginx.conf" $HOOKED
 start_agent "$WORK/agent.json"
 
 WRK=(wrk -t1 -c32 "-d${D}s" --timeout 2s --latency)

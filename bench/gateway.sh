@@ -45,27 +45,18 @@ make_client "$NS" "${E2E_TAG}h1" "${E2E_TAG}c1" $H4 $C4
 make_cgroup "tollgate-bench-$$"
 
 # --- nginx, inside the cgroup ---------------------------------------------------------
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-daemon off;
-events { worker_connections 1024; }
-http {
+{
+  nginx_head
+  cat <<NGX
   access_log off;
   keepalive_requests 1000000;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
   server {
     listen $PORT;
     location / { return 200 "ok\n"; }
   }
 }
 NGX
+} > "$WORK/nginx.conf"
 # The shell moves itself into the cgroup, then becomes nginx: every socket
 # nginx creates belongs to the cgroup.
 bash -c "echo \$\$ > $CG/cgroup.procs && exec nginx -c $WORK/nginx.conf -e $WORK/nginx/error.log" &

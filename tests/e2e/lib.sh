@@ -60,6 +60,36 @@ make_client() {
   fi
 }
 
+# nginx_head [WORKER_CONNECTIONS]: prints the top of a config for a test's
+# own nginx: one worker, its files under $WORK/nginx, the http block opened
+# with its temp paths. The caller writes the rest of the http block and its
+# closing brace.
+nginx_head() {
+  mkdir -p "$WORK/nginx"
+  cat <<NGX
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+daemon off;
+events { worker_connections ${1:-1024}; }
+http {
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+NGX
+}
+
+# run_nginx CONF PORT: nginx on CONF in the background (stopped at exit);
+# returns once something listens on PORT.
+run_nginx() {
+  nginx -c "$1" -e "$WORK/nginx/error.log" &
+  NGINX_PID=$!
+  defer "kill $NGINX_PID; wait $NGINX_PID"
+  wait_port "$2"
+}
+
 # start_nginx PORT... : nginx answering 200 on every port, v4 and v6.
 start_nginx() {
   local conf=$WORK/nginx.conf listen=""
@@ -70,21 +100,11 @@ start_nginx() {
   [ -z "${H2C_PORT:-}" ] || listen+="    listen $H2C_PORT http2;"$'\n'
   # PROXY_PORT: a listener that expects a PROXY protocol header
   [ -z "${PROXY_PORT:-}" ] || listen+="    listen $PROXY_PORT proxy_protocol;"$'\n'
-  mkdir -p "$WORK/nginx"
-  cat > "$conf" <<NGX
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-daemon off;
-events { worker_connections 1024; }
-http {
+  {
+    nginx_head
+    cat <<NGX
   log_format tg '\$msec \$remote_addr \$status \$server_protocol \$request_uri \$proxy_protocol_addr';
   access_log $WORK/nginx/access.log tg;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
   client_max_body_size 64m;
   keepalive_requests 10000;
   server {
@@ -93,11 +113,9 @@ $listen
   }
 }
 NGX
+  } > "$conf"
   NGINX_LOG=$WORK/nginx/access.log
-  nginx -c "$conf" -e "$WORK/nginx/error.log" &
-  NGINX_PID=$!
-  defer "kill $NGINX_PID; wait $NGINX_PID"
-  wait_port "$1"
+  run_nginx "$conf" "$1"
 }
 
 wait_port() { # wait_port PORT: until something listens on it (10 s)

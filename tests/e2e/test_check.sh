@@ -34,19 +34,10 @@ JSON
 # nginx: the client-facing server with the snippet, proxying to a backend.
 mkdir -p "$WORK/nginx/tollgate"
 sed "s#127.0.0.1:9470#127.0.0.1:$API_PORT#" "$SNIPPET" > "$WORK/nginx/tollgate/tollgate.conf"
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-daemon off;
-events { worker_connections 1024; }
-http {
+{
+  nginx_head
+  cat <<NGX
   access_log $WORK/nginx/access.log;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
   server {
     listen 127.0.0.1:$BACKEND;
     location / { return 200 "ok\n"; }
@@ -58,11 +49,9 @@ http {
   }
 }
 NGX
+} > "$WORK/nginx.conf"
 nginx -t -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" >/dev/null 2>&1 || { nginx -t -c "$WORK/nginx.conf"; die "nginx rejects the snippet"; }
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" &
-NGINX_PID=$!
-defer "kill $NGINX_PID; wait $NGINX_PID"
-wait_port $PORT
+run_nginx "$WORK/nginx.conf" $PORT
 start_agent "$WORK/agent.json"
 
 # burst NS URL N [curl args]: N requests over one kept-alive connection,

@@ -55,20 +55,11 @@ wait_port $SLOW_PORT
 # --- nginx, inside its own cgroup ---------------------------------------------
 mkdir -p "$WORK/nginx" "$WORK/www"
 head -c 102400 /dev/urandom > "$WORK/www/big"
-cat > "$WORK/nginx.conf" <<NGX
-user root;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-daemon off;
-events { worker_connections 1024; }
-http {
+{
+  echo "user root;"
+  nginx_head
+  cat <<NGX
   access_log $WORK/nginx/access.log;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
   server {
     listen $PORT;
     location / { return 200 "ok\n"; }
@@ -80,6 +71,7 @@ http {
   }
 }
 NGX
+} > "$WORK/nginx.conf"
 # The shell moves itself into the cgroup, then becomes nginx: every socket
 # nginx creates belongs to the cgroup.
 bash -c "echo \$\$ > $CG/cgroup.procs && exec nginx -c $WORK/nginx.conf -e $WORK/nginx/error.log" &
