@@ -70,17 +70,9 @@ int tg_check_client(const struct tg_config *cfg, const char *real_ip, const char
 
 void tg_check_client_key(const struct tg_config *cfg, const struct tg_addr *a, struct tg_addr *key)
 {
-	uint32_t bits = cfg->ipv6_prefix;
-
 	*key = *a;
-	if (tg_addr_is_v4(a))
-		return;
-	for (int w = 0; w < 4; w++) {
-		uint32_t take = bits >= 32 ? 32 : bits;
-
-		key->w[w] &= htonl(take == 32 ? 0xffffffffu : take ? ~(0xffffffffu >> take) : 0);
-		bits -= take;
-	}
+	if (!tg_addr_is_v4(a))
+		tg_addr_mask(key, cfg->ipv6_prefix);
 }
 
 uint64_t tg_check_key_hash(const char *v)
@@ -102,6 +94,20 @@ static int u64_cmp(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+size_t tg_check_known_keys(const struct tg_config *cfg, uint64_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < cfg->n_quotas && n < cap; i++) {
+		const struct tg_quota_entry *e = &cfg->quotas[i];
+
+		if (e->match == TG_MATCH_API_KEY)
+			out[n++] = tg_apikey_hash(e->api_key, strlen(e->api_key));
+	}
+	qsort(out, n, sizeof(*out), u64_cmp);
+	return n;
 }
 
 uint64_t tg_check_request_key(const struct tg_config *cfg, const struct tg_api_req *req,

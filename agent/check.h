@@ -30,6 +30,10 @@ void tg_check_client_key(const struct tg_config *cfg, const struct tg_addr *a, s
  * TG_APIKEY_MAX bytes. 0 when there is no key. */
 uint64_t tg_check_key_hash(const char *value);
 
+/* The hashes of cfg's API-key entries, sorted, into out (at most cap);
+ * returns how many: the `known` of tg_check_request_key. */
+size_t tg_check_known_keys(const struct tg_config *cfg, uint64_t *out, size_t cap);
+
 /* The key a request presents: the first configured key among the
  * request's key headers, else the first key at all (as the kernel picks).
  * known: sorted hashes of the configured keys. 0 for none. */

@@ -2,6 +2,7 @@
  * names, addresses, list elements, the cgroup path. */
 #include "api.h"
 #include "config.h"
+#include "rates.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -271,18 +272,12 @@ cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags)
 bool tg_cfg_trusted(const struct tg_config *cfg, const uint32_t addr[4])
 {
 	for (int i = 0; i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
-		const struct tg_cidr *c = &cfg->trusted[i];
-		uint32_t bits = c->prefix_len, w;
-		bool in = true;
+		struct tg_addr a;
 
-		for (w = 0; w < 4 && bits && in; w++) {
-			uint32_t take = bits >= 32 ? 32 : bits;
-			uint32_t mask = htonl(take == 32 ? 0xffffffffu : ~(0xffffffffu >> take));
-
-			in = (addr[w] & mask) == (c->net[w] & mask);
-			bits -= take;
-		}
-		if (in)
+		/* tg_cidr_parse stored the network with its host bits clear */
+		memcpy(a.w, addr, sizeof(a.w));
+		tg_addr_mask(&a, cfg->trusted[i].prefix_len);
+		if (!memcmp(a.w, cfg->trusted[i].net, sizeof(a.w)))
 			return true;
 	}
 	return false;

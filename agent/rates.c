@@ -87,6 +87,13 @@ bool tg_addr_is_v4(const struct tg_addr *a)
 	return a->w[0] == 0 && a->w[1] == 0 && a->w[2] == htonl(0xffff);
 }
 
+void tg_addr_mask(struct tg_addr *a, uint32_t prefix)
+{
+	for (int i = 0; i < 4; i++, prefix = prefix > 32 ? prefix - 32 : 0)
+		if (prefix < 32)
+			a->w[i] &= htonl(prefix ? ~0u << (32 - prefix) : 0);
+}
+
 void tg_addr_format(const struct tg_addr *a, char *buf, size_t len)
 {
 	if (tg_addr_is_v4(a))

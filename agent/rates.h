@@ -45,6 +45,8 @@ void tg_rates_compute(struct tg_client_view *cur, size_t n_cur,
 double tg_rate(uint64_t prev, uint64_t cur, double dt);
 
 bool tg_addr_is_v4(const struct tg_addr *a);
+/* Keeps the first `prefix` bits (IPv6 terms: an IPv4 /24 is 120). */
+void tg_addr_mask(struct tg_addr *a, uint32_t prefix);
 /* "198.18.0.2" or "fd00:198:18::" (the prefix is reported separately). */
 void tg_addr_format(const struct tg_addr *a, char *buf, size_t len);
 /* Parses an IPv4 or IPv6 address text into the kernel's key form. */

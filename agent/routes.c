@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
+#include "check.h"
 #include "buf.h"
 #include "config.h"
 #include "rates.h"
@@ -158,15 +159,6 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 		tg_json_error(resp, 503, "out of memory");
 }
 
-/* The kernel keys an IPv6 client by its identity.ipv6_prefix network, so
- * any address inside it names that entry. */
-static void addr_mask6(struct tg_addr *addr, uint32_t prefix)
-{
-	for (int i = 0; i < 4; i++, prefix = prefix > 32 ? prefix - 32 : 0)
-		if (prefix < 32)
-			addr->w[i] &= htonl(prefix ? ~0u << (32 - prefix) : 0);
-}
-
 static void h_client(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
 	struct tg_agent *a = ctx;
@@ -175,8 +167,9 @@ static void h_client(void *ctx, const struct tg_api_req *req, struct tg_api_resp
 
 	if (tg_addr_parse(req->path + strlen("/v1/clients/"), &addr))
 		return tg_json_error(resp, 400, "expected /v1/clients/ADDRESS with an IPv4 or IPv6 address");
-	if (!tg_addr_is_v4(&addr))
-		addr_mask6(&addr, a->cfg.ipv6_prefix);
+	/* the kernel keys an IPv6 client by its identity.ipv6_prefix network,
+	 * so any address inside it names that entry */
+	tg_check_client_key(&a->cfg, &addr, &addr);
 	/* the scan leaves cur sorted by address, and addr is a view's first member */
 	v = a->col.n_cur ? bsearch(&addr, a->col.cur, a->col.n_cur, sizeof(*a->col.cur), tg_addr_cmp)
 			 : NULL;

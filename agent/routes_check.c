@@ -13,30 +13,15 @@
 #include <bpf/bpf.h>
 
 #include "agent.h"
-#include "apikey.h"
 #include "check.h"
 #include "log.h"
 #include "routes.h"
-
-static int u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 void tg_check_reindex(struct tg_agent *a)
 {
 	struct tg_check_state *cs = &a->check;
 
-	cs->n_known = 0;
-	for (int i = 0; i < a->cfg.n_quotas && cs->n_known < TG_MAX_QUOTAS; i++) {
-		const struct tg_quota_entry *e = &a->cfg.quotas[i];
-
-		if (e->match == TG_MATCH_API_KEY)
-			cs->known[cs->n_known++] = tg_apikey_hash(e->api_key, strlen(e->api_key));
-	}
-	qsort(cs->known, cs->n_known, sizeof(cs->known[0]), u64_cmp);
+	cs->n_known = tg_check_known_keys(&a->cfg, cs->known, TG_MAX_QUOTAS);
 	cs->prog_fd = tg_kern_check_fd(&a->kern);
 	cs->buckets_fd = tg_kern_map_fd(&a->kern, "tg_buckets");
 	cs->abuckets_fd = tg_kern_map_fd(&a->kern, "tg_addr_buckets");

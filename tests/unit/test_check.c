@@ -173,3 +173,16 @@ Test(check, durations)
 	tg_check_duration(61500, b, sizeof(b));
 	cr_assert(eq(str, b, "1m2s"));
 }
+
+Test(check, known_keys_sorted_from_the_key_entries)
+{
+	uint64_t k[4];
+
+	ok("{\"quotas\": {\"clients\": [{\"name\": \"b\", \"api_key\": \"sk-b\"},"
+	   " {\"name\": \"net\", \"cidr\": \"198.18.0.0/24\"}, {\"name\": \"a\", \"api_key\": \"sk-a\"}]}}");
+	cr_assert(eq(sz, tg_check_known_keys(&cfg, k, 4), 2));
+	cr_assert(k[0] < k[1]);
+	cr_assert(k[0] == tg_apikey_hash("sk-a", 4) || k[1] == tg_apikey_hash("sk-a", 4));
+	cr_assert(k[0] == tg_apikey_hash("sk-b", 4) || k[1] == tg_apikey_hash("sk-b", 4));
+	cr_assert(eq(sz, tg_check_known_keys(&cfg, k, 1), 1), "bounded by cap");
+}
