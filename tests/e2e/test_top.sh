@@ -182,7 +182,9 @@ else
 fi
 check "top: no line wider than the terminal" 0 "$(pane | awk 'length > 70' | wc -l)"
 tm send-keys -t top q
+# the modes line comes after TOP-EXIT; wait for it, not only for TOP-EXIT
 if wait_pane '^TOP-EXIT=' 5; then
+  wait_pane '^-?icanon -?echo' 5 || true
   pane > "$WORK/after.txt"
   check "q: top exits 0" 1 "$(grep -c '^TOP-EXIT=0$' "$WORK/after.txt")"
   check "q: the terminal modes are restored" "icanon echo" "$(grep -Eo -- '^-?icanon -?echo' "$WORK/after.txt")"
@@ -209,6 +211,7 @@ top_pid=$(ps -o pid= --ppid "$(tm display-message -p -t top '#{pane_pid}')" | gr
 [ -n "$top_pid" ] && [ "$(ps -o comm= -p "$top_pid")" = tollgate ] || die "top's pid not found"
 kill -TERM "$top_pid"
 if wait_pane '^TOP-EXIT=' 5; then
+  wait_pane '^-?icanon -?echo' 5 || true
   check "SIGTERM: top exits 0" 1 "$(pane | grep -c '^TOP-EXIT=0$')"
   check "SIGTERM: the terminal modes are restored" "icanon echo" "$(pane | grep -Eo -- '^-?icanon -?echo')"
 else
