@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "agent.h"
+#include "caps.h"
 #include "notify.h"
+#include "privs.h"
 #include "events.h"
 #include "log.h"
 #include "routes.h"
@@ -93,6 +96,9 @@ static void reload(struct tg_agent *a)
 		memcpy(next.api_token_env, a->cfg.api_token_env, sizeof(next.api_token_env));
 		memcpy(next.api_token, a->cfg.api_token, sizeof(next.api_token));
 		snprintf(next.state_dir, sizeof(next.state_dir), "%s", a->cfg.state_dir);
+		memcpy(next.user, a->cfg.user, sizeof(next.user));
+		next.user_uid = a->cfg.user_uid;
+		next.user_gid = a->cfg.user_gid;
 	}
 	err = tg_kern_attach(&a->kern, &next, &bad);
 	if (err) {
@@ -188,6 +194,37 @@ static void on_signal(uv_signal_t *s, int signum)
 	pr_info("shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
 	tg_notify_stopping();
 	uv_stop(a->loop);
+}
+
+/* Everything that needs privileges beyond what the running agent keeps is
+ * done: the programs are loaded and attached, the maps pinned, the API
+ * bound, the ring buffer mapped, the spool open. */
+static int drop_privileges(struct tg_agent *a)
+{
+	struct tg_privs_plan p = {
+		.user = a->cfg.user,
+		.uid = (uid_t)a->cfg.user_uid,
+		.gid = (gid_t)a->cfg.user_gid,
+		.pin_dir = a->kern.pin_dir,
+		.state_dir = a->cfg.state_dir,
+		.instance = a->cfg.instance,
+		.keep = tg_privs_needed(tg_kern_map_fd(&a->kern, "tg_settings")),
+	};
+	uint64_t eff = 0, prm = 0, bnd = 0;
+	char why[320], caps[256];
+	int nnp = 0, err;
+
+	err = tg_privs_drop(&p, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "tollgate: dropping privileges failed: %s\n", why);
+		return err;
+	}
+	tg_privs_current(&eff, &prm, &bnd, &nnp);
+	tg_caps_format(eff, caps, sizeof(caps));
+	pr_info("privileges dropped", "user=%s uid=%u gid=%u caps=%s no_new_privs=%d",
+		a->cfg.user[0] ? a->cfg.user : "(unchanged)", (unsigned)getuid(),
+		(unsigned)getgid(), caps, nnp);
+	return 0;
 }
 
 static int start_loop(struct tg_agent *a)
@@ -317,6 +354,9 @@ int tg_agent_run(const char *config_path)
 	if (err)
 		goto cleanup;
 	err = start_loop(a);
+	if (err)
+		goto cleanup;
+	err = drop_privileges(a);
 	if (err)
 		goto cleanup;
 	pr_info("running", "interfaces=%d ports=%d pin_dir=%s", a->kern.n_links,

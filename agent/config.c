@@ -115,6 +115,8 @@ static const struct opt opts[] = {
 	U32("api.top_n", api_top_n, 1, 10000, 50, false),
 	STR("state_dir", state_dir, "/var/lib/tollgate", tg_cfg_check_state_dir, true),
 	BOOL("keep", keep, false),
+	{ .name = "user", .type = OPT_CUSTOM, FIELD(user), .restart = true,
+	  .parse = tg_cfg_parse_user, .print = tg_cfg_user_json },
 	SECTION("log"),
 	ENUM("log.level", log_level, TG_LOG_INFO, levels),
 	ENUM("log.format", log_format, TG_LOG_LOGFMT, formats),

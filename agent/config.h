@@ -15,6 +15,7 @@
 #define TG_MAX_PORTS 64
 #define TG_IFNAME_LEN 16 /* IFNAMSIZ */
 #define TG_INSTANCE_LEN 32
+#define TG_USER_LEN 33 /* a user name: 1..32 characters */
 
 enum tg_log_level { TG_LOG_ERROR = 0, TG_LOG_WARN, TG_LOG_INFO, TG_LOG_DEBUG };
 enum tg_log_format { TG_LOG_LOGFMT = 0, TG_LOG_JSON };
@@ -138,6 +139,8 @@ struct tg_config {
 	int n_webhooks;
 	char state_dir[TG_PATH_LEN];        /* default /var/lib/tollgate (restart) */
 	bool keep;                          /* leave programs attached, maps pinned */
+	char user[TG_USER_LEN];             /* "" (null): stay the starting user (restart) */
+	uint32_t user_uid, user_gid;        /* user's, resolved when parsed */
 	char api_listen[64];                /* "host:port", host IPv4 or [IPv6] */
 	uint32_t check_deny_status;         /* api.check_deny_status, 400..499 */
 	struct tg_cidr { uint32_t net[4]; uint32_t prefix_len; } trusted[TG_MAX_TRUSTED];
@@ -255,6 +258,9 @@ struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags)
 const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
+void tg_cfg_parse_user(struct tg_config *cfg, const struct cJSON *v, const char *path,
+		       struct tg_config_errors *errs);
+struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags);
 void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			 struct tg_config_errors *errs);
 struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags);

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,50 @@ const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len)
 		n--;
 	snprintf(out, len, "%.*s", (int)n, in);
 	return NULL;
+}
+
+/* A user name as useradd accepts it (and nothing a log line or a path
+ * could trip on), looked up now: a user that does not exist is a config
+ * error naming it, not a failure after the programs are loaded. */
+void tg_cfg_parse_user(struct tg_config *cfg, const struct cJSON *v, const char *path,
+		       struct tg_config_errors *errs)
+{
+	const char *name = cJSON_IsString(v) ? v->valuestring : NULL;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	size_t n;
+	int rc;
+
+	cfg->user[0] = '\0';
+	cfg->user_uid = cfg->user_gid = 0;
+	if (cJSON_IsNull(v))
+		return;
+	if (!name) {
+		tg_config_errf(errs, path, "expected a user name or null");
+		return;
+	}
+	n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+	if (n < 1 || n >= TG_USER_LEN || name[n] || name[0] == '-' ||
+	    strspn(name, "0123456789") == n) {
+		tg_config_errf(errs, path, "must be a user name: 1..32 characters of A-Z a-z "
+			       "0-9 _ . -, not all digits");
+		return;
+	}
+	rc = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+	if (rc || !res) {
+		tg_config_errf(errs, path, "no such user: %s%s%s", name, rc ? ": " : "",
+			       rc ? strerror(rc) : "");
+		return;
+	}
+	memcpy(cfg->user, name, n + 1);
+	cfg->user_uid = (uint32_t)pw.pw_uid;
+	cfg->user_gid = (uint32_t)pw.pw_gid;
+}
+
+struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags)
+{
+	(void)flags;
+	return cfg->user[0] ? cJSON_CreateString(cfg->user) : cJSON_CreateNull();
 }
 
 /* The kernel's dev_valid_name() rules, plus no control characters. */

@@ -15,6 +15,8 @@
 #include "loader.h"
 #include "quota_plan.h"
 #include "quotas.h"
+#include "caps.h"
+#include "privs.h"
 
 #define TG_BPFFS "/sys/fs/bpf"
 #define TG_BTF "/sys/kernel/btf/vmlinux"
@@ -69,9 +71,16 @@ static int preflight(void)
 {
 	int err;
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "tollgate: must run as root (it loads eBPF programs and "
-				"attaches them to interfaces): run it with sudo\n");
+	/* Not root: a service user given the loading capabilities (systemd
+	 * User= with AmbientCapabilities=) will do. */
+	if (geteuid() != 0 && (tg_privs_effective() & TG_CAPS_LOAD) != TG_CAPS_LOAD) {
+		char missing[128];
+
+		tg_caps_format(TG_CAPS_LOAD & ~tg_privs_effective(), missing, sizeof(missing));
+		fprintf(stderr, "tollgate: must run as root, or with the capabilities "
+				"CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (it loads eBPF programs "
+				"and attaches them to interfaces; missing: %s): run it with "
+				"sudo\n", missing);
 		return -EPERM;
 	}
 	if (access(TG_BTF, R_OK) != 0) {
@@ -109,13 +118,44 @@ static int set_pins(struct tg_kern *k)
 	return 0;
 }
 
-/* Removes the version and instance directories when they are empty. */
-static void remove_pin_dirs(const struct tg_kern *k)
+static void close_pin_dirs(struct tg_kern *k)
+{
+	if (k->pin_dirfd >= 0)
+		close(k->pin_dirfd);
+	if (k->inst_dirfd >= 0)
+		close(k->inst_dirfd);
+	k->pin_dirfd = k->inst_dirfd = -1;
+}
+
+static int open_pin_dirs(struct tg_kern *k)
 {
 	char path[256];
 	char *slash;
 
-	rmdir(k->pin_dir);
+	close_pin_dirs(k);
+	snprintf(path, sizeof(path), "%s", k->pin_dir);
+	slash = strrchr(path, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = 0;
+	k->pin_dirfd = open(k->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	k->inst_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return k->pin_dirfd < 0 || k->inst_dirfd < 0 ? -errno : 0;
+}
+
+/* Removes the version and instance directories when they are empty. The
+ * last two fail harmlessly for a user the agent switched to (`user`):
+ * the empty instance directory, that user's, stays for the next run. */
+static void remove_pin_dirs(const struct tg_kern *k)
+{
+	const char *ver = strrchr(k->pin_dir, '/');
+	char path[256];
+	char *slash;
+
+	if (k->inst_dirfd >= 0 && ver)
+		unlinkat(k->inst_dirfd, ver + 1, AT_REMOVEDIR);
+	else
+		rmdir(k->pin_dir);
 	snprintf(path, sizeof(path), "%s", k->pin_dir);
 	slash = strrchr(path, '/');
 	if (slash) {
@@ -138,7 +178,10 @@ static void unpin_all(struct tg_kern *k)
 		if (name[0] == '.' || strchr(name, '.'))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", k->pin_dir, name);
-		unlink(path);
+		if (k->pin_dirfd >= 0)
+			unlinkat(k->pin_dirfd, name, 0);
+		else
+			unlink(path);
 	}
 	remove_pin_dirs(k);
 }
@@ -173,6 +216,7 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 	int err;
 
 	memset(k, 0, sizeof(*k));
+	k->pin_dirfd = k->inst_dirfd = -1;
 	libbpf_set_print(libbpf_log);
 	err = preflight();
 	if (err)
@@ -190,6 +234,12 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		fprintf(stderr, "tollgate: cannot create %s: %s\n", k->pin_dir, strerror(-err));
 		return err;
 	}
+	err = open_pin_dirs(k);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot open %s: %s\n", k->pin_dir, strerror(-err));
+		close_pin_dirs(k);
+		return err;
+	}
 	err = open_and_load(k, cfg);
 	if (err) {
 		/* Pinned maps of this layout version that no longer fit (for
@@ -200,7 +250,9 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		tollgate_bpf__destroy(k->skel);
 		k->skel = NULL;
 		mkdir_p(k->pin_dir);
-		err = open_and_load(k, cfg);
+		err = open_pin_dirs(k);
+		if (!err)
+			err = open_and_load(k, cfg);
 	}
 	if (err) {
 		fprintf(stderr, "tollgate: loading the eBPF programs failed: %s (run with "
@@ -208,6 +260,7 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		tollgate_bpf__destroy(k->skel);
 		k->skel = NULL;
 		remove_pin_dirs(k);
+		close_pin_dirs(k);
 		return err;
 	}
 	return 0;
@@ -407,6 +460,7 @@ void tg_kern_close(struct tg_kern *k, bool keep)
 	k->n_links = 0;
 	if (!keep)
 		unpin_all(k);
+	close_pin_dirs(k);
 	tollgate_bpf__destroy(k->skel);
 	k->skel = NULL;
 }

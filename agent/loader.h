@@ -14,6 +14,10 @@ struct bpf_link;
 struct tg_kern {
 	struct tollgate_bpf *skel;
 	char pin_dir[256];
+	/* The pin directory and its parent, held open: unpinning goes through
+	 * them, so it works after a switch to a user who cannot search the
+	 * shared <bpffs>/tollgate (root's, 0700). -1 when not open. */
+	int pin_dirfd, inst_dirfd;
 	int ncpus;
 	struct tg_tc_link links[TG_MAX_INTERFACES];
 	int n_links;

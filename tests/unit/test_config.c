@@ -608,7 +608,7 @@ Test(config, round_trip)
 		j = cJSON_Parse(s);
 		cr_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "gateway"), "cgroup")));
 		cr_assert(cJSON_GetObjectItem(j, "cluster") == NULL);
-		cr_assert(eq(int, cJSON_GetArraySize(j), 11));
+		cr_assert(eq(int, cJSON_GetArraySize(j), 12));
 		cJSON_Delete(j);
 		free(s);
 		cr_assert(eq(int, parse(full), 0));
@@ -647,6 +647,60 @@ Test(config, restart_keys)
 	strcpy(b.api_token_env, "TG_TOKEN");
 	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
 	cr_assert(eq(str, buf, "instance,gateway.max_clients,api.listen,api.token_env"));
+	strcpy(b.user, "nobody");
+	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
+	cr_assert(eq(str, buf, "instance,gateway.max_clients,api.listen,api.token_env,user"));
 	tg_config_restart_keys(&a, &b, buf, 12);
 	cr_assert(eq(int, (int)strlen(buf), 11));
+}
+
+Test(config, user)
+{
+	char name[64];
+
+	tg_config_defaults(&cfg);
+	cr_assert(eq(str, cfg.user, ""), "the default: stay the starting user");
+	ok("{\"user\": null}");
+	cr_assert(eq(str, cfg.user, ""));
+	ok("{\"user\": \"root\"}");
+	cr_assert(eq(str, cfg.user, "root"));
+	cr_assert(eq(u32, cfg.user_uid, 0));
+	ok("{\"user\": \"nobody\"}");
+	cr_assert(eq(str, cfg.user, "nobody"));
+	cr_assert(eq(u32, cfg.user_uid, 65534), "Debian's nobody");
+	cr_assert(eq(u32, cfg.user_gid, 65534));
+	bad("{\"user\": \"tg-no-such-user\"}", "$.user", "no such user: tg-no-such-user");
+	bad("{\"user\": 0}", "$.user", "expected a user name or null");
+	bad("{\"user\": true}", "$.user", "expected a user name or null");
+	bad("{\"user\": \"\"}", "$.user",
+	    "must be a user name: 1..32 characters of A-Z a-z 0-9 _ . -, not all digits");
+	bad("{\"user\": \"65534\"}", "$.user",
+	    "must be a user name: 1..32 characters of A-Z a-z 0-9 _ . -, not all digits");
+	bad("{\"user\": \"-nobody\"}", "$.user",
+	    "must be a user name: 1..32 characters of A-Z a-z 0-9 _ . -, not all digits");
+	bad("{\"user\": \"no body\"}", "$.user",
+	    "must be a user name: 1..32 characters of A-Z a-z 0-9 _ . -, not all digits");
+	bad("{\"user\": \"nobody\\n\"}", "$.user",
+	    "must be a user name: 1..32 characters of A-Z a-z 0-9 _ . -, not all digits");
+	snprintf(name, sizeof(name), "{\"user\": \"%s\"}", "abcdefghijklmnopqrstuvwxyz0123456");
+	bad(name, "$.user", "must be a user name: 1..32 characters of A-Z a-z 0-9 _ . -, not all digits");
+}
+
+Test(config, user_printed)
+{
+	char *s;
+	cJSON *j;
+
+	ok("{\"user\": \"nobody\"}");
+	s = tg_config_to_json(&cfg);
+	j = cJSON_Parse(s);
+	cr_assert(eq(str, cJSON_GetObjectItem(j, "user")->valuestring, "nobody"));
+	cJSON_Delete(j);
+	free(s);
+	tg_config_defaults(&cfg);
+	s = tg_config_to_json(&cfg);
+	j = cJSON_Parse(s);
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "user")));
+	cJSON_Delete(j);
+	free(s);
 }
