@@ -481,8 +481,13 @@ def check_systemd(src):
             "EnvironmentFile": "-/etc/tollgate/env"}
     wrong = ["%s=%s" % (n, one(n)) for n, v in want.items() if one(n) != v]
     check(not wrong, "systemd: the unit's directives", "wrong: " + ", ".join(wrong))
-    caps = {"CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"}
+    caps = {"CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON", "CAP_SETPCAP"}
     check(set((one("CapabilityBoundingSet") or "").split()) == caps, "systemd: the capability bounding set")
+    check(set((one("AmbientCapabilities") or "").split()) == caps, "systemd: the ambient set")
+    check(one("User") == "tollgate" and one("Group") == "tollgate", "systemd: runs as the user tollgate")
+    sysusers = open(os.path.join(src, "packaging/systemd/tollgate.sysusers")).read()
+    check(any(l.split()[:2] == ["u", "tollgate"] for l in sysusers.splitlines() if l and l[0] != "#"),
+          "systemd: sysusers.d makes the user tollgate")
     check(set((one("ReadWritePaths") or "").split()) >= {"/sys/fs/bpf", "/var/lib/tollgate"},
           "systemd: writable /sys/fs/bpf and /var/lib/tollgate")
     check(set((one("RestrictAddressFamilies") or "").split()) ==
