@@ -196,24 +196,32 @@ static void on_signal(uv_signal_t *s, int signum)
 	uv_stop(a->loop);
 }
 
-/* Everything that needs privileges beyond what the running agent keeps is
- * done: the programs are loaded and attached, the maps pinned, the API
- * bound, the ring buffer mapped, the spool open. */
-static int drop_privileges(struct tg_agent *a)
+/* What the privilege steps work on (privs.h). */
+static void privs_plan(struct tg_agent *a, struct tg_privs_plan *p)
 {
-	struct tg_privs_plan p = {
+	*p = (struct tg_privs_plan){
 		.user = a->cfg.user,
 		.uid = (uid_t)a->cfg.user_uid,
 		.gid = (gid_t)a->cfg.user_gid,
 		.pin_dir = a->kern.pin_dir,
 		.state_dir = a->cfg.state_dir,
 		.instance = a->cfg.instance,
-		.keep = tg_privs_needed(tg_kern_map_fd(&a->kern, "tg_settings")),
+		.keep = TG_CAPS_KEEP,
 	};
+}
+
+/* Everything that needs privileges beyond what the running agent keeps is
+ * done: the programs are loaded and attached, the maps pinned, the API
+ * bound, the ring buffer mapped, the spool open. */
+static int drop_privileges(struct tg_agent *a)
+{
+	struct tg_privs_plan p;
 	uint64_t eff = 0, prm = 0, bnd = 0;
 	char why[320], caps[256];
 	int nnp = 0, err;
 
+	privs_plan(a, &p);
+	p.keep = tg_privs_needed(tg_kern_map_fd(&a->kern, "tg_settings"));
 	err = tg_privs_drop(&p, why, sizeof(why));
 	if (err) {
 		fprintf(stderr, "tollgate: dropping privileges failed: %s\n", why);
@@ -299,7 +307,9 @@ int tg_agent_run(const char *config_path)
 	static struct tg_agent agent; /* big: lives outside the stack */
 	struct tg_agent *a = &agent;
 	struct tg_config_errors errs = { 0 };
+	struct tg_privs_plan plan;
 	const char *bad = NULL;
+	char why[320];
 	bool keep;
 	int err;
 
@@ -353,6 +363,12 @@ int tg_agent_run(const char *config_path)
 	a->col.socks_fd = tg_kern_map_fd(&a->kern, "tg_socks");
 	if (err)
 		goto cleanup;
+	privs_plan(a, &plan);
+	err = tg_privs_prepare(&plan, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "tollgate: %s\n", why);
+		goto cleanup;
+	}
 	err = start_loop(a);
 	if (err)
 		goto cleanup;

@@ -118,14 +118,31 @@ static int mkdir_owned(const char *path, uid_t uid, gid_t gid)
 	return lchown(path, uid, gid) ? -errno : 0;
 }
 
+/* May the user (uid, its groups) search the directory st describes? */
+static bool searchable(const struct stat *st, uid_t uid, const gid_t *groups, int ng)
+{
+	if (st->st_uid == uid)
+		return st->st_mode & S_IXUSR;
+	for (int i = 0; i < ng; i++)
+		if (st->st_gid == groups[i])
+			return st->st_mode & S_IXGRP;
+	return st->st_mode & S_IXOTH;
+}
+
 /* The pins (unlinked on a clean stop, reopened by a later start as the
  * user) and the state (spool files made and removed at run time). The
  * instance's pin directory is removed on a clean stop, so its parent
  * <bpffs>/tollgate/<instance> is the user's too; <bpffs>/tollgate, shared
- * by every instance, is left as it is. */
-static int give_files(const struct tg_privs_plan *p, char *err, size_t errlen)
+ * by every instance, is left as it is. Of state_dir, only what the agent
+ * makes is given away: state_dir when it did not exist (as nginx does with
+ * its temp paths), and always <state_dir>/<instance>. An existing
+ * state_dir is never chowned (it could be any directory): the user must
+ * be able to search it. */
+static int give_files(const struct tg_privs_plan *p, const gid_t *groups, int ng,
+		      char *err, size_t errlen)
 {
 	char path[512], *slash;
+	struct stat st;
 	int rc;
 
 	snprintf(path, sizeof(path), "%s", p->pin_dir);
@@ -145,18 +162,41 @@ static int give_files(const struct tg_privs_plan *p, char *err, size_t errlen)
 			 strerror(-rc));
 		return rc;
 	}
-	/* state_dir itself only (it may hold other instances), then this
-	 * instance's tree, made if missing so a webhook added by a reload
-	 * can create its spool. */
+	if (stat(p->state_dir, &st) < 0) {
+		rc = errno == ENOENT ? mkdir_owned(p->state_dir, p->uid, p->gid) : -errno;
+		if (rc) {
+			snprintf(err, errlen, "cannot make state_dir %s for user %s: %s",
+				 p->state_dir, p->user, strerror(-rc));
+			return rc;
+		}
+	} else if (!S_ISDIR(st.st_mode) || !searchable(&st, p->uid, groups, ng)) {
+		snprintf(err, errlen, "state_dir %s is not a directory user %s can search: "
+			 "chown it to %s, or chmod o+x it", p->state_dir, p->user, p->user);
+		return -EACCES;
+	}
 	snprintf(path, sizeof(path), "%s/%s", p->state_dir, p->instance);
-	if ((rc = mkdir_owned(p->state_dir, p->uid, p->gid)) ||
-	    (rc = mkdir_owned(path, p->uid, p->gid)) ||
-	    (rc = chown_tree(path, p->uid, p->gid))) {
+	if ((rc = mkdir_owned(path, p->uid, p->gid)) || (rc = chown_tree(path, p->uid, p->gid))) {
 		snprintf(err, errlen, "cannot give %s to user %s: %s", path, p->user,
 			 strerror(-rc));
 		return rc;
 	}
 	return 0;
+}
+
+int tg_privs_prepare(const struct tg_privs_plan *p, char *err, size_t errlen)
+{
+	struct stat st;
+	int rc;
+
+	if (!p->user || !p->user[0] || geteuid() != 0 || p->uid == 0)
+		return 0;
+	if (stat(p->state_dir, &st) == 0 || errno != ENOENT)
+		return 0; /* an existing one is checked, never chowned */
+	rc = mkdir_owned(p->state_dir, p->uid, p->gid);
+	if (rc)
+		snprintf(err, errlen, "cannot make state_dir %s for user %s: %s", p->state_dir,
+			 p->user, strerror(-rc));
+	return rc;
 }
 
 static int switch_user(const struct tg_privs_plan *p, char *err, size_t errlen)
@@ -171,12 +211,12 @@ static int switch_user(const struct tg_privs_plan *p, char *err, size_t errlen)
 			 "that user with the capabilities", p->user);
 		return -EPERM;
 	}
-	if ((rc = give_files(p, err, errlen)))
-		return rc;
 	if (getgrouplist(p->user, p->gid, groups, &ng) < 0) {
 		snprintf(err, errlen, "user %s is in more than 64 groups", p->user);
 		return -E2BIG;
 	}
+	if ((rc = give_files(p, groups, ng, err, errlen)))
+		return rc;
 	/* setgroups + setgid, then setuid with PR_SET_KEEPCAPS: the
 	 * permitted set survives the uid change; effective is cleared by the
 	 * kernel and set again below. */

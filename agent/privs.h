@@ -26,6 +26,12 @@ struct tg_privs_plan {
  * tell (it is lowered and raised again in the effective set only). */
 uint64_t tg_privs_needed(int map_fd);
 
+/* Before anything writes into state_dir (the spool): a state_dir that does
+ * not exist yet is made the user's, as nginx does with its temp paths. An
+ * existing one is left alone (it could be any directory); the drop checks
+ * that the user can search it. 0 or a negative errno with err. */
+int tg_privs_prepare(const struct tg_privs_plan *p, char *err, size_t errlen);
+
 /* Does it, in this order: ownership of pins and state for the user;
  * supplementary groups, gid, uid (capabilities kept across the switch);
  * the bounding set narrowed to keep (needs CAP_SETPCAP, else a warning);

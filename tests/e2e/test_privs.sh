@@ -90,6 +90,17 @@ rc=0; "$TOLLGATE" run --config "$WORK/agent.json" 2>/dev/null || rc=$?
 check "run with an unknown user exits 2 before loading anything" "2 absent" \
   "$rc $([ -e "$PIN" ] && echo present || echo absent)"
 
+# --- a state_dir the user cannot search is not chowned: the start fails -----
+mkdir -m 0700 "$WORK/locked"
+write_cfg "\"$USER_NAME\"" false 1 "\"${E}h1\""
+sed -i "s|\"state_dir\": \"$STATE\"|\"state_dir\": \"$WORK/locked\"|" "$WORK/agent.json"
+rc=0; "$TOLLGATE" run --config "$WORK/agent.json" > /dev/null 2> "$WORK/err.txt" || rc=$?
+check "a state_dir the user cannot search: exit 1" 1 "$rc"
+grep -q "state_dir $WORK/locked is not a directory user $USER_NAME can search" "$WORK/err.txt" \
+  && ok "the message names the directory and the user" || { cat "$WORK/err.txt"; fail "state_dir message"; }
+check "... and it stays root's, nothing left attached" "root absent" \
+  "$(stat -c %U "$WORK/locked") $(filter_on h1 && echo attached || echo absent)"
+
 # --- 1. as root with user: the drop, and what the agent does afterwards ------
 write_cfg "\"$USER_NAME\"" false 1 "\"${E}h1\""
 start_agent "$WORK/agent.json"
