@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/stat.h>
 #include "caps.h"
 
 int tg_caps_parse(const char *list, uint64_t *mask, char *badbuf, size_t badlen)
@@ -93,4 +94,15 @@ int tg_caps_from_status(const char *status, const char *field, uint64_t *mask)
 		line = nl ? nl + 1 : NULL;
 	}
 	return -ENOENT;
+}
+
+bool tg_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
+		       const gid_t *groups, int ng)
+{
+	if (owner == uid)
+		return mode & S_IXUSR;
+	for (int i = 0; i < ng; i++)
+		if (group == groups[i])
+			return mode & S_IXGRP;
+	return mode & S_IXOTH;
 }

@@ -4,8 +4,10 @@
 #ifndef TG_CAPS_H
 #define TG_CAPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define TG_CAP_BIT(c) (1ull << (c))
 
@@ -41,5 +43,11 @@ void tg_caps_format(uint64_t mask, char *buf, size_t len);
 /* The hex mask of one "Name:\t%016llx" line (CapEff, CapPrm, CapBnd, ...)
  * of /proc/<pid>/status text. Returns 0 or -ENOENT / -EINVAL. */
 int tg_caps_from_status(const char *status, const char *field, uint64_t *mask);
+
+/* May a user (uid, in groups[0..ng)) search a directory of this mode,
+ * owner and group? The kernel's order: owner bits, else group bits, else
+ * other bits (no ACLs). */
+bool tg_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
+		       const gid_t *groups, int ng);
 
 #endif

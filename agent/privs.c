@@ -118,17 +118,6 @@ static int mkdir_owned(const char *path, uid_t uid, gid_t gid)
 	return lchown(path, uid, gid) ? -errno : 0;
 }
 
-/* May the user (uid, its groups) search the directory st describes? */
-static bool searchable(const struct stat *st, uid_t uid, const gid_t *groups, int ng)
-{
-	if (st->st_uid == uid)
-		return st->st_mode & S_IXUSR;
-	for (int i = 0; i < ng; i++)
-		if (st->st_gid == groups[i])
-			return st->st_mode & S_IXGRP;
-	return st->st_mode & S_IXOTH;
-}
-
 /* The pins (unlinked on a clean stop, reopened by a later start as the
  * user) and the state (spool files made and removed at run time). The
  * instance's pin directory is removed on a clean stop, so its parent
@@ -169,7 +158,7 @@ static int give_files(const struct tg_privs_plan *p, const gid_t *groups, int ng
 				 p->state_dir, p->user, strerror(-rc));
 			return rc;
 		}
-	} else if (!S_ISDIR(st.st_mode) || !searchable(&st, p->uid, groups, ng)) {
+	} else if (!S_ISDIR(st.st_mode) || !tg_dir_searchable(st.st_mode, st.st_uid, st.st_gid, p->uid, groups, ng)) {
 		snprintf(err, errlen, "state_dir %s is not a directory user %s can search: "
 			 "chown it to %s, or chmod o+x it", p->state_dir, p->user, p->user);
 		return -EACCES;

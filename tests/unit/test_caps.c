@@ -99,3 +99,22 @@ Test(caps, kept_set)
 	cr_assert(eq(str, buf, "cap_net_admin,cap_perfmon,cap_bpf"));
 	cr_assert(eq(u64, TG_CAPS_KEEP & ~TG_CAPS_LOAD, 0), "kept is a subset of what loading needs");
 }
+
+Test(caps, dir_searchable)
+{
+	const gid_t groups[] = { 100, 65534 };
+
+	/* owner bits decide for the owner, even when others may */
+	cr_assert(tg_dir_searchable(0700, 65534, 0, 65534, groups, 2));
+	cr_assert(not(tg_dir_searchable(0611, 65534, 0, 65534, groups, 2)));
+	/* root's 0700: not for anyone else */
+	cr_assert(not(tg_dir_searchable(0700, 0, 0, 65534, groups, 2)));
+	cr_assert(tg_dir_searchable(0711, 0, 0, 65534, groups, 2));
+	cr_assert(tg_dir_searchable(0755, 0, 0, 65534, NULL, 0));
+	/* group bits for a member, other bits not consulted then */
+	cr_assert(tg_dir_searchable(0750, 0, 100, 65534, groups, 2));
+	cr_assert(not(tg_dir_searchable(0701, 0, 100, 65534, groups, 2)));
+	/* not a member: other bits */
+	cr_assert(not(tg_dir_searchable(0750, 0, 5, 65534, groups, 2)));
+	cr_assert(tg_dir_searchable(0701, 0, 5, 65534, groups, 2));
+}
