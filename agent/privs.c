@@ -223,6 +223,11 @@ int tg_privs_drop(const struct tg_privs_plan *p, char *err, size_t errlen)
 	int nk = 0, rc, nt = n_threads();
 	cap_t c;
 
+	if (nt < 0) {
+		snprintf(err, errlen, "cannot count the threads in /proc/self/task: %s",
+			 strerror(-nt));
+		return nt;
+	}
 	if (nt != 1) {
 		snprintf(err, errlen, "the process has %d threads: capabilities are per thread, "
 			 "so they are dropped before any other starts", nt);
