@@ -102,7 +102,7 @@ agent_conf() { # agent_conf MODE QUOTAS
 {
   "instance": "$E2E_TAG",
   "mode": "$1",
-  "gateway": { "interfaces": ["$HIF"], "ports": [$GW, $CLOSED], "max_clients": 1000000 },
+  "gateway": { "interfaces": ["$HIF"], "ports": [$GW, $CLOSED], "max_clients": ${LIVECOST_MAX_CLIENTS:-1000000} },
   "quotas": $2,
   "api": { "listen": "$API_LISTEN" },
   "log": { "level": "warn" }
@@ -211,5 +211,5 @@ stop_agent TERM
 [ "$FAIL" = 0 ] || die "checks failed; section not written"
 python3 "$BENCH/livecost_report.py" "$ROWS" "$OUT" "${RAW:-}" \
   --seconds "$SECS" --keyreqs "$keyreqs" --nginx "$(nginx -v 2>&1 | sed 's|.*/||')" \
-  --wrk "${WRK[*]}" --stats-before "$STATS_BEFORE"
+  --wrk "${WRK[*]}" --stats-before "$STATS_BEFORE" --pktcost "$BUILD/pktcost.json"
 log "wrote $OUT"

@@ -23,6 +23,10 @@ on_exit() {
   exit 0
 }
 trap on_exit EXIT
+# A watchdog's TERM (timeout(1), ctest) or Ctrl-C: exit through on_exit, so
+# the cleanup runs (a shell killed by a signal skips its EXIT trap).
+trap 'exit 143' TERM
+trap 'exit 130' INT
 defer() { _cleanup+=("$*"); }
 
 log() { echo "# $*"; }
