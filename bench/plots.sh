@@ -118,7 +118,8 @@ set style fill solid 0.85 border -1
 set grid ytics
 set key top left
 set xtics scale 0 font ",9" noenhanced
-set yrange [0:*]'
+set yrange [0:*]
+set offsets 0, 0, graph 0.1, 0'
 
 # clustered NAME TITLE YLABEL: two panels, ns and × baseline, one bar per
 # client count
