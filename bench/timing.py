@@ -44,4 +44,8 @@ print("| **total** | **%d** (%.1f min, %s the %d-minute budget) | |" % (
 print()
 print("The latest invocation ran %s in %d s, the figures and this file included." % (
     ", ".join("`%s`" % n for n in sorted(ran)) if ran else "no benchmark", run_s))
+missing = [n for n in order if n not in rows]
+if missing:
+    print("Not timed yet (no complete run recorded here), so not in the total: %s." %
+          ", ".join("`%s`" % n for n in missing))
 print("<!-- timing:end -->")
