@@ -156,9 +156,11 @@ packets − requests (wrk's count), so the request start's own cost is derived:
 (all ns − ACKs × the plain-segment figure of the same table) ÷ requests.
 Configurations: **telemetry** (monitor, no quotas); **enforce**
 (`quotas.default` 1,000,000 req/s and burst, an address bucket charged on
-every request start, none denied: checked); **key** (enforce with one
-API-key entry, so every request start is scanned; its bucket counted
-{a.keyreqs} requests: the key was found). Clients tracked: synthetic entries
+every request start, none denied); **key** (enforce with one API-key
+entry, so every request start is scanned; its bucket counted {a.keyreqs}
+requests: the key was found). Both checked on the smallest table, where
+the agent's API answers promptly; the agent moves between the
+configurations by reload, which keeps its tables. Clients tracked: synthetic entries
 written into the running agent's `tg_clients` and `tg_addr_buckets`
 (`build/populate`). Targets: plain segment ≤ {TARGET_PLAIN:g}× trivial; request start
 with an address bucket ≤ {TARGET_BUCKET:g}× trivial; request start with the key within
