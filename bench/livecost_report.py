@@ -25,7 +25,7 @@ def main():
     p.add_argument("--nginx", default="?")
     p.add_argument("--wrk", default="?")
     p.add_argument("--stats-before", default="?")
-    p.add_argument("--pktcost", default="", help="pktcost.json of the same build, for comparison")
+    p.add_argument("--pktcost", default="", help="the pktcost.json of the per-packet cost section, for comparison")
     a = p.parse_args()
 
     rows = []
@@ -173,7 +173,7 @@ its first 512 bytes ≤ {TARGET_KEY_NS:.0f} ns (the derived figure for request s
 Targets met on {len(judged) - len(missed)} of {len(judged)} rows.
 
 """ + ("""The same targets on the BPF_PROG_TEST_RUN figures of the per-packet cost
-section (`build/pktcost.json` of this build: """ + ("telemetry for the plain segment, enforcement without and with the API-key entry for the request starts") + """):
+section (`build/pktcost.json`: """ + ("telemetry for the plain segment, enforcement without and with the API-key entry for the request starts") + """):
 
 | path | clients | pktcost method | ns | × trivial | target | |
 |---|---:|---|---:|---:|---|---|
@@ -183,7 +183,7 @@ section (`build/pktcost.json` of this build: """ + ("telemetry for the plain seg
   the gateway port and the client (one per-CPU hash lookup), reads the
   first payload bytes and adds to three counters: nothing else. The same
   path under BPF_PROG_TEST_RUN, telemetry, plain segment:
-  """ + ("; ".join(cmp_lines) if cmp_lines else "(no pktcost.json of this build)") + """.
+  """ + ("; ".join(cmp_lines) if cmp_lines else "(no pktcost.json)") + """.
   So the instructions are cheap and the live figure is what they cost
   cold, after the TCP stack, nginx and the sender have run in between.
   It did not shrink with tables sized for 2,048 clients instead of a
