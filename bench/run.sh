@@ -133,7 +133,7 @@ if [ $want_gateway = 1 ]; then
   run_script gateway 360 "about 2.5 minutes"
 fi
 if [ $want_flood = 1 ]; then
-  run_script flood 300 "about 2 minutes"
+  run_script flood 420 "about 2.5 minutes"
 fi
 if [ $want_alerts = 1 ]; then
   run_script alerts 300 "about 2 minutes"
