@@ -14,9 +14,17 @@
 #   accuracy     enforcement accuracy: bench/accuracy.sh, the real agent and
 #                nginx with clients in network namespaces, accepted requests
 #                against R·t + burst;
-#   gateway      gateway requests/s and p99 latency with socket-level
-#                tracking attached against without it: bench/gateway.sh,
-#                nginx in a cgroup, wrk from a client namespace;
+#   livecost     the per-packet cost on live traffic: kernel.bpf_stats of
+#                tg_tc_ingress beside a trivial program on the same hook,
+#                wrk and streams through a veth, 1k/100k/1M clients
+#                tracked: bench/livecost.sh;
+#   gateway      gateway requests/s and p99 latency with the agent (TC
+#                telemetry, TC enforce, socket level) against without it:
+#                bench/gateway.sh, nginx in a cgroup, wrk from a client
+#                namespace;
+#   flood        a legitimate client's p99 and throughput beside an abusive
+#                client, with no limiter, nginx limit_req, tollgate's kernel
+#                drop and tollgate's auth_request hook: bench/flood.sh;
 #   alerts       anomaly events: detect-to-delivery latency (the real agent
 #                and receiver), delivery throughput (build/deliver_rate)
 #                against bare libcurl, and the agent's idle CPU:
@@ -24,24 +32,29 @@
 #   check        /v1/check under wrk against the API's /healthz, and nginx
 #                with the auth_request hook against without: bench/check.sh.
 #
+#
+# Then the figures (bench/plots.sh: gnuplot, SVG in bench/plots/) from the
+# raw figures in the build directory, and the "Run time" section: how long
+# each benchmark took when it last ran, and their total.
+#
 #   sudo ./bench/run.sh                  # every benchmark; BUILD_DIR=build
-#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway | alerts | check
+#   sudo ./bench/run.sh pktcost gateway  # or some (names above)
 #   PKTCOST_ARGS="--sizes 1000" sudo -E ./bench/run.sh
 #
-# Needs root (BPF_PROG_TEST_RUN, namespaces, cgroups). Builds pktcost and the
-# agent first if needed. About 4.5 minutes on 2 cores (pktcost 2, accuracy 1,
-# gateway 1.2), at most 11 (watchdogs: pktcost 300 s, accuracy 150 s,
-# gateway 170 s); other work on the
-# machine shows up as noise, so run it on a quiet host.
+# Needs root (BPF_PROG_TEST_RUN, namespaces, cgroups). Builds pktcost, the
+# agent and the helpers first if needed. Each benchmark has a watchdog (the
+# run_script timeouts below); the total is measured and written to
+# BENCHMARKS.md. Other work on the machine shows up as noise, so run it on a
+# quiet host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1
+want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_livecost=1 want_flood=1
 if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0
+  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0 want_livecost=0 want_flood=0
   for a in "$@"; do
     case $a in
       pktcost) want_pktcost=1 ;;
@@ -49,7 +62,9 @@ if [ $# -gt 0 ]; then
       gateway) want_gateway=1 ;;
       alerts) want_alerts=1 ;;
       check) want_check=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check]" >&2; exit 2 ;;
+      livecost) want_livecost=1 ;;
+      flood) want_flood=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check] [livecost] [flood]" >&2; exit 2 ;;
     esac
   done
 fi
@@ -68,9 +83,10 @@ elif grep -q '^TG_TESTS:BOOL=OFF' "$build/CMakeCache.txt"; then
 fi
 targets=()
 [ $want_pktcost = 0 ] || targets+=(--target pktcost)
-[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] ||
-  targets+=(--target tollgate)
+[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] &&
+  [ $want_livecost = 0 ] && [ $want_flood = 0 ] || targets+=(--target tollgate)
 [ $want_alerts = 0 ] || targets+=(--target deliver_rate)
+[ $want_livecost = 0 ] || targets+=(--target populate)
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
 
 tmp=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
@@ -79,19 +95,24 @@ trap 'rm -rf "$tmp"' EXIT
 first() { "$@" 2>&1 | head -n1 || true; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before=$(loadavg)
+run_start=$SECONDS
+declare -A took # seconds each benchmark took in this run
 
 if [ $want_pktcost = 1 ]; then
   echo "bench/run.sh: running pktcost (about 1.5 minutes)..." >&2
+  t0=$SECONDS
   # shellcheck disable=SC2086
   timeout 300 "$build/pktcost" --json-out "$tmp/pktcost.json" --enforce-md "$tmp/enforce.md" \
     --socket-md "$tmp/socket.md" ${PKTCOST_ARGS:-} > "$tmp/table.md"
   load_pktcost=$(loadavg)
+  took[pktcost]=$((SECONDS - t0))
   cp "$tmp/pktcost.json" "$build/pktcost.json"
 fi
 # run_script NAME SECONDS ABOUT: bench/NAME.sh into $tmp/NAME.{md,json}.
 # Each script bounds its own steps; the timeout is a last resort, and
 # lib.sh's EXIT trap still removes what the script created.
 run_script() {
+  local t0=$SECONDS
   echo "bench/run.sh: running bench/$1.sh ($3)..." >&2
   if ! TOLLGATE="$root/$build/tollgate" timeout "$2" bash "bench/$1.sh" \
     "$tmp/$1.md" "$tmp/$1.json" >&2; then
@@ -99,13 +120,20 @@ run_script() {
     exit 1
   fi
   cp "$tmp/$1.json" "$build/$1.json"
+  took[$1]=$((SECONDS - t0))
 }
 if [ $want_accuracy = 1 ]; then
   run_script accuracy 150 "about 1 minute"
   load_accuracy=$(loadavg)
 fi
+if [ $want_livecost = 1 ]; then
+  run_script livecost 420 "about 3 minutes"
+fi
 if [ $want_gateway = 1 ]; then
-  run_script gateway 300 "about 2 minutes"
+  run_script gateway 360 "about 2.5 minutes"
+fi
+if [ $want_flood = 1 ]; then
+  run_script flood 420 "about 2.5 minutes"
 fi
 if [ $want_alerts = 1 ]; then
   run_script alerts 300 "about 2 minutes"
@@ -131,10 +159,6 @@ if [ $want_pktcost = 1 ]; then
   mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
   load_row="$load_before before, $load_pktcost after pktcost"
   [ $want_accuracy = 0 ] || load_row+=", $load_accuracy after accuracy"
-  accuracy_rows=""
-  if [ $want_accuracy = 1 ]; then
-    accuracy_rows="| nginx, wrk, Python (accuracy) | $(nginx -v 2>&1 | sed 's|.*: ||'), $(first wrk --version | cut -d' ' -f1-2), $(python3 --version 2>&1) |"
-  fi
 
   {
     cat <<EOF
@@ -153,8 +177,8 @@ if [ $want_pktcost = 1 ]; then
 | clang | $clang_ver |
 | libbpf | $libbpf_ver${libbpf_pkg:+ (libbpf-dev $libbpf_pkg)} |
 | bpftool | $bpftool_ver |
-${accuracy_rows:+$accuracy_rows
-}| build | $build_type, commit $commit$dirty |
+| nginx, wrk, Python, gnuplot | $(nginx -v 2>&1 | sed 's|.*: ||'), $(first wrk --version | cut -d' ' -f1-2), $(python3 --version 2>&1), $(gnuplot --version 2>&1) |
+| build | $build_type, commit $commit$dirty |
 | load average | $load_row |
 
 ## Per-packet cost
@@ -310,8 +334,14 @@ if [ $want_pktcost = 1 ]; then
   replace_section enforcecost "Per-packet cost with enforcement" "$tmp/enforce-section.md" "$tmp/new.md"
   replace_section socketcost "Per-packet cost of the socket-level path" "$tmp/socket-section.md" "$tmp/new.md"
 fi
+if [ $want_livecost = 1 ]; then
+  replace_section livecost "Per-packet cost on live traffic (bpf_stats)" "$tmp/livecost.md" "$tmp/new.md"
+fi
 if [ $want_gateway = 1 ]; then
-  replace_section gateway "Gateway throughput with socket-level tracking" "$tmp/gateway.md" "$tmp/new.md"
+  replace_section gateway "Gateway overhead" "$tmp/gateway.md" "$tmp/new.md"
+fi
+if [ $want_flood = 1 ]; then
+  replace_section flood "Under flood: a legitimate client beside an abusive one" "$tmp/flood.md" "$tmp/new.md"
 fi
 if [ $want_check = 1 ]; then
   replace_section check "/v1/check and the gateway hook" "$tmp/check.md" "$tmp/new.md"
@@ -319,11 +349,47 @@ fi
 if [ $want_alerts = 1 ]; then
   replace_section alerts "Anomaly events: latency, delivery rate, idle cost" "$tmp/alerts.md" "$tmp/new.md"
 fi
+# The figures, from the raw figures of each benchmark's latest run.
+if bash "$root/bench/plots.sh" "$build" "$root/bench/plots"; then
+  cat > "$tmp/plots.md" <<'EOF'
+<!-- plots:begin — written by bench/run.sh (bench/plots.sh); edit outside these markers -->
+## Figures
+
+Drawn by `bench/plots.sh` (gnuplot) from the raw figures of the sections
+below, each with the absolute value and its ratio to the baseline of the
+same run: [per-packet cost, BPF_PROG_TEST_RUN](bench/plots/pktcost.svg) ·
+[per-packet cost on live traffic](bench/plots/livecost.svg) ·
+[gateway overhead](bench/plots/gateway.svg) ·
+[under flood](bench/plots/flood.svg) ·
+[enforcement accuracy](bench/plots/accuracy.svg)
+
+![per-packet cost, BPF_PROG_TEST_RUN](bench/plots/pktcost.svg)
+![per-packet cost on live traffic](bench/plots/livecost.svg)
+![gateway overhead](bench/plots/gateway.svg)
+![under flood](bench/plots/flood.svg)
+![enforcement accuracy](bench/plots/accuracy.svg)
+<!-- plots:end -->
+EOF
+  replace_section plots "Figures" "$tmp/plots.md" "$tmp/new.md"
+else
+  echo "bench/run.sh: bench/plots.sh failed; figures not redrawn" >&2
+fi
+
+# How long each benchmark took: this run's figures replace the rows of the
+# benchmarks it ran; the others keep the figure of their latest run.
+for name in "${!took[@]}"; do echo "$name ${took[$name]}"; done > "$tmp/took.txt"
+python3 "$root/bench/timing.py" "$tmp/new.md" "$tmp/took.txt" $((SECONDS - run_start)) \
+  "$(nproc)" > "$tmp/timing.md"
+replace_section timing "Run time" "$tmp/timing.md" "$tmp/new.md"
+
 # no run of blank lines at the end
 awk 'NF { while (blank-- > 0) print ""; print; blank = 0; next } { blank++ }' "$tmp/new.md" > "$out"
 echo "bench/run.sh: wrote $out" >&2
 [ $want_pktcost = 0 ] || cat "$tmp/table.md" "$tmp/enforce.md" "$tmp/socket.md"
-[ $want_gateway = 0 ] || sed -n '/^| no agent/,/^Target/p' "$tmp/gateway.md"
+[ $want_livecost = 0 ] || grep '^| ' "$tmp/livecost.md"
+[ $want_gateway = 0 ] || sed -n '/^| no agent/,/^Raw/p' "$tmp/gateway.md"
+[ $want_flood = 0 ] || sed -n '/^| baseline/,/^Raw/p' "$tmp/flood.md"
 [ $want_accuracy = 0 ] || sed -n '/^| R /,/^$/p' "$tmp/accuracy.md"
 [ $want_alerts = 0 ] || grep '^| ' "$tmp/alerts.md"
 [ $want_check = 0 ] || grep '^| ' "$tmp/check.md"
+sed -n '/^| /p' "$tmp/timing.md"

@@ -23,6 +23,10 @@ on_exit() {
   exit 0
 }
 trap on_exit EXIT
+# A watchdog's TERM (timeout(1), ctest) or Ctrl-C: exit through on_exit, so
+# the cleanup runs (a shell killed by a signal skips its EXIT trap).
+trap 'exit 143' TERM
+trap 'exit 130' INT
 defer() { _cleanup+=("$*"); }
 
 log() { echo "# $*"; }
@@ -126,7 +130,8 @@ wait_port() { # wait_port PORT: until something listens on it (10 s)
   die "nothing listens on port $1"
 }
 
-# start_agent CONFIG: runs the agent in the background, waits for its API.
+# start_agent CONFIG [SECONDS]: runs the agent in the background, waits
+# for its API (10 s, or SECONDS: large tables take a while to allocate).
 start_agent() {
   local cfg=$1
   AGENT_LOG=$WORK/agent.log
@@ -134,7 +139,7 @@ start_agent() {
   AGENT_PID=$!
   defer "kill $AGENT_PID; wait $AGENT_PID"
   API=$(jq -r '.api.listen // "127.0.0.1:9470"' "$cfg")
-  for _ in $(seq 100); do
+  for _ in $(seq $((${2:-10} * 10))); do
     curl -fsS "http://$API/healthz" >/dev/null 2>&1 && return 0
     kill -0 "$AGENT_PID" 2>/dev/null || { cat "$AGENT_LOG"; die "agent exited"; }
     sleep 0.1

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The benchmarks' report writers on fixed figures, without running a
+# benchmark: bench/livecost_report.py, bench/flood_report.py,
+# bench/timing.py and bench/plots.sh (gnuplot). Checks the sections'
+# markers, the derived figures and verdicts, the run-time merge and total,
+# and that every figure is drawn.
+#
+#   check_bench_reports.sh SOURCE_DIR
+set -euo pipefail
+SRC=${1:?usage: check_bench_reports.sh SOURCE_DIR}
+T=$(mktemp -d /tmp/tollgate-benchreports.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok - $*"; }
+bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+has() { # has FILE TEXT DESCRIPTION
+  if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: no '$2' in $1"; fi
+}
+
+# --- livecost: 100 % request starts derive to the measured figure; with ACKs
+# the plain-segment figure is taken out
+printf '%s\n' \
+  $'telemetry\tplain segment\t1000\t1000\t300.0\t100.0\t0' \
+  $'enforce\tplain segment\t1000\t1000\t150.0\t100.0\t0' \
+  $'enforce\trequest start, address bucket\t1000\t1000\t400.0\t100.0\t1000' \
+  $'key\trequest start, API key at byte 100\t1000\t2000\t400.0\t100.0\t1000' \
+  > "$T/live.tsv"
+python3 "$SRC/bench/livecost_report.py" "$T/live.tsv" "$T/live.md" "$T/livecost.json" \
+  --seconds 3 --keyreqs 7 --pktcost /nonexistent
+has "$T/live.md" "<!-- livecost:begin" "livecost: begin marker"
+has "$T/live.md" "<!-- livecost:end -->" "livecost: end marker"
+has "$T/live.md" "| telemetry | plain segment | 1000 | 1000 | ≈ 100 % | 100.0 | 300.0 | 3.00 | – | ≤ 2× trivial | **missed** |" \
+  "livecost: plain segment 3× trivial misses ≤ 2×"
+has "$T/live.md" "| 400.0 (4.00×) | ≤ 5× trivial | met |" "livecost: address bucket 4× meets ≤ 5×"
+# 2000 packets, 1000 requests: (400·2000 − 1000·150) / 1000 = 650 ns
+has "$T/live.md" "| 50 % request starts | 100.0 | 400.0 | 4.00 | 650.0 (6.50×) | ≤ 600 ns | **missed** |" \
+  "livecost: ACKs charged at the plain-segment figure"
+has "$T/live.md" "Targets met on 2 of 4 rows." "livecost: the count of met targets"
+
+# --- flood: medians over rounds, verdicts against the baseline and limit_req
+: > "$T/flood.tsv"
+for r in 1 2 3; do
+  printf '%s\n' \
+    "baseline	10.0	2.0	600	600	0	0	0" \
+    "none	50.0	3.0	600	600	70000	70000	12000" \
+    "limit_req	40.0	3.0	600	600	1400	90000	15000" \
+    "drop	$((10 + r)).0	2.0	600	600	1450	1450	230" \
+    "gateway	60.0	4.0	590	600	1300	20000	3000" >> "$T/flood.tsv"
+done
+python3 "$SRC/bench/flood_report.py" "$T/flood.tsv" "$T/flood.md" "$T/flood.json" \
+  --seconds 6 --rate 100 --quota 200 --rounds 3 --abuse "wrk -c64" --dropped 9 --checks-denied 9
+has "$T/flood.md" "<!-- flood:end -->" "flood: end marker"
+# drop: p99 median of 11, 12, 13 = 12 → 1.2× the baseline's 10
+has "$T/flood.md" "| flood, tollgate: kernel drop (enforce, action drop) | 12.00 | **1.20** |" "flood: p99 median and ratio"
+has "$T/flood.md" "kernel drop (enforce, action drop): p99 1.20× the baseline, below limit_req's (12.00 ms against 40.00 ms): **met**" \
+  "flood: the kernel drop meets the target"
+has "$T/flood.md" "p99 6.00× the baseline, not below limit_req's" "flood: the hook misses it"
+# R·t + burst = 200·6 + 200 = 1400
+has "$T/flood.md" "| 90000 | 1400 | 1.00 |" "flood: the abuser's requests through against R·t + burst"
+
+# --- timing: this run's rows replace theirs, the others stay, the total adds up
+cat > "$T/doc.md" <<'EOF'
+# Benchmarks
+<!-- timing:begin -->
+| `pktcost` | 100 | 2026-01-01T00:00Z |
+| `flood` | 50 | 2026-01-01T00:00Z |
+<!-- timing:end -->
+EOF
+printf 'flood 70\nlivecost 30\n' > "$T/took.txt"
+python3 "$SRC/bench/timing.py" "$T/doc.md" "$T/took.txt" 110 2 > "$T/timing.md"
+has "$T/timing.md" "| \`pktcost\` | 100 | 2026-01-01T00:00Z |" "timing: a row not run is kept"
+has "$T/timing.md" "| \`flood\` | 70 |" "timing: a row run is replaced"
+has "$T/timing.md" "| **total** | **200** (3.3 min, within the 20-minute budget) | |" "timing: the total"
+
+# --- plots: every figure from the raw figures
+if command -v gnuplot >/dev/null; then
+  cat > "$T/gateway.json" <<'EOF'
+{"median": {"none": {"requests_per_sec": 100, "p99_ms": 1, "rps_ratio": 1, "p99_ratio": 1},
+            "tc": {"requests_per_sec": 98, "p99_ms": 1.02, "rps_ratio": 0.98, "p99_ratio": 1.02}}}
+EOF
+  cat > "$T/accuracy.json" <<'EOF'
+{"runs": [{"R": 10, "accepted": 109, "expected": 110, "ratio": 0.991}]}
+EOF
+  bash "$SRC/bench/plots.sh" "$T" "$T/plots" 2>/dev/null
+  for f in livecost gateway flood accuracy; do
+    if [ -s "$T/plots/$f.svg" ] && grep -q '<svg' "$T/plots/$f.svg"; then ok "plots: $f.svg"; else bad "plots: no $f.svg"; fi
+  done
+elif [ "${CI:-}" = true ]; then
+  bad "plots: gnuplot is not installed (scripts/install-deps.sh bench)"
+else
+  echo "# plots: gnuplot not installed, not checked"
+fi
+
+echo "$fails failed"
+[ "$fails" = 0 ]
