@@ -13,6 +13,7 @@
 #include "shared.h"
 #include "log.h"
 #include "loader.h"
+#include "migrate.h"
 #include "quota_plan.h"
 #include "quotas.h"
 
@@ -170,6 +171,7 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 
 int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 {
+	bool adopt;
 	int err;
 
 	memset(k, 0, sizeof(*k));
@@ -183,8 +185,12 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 			k->ncpus, TG_MAX_CPUS);
 		return -E2BIG;
 	}
-	snprintf(k->pin_dir, sizeof(k->pin_dir), TG_BPFFS "/tollgate/%s/v%d",
-		 cfg->instance, TG_LAYOUT_VERSION);
+	snprintf(k->instance_dir, sizeof(k->instance_dir), TG_BPFFS "/tollgate/%s", cfg->instance);
+	snprintf(k->pin_dir, sizeof(k->pin_dir), "%s/v%d", k->instance_dir, TG_LAYOUT_VERSION);
+	/* before anything is made: a newer layout stops the start here */
+	err = tg_migrate_scan(k->instance_dir, k->old_layouts, &k->n_old_layouts, &adopt);
+	if (err)
+		return err;
 	err = mkdir_p(k->pin_dir);
 	if (err) {
 		fprintf(stderr, "tollgate: cannot create %s: %s\n", k->pin_dir, strerror(-err));
@@ -210,7 +216,18 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		remove_pin_dirs(k);
 		return err;
 	}
+	/* before tg_kern_apply: the config's quotas and settings are written
+	 * over what was copied, and quota ids stay those the buckets use */
+	tg_migrate_copy(k, k->instance_dir, k->old_layouts, k->n_old_layouts, adopt);
 	return 0;
+}
+
+int tg_kern_migrate_finish(struct tg_kern *k)
+{
+	int err = tg_migrate_finish(k->instance_dir, k->old_layouts, k->n_old_layouts);
+
+	k->n_old_layouts = 0;
+	return err;
 }
 
 int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int generation)
