@@ -276,6 +276,27 @@ static struct tg_tc_link *find_link(struct tg_kern *k, const char *ifname)
 	return NULL;
 }
 
+/* Entries for interfaces without our filter, left in adopted or migrated
+ * maps by an earlier run, would make cgroup_skb skip their packets. */
+static void prune_ifaces(int fd, const struct tg_tc_link *links, int n)
+{
+	__u32 keys[64], key, *prev = NULL;
+	int nk = 0;
+
+	while (nk < 64 && bpf_map_get_next_key(fd, prev, &key) == 0) {
+		keys[nk] = key;
+		prev = &keys[nk++];
+	}
+	for (int i = 0; i < nk; i++) {
+		bool ours = false;
+
+		for (int j = 0; j < n && !ours; j++)
+			ours = links[j].ifindex == (int)keys[i];
+		if (!ours)
+			bpf_map_delete_elem(fd, &keys[i]);
+	}
+}
+
 int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **bad)
 {
 	int prog_fd = bpf_program__fd(k->skel->progs.tg_tc_ingress);
@@ -328,6 +349,7 @@ int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **
 		tg_tc_detach(&k->links[i]);
 		bpf_map_delete_elem(ifaces_fd, &ifx);
 	}
+	prune_ifaces(ifaces_fd, next, n);
 	memcpy(k->links, next, sizeof(next[0]) * (size_t)n);
 	k->n_links = n;
 	return 0;
