@@ -33,7 +33,7 @@ struct pinned {
 	char own[192]; /* the directory whose pins are ours, under PIN_ROOT */
 	bool strict;   /* remove only filters using our maps, not orphans */
 	__u32 ours[MAX_PINNED], others[MAX_PINNED];
-	char other_name[MAX_PINNED][48];
+	char other_name[MAX_PINNED][32];
 	int n_ours, n_others;
 };
 
@@ -79,15 +79,8 @@ static int collect_pin(const char *path, const struct stat *st, int type, struct
 			if (p->n_ours < MAX_PINNED)
 				p->ours[p->n_ours++] = info.id;
 		} else if (p->n_others < MAX_PINNED) {
-			/* "instance", or "instance/vN" for another layout of ours */
-			size_t n = strcspn(rel, "/");
+			size_t n = strcspn(rel, "/"); /* the instance */
 
-			const char *own_rel = p->own + strlen(PIN_ROOT) + 1;
-
-			if (!strncmp(p->own, PIN_ROOT "/", strlen(PIN_ROOT) + 1) &&
-			    !strncmp(rel, own_rel, n) && (own_rel[n] == '/' || !own_rel[n]) &&
-			    rel[n] == '/')
-				n += 1 + strcspn(rel + n + 1, "/");
 			snprintf(p->other_name[p->n_others], sizeof(p->other_name[0]), "%.*s",
 				 (int)n, rel);
 			p->others[p->n_others++] = info.id;
@@ -276,7 +269,7 @@ static int detach_all(const struct pinned *p, const struct say *out, int *done, 
 
 static struct pinned *pinned_for(const char *own, bool strict)
 {
-	static struct pinned pinned; /* ~250 KB: not on the stack */
+	static struct pinned pinned; /* ~160 KB: not on the stack */
 
 	memset(&pinned, 0, sizeof(pinned));
 	snprintf(pinned.own, sizeof(pinned.own), "%s", own);
