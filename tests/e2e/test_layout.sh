@@ -128,6 +128,17 @@ check "requests after the migration add up" 30 "$(wait_field 198.18.101.2 reques
 stop_agent TERM
 check "the migrated agent exits 0" 0 "$AGENT_RC"
 
+# --- an old layout beside pins of the current one (an upgrade cut short after
+# the copy): the current maps are the newer state, the old one only goes ------
+mkdir "$PIN/v0"
+bpftool map create "$PIN/v0/tg_clients" type hash key 4 value 4 entries 4 name tg_clients
+start_agent "$WORK/agent.json"
+grep -q 'old layout found, not migrated' "$AGENT_LOG" && ok "an old layout beside current pins is not copied" \
+  || fail "no 'not migrated' line"
+check "the current counters are kept" 30 "$(client_field 198.18.101.2 requests)"
+check "and the old directory is removed" absent "$([ -e "$PIN/v0" ] && echo present || echo absent)"
+stop_agent TERM
+
 # --- a newer layout is never touched --------------------------------------------
 mkdir "$PIN/$NEWER"
 bpftool map create "$PIN/$NEWER/tg_clients" type hash key 4 value 4 entries 4 name tg_clients
