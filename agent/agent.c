@@ -355,6 +355,9 @@ int tg_agent_run(const char *config_path)
 				"(a cgroup v2 directory, or \"root\")\n", bad, strerror(-err));
 		goto cleanup;
 	}
+	/* the new programs run everywhere configured: the old layout's
+	 * leftovers can go */
+	tg_kern_migrate_finish(&a->kern);
 	err = tg_collector_init(&a->col, tg_kern_clients_fd(&a->kern),
 				tg_kern_global_fd(&a->kern),
 				tg_kern_map_fd(&a->kern, "tg_addr_buckets"), a->kern.ncpus,

@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <linux/magic.h>
 #include <net/if.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,14 +26,36 @@
 #define PIN_ROOT BPFFS "/tollgate"
 #define MAX_PINNED 4096
 
-/* Map ids pinned by this instance and by the others: the program name
- * says a filter is tollgate's, its maps say which instance's. */
+/* Map ids pinned under the directory being cleaned ("ours": an instance's,
+ * or one layout version of it) and under the rest of the tree: the program
+ * name says a filter is tollgate's, its maps say whose. */
 struct pinned {
-	const char *instance;
+	char own[192]; /* the directory whose pins are ours, under PIN_ROOT */
+	bool strict;   /* remove only filters using our maps, not orphans */
 	__u32 ours[MAX_PINNED], others[MAX_PINNED];
 	char other_name[MAX_PINNED][32];
 	int n_ours, n_others;
 };
+
+/* One line per action: to stdout/stderr for the command, to the log for
+ * the agent's migration. */
+struct say {
+	void (*fn)(void *arg, bool error, const char *line);
+	void *arg;
+};
+
+static void say(const struct say *s, bool error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(const struct say *s, bool error, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->fn(s->arg, error, line);
+}
 
 static struct pinned *g_pinned; /* nftw has no user pointer */
 
@@ -41,7 +64,8 @@ static int collect_pin(const char *path, const struct stat *st, int type, struct
 	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info);
 	const char *rel = path + strlen(PIN_ROOT) + 1;
-	size_t n = strcspn(rel, "/");
+	struct pinned *p = g_pinned;
+	size_t own = strlen(p->own);
 	int fd;
 
 	(void)st;
@@ -51,12 +75,12 @@ static int collect_pin(const char *path, const struct stat *st, int type, struct
 	if (fd < 0)
 		return 0;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
-		struct pinned *p = g_pinned;
-
-		if (strlen(p->instance) == n && !strncmp(rel, p->instance, n)) {
+		if (!strncmp(path, p->own, own) && path[own] == '/') {
 			if (p->n_ours < MAX_PINNED)
 				p->ours[p->n_ours++] = info.id;
 		} else if (p->n_others < MAX_PINNED) {
+			size_t n = strcspn(rel, "/"); /* the instance */
+
 			snprintf(p->other_name[p->n_others], sizeof(p->other_name[0]), "%.*s",
 				 (int)n, rel);
 			p->others[p->n_others++] = info.id;
@@ -77,34 +101,35 @@ static void collect_pinned(struct pinned *p)
 	g_pinned = NULL;
 }
 
-/* NULL when the program may be removed, else the other instance owning it:
- * one using a map of ours is ours; one using only maps another instance
- * pinned is that one's; one using no pinned map is an orphan. */
-static const char *owner_other(const struct pinned *p, int prog_fd)
+enum owner { OWNER_OURS, OWNER_ORPHAN, OWNER_OTHER };
+
+/* One using a map of ours is ours; one using only maps pinned elsewhere
+ * is theirs (*other names them); one using no pinned map is an orphan. */
+static enum owner owner_of(const struct pinned *p, int prog_fd, const char **other)
 {
 	struct bpf_prog_info info = { 0 };
 	__u32 len = sizeof(info), ids[64];
-	const char *other = NULL;
 	__u32 n;
 
+	*other = NULL;
 	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
-		return NULL;
+		return OWNER_ORPHAN;
 	n = info.nr_map_ids < 64 ? info.nr_map_ids : 64;
 	memset(&info, 0, sizeof(info));
 	info.nr_map_ids = n;
 	info.map_ids = (__u64)(unsigned long)ids;
 	len = sizeof(info);
 	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
-		return NULL;
+		return OWNER_ORPHAN;
 	for (__u32 i = 0; i < n; i++) {
 		for (int j = 0; j < p->n_ours; j++)
 			if (ids[i] == p->ours[j])
-				return NULL;
-		for (int j = 0; j < p->n_others && !other; j++)
+				return OWNER_OURS;
+		for (int j = 0; j < p->n_others && !*other; j++)
 			if (ids[i] == p->others[j])
-				other = p->other_name[j];
+				*other = p->other_name[j];
 	}
-	return other;
+	return *other ? OWNER_OTHER : OWNER_ORPHAN;
 }
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
@@ -143,7 +168,7 @@ static bool agent_alive(const char *listen)
  * truncated at 15 characters: ours are shorter), and the instance owning
  * it when that is another one. */
 static int prog_name(const struct pinned *p, __u32 id, char *out, size_t len,
-		     const char **other)
+		     enum owner *owner, const char **other)
 {
 	struct bpf_prog_info info = { 0 };
 	__u32 info_len = sizeof(info);
@@ -154,7 +179,7 @@ static int prog_name(const struct pinned *p, __u32 id, char *out, size_t len,
 		return -errno;
 	err = bpf_obj_get_info_by_fd(fd, &info, &info_len);
 	if (!err)
-		*other = owner_other(p, fd);
+		*owner = owner_of(p, fd, other);
 	close(fd);
 	if (err)
 		return err;
@@ -164,7 +189,8 @@ static int prog_name(const struct pinned *p, __u32 id, char *out, size_t len,
 
 /* Returns 1 when a filter was removed, 0 when there was none of ours,
  * -1 on a failure (reported). */
-static int detach_hook(const struct pinned *p, const char *ifname, int ifindex, bool egress)
+static int detach_hook(const struct pinned *p, const struct say *out, const char *ifname,
+		       int ifindex, bool egress)
 {
 	const char *dir = egress ? "egress" : "ingress";
 	const char *want = egress ? "tg_tc_egress" : "tg_tc_ingress";
@@ -173,6 +199,7 @@ static int detach_hook(const struct pinned *p, const char *ifname, int ifindex, 
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TG_TC_HANDLE,
 			    .priority = TG_TC_PRIORITY);
 	char name[BPF_OBJ_NAME_LEN];
+	enum owner owner = OWNER_ORPHAN;
 	const char *other = NULL;
 	int err;
 
@@ -181,22 +208,25 @@ static int detach_hook(const struct pinned *p, const char *ifname, int ifindex, 
 	if (err == -ENOENT || err == -EINVAL || err == -ENODEV)
 		return 0;
 	if (err) {
-		fprintf(stderr, "tollgate detach: cannot query %s on %s: %s\n", dir, ifname,
-			strerror(-err));
+		say(out, true, "cannot query %s on %s: %s", dir, ifname, strerror(-err));
 		return -1;
 	}
-	err = prog_name(p, opts.prog_id, name, sizeof(name), &other);
+	err = prog_name(p, opts.prog_id, name, sizeof(name), &owner, &other);
 	if (err) {
-		fprintf(stderr, "tollgate detach: cannot read program %u of the %s filter on %s: %s\n",
-			opts.prog_id, dir, ifname, strerror(-err));
+		say(out, true, "cannot read program %u of the %s filter on %s: %s", opts.prog_id,
+		    dir, ifname, strerror(-err));
 		return -1;
 	}
 	if (strcmp(name, want) != 0) {
-		printf("kept filter %s on %s: program %s is not tollgate's\n", dir, ifname, name);
+		if (!p->strict)
+			say(out, false, "kept filter %s on %s: program %s is not tollgate's", dir,
+			    ifname, name);
 		return 0;
 	}
-	if (other) {
-		printf("kept filter %s on %s: it belongs to instance %s\n", dir, ifname, other);
+	if (owner == OWNER_OTHER || (p->strict && owner != OWNER_OURS)) {
+		if (!p->strict)
+			say(out, false, "kept filter %s on %s: it belongs to instance %s", dir,
+			    ifname, other);
 		return 0;
 	}
 	/* bpf_tc_detach refuses options with prog_id/flags set */
@@ -204,12 +234,67 @@ static int detach_hook(const struct pinned *p, const char *ifname, int ifindex, 
 			    .priority = TG_TC_PRIORITY);
 	err = bpf_tc_detach(&hook, &del);
 	if (err) {
-		fprintf(stderr, "tollgate detach: cannot remove filter %s on %s: %s\n", dir, ifname,
-			strerror(-err));
+		say(out, true, "cannot remove filter %s on %s: %s", dir, ifname, strerror(-err));
 		return -1;
 	}
-	printf("removed filter %s on %s (program %s, id %u)\n", dir, ifname, name, opts.prog_id);
+	say(out, false, "removed filter %s on %s (program %s, id %u)", dir, ifname, name,
+	    opts.prog_id);
 	return 1;
+}
+
+/* Both hooks of every interface of the current namespace; counts removals
+ * and failures. */
+static int detach_all(const struct pinned *p, const struct say *out, int *done, int *failed)
+{
+	struct if_nameindex *ifs, *i;
+	int r;
+
+	ifs = if_nameindex();
+	if (!ifs) {
+		say(out, true, "cannot list interfaces: %s", strerror(errno));
+		return -1;
+	}
+	for (i = ifs; i->if_index; i++) {
+		for (int eg = 0; eg < 2; eg++) {
+			r = detach_hook(p, out, i->if_name, (int)i->if_index, eg);
+			if (r > 0)
+				(*done)++;
+			else if (r < 0)
+				(*failed)++;
+		}
+	}
+	if_freenameindex(ifs);
+	return 0;
+}
+
+static struct pinned *pinned_for(const char *own, bool strict)
+{
+	static struct pinned pinned; /* ~160 KB: not on the stack */
+
+	memset(&pinned, 0, sizeof(pinned));
+	snprintf(pinned.own, sizeof(pinned.own), "%s", own);
+	pinned.strict = strict;
+	collect_pinned(&pinned);
+	return &pinned;
+}
+
+int tg_detach_dir_filters(const char *dir, void (*fn)(void *arg, bool error, const char *line),
+			  void *arg)
+{
+	struct say out = { fn, arg };
+	const struct pinned *p = pinned_for(dir, true);
+	libbpf_print_fn_t prev;
+	int done = 0, failed = 0, err;
+
+	if (!p->n_ours)
+		return 0;
+	/* a hook without clsact is not news (see tg_detach_main) */
+	prev = libbpf_set_print(NULL);
+	err = detach_all(p, &out, &done, &failed);
+	libbpf_set_print(prev);
+	if (err)
+		return -1;
+	return failed ? -1 : done;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -246,10 +331,20 @@ static int remove_pins(const char *instance)
 	return 1;
 }
 
+static void say_cli(void *arg, bool error, const char *line)
+{
+	(void)arg;
+	if (error)
+		fprintf(stderr, "tollgate detach: %s\n", line);
+	else
+		printf("%s\n", line);
+}
+
 int tg_detach_main(const struct tg_detach_opts *o)
 {
-	static struct pinned pinned; /* ~150 KB: not on the stack */
-	struct if_nameindex *ifs, *i;
+	struct say out = { say_cli, NULL };
+	const struct pinned *p;
+	char own[192];
 	int done = 0, failed = 0, r;
 
 	if (geteuid() != 0) {
@@ -269,24 +364,10 @@ int tg_detach_main(const struct tg_detach_opts *o)
 	/* every hook without clsact makes libbpf print the kernel's complaint;
 	 * the failures that matter are reported here */
 	libbpf_set_print(NULL);
-	memset(&pinned, 0, sizeof(pinned));
-	pinned.instance = o->instance;
-	collect_pinned(&pinned);
-	ifs = if_nameindex();
-	if (!ifs) {
-		fprintf(stderr, "tollgate detach: cannot list interfaces: %s\n", strerror(errno));
+	snprintf(own, sizeof(own), PIN_ROOT "/%s", o->instance);
+	p = pinned_for(own, false);
+	if (detach_all(p, &out, &done, &failed))
 		return 1;
-	}
-	for (i = ifs; i->if_index; i++) {
-		for (int eg = 0; eg < 2; eg++) {
-			r = detach_hook(&pinned, i->if_name, (int)i->if_index, eg);
-			if (r > 0)
-				done++;
-			else if (r < 0)
-				failed++;
-		}
-	}
-	if_freenameindex(ifs);
 	r = remove_pins(o->instance);
 	if (r > 0)
 		done++;

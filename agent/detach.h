@@ -15,4 +15,13 @@ struct tg_detach_opts {
  * attached), 1 a failure or a running agent without force. */
 int tg_detach_main(const struct tg_detach_opts *o);
 
+/* The same filter removal for one pin directory (a layout version the
+ * agent migrated from): on every interface of the current namespace,
+ * removes the filters at tollgate's handle and priority that run
+ * tg_tc_ingress/tg_tc_egress using a map pinned under dir; nothing else,
+ * orphans included. fn gets one line per removal or failure. Returns the
+ * filters removed, or -1 after a failure. */
+int tg_detach_dir_filters(const char *dir, void (*fn)(void *arg, bool error, const char *line),
+			  void *arg);
+
 #endif

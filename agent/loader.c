@@ -13,6 +13,7 @@
 #include "shared.h"
 #include "log.h"
 #include "loader.h"
+#include "migrate.h"
 #include "quota_plan.h"
 #include "quotas.h"
 #include "caps.h"
@@ -213,6 +214,7 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 
 int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 {
+	bool adopt;
 	int err;
 
 	memset(k, 0, sizeof(*k));
@@ -227,8 +229,12 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 			k->ncpus, TG_MAX_CPUS);
 		return -E2BIG;
 	}
-	snprintf(k->pin_dir, sizeof(k->pin_dir), TG_BPFFS "/tollgate/%s/v%d",
-		 cfg->instance, TG_LAYOUT_VERSION);
+	snprintf(k->instance_dir, sizeof(k->instance_dir), TG_BPFFS "/tollgate/%s", cfg->instance);
+	snprintf(k->pin_dir, sizeof(k->pin_dir), "%s/v%d", k->instance_dir, TG_LAYOUT_VERSION);
+	/* before anything is made: a newer layout stops the start here */
+	err = tg_migrate_scan(k->instance_dir, k->old_layouts, &k->n_old_layouts, &adopt);
+	if (err)
+		return err;
 	err = mkdir_p(k->pin_dir);
 	if (err) {
 		fprintf(stderr, "tollgate: cannot create %s: %s\n", k->pin_dir, strerror(-err));
@@ -263,7 +269,18 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		close_pin_dirs(k);
 		return err;
 	}
+	/* before tg_kern_apply: the config's quotas and settings are written
+	 * over what was copied, and quota ids stay those the buckets use */
+	tg_migrate_copy(k, k->instance_dir, k->old_layouts, k->n_old_layouts, adopt);
 	return 0;
+}
+
+int tg_kern_migrate_finish(struct tg_kern *k)
+{
+	int err = tg_migrate_finish(k->instance_dir, k->old_layouts, k->n_old_layouts);
+
+	k->n_old_layouts = 0;
+	return err;
 }
 
 int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int generation)
@@ -310,6 +327,27 @@ static struct tg_tc_link *find_link(struct tg_kern *k, const char *ifname)
 		if (strcmp(k->links[i].ifname, ifname) == 0)
 			return &k->links[i];
 	return NULL;
+}
+
+/* Entries for interfaces without our filter, left in adopted or migrated
+ * maps by an earlier run, would make cgroup_skb skip their packets. */
+static void prune_ifaces(int fd, const struct tg_tc_link *links, int n)
+{
+	__u32 keys[64], key, *prev = NULL;
+	int nk = 0;
+
+	while (nk < 64 && bpf_map_get_next_key(fd, prev, &key) == 0) {
+		keys[nk] = key;
+		prev = &keys[nk++];
+	}
+	for (int i = 0; i < nk; i++) {
+		bool ours = false;
+
+		for (int j = 0; j < n && !ours; j++)
+			ours = links[j].ifindex == (int)keys[i];
+		if (!ours)
+			bpf_map_delete_elem(fd, &keys[i]);
+	}
 }
 
 int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **bad)
@@ -364,6 +402,7 @@ int tg_kern_attach(struct tg_kern *k, const struct tg_config *cfg, const char **
 		tg_tc_detach(&k->links[i]);
 		bpf_map_delete_elem(ifaces_fd, &ifx);
 	}
+	prune_ifaces(ifaces_fd, next, n);
 	memcpy(k->links, next, sizeof(next[0]) * (size_t)n);
 	k->n_links = n;
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include "config.h"
 #include "shared.h"
+#include "migrate.h"
 #include "tc.h"
 
 struct tollgate_bpf;
@@ -18,6 +19,9 @@ struct tg_kern {
 	 * them, so it works after a switch to a user who cannot search the
 	 * shared <bpffs>/tollgate (root's, 0700). -1 when not open. */
 	int pin_dirfd, inst_dirfd;
+	char instance_dir[192]; /* pin_dir's parent: all layouts of the instance */
+	int old_layouts[TG_MAX_OLD_LAYOUTS]; /* older layout versions found at start */
+	int n_old_layouts;
 	int ncpus;
 	struct tg_tc_link links[TG_MAX_INTERFACES];
 	int n_links;
@@ -49,6 +53,11 @@ int tg_kern_attach_cgroup(struct tg_kern *k, const struct tg_config *cfg, const 
 
 /* The cgroup2 mount point from /proc/mounts into buf, or -ENOENT. */
 int tg_cgroup2_mount(char *buf, size_t len);
+
+/* After attaching: removes what is left of older layout versions (their
+ * filters on interfaces no longer configured, their pins). Logged; returns
+ * 0 or -1 when something stayed. */
+int tg_kern_migrate_finish(struct tg_kern *k);
 
 /* Detaches, unpins (unless keep) and frees. NULL-safe, idempotent. */
 void tg_kern_close(struct tg_kern *k, bool keep);
