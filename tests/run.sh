@@ -16,4 +16,7 @@ cmake --build "$build" -j"$(nproc)"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 cd "$build"
-ctest --output-on-failure --timeout 900 "$@"
+# Two at a time: the unit, sanitizer and valgrind tiers share the cores;
+# BPF and end-to-end tests (fixed ports, namespaces, pins) run alone
+# (RUN_SERIAL).
+ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@"
