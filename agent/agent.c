@@ -12,6 +12,7 @@
 #include "events.h"
 #include "log.h"
 #include "routes.h"
+#include "fleet.h"
 
 static void log_top(struct tg_agent *a)
 {
@@ -93,6 +94,7 @@ static void reload(struct tg_agent *a)
 		memcpy(next.api_token_env, a->cfg.api_token_env, sizeof(next.api_token_env));
 		memcpy(next.api_token, a->cfg.api_token, sizeof(next.api_token));
 		snprintf(next.state_dir, sizeof(next.state_dir), "%s", a->cfg.state_dir);
+		next.cluster = a->cfg.cluster;
 	}
 	err = tg_kern_attach(&a->kern, &next, &bad);
 	if (err) {
@@ -119,6 +121,7 @@ static void reload(struct tg_agent *a)
 		uv_timer_start(&a->scan_timer, on_scan, a->cfg.anomaly.scan_interval_ms,
 			       a->cfg.anomaly.scan_interval_ms);
 	tg_check_reindex(a);
+	tg_fleet_reload(a->fleet, &a->cfg);
 	if (tg_alerts_reload(&a->alerts, why, sizeof(why)))
 		pr_err("reload: webhooks not all started", "err=\"%s\"", why);
 	pr_info("reloaded", "generation=%u", a->generation);
@@ -234,6 +237,11 @@ static int start_loop(struct tg_agent *a)
 		fprintf(stderr, "tollgate: cannot start webhook delivery: %s\n", why);
 		return err;
 	}
+	err = tg_fleet_start(a->loop, &a->cfg, &a->kern, &a->fleet);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot start fleet sync (cluster): %s\n", strerror(-err));
+		return err;
+	}
 	a->events.on_denial = on_denial;
 	a->events.denial_arg = &a->alerts;
 	if (a->config_path)
@@ -250,9 +258,12 @@ static void stop_loop(struct tg_agent *a)
 	a->api = NULL;
 	tg_events_stop(&a->events);
 	tg_alerts_stop(&a->alerts);
+	tg_fleet_stop(a->fleet);
 	uv_walk(a->loop, close_walk, NULL);
 	uv_run(a->loop, UV_RUN_DEFAULT);
 	tg_alerts_free(&a->alerts);
+	tg_fleet_free(a->fleet);
+	a->fleet = NULL;
 	uv_loop_close(a->loop);
 	a->loop = NULL;
 }
