@@ -31,6 +31,7 @@ struct fkey {
 	char name[TG_NAME_LEN];
 	char bucket[KEY_LEN], nodes_key[KEY_LEN];
 	uint64_t rate, burst;
+	uint64_t reported_used; /* what the last report covered */
 	uint64_t sent_used;   /* slot used when the in-flight report was made */
 	bool synced;          /* its slot is in TG_FLEET_SHARED */
 	int64_t credit, tokens_milli;
