@@ -29,7 +29,7 @@ _Static_assert(TG_MAX_QUOTAS <= (1 << IDX_BITS), "key index must fit");
 struct fkey {
 	uint32_t qid;
 	char name[TG_NAME_LEN];
-	char bucket[KEY_LEN], nodes_key[KEY_LEN];
+	char bucket[KEY_LEN], nodes_key[KEY_LEN], leases_key[KEY_LEN];
 	uint64_t rate, burst;
 	uint64_t reported_used; /* what the last report covered */
 	uint64_t sent_used;   /* slot used when the in-flight report was made */
@@ -267,7 +267,7 @@ static void on_sync(redisAsyncContext *ac, void *r, void *priv)
 	s = slot(f, k->qid);
 	k->tokens_milli = res.tokens_milli;
 	k->nodes = res.nodes;
-	k->credit = tg_fleet_credit(res.tokens_milli, res.nodes, load64(&s->used) - k->sent_used);
+	k->credit = tg_fleet_credit(res.lease, load64(&s->used) - k->sent_used);
 	__atomic_store_n(&s->credit, k->credit, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->mode, (uint32_t)TG_FLEET_SHARED, __ATOMIC_RELEASE);
 	k->synced = true;
@@ -286,14 +286,14 @@ static void round_start(struct tg_fleet *f)
 		struct fkey *k = &f->keys[i];
 		struct tg_fleet_slot *s = slot(f, k->qid);
 		uint64_t u = load64(&s->used);
-		const char *argv[] = { "EVALSHA", f->sha, "2", k->bucket, k->nodes_key,
+		const char *argv[] = { "EVALSHA", f->sha, "3", k->bucket, k->nodes_key, k->leases_key,
 				       f->cfg->cluster.node_id, used, rate, burst, ttls };
 		uintptr_t priv = ((uintptr_t)(f->round_gen & 0xfffff) << IDX_BITS) | (uintptr_t)i;
 
 		snprintf(used, sizeof(used), "%" PRIu64, u - k->reported_used);
 		snprintf(rate, sizeof(rate), "%" PRIu64, k->rate);
 		snprintf(burst, sizeof(burst), "%" PRIu64, k->burst);
-		if (redisAsyncCommandArgv(f->ac, on_sync, (void *)priv, 10, argv, NULL) != REDIS_OK)
+		if (redisAsyncCommandArgv(f->ac, on_sync, (void *)priv, 11, argv, NULL) != REDIS_OK)
 			continue;
 		k->sent_used = k->reported_used = u;
 		f->pending++;
@@ -433,7 +433,7 @@ static void build_keys(struct tg_fleet *f, const struct tg_config *cfg)
 		memset(k, 0, sizeof(*k));
 		k->qid = id;
 		snprintf(k->name, sizeof(k->name), "%s", q->name);
-		tg_fleet_keys(q->name, k->bucket, k->nodes_key, sizeof(k->bucket));
+		tg_fleet_keys(q->name, k->bucket, k->nodes_key, k->leases_key, sizeof(k->bucket));
 		k->rate = q->limits.requests_per_sec;
 		k->burst = q->limits.burst;
 		k->reported_used = load64(&slot(f, id)->used);

@@ -7,68 +7,99 @@
 #include "fleet_algo.h"
 #include "shared.h"
 
-/* Refill by Redis's clock, take what the caller reports (a debt may go
- * negative: it is paid back by the refill before anyone gets credit),
- * then count the nodes heard from within the ttl. Every node counts, busy
- * or idle: the credits handed out then never add up to more than the
- * fleet has (an idle node's share stays in the bucket, and the busy ones
- * get it over the next rounds). The bucket expires only once it would
- * have refilled to full anyway. */
+/* A token bucket with leases. The caller's last lease comes back less what
+ * it used (more than its lease: a debt), the bucket refills by Redis's
+ * clock up to burst less the leases others hold, and the caller leases
+ * its fair share: (tokens + others' leases) / live nodes, at most what is
+ * there. Tokens are only ever handed out once, so the fleet admits no
+ * more than the bucket allows; the error is what a node admits while its
+ * report is on the way (see the README). Nodes not heard from within the
+ * ttl are gone, and their leases with them. Every key expires once the
+ * bucket would have refilled to full anyway. */
 const char tg_fleet_script[] =
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+	"local node, used = ARGV[1], tonumber(ARGV[2])\n"
 	"local rate, burst, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
 	"local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')\n"
 	"local tokens, ts = tonumber(b[1]), tonumber(b[2])\n"
 	"if not tokens or not ts then tokens, ts = burst, now end\n"
+	"for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl)) do\n"
+	"  redis.call('HDEL', KEYS[3], d)\n"
+	"end\n"
+	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)\n"
+	"redis.call('ZADD', KEYS[2], now, node)\n"
+	"local n = redis.call('ZCARD', KEYS[2])\n"
+	"tokens = tokens + (tonumber(redis.call('HGET', KEYS[3], node)) or 0) - used\n"
+	"local others, all = 0, redis.call('HGETALL', KEYS[3])\n"
+	"for i = 1, #all, 2 do\n"
+	"  if all[i] ~= node then others = others + (tonumber(all[i + 1]) or 0) end\n"
+	"end\n"
 	"if now > ts then\n"
-	"  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
+	"  tokens = math.max(tokens, math.min(burst - others, tokens + (now - ts) * rate / 1000))\n"
 	"  ts = now\n"
 	"end\n"
-	"tokens = tokens - tonumber(ARGV[2])\n"
+	"local grant = 0\n"
+	"if tokens >= 1 then grant = math.floor(math.min(tokens, (tokens + others) / n)) end\n"
+	"tokens = tokens - grant\n"
+	"redis.call('HSET', KEYS[3], node, grant)\n"
 	"redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)\n"
-	"redis.call('PEXPIRE', KEYS[1], ttl + math.ceil((burst - tokens) * 1000 / rate))\n"
-	"redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
-	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)\n"
-	"redis.call('PEXPIRE', KEYS[2], ttl)\n"
-	"local n = redis.call('ZCARD', KEYS[2])\n"
-	"return {math.floor(tokens * 1000), n}\n";
+	"local exp = ttl + math.ceil((burst - tokens) * 1000 / rate)\n"
+	"redis.call('PEXPIRE', KEYS[1], exp)\n"
+	"redis.call('PEXPIRE', KEYS[2], exp)\n"
+	"redis.call('PEXPIRE', KEYS[3], exp)\n"
+	"return {grant, n, math.floor(tokens * 1000)}\n";
 
-int tg_fleet_keys(const char *name, char *bucket, char *nodes, size_t len)
+int tg_fleet_keys(const char *name, char *bucket, char *nodes, char *leases, size_t len)
 {
 	int a = snprintf(bucket, len, "tollgate:{%s}:bucket", name);
 	int b = snprintf(nodes, len, "tollgate:{%s}:nodes", name);
+	int c = snprintf(leases, len, "tollgate:{%s}:leases", name);
 
-	return a < 0 || b < 0 || (size_t)a >= len || (size_t)b >= len ? -ENAMETOOLONG : 0;
+	return a < 0 || b < 0 || c < 0 || (size_t)a >= len || (size_t)b >= len ||
+			       (size_t)c >= len
+		       ? -ENAMETOOLONG
+		       : 0;
 }
 
 /* ±2^53: beyond it the script's doubles are no longer exact. */
 #define MILLI_MAX (1LL << 53)
 #define NODES_MAX 1000000
 
+static int bad(const char **why, const char *reason, int err)
+{
+	*why = reason;
+	return err;
+}
+
 int tg_fleet_parse_reply(const struct redisReply *reply, struct tg_fleet_result *r,
 			 const char **why)
 {
-	const redisReply *t, *n;
+	const redisReply *g, *t, *n;
 
 	*why = NULL;
 	if (!reply)
-		return *why = "no reply (connection lost)", -EPROTO;
+		return bad(why, "no reply (connection lost)", -EPROTO);
 	if (reply->type == REDIS_REPLY_ERROR) {
 		if (reply->str && !strncmp(reply->str, "NOSCRIPT", 8))
-			return *why = "script not loaded", -ENOENT;
-		return *why = "error reply", -EPROTO;
+			return bad(why, "script not loaded", -ENOENT);
+		return bad(why, "error reply", -EPROTO);
 	}
-	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || !reply->element)
-		return *why = "expected an array of 2", -EPROTO;
-	t = reply->element[0];
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || !reply->element)
+		return bad(why, "expected an array of 3", -EPROTO);
+	g = reply->element[0];
 	n = reply->element[1];
-	if (!t || !n || t->type != REDIS_REPLY_INTEGER || n->type != REDIS_REPLY_INTEGER)
-		return *why = "expected 2 integers", -EPROTO;
+	t = reply->element[2];
+	if (!g || !t || !n || g->type != REDIS_REPLY_INTEGER || t->type != REDIS_REPLY_INTEGER ||
+	    n->type != REDIS_REPLY_INTEGER)
+		return bad(why, "expected 3 integers", -EPROTO);
+	if (g->integer < 0 || g->integer > MILLI_MAX / 1000)
+		return bad(why, "lease out of range", -EPROTO);
 	if (t->integer < -MILLI_MAX || t->integer > MILLI_MAX)
-		return *why = "tokens out of range", -EPROTO;
+		return bad(why, "tokens out of range", -EPROTO);
 	if (n->integer < 1 || n->integer > NODES_MAX)
-		return *why = "node count out of range", -EPROTO;
+		return bad(why, "node count out of range", -EPROTO);
+	r->lease = g->integer;
 	r->tokens_milli = t->integer;
 	r->nodes = (uint32_t)n->integer;
 	return 0;
@@ -78,31 +109,22 @@ int tg_fleet_parse_sha(const struct redisReply *reply, char sha[41], const char 
 {
 	*why = NULL;
 	if (!reply)
-		return *why = "no reply (connection lost)", -EPROTO;
+		return bad(why, "no reply (connection lost)", -EPROTO);
 	if (reply->type == REDIS_REPLY_ERROR)
-		return *why = "error reply", -EPROTO;
+		return bad(why, "error reply", -EPROTO);
 	if (reply->type != REDIS_REPLY_STRING || reply->len != 40 || !reply->str ||
 	    strspn(reply->str, "0123456789abcdef") != 40)
-		return *why = "expected a 40-digit SHA1", -EPROTO;
+		return bad(why, "expected a 40-digit SHA1", -EPROTO);
 	memcpy(sha, reply->str, 40);
 	sha[40] = '\0';
 	return 0;
 }
 
-int64_t tg_fleet_credit(int64_t tokens_milli, uint32_t nodes, uint64_t since_sent)
+int64_t tg_fleet_credit(int64_t lease, uint64_t since_sent)
 {
-	int64_t share, q;
-
-	if (!nodes)
-		nodes = 1;
 	if (since_sent > (uint64_t)MILLI_MAX)
 		since_sent = (uint64_t)MILLI_MAX;
-	q = (int64_t)nodes * 1000;
-	/* Rounded toward minus infinity: a debt is never rounded away. */
-	share = tokens_milli / q;
-	if (tokens_milli % q && tokens_milli < 0)
-		share--;
-	return share - (int64_t)since_sent;
+	return lease - (int64_t)since_sent;
 }
 
 void tg_fleet_local_share(uint64_t rate, uint64_t burst, uint32_t nodes, uint64_t *lrate,

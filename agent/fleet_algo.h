@@ -12,21 +12,24 @@ struct redisReply;
 
 /* The shared bucket, run atomically by EVALSHA. KEYS[1]: the bucket (hash:
  * tokens, ts), KEYS[2]: the nodes heard from lately (zset, score = last
- * report in ms). ARGV: node_id, requests admitted since the last report,
- * rate per second, burst, node ttl in ms. Returns {tokens left × 1000
- * (negative: debt), live nodes, the caller included}.
+ * report in ms), KEYS[3]: each node's lease (hash). ARGV: node_id,
+ * requests admitted since the last report, rate per second, burst, node
+ * ttl in ms. Returns {the caller's new lease, live nodes (the caller
+ * included), tokens left unleased × 1000 (negative: a debt)}.
  * Time is Redis's (TIME), so the nodes' clocks do not matter. */
 extern const char tg_fleet_script[];
 
 /* What one EVALSHA answered. */
 struct tg_fleet_result {
+	int64_t lease;
 	int64_t tokens_milli;
 	uint32_t nodes;
 };
 
-/* "tollgate:{<name>}:bucket" and ":nodes": one hash tag, so both keys of a
- * quota land in one Redis Cluster slot. Returns 0, or -ENAMETOOLONG. */
-int tg_fleet_keys(const char *name, char *bucket, char *nodes, size_t len);
+/* "tollgate:{<name>}:bucket", ":nodes" and ":leases": one hash tag, so the
+ * keys of a quota land in one Redis Cluster slot. Returns 0, or
+ * -ENAMETOOLONG. */
+int tg_fleet_keys(const char *name, char *bucket, char *nodes, char *leases, size_t len);
 
 /* Checks an EVALSHA reply (NULL: the connection went away). Returns 0 and
  * fills r, -ENOENT for NOSCRIPT (load the script again), -EPROTO for
@@ -38,10 +41,10 @@ int tg_fleet_parse_reply(const struct redisReply *reply, struct tg_fleet_result 
 /* Checks a SCRIPT LOAD reply: a 40-hex-digit SHA1 into sha[41]. */
 int tg_fleet_parse_sha(const struct redisReply *reply, char sha[41], const char **why);
 
-/* The kernel credit of one node: its share of what the fleet has left
- * (tokens / nodes, rounded down; negative while the fleet is in debt),
- * less what it admitted while the answer was on its way. */
-int64_t tg_fleet_credit(int64_t tokens_milli, uint32_t nodes, uint64_t since_sent);
+/* The kernel credit of one node: its new lease, less what it admitted
+ * (from its last credit) while the answer was on its way: those are in
+ * its next report. Negative: nothing passes until the next lease. */
+int64_t tg_fleet_credit(int64_t lease, uint64_t since_sent);
 
 /* The local share of a global quota (used while Redis is out of reach):
  * rate and burst divided by expected_nodes, at least 1. */
