@@ -10,12 +10,15 @@
 /* A token bucket with leases. The caller's last lease comes back less what
  * it used (more than its lease: a debt), the bucket refills by Redis's
  * clock up to burst less the leases others hold, and the caller leases
- * its fair share: (tokens + others' leases) / live nodes, at most what is
- * there. Tokens are only ever handed out once, so the fleet admits no
- * more than the bucket allows; the error is what a node admits while its
- * report is on the way (see the README). Nodes not heard from within the
- * ttl are gone, and their leases with them. Every key expires once the
- * bucket would have refilled to full anyway. */
+ * its fair share, (tokens + others' leases) / live nodes, or what it had
+ * left if that is more, up to burst / nodes (so a node that is idle keeps
+ * its part of the burst, but no node sits on more than its part), and
+ * never more than the bucket holds. Tokens are only ever handed out once,
+ * so the fleet admits no more than the bucket allows; the error is what a
+ * node admits while its report is on the way (see the README). Nodes not
+ * heard from within the ttl are gone, and their leases with them. Every
+ * key expires once the bucket would have refilled to full anyway. The
+ * 1e-6 keeps 0.1 + 0.9 from flooring to 0. */
 const char tg_fleet_script[] =
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -30,7 +33,8 @@ const char tg_fleet_script[] =
 	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)\n"
 	"redis.call('ZADD', KEYS[2], now, node)\n"
 	"local n = redis.call('ZCARD', KEYS[2])\n"
-	"tokens = tokens + (tonumber(redis.call('HGET', KEYS[3], node)) or 0) - used\n"
+	"local left = (tonumber(redis.call('HGET', KEYS[3], node)) or 0) - used\n"
+	"tokens = tokens + left\n"
 	"local others, all = 0, redis.call('HGETALL', KEYS[3])\n"
 	"for i = 1, #all, 2 do\n"
 	"  if all[i] ~= node then others = others + (tonumber(all[i + 1]) or 0) end\n"
@@ -40,7 +44,10 @@ const char tg_fleet_script[] =
 	"  ts = now\n"
 	"end\n"
 	"local grant = 0\n"
-	"if tokens >= 1 then grant = math.floor(math.min(tokens, (tokens + others) / n)) end\n"
+	"if tokens >= 1 then\n"
+	"  local keep = math.min(left, burst / n)\n"
+	"  grant = math.floor(math.min(tokens, math.max(keep, (tokens + others) / n)) + 1e-6)\n"
+	"end\n"
 	"tokens = tokens - grant\n"
 	"redis.call('HSET', KEYS[3], node, grant)\n"
 	"redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)\n"

@@ -319,10 +319,10 @@ struct model {
 static int64_t model_script(struct model *m, double now, double rate, double burst,
 			    int node, uint64_t used, int nodes)
 {
-	double others = 0;
+	double others = 0, left = (double)m->lease[node] - (double)used;
 	int64_t grant = 0;
 
-	m->tokens += (double)m->lease[node] - (double)used;
+	m->tokens += left;
 	for (int i = 0; i < nodes; i++)
 		if (i != node)
 			others += (double)m->lease[i];
@@ -336,9 +336,12 @@ static int64_t model_script(struct model *m, double now, double rate, double bur
 		m->ts = now;
 	}
 	if (m->tokens >= 1) {
+		double keep = left < burst / nodes ? left : burst / nodes;
 		double share = (m->tokens + others) / nodes;
 
-		grant = (int64_t)(share < m->tokens ? share : m->tokens);
+		if (keep > share)
+			share = keep;
+		grant = (int64_t)((share < m->tokens ? share : m->tokens) + 1e-6);
 	}
 	m->tokens -= (double)grant;
 	m->lease[node] = grant;
