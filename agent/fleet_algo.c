@@ -8,17 +8,21 @@
 #include "shared.h"
 
 /* A token bucket with leases. The caller's last lease comes back less what
- * it used (more than its lease: a debt), the bucket refills by Redis's
- * clock up to burst less the leases others hold, and the caller leases
- * its fair share, (tokens + others' leases) / live nodes, or what it had
- * left if that is more, up to burst / nodes (so a node that is idle keeps
- * its part of the burst, but no node sits on more than its part), and
- * never more than the bucket holds. Tokens are only ever handed out once,
- * so the fleet admits no more than the bucket allows; the error is what a
- * node admits while its report is on the way (see the README). Nodes not
- * heard from within the ttl are gone, and their leases with them. Every
- * key expires once the bucket would have refilled to full anyway. The
- * 1e-6 keeps 0.1 + 0.9 from flooring to 0. */
+ * it used (more than its lease: a debt). The bucket refills by Redis's
+ * clock up to burst less the leases idle nodes hold (a node that used all
+ * of its last lease is busy: its lease is as good as spent, and counting
+ * it would starve the refill). The caller then leases its fair share,
+ * (tokens + others' leases) / live nodes, or what it had left if that is
+ * more, up to burst / nodes (an idle node keeps its part of the burst, no
+ * node sits on more), and never more than the bucket holds: counting the
+ * leases just handed to nodes that synced a moment before keeps the last
+ * of them from getting crumbs. Tokens are
+ * handed out once, so the fleet admits no more than the bucket allows but
+ * for what a node admits while its report is on the way, and a busy node's
+ * lease it leaves unused (see the README). Nodes not heard from within
+ * the ttl are gone, and their leases with them. Every key expires once the
+ * bucket would have refilled to full anyway. The 1e-6 keeps 0.1 + 0.9
+ * from flooring to 0. */
 const char tg_fleet_script[] =
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -28,19 +32,26 @@ const char tg_fleet_script[] =
 	"local tokens, ts = tonumber(b[1]), tonumber(b[2])\n"
 	"if not tokens or not ts then tokens, ts = burst, now end\n"
 	"for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl)) do\n"
-	"  redis.call('HDEL', KEYS[3], d)\n"
+	"  redis.call('HDEL', KEYS[3], d, 'busy:' .. d)\n"
 	"end\n"
 	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)\n"
 	"redis.call('ZADD', KEYS[2], now, node)\n"
 	"local n = redis.call('ZCARD', KEYS[2])\n"
 	"local left = (tonumber(redis.call('HGET', KEYS[3], node)) or 0) - used\n"
 	"tokens = tokens + left\n"
-	"local others, all = 0, redis.call('HGETALL', KEYS[3])\n"
+	"local all, busy, idle, others = redis.call('HGETALL', KEYS[3]), {}, 0, 0\n"
 	"for i = 1, #all, 2 do\n"
-	"  if all[i] ~= node then others = others + (tonumber(all[i + 1]) or 0) end\n"
+	"  if string.sub(all[i], 1, 5) == 'busy:' then busy[string.sub(all[i], 6)] = all[i + 1] end\n"
+	"end\n"
+	"for i = 1, #all, 2 do\n"
+	"  local f = all[i]\n"
+	"  if f ~= node and string.sub(f, 1, 5) ~= 'busy:' then\n"
+	"    others = others + (tonumber(all[i + 1]) or 0)\n"
+	"    if busy[f] ~= '1' then idle = idle + (tonumber(all[i + 1]) or 0) end\n"
+	"  end\n"
 	"end\n"
 	"if now > ts then\n"
-	"  tokens = math.max(tokens, math.min(burst - others, tokens + (now - ts) * rate / 1000))\n"
+	"  tokens = math.max(tokens, math.min(burst - idle, tokens + (now - ts) * rate / 1000))\n"
 	"  ts = now\n"
 	"end\n"
 	"local grant = 0\n"
@@ -49,7 +60,7 @@ const char tg_fleet_script[] =
 	"  grant = math.floor(math.min(tokens, math.max(keep, (tokens + others) / n)) + 1e-6)\n"
 	"end\n"
 	"tokens = tokens - grant\n"
-	"redis.call('HSET', KEYS[3], node, grant)\n"
+	"redis.call('HSET', KEYS[3], node, grant, 'busy:' .. node, left <= 0 and '1' or '0')\n"
 	"redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)\n"
 	"local exp = ttl + math.ceil((burst - tokens) * 1000 / rate)\n"
 	"redis.call('PEXPIRE', KEYS[1], exp)\n"

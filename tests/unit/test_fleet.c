@@ -314,23 +314,28 @@ Test(fleet, script_sha_reply)
 struct model {
 	double tokens, ts;
 	int64_t lease[8];
+	int busy[8];
 };
 
 static int64_t model_script(struct model *m, double now, double rate, double burst,
 			    int node, uint64_t used, int nodes)
 {
-	double others = 0, left = (double)m->lease[node] - (double)used;
+	double others = 0, idle = 0, left = (double)m->lease[node] - (double)used;
 	int64_t grant = 0;
 
 	m->tokens += left;
-	for (int i = 0; i < nodes; i++)
-		if (i != node)
-			others += (double)m->lease[i];
+	for (int i = 0; i < nodes; i++) {
+		if (i == node)
+			continue;
+		others += (double)m->lease[i];
+		if (!m->busy[i])
+			idle += (double)m->lease[i];
+	}
 	if (now > m->ts) {
 		double up = m->tokens + (now - m->ts) * rate;
 
-		if (up > burst - others)
-			up = burst - others;
+		if (up > burst - idle)
+			up = burst - idle;
 		if (up > m->tokens)
 			m->tokens = up;
 		m->ts = now;
@@ -345,11 +350,12 @@ static int64_t model_script(struct model *m, double now, double rate, double bur
 	}
 	m->tokens -= (double)grant;
 	m->lease[node] = grant;
+	m->busy[node] = left <= 0;
 	return grant;
 }
 
 static double model_run(int nodes, double interval, double q, double burst, double t,
-			double rtt)
+			double rtt, int in_phase)
 {
 	struct model m = { .tokens = burst };
 	int64_t credit[8] = { 0 };
@@ -363,7 +369,7 @@ static double model_run(int nodes, double interval, double q, double burst, doub
 		double now = tick * step;
 
 		for (int n = 0; n < nodes; n++) {
-			long phase = (long)(interval / step) * n / nodes;
+			long phase = in_phase ? n : (long)(interval / step) * n / nodes;
 			long every = (long)(interval / step);
 
 			if (tick >= phase && (tick - phase) % every == 0 && reply_at[n] < 0) {
@@ -391,14 +397,20 @@ static double model_run(int nodes, double interval, double q, double burst, doub
 Test(fleet, model_error_bound)
 {
 	for (int nodes = 1; nodes <= 3; nodes++) {
-		double r100 = model_run(nodes, 0.1, 100, 100, 30, 0.002);
-		double r1s = model_run(nodes, 1.0, 100, 100, 30, 0.002);
+		double r100 = model_run(nodes, 0.1, 100, 100, 30, 0.002, 0);
+		double r1s = model_run(nodes, 1.0, 100, 100, 30, 0.002, 0);
+		double p100 = model_run(nodes, 0.1, 100, 100, 30, 0.002, 1);
+		double p1s = model_run(nodes, 1.0, 100, 100, 30, 0.002, 1);
 
 		if (getenv("TG_MODEL_PRINT"))
-			fprintf(stderr, "model %d nodes: 100 ms %.4f, 1 s %.4f\n", nodes, r100, r1s);
+			fprintf(stderr, "model %d nodes: 100 ms %.4f, 1 s %.4f; in phase %.4f, %.4f\n",
+				nodes, r100, r1s, p100, p1s);
 		cr_expect(r100 > 0.97 && r100 <= 1.0, "%d nodes, 100 ms: %.3f", nodes, r100);
 		/* never more than the bucket; less by at most a lease per node
 		 * still unused at the end (Q×T) */
 		cr_expect(r1s > 0.95 && r1s <= 1.0, "%d nodes, 1 s: %.3f", nodes, r1s);
+		/* nodes that sync at the same moment */
+		cr_expect(p100 > 0.97 && p100 <= 1.0, "%d nodes in phase, 100 ms: %.3f", nodes, p100);
+		cr_expect(p1s > 0.95 && p1s <= 1.0, "%d nodes in phase, 1 s: %.3f", nodes, p1s);
 	}
 }
