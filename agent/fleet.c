@@ -177,13 +177,8 @@ static void reply_done(struct tg_fleet *f)
 
 static void start_synced(struct tg_fleet *f)
 {
-	/* What the kernel admitted before (in a fallback) is not the fleet's
-	 * business: only what happens from now on is reported. */
-	for (int i = 0; i < f->n_keys; i++) {
-		struct tg_fleet_slot *s = slot(f, f->keys[i].qid);
-
-		f->keys[i].reported_used = load64(&s->used);
-	}
+	/* What the kernel admitted in the fallback is reported with the first
+	 * round, at most a burst of it (see round_start). */
 	f->backoff_ms = 0;
 	set_state(f, ST_CONNECTED, NULL);
 }
@@ -290,7 +285,11 @@ static void round_start(struct tg_fleet *f)
 				       f->cfg->cluster.node_id, used, rate, burst, ttls };
 		uintptr_t priv = ((uintptr_t)(f->round_gen & 0xfffff) << IDX_BITS) | (uintptr_t)i;
 
-		snprintf(used, sizeof(used), "%" PRIu64, u - k->reported_used);
+		/* A short fallback (a slow round on a loaded host) is paid back
+		 * in full; a long outage costs at most a burst, so a restarted
+		 * Redis's fresh bucket is not buried under a debt. */
+		snprintf(used, sizeof(used), "%" PRIu64,
+			 u - k->reported_used < k->burst ? u - k->reported_used : k->burst);
 		snprintf(rate, sizeof(rate), "%" PRIu64, k->rate);
 		snprintf(burst, sizeof(burst), "%" PRIu64, k->burst);
 		if (redisAsyncCommandArgv(f->ac, on_sync, (void *)priv, 11, argv, NULL) != REDIS_OK)

@@ -22,10 +22,13 @@
 #                against bare libcurl, and the agent's idle CPU:
 #                bench/alerts.sh;
 #   check        /v1/check under wrk against the API's /healthz, and nginx
-#                with the auth_request hook against without: bench/check.sh.
+#                with the auth_request hook against without: bench/check.sh;
+#   fleet        global-quota accuracy across 1, 2 and 3 agents sharing one
+#                Redis, at sync intervals of 100 ms and 1 s, and Redis
+#                commands per second per agent: bench/fleet.sh.
 #
 #   sudo ./bench/run.sh                  # every benchmark; BUILD_DIR=build
-#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway | alerts | check
+#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway | alerts | check | fleet
 #   PKTCOST_ARGS="--sizes 1000" sudo -E ./bench/run.sh
 #
 # Needs root (BPF_PROG_TEST_RUN, namespaces, cgroups). Builds pktcost and the
@@ -39,9 +42,9 @@ root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1
+want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_fleet=1
 if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0
+  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0 want_fleet=0
   for a in "$@"; do
     case $a in
       pktcost) want_pktcost=1 ;;
@@ -49,7 +52,8 @@ if [ $# -gt 0 ]; then
       gateway) want_gateway=1 ;;
       alerts) want_alerts=1 ;;
       check) want_check=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check]" >&2; exit 2 ;;
+      fleet) want_fleet=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check] [fleet]" >&2; exit 2 ;;
     esac
   done
 fi
@@ -68,7 +72,8 @@ elif grep -q '^TG_TESTS:BOOL=OFF' "$build/CMakeCache.txt"; then
 fi
 targets=()
 [ $want_pktcost = 0 ] || targets+=(--target pktcost)
-[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] ||
+[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] &&
+  [ $want_fleet = 0 ] ||
   targets+=(--target tollgate)
 [ $want_alerts = 0 ] || targets+=(--target deliver_rate)
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
@@ -112,6 +117,9 @@ if [ $want_alerts = 1 ]; then
 fi
 if [ $want_check = 1 ]; then
   run_script check 240 "about 2 minutes"
+fi
+if [ $want_fleet = 1 ]; then
+  run_script fleet 240 "about 3 minutes"
 fi
 
 if [ $want_pktcost = 1 ]; then
@@ -319,6 +327,9 @@ fi
 if [ $want_alerts = 1 ]; then
   replace_section alerts "Anomaly events: latency, delivery rate, idle cost" "$tmp/alerts.md" "$tmp/new.md"
 fi
+if [ $want_fleet = 1 ]; then
+  replace_section fleet "Fleet accuracy" "$tmp/fleet.md" "$tmp/new.md"
+fi
 # no run of blank lines at the end
 awk 'NF { while (blank-- > 0) print ""; print; blank = 0; next } { blank++ }' "$tmp/new.md" > "$out"
 echo "bench/run.sh: wrote $out" >&2
@@ -327,3 +338,4 @@ echo "bench/run.sh: wrote $out" >&2
 [ $want_accuracy = 0 ] || sed -n '/^| R /,/^$/p' "$tmp/accuracy.md"
 [ $want_alerts = 0 ] || grep '^| ' "$tmp/alerts.md"
 [ $want_check = 0 ] || grep '^| ' "$tmp/check.md"
+[ $want_fleet = 0 ] || grep '^| ' "$tmp/fleet.md"
