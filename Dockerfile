@@ -23,7 +23,7 @@ RUN cmake -S /src -B /build -DTG_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 FROM ${BASE}
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libbpf1 libuv1 libcurl4 libcjson1 libhttp-parser2.9 libssl3 libsystemd0 libcap2 \
+      libbpf1 libuv1 libcurl4 libcjson1 libhttp-parser2.9 libssl3 libsystemd0 libcap2 libhiredis0.14 \
       libelf1 zlib1g iproute2 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/tollgate /usr/local/bin/tollgate

@@ -15,6 +15,7 @@
 #include "events.h"
 #include "log.h"
 #include "routes.h"
+#include "fleet.h"
 
 static void log_top(struct tg_agent *a)
 {
@@ -99,6 +100,7 @@ static void reload(struct tg_agent *a)
 		memcpy(next.user, a->cfg.user, sizeof(next.user));
 		next.user_uid = a->cfg.user_uid;
 		next.user_gid = a->cfg.user_gid;
+		next.cluster = a->cfg.cluster;
 	}
 	err = tg_kern_attach(&a->kern, &next, &bad);
 	if (err) {
@@ -125,6 +127,7 @@ static void reload(struct tg_agent *a)
 		uv_timer_start(&a->scan_timer, on_scan, a->cfg.anomaly.scan_interval_ms,
 			       a->cfg.anomaly.scan_interval_ms);
 	tg_check_reindex(a);
+	tg_fleet_reload(a->fleet, &a->cfg);
 	if (tg_alerts_reload(&a->alerts, why, sizeof(why)))
 		pr_err("reload: webhooks not all started", "err=\"%s\"", why);
 	pr_info("reloaded", "generation=%u", a->generation);
@@ -279,6 +282,11 @@ static int start_loop(struct tg_agent *a)
 		fprintf(stderr, "tollgate: cannot start webhook delivery: %s\n", why);
 		return err;
 	}
+	err = tg_fleet_start(a->loop, &a->cfg, &a->kern, &a->fleet);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot start fleet sync (cluster): %s\n", strerror(-err));
+		return err;
+	}
 	a->events.on_denial = on_denial;
 	a->events.denial_arg = &a->alerts;
 	if (a->config_path)
@@ -295,9 +303,12 @@ static void stop_loop(struct tg_agent *a)
 	a->api = NULL;
 	tg_events_stop(&a->events);
 	tg_alerts_stop(&a->alerts);
+	tg_fleet_stop(a->fleet);
 	uv_walk(a->loop, close_walk, NULL);
 	uv_run(a->loop, UV_RUN_DEFAULT);
 	tg_alerts_free(&a->alerts);
+	tg_fleet_free(a->fleet);
+	a->fleet = NULL;
 	uv_loop_close(a->loop);
 	a->loop = NULL;
 }

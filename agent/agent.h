@@ -39,6 +39,7 @@ struct tg_agent {
 	struct tg_events events;
 	struct tg_alerts alerts;
 	struct tg_check_state check;
+	struct tg_fleet *fleet;   /* NULL without cluster */
 	uint64_t last_top_log_ns, last_top_requests;
 	int exit_code;
 };

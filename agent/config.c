@@ -120,7 +120,8 @@ static const struct opt opts[] = {
 	SECTION("log"),
 	ENUM("log.level", log_level, TG_LOG_INFO, levels),
 	ENUM("log.format", log_format, TG_LOG_LOGFMT, formats),
-	{ .name = "cluster", .type = OPT_LATER, .null_ok = true },
+	{ .name = "cluster", .type = OPT_CUSTOM, FIELD(cluster), .restart = true,
+	  .parse = tg_config_cluster_parse, .print = tg_config_cluster_json },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -396,6 +397,7 @@ static void cross_check(struct ctx *c)
 {
 	char path[64];
 
+	tg_config_cluster_check(c->cfg, c->errs);
 	if (!c->cfg->api_token_env[0] && !tg_cfg_listen_is_loopback(c->cfg->api_listen))
 		errf(c, "$.api.listen", "a non-loopback address needs api.token_env (a bearer token)");
 	if (c->cfg->cgroup[0])

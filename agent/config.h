@@ -114,6 +114,25 @@ struct tg_quota_entry {
 	struct tg_limits limits;
 	int action;                    /* enum tg_action (kern/shared.h) */
 	int share;                     /* enum tg_share, cidr entries only */
+	bool global;                   /* requests counted fleet-wide (cluster) */
+};
+
+enum tg_fallback { TG_FALLBACK_LOCAL_SHARE = 0, TG_FALLBACK_OPEN, TG_FALLBACK_CLOSED };
+
+#define TG_NODE_ID_LEN 64
+#define TG_HOST_LEN 256
+
+/* cluster: global quotas shared through Redis (fleet.c). */
+struct tg_cluster_config {
+	bool enabled;                    /* false: "cluster": null or absent */
+	char host[TG_HOST_LEN];          /* from redis://host:port ([v6] unbracketed) */
+	uint16_t port;
+	char node_id[TG_NODE_ID_LEN];    /* default: hostname "-" instance */
+	uint32_t sync_interval_ms;       /* 10..60000, default 100 */
+	char password_env[TG_ENV_NAME_LEN];
+	char password[TG_SECRET_MAX + 1]; /* its value at load; never printed */
+	int fallback;                    /* enum tg_fallback */
+	uint32_t expected_nodes;         /* 1..1024, default 1: the local share's divisor */
 };
 
 struct tg_config {
@@ -150,6 +169,7 @@ struct tg_config {
 	uint32_t api_top_n;                 /* 1..10000 */
 	int log_level;                      /* enum tg_log_level */
 	int log_format;                     /* enum tg_log_format */
+	struct tg_cluster_config cluster;   /* (restart) */
 };
 
 /* One error line: "$.json.path: reason". */
@@ -264,5 +284,11 @@ struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags);
 void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			 struct tg_config_errors *errs);
 struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags);
+/* config_cluster.c */
+void tg_config_cluster_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			     struct tg_config_errors *errs);
+struct cJSON *tg_config_cluster_json(const struct tg_config *cfg, unsigned flags);
+/* The checks between cluster and quotas, and the node_id default. */
+void tg_config_cluster_check(struct tg_config *cfg, struct tg_config_errors *errs);
 
 #endif

@@ -241,7 +241,8 @@ static const char *parse_value(struct tg_quota_entry *q, int k, const cJSON *v, 
 	case Q_GLOBAL:
 		if (!cJSON_IsBool(v))
 			return "expected a boolean";
-		return cJSON_IsTrue(v) ? "not supported yet" : NULL;
+		q->global = cJSON_IsTrue(v);
+		return NULL;
 	case Q_LATER:
 		return "not supported yet";
 	}
@@ -463,6 +464,8 @@ static cJSON *entry_json(const struct tg_quota_entry *q, unsigned flags)
 								     ? q->api_key : REDACTED);
 	}
 	good = good && cJSON_AddStringToObject(o, "action", actions[q->action]);
+	if (good && q->global)
+		good = cJSON_AddTrueToObject(o, "global");
 	/* deny and exempt entries carry no limits. */
 	if (good && q->action != TG_ACTION_DENY && q->action != TG_ACTION_EXEMPT)
 		good = limits_json(o, &q->limits);

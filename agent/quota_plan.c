@@ -3,6 +3,7 @@
 #include <string.h>
 #include "apikey.h"
 #include "bucket.h"
+#include "fleet_algo.h"
 #include "quota_plan.h"
 
 #define TG_EVENT_INTERVAL_NS 1000000000ULL
@@ -49,15 +50,22 @@ void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
 		    const struct tg_quota_entry *e)
 {
 	const struct tg_limits *l = e ? &e->limits : &cfg->default_limits;
+	uint64_t rps = l->requests_per_sec, burst = l->burst;
 
+	/* A global quota's own bucket holds the local share: what the node
+	 * admits while Redis is out of reach (fallback local_share). */
+	if (e && e->global)
+		tg_fleet_local_share(rps, burst, cfg->cluster.expected_nodes, &rps, &burst);
 	memset(q, 0, sizeof(*q));
-	tg_quota_set_limits(q, l->requests_per_sec, l->burst, l->bytes_per_sec,
-			    l->bytes_burst, l->connections_per_sec);
+	tg_quota_set_limits(q, rps, burst, l->bytes_per_sec, l->bytes_burst,
+			    l->connections_per_sec);
 	q->action = (__u32)(e ? e->action : cfg->default_action);
 	q->max_conns = (__u32)l->max_connections;
 	q->flags = TG_QUOTA_SET;
 	if (e && e->match == TG_MATCH_CIDR && e->share == TG_SHARE_PER_ADDRESS)
 		q->flags |= TG_QUOTA_PER_ADDRESS;
+	if (e && e->global)
+		q->flags |= TG_QUOTA_GLOBAL;
 	snprintf(q->name, sizeof(q->name), "%s", e ? e->name : TG_QUOTA_NAME_DEFAULT);
 }
 

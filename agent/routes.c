@@ -9,6 +9,7 @@
 #include "config.h"
 #include "rates.h"
 #include "routes.h"
+#include "fleet.h"
 
 #define TG_CLIENTS_DEFAULT_LIMIT 100
 #define TG_CLIENTS_MAX_LIMIT 100000
@@ -299,6 +300,7 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	tg_keys_metrics(a, b);
 	tg_alerts_metrics(a, b);
 	tg_check_metrics(a, b);
+	tg_fleet_metrics(a->fleet, b, inst);
 	if (b->oom)
 		tg_json_error(resp, 503, "out of memory");
 }

@@ -30,7 +30,10 @@
 #                against bare libcurl, and the agent's idle CPU:
 #                bench/alerts.sh;
 #   check        /v1/check under wrk against the API's /healthz, and nginx
-#                with the auth_request hook against without: bench/check.sh.
+#                with the auth_request hook against without: bench/check.sh;
+#   fleet        global-quota accuracy across 1, 2 and 3 agents sharing one
+#                Redis, at sync intervals of 100 ms and 1 s, and Redis
+#                commands per second per agent: bench/fleet.sh.
 #
 #
 # Then the figures (bench/plots.sh: gnuplot, SVG in bench/plots/) from the
@@ -52,9 +55,9 @@ root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_livecost=1 want_flood=1
+want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_livecost=1 want_flood=1 want_fleet=1
 if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0 want_livecost=0 want_flood=0
+  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0 want_livecost=0 want_flood=0 want_fleet=0
   for a in "$@"; do
     case $a in
       pktcost) want_pktcost=1 ;;
@@ -64,7 +67,8 @@ if [ $# -gt 0 ]; then
       check) want_check=1 ;;
       livecost) want_livecost=1 ;;
       flood) want_flood=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check] [livecost] [flood]" >&2; exit 2 ;;
+      fleet) want_fleet=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check] [livecost] [flood] [fleet]" >&2; exit 2 ;;
     esac
   done
 fi
@@ -84,7 +88,7 @@ fi
 targets=()
 [ $want_pktcost = 0 ] || targets+=(--target pktcost)
 [ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] &&
-  [ $want_livecost = 0 ] && [ $want_flood = 0 ] || targets+=(--target tollgate)
+  [ $want_livecost = 0 ] && [ $want_flood = 0 ] && [ $want_fleet = 0 ] || targets+=(--target tollgate)
 [ $want_alerts = 0 ] || targets+=(--target deliver_rate)
 [ $want_livecost = 0 ] || targets+=(--target populate)
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
@@ -140,6 +144,9 @@ if [ $want_alerts = 1 ]; then
 fi
 if [ $want_check = 1 ]; then
   run_script check 240 "about 2 minutes"
+fi
+if [ $want_fleet = 1 ]; then
+  run_script fleet 240 "about 3 minutes"
 fi
 
 if [ $want_pktcost = 1 ]; then
@@ -349,6 +356,9 @@ fi
 if [ $want_alerts = 1 ]; then
   replace_section alerts "Anomaly events: latency, delivery rate, idle cost" "$tmp/alerts.md" "$tmp/new.md"
 fi
+if [ $want_fleet = 1 ]; then
+  replace_section fleet "Fleet accuracy" "$tmp/fleet.md" "$tmp/new.md"
+fi
 # The figures, from the raw figures of each benchmark's latest run.
 if bash "$root/bench/plots.sh" "$build" "$root/bench/plots"; then
   cat > "$tmp/plots.md" <<'EOF'
@@ -393,3 +403,4 @@ echo "bench/run.sh: wrote $out" >&2
 [ $want_alerts = 0 ] || grep '^| ' "$tmp/alerts.md"
 [ $want_check = 0 ] || grep '^| ' "$tmp/check.md"
 sed -n '/^| /p' "$tmp/timing.md"
+[ $want_fleet = 0 ] || grep '^| ' "$tmp/fleet.md"

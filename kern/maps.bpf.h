@@ -105,6 +105,16 @@ struct {
 	__type(value, struct tg_bucket);
 } tg_buckets SEC(".maps") __weak;
 
+/* Fleet state of global quotas, by quota id; mmapable so the agent can
+ * add credit atomically while the kernel takes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, TG_MAX_QUOTAS);
+	__type(key, __u32);
+	__type(value, struct tg_fleet_slot);
+} tg_fleet SEC(".maps") __weak;
+
 /* Per-address buckets (quotas.default, per_address CIDR entries); sized
  * like tg_clients. An evicted client starts again from a full bucket. */
 struct {

@@ -148,6 +148,40 @@ static __always_inline int quota_enforced(const struct tg_quota *q,
 	       q->action != TG_ACTION_GATEWAY;
 }
 
+/* A request token of a global quota: from the fleet credit while the agent
+ * is in sync, from the bucket at the local share otherwise (or all/none
+ * in the open/closed fallbacks). 1: admitted. */
+static __always_inline int fleet_take(const struct tg_resolved *r, struct tg_bucket *b,
+				      __u64 now)
+{
+	const struct tg_quota *q = r->q;
+	__u32 qid = r->bkey.qid;
+	struct tg_fleet_slot *f = bpf_map_lookup_elem(&tg_fleet, &qid);
+	int ok;
+
+	if (!f)
+		return tg_gcra_take(&b->req_tat, now, q->req_interval, q->req_tolerance);
+	switch (f->mode) {
+	case TG_FLEET_SHARED:
+		/* Taken first, given back when there was none: concurrent
+		 * takers never admit more than the credit. */
+		ok = __sync_fetch_and_add(&f->credit, -1) > 0;
+		if (!ok)
+			__sync_fetch_and_add(&f->credit, 1);
+		break;
+	case TG_FLEET_OPEN:
+		ok = 1;
+		break;
+	case TG_FLEET_CLOSED:
+		ok = 0;
+		break;
+	default:
+		ok = tg_gcra_take(&b->req_tat, now, q->req_interval, q->req_tolerance);
+	}
+	__sync_fetch_and_add(ok ? &f->used : &f->denied, 1);
+	return ok;
+}
+
 /* A request start of `len` payload bytes. */
 static __always_inline int quota_request(const struct tg_resolved *r, struct tg_bucket *b,
 					 __u64 now, __u32 len,
@@ -166,8 +200,10 @@ static __always_inline int quota_request(const struct tg_resolved *r, struct tg_
 	 * also take a request token. */
 	if (!over && q->byte_interval_fp && tg_gcra_over(&b->byte_tat, now, q->byte_tolerance))
 		over = 1;
-	if (!over && q->req_interval &&
-	    !tg_gcra_take(&b->req_tat, now, q->req_interval, q->req_tolerance))
+	if (!over && (q->flags & TG_QUOTA_GLOBAL))
+		over = !fleet_take(r, b, now);
+	else if (!over && q->req_interval &&
+		 !tg_gcra_take(&b->req_tat, now, q->req_interval, q->req_tolerance))
 		over = 1;
 	if (!over) {
 		__sync_fetch_and_add(&b->allowed, 1);

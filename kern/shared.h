@@ -109,7 +109,29 @@ struct tg_quota {
 
 #define TG_QUOTA_SET (1u << 0)         /* a configured entry lives here */
 #define TG_QUOTA_PER_ADDRESS (1u << 1) /* one bucket per address (LRU) */
+#define TG_QUOTA_GLOBAL (1u << 2)      /* requests counted fleet-wide: see tg_fleet_slot */
 #define TG_FP_SHIFT 16
+
+/* The fleet state of a global quota (ARRAY indexed by quota id, mmapable:
+ * the agent moves credit with atomics on the mapped memory while the
+ * kernel takes from it, so neither loses the other's updates). */
+struct tg_fleet_slot {
+	__s64 credit;  /* TG_FLEET_SHARED: requests this node may still admit */
+	__u64 used;    /* requests admitted under the quota, in any mode */
+	__u64 denied;  /* requests refused by it, in any mode */
+	__u32 mode;    /* enum tg_fleet_mode */
+	__u32 pad;
+};
+
+/* How the kernel admits a global quota's requests. LOCAL is 0, so a slot
+ * no agent has written (or one left behind by a stopped agent) enforces
+ * the local share with the quota's own bucket. */
+enum tg_fleet_mode {
+	TG_FLEET_LOCAL = 0,  /* the quota's bucket, at its local-share rate */
+	TG_FLEET_SHARED = 1, /* the credit the agent got from the fleet */
+	TG_FLEET_OPEN = 2,   /* fallback open: every request passes */
+	TG_FLEET_CLOSED = 3, /* fallback closed: every request is refused */
+};
 
 /* Key of a bucket: the quota and, for per-address buckets, the client
  * address (zero for a shared or API-key bucket). */

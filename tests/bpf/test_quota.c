@@ -715,3 +715,81 @@ Test(quota, check_of_an_address_uses_its_own_bucket)
 	/* an unknown connection falls back to charging */
 	cr_assert_eq(check("198.18.9.11", 5555, "198.18.0.1", 8080, NULL) & (TG_CK_DENY | TG_CK_KERNEL), 0);
 }
+
+/* A global quota (fleet mode): the kernel takes from the slot's credit
+ * while the agent is in sync, and in each fallback does what it says. */
+static void fleet_slot(__u32 id, __u32 mode, __s64 credit)
+{
+	struct tg_fleet_slot s = { .credit = credit, .mode = mode };
+
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_fleet"), &id, &s, 0), 0);
+}
+
+static struct tg_fleet_slot fleet_get(__u32 id)
+{
+	struct tg_fleet_slot s;
+
+	cr_assert_eq(bpf_map_lookup_elem(h_map_fd("tg_fleet"), &id, &s), 0);
+	return s;
+}
+
+static void global_quota(__u32 id, __u64 rps, __u64 burst, __u32 expected_nodes)
+{
+	struct tg_quota_entry e;
+	struct tg_quota q;
+
+	memset(&e, 0, sizeof(e));
+	e.limits = (struct tg_limits){ .requests_per_sec = rps, .burst = burst };
+	e.action = TG_ACTION_DROP;
+	e.global = true;
+	e.match = TG_MATCH_API_KEY;
+	snprintf(e.name, sizeof(e.name), "g%u", id);
+	cfg.cluster.expected_nodes = expected_nodes;
+	tg_quota_build(&q, &cfg, &e);
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_quotas"), &id, &q, 0), 0);
+}
+
+#define GKEY "sk-fleet-0123456789"
+
+Test(quota, global_quota_takes_the_fleet_credit)
+{
+	uint16_t port = 41000;
+
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	global_quota(7, 1, 90, 3); /* local share: burst 30 */
+	apikey(GKEY, 7);
+	fleet_slot(7, TG_FLEET_SHARED, 2);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(conn_request("198.18.0.2", port++, with_key("x-api-key", GKEY, 10)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", port++, with_key("x-api-key", GKEY, 10)), TC_DROP,
+		     "the credit is spent, though the local bucket is full");
+	cr_assert_eq(fleet_get(7).credit, 0);
+	cr_assert_eq(fleet_get(7).used, 2);
+	cr_assert_eq(fleet_get(7).denied, 1);
+	/* a negative credit (a debt) refuses too */
+	fleet_slot(7, TG_FLEET_SHARED, -3);
+	cr_assert_eq(conn_request("198.18.0.2", port++, with_key("x-api-key", GKEY, 10)), TC_DROP);
+	cr_assert_eq(fleet_get(7).credit, -3);
+}
+
+Test(quota, global_quota_fallbacks)
+{
+	uint16_t port = 42000;
+
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	global_quota(8, 1, 6, 3); /* local share: 1/s, burst 2 */
+	apikey(GKEY, 8);
+	fleet_slot(8, TG_FLEET_OPEN, 0);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(conn_request("198.18.0.2", port++, with_key("x-api-key", GKEY, 10)), TC_PASS);
+	fleet_slot(8, TG_FLEET_CLOSED, 100);
+	cr_assert_eq(conn_request("198.18.0.2", port++, with_key("x-api-key", GKEY, 10)), TC_DROP);
+	/* local share: the quota's own bucket, burst 6 / 3 */
+	fleet_slot(8, TG_FLEET_LOCAL, 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(conn_request("198.18.0.2", port++, with_key("x-api-key", GKEY, 10)), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", port++, with_key("x-api-key", GKEY, 10)), TC_DROP);
+	/* counted since the last write of the slot (which zeroes them) */
+	cr_assert_eq(fleet_get(8).used, 2);
+	cr_assert_eq(fleet_get(8).denied, 1);
+}

@@ -15,7 +15,7 @@ keep=${OUT:+1}
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/tg-fuzz.XXXXXX)
 mkdir -p "$OUT"
 
-CONFIG_SRC="agent/config.c agent/config_anomaly.c agent/config_quotas.c agent/config_values.c
+CONFIG_SRC="agent/config.c agent/config_anomaly.c agent/config_cluster.c agent/config_quotas.c agent/config_values.c
 	    agent/config_webhooks.c agent/rates.c"
 FORMAT_SRC="gateway-hooks/formats.c gateway-hooks/fmt_generic.c gateway-hooks/fmt_alertmanager.c
 	    gateway-hooks/fmt_slack.c gateway-hooks/fmt_openai.c"

@@ -325,7 +325,9 @@ Test(config, unknown_and_duplicate_keys)
 Test(config, not_supported_yet)
 {
 	static const struct bad_case c[] = {
-		{ "{\"cluster\": {\"redis\": \"redis://127.0.0.1:6379\"}}", "$.cluster", NSY },
+		{ "{\"cluster\": {\"redis\": \"rediss://127.0.0.1:6379\"}}", "$.cluster.redis",
+		  "rediss:// is not supported yet (hiredis 0.14 has no TLS): use redis:// through a "
+		  "TLS tunnel such as stunnel" },
 	};
 
 	BAD_ALL(c);
@@ -607,7 +609,7 @@ Test(config, round_trip)
 
 		j = cJSON_Parse(s);
 		cr_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "gateway"), "cgroup")));
-		cr_assert(cJSON_GetObjectItem(j, "cluster") == NULL);
+		cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "cluster")));
 		cr_assert(eq(int, cJSON_GetArraySize(j), 12));
 		cJSON_Delete(j);
 		free(s);
