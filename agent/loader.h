@@ -50,6 +50,8 @@ int tg_cgroup2_mount(char *buf, size_t len);
 void tg_kern_close(struct tg_kern *k, bool keep);
 
 int tg_kern_clients_fd(const struct tg_kern *k);
+/* The kernel's scan epoch (tg_scan_epoch in .bss, mmapped), or NULL. */
+volatile __u32 *tg_kern_epoch(const struct tg_kern *k);
 int tg_kern_global_fd(const struct tg_kern *k);
 /* The /v1/check program (run with BPF_PROG_TEST_RUN, never attached). */
 int tg_kern_check_fd(const struct tg_kern *k);
