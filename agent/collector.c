@@ -14,8 +14,12 @@
  * than this are read whole every scan (~5 ms); bigger ones once a sweep. */
 #define TG_SIDE_SMALL 16384
 /* Clients kept in the snapshot at most: 232 bytes each, twice (cur and
- * prev), so 256k cost ~120 MB; the active ones go first. */
-#define TG_WARM_MAX 262144
+ * prev) and once more while read (aviews), so 64k cost ~45 MB. The
+ * clients read in a scan go first, then the recently active ones. A burst
+ * of new clients (a flood, a restart of many) makes every one of them
+ * recently active: without this bound the agent's memory would follow
+ * the map's size, which is what reading only what changed avoids. */
+#define TG_WARM_MAX 65536
 /* The active set is drained this many clients at a time, each chunk
  * read before the next is drained. */
 #define TG_DRAIN_CHUNK 1024

@@ -153,7 +153,10 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 			tg_buf_printf(b, ",");
 		client_json(a, b, &c->cur[idx[i]], (int)a->cfg.ipv6_prefix);
 	}
-	tg_buf_printf(b, "],\"total_clients\":%zu}\n", n);
+	/* the kernel's count (the last sweep's) when it has more than the
+	 * snapshot: idle clients are tracked, not listed */
+	tg_buf_printf(b, "],\"total_clients\":%zu}\n",
+		      c->totals.clients > n ? (size_t)c->totals.clients : n);
 	free(idx);
 	if (b->oom)
 		tg_json_error(resp, 503, "out of memory");

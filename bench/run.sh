@@ -22,10 +22,13 @@
 #                against bare libcurl, and the agent's idle CPU:
 #                bench/alerts.sh;
 #   check        /v1/check under wrk against the API's /healthz, and nginx
-#                with the auth_request hook against without: bench/check.sh.
+#                with the auth_request hook against without: bench/check.sh;
+#   footprint    the agent's RSS, CPU, freshness and map memory per client
+#                with 1M, 100k and 1k tracked clients, 10k active:
+#                bench/footprint.sh.
 #
 #   sudo ./bench/run.sh                  # every benchmark; BUILD_DIR=build
-#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway | alerts | check
+#   sudo ./bench/run.sh pktcost gateway  # or some: pktcost | accuracy | gateway | alerts | check | footprint
 #   PKTCOST_ARGS="--sizes 1000" sudo -E ./bench/run.sh
 #
 # Needs root (BPF_PROG_TEST_RUN, namespaces, cgroups). Builds pktcost and the
@@ -39,9 +42,9 @@ root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1
+want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_footprint=1
 if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0
+  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0 want_footprint=0
   for a in "$@"; do
     case $a in
       pktcost) want_pktcost=1 ;;
@@ -49,7 +52,8 @@ if [ $# -gt 0 ]; then
       gateway) want_gateway=1 ;;
       alerts) want_alerts=1 ;;
       check) want_check=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check]" >&2; exit 2 ;;
+      footprint) want_footprint=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check] [footprint]" >&2; exit 2 ;;
     esac
   done
 fi
@@ -68,8 +72,9 @@ elif grep -q '^TG_TESTS:BOOL=OFF' "$build/CMakeCache.txt"; then
 fi
 targets=()
 [ $want_pktcost = 0 ] || targets+=(--target pktcost)
-[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] ||
-  targets+=(--target tollgate)
+[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] &&
+  [ $want_footprint = 0 ] || targets+=(--target tollgate)
+[ $want_footprint = 0 ] || targets+=(--target tgflood)
 [ $want_alerts = 0 ] || targets+=(--target deliver_rate)
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
 
@@ -112,6 +117,9 @@ if [ $want_alerts = 1 ]; then
 fi
 if [ $want_check = 1 ]; then
   run_script check 240 "about 2 minutes"
+fi
+if [ $want_footprint = 1 ]; then
+  TGFLOOD="$root/$build/tgflood" run_script footprint 300 "about 3 minutes"
 fi
 
 if [ $want_pktcost = 1 ]; then
@@ -272,27 +280,9 @@ EOF
   } > "$tmp/socket-section.md"
 fi
 
-# replace_section NAME HEADING SECTION DOC: SECTION in place of what lies
-# between NAME's markers in DOC; else in place of the section titled
-# "## HEADING" (up to the next "## " heading or marked section); else at
-# the end.
-replace_section() {
-  local name=$1 heading=$2 sec=$3 doc=$4
-  if grep -q "^<!-- $name:begin" "$doc" && grep -q "^<!-- $name:end" "$doc"; then
-    awk -v sec="$sec" -v b="^<!-- $name:begin" -v e="^<!-- $name:end" '
-      $0 ~ b { while ((getline l < sec) > 0) print l; skip = 1; next }
-      $0 ~ e { skip = 0; next }
-      !skip { print }' "$doc" > "$doc.new"
-  elif grep -qxF "## $heading" "$doc"; then
-    awk -v sec="$sec" -v h="## $heading" '
-      $0 == h { while ((getline l < sec) > 0) print l; print ""; skip = 1; next }
-      skip && (/^## / || /^<!-- [a-z]+:begin/) { skip = 0 }
-      !skip { print }' "$doc" > "$doc.new"
-  else
-    { cat "$doc"; echo; cat "$sec"; } > "$doc.new"
-  fi
-  mv "$doc.new" "$doc"
-}
+# replace_section (bench/common.sh) writes each section between its markers.
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 if [ -f "$out" ]; then
   cp "$out" "$tmp/new.md"
@@ -316,6 +306,9 @@ fi
 if [ $want_check = 1 ]; then
   replace_section check "/v1/check and the gateway hook" "$tmp/check.md" "$tmp/new.md"
 fi
+if [ $want_footprint = 1 ]; then
+  replace_section footprint "Agent footprint" "$tmp/footprint.md" "$tmp/new.md"
+fi
 if [ $want_alerts = 1 ]; then
   replace_section alerts "Anomaly events: latency, delivery rate, idle cost" "$tmp/alerts.md" "$tmp/new.md"
 fi
@@ -327,3 +320,4 @@ echo "bench/run.sh: wrote $out" >&2
 [ $want_accuracy = 0 ] || sed -n '/^| R /,/^$/p' "$tmp/accuracy.md"
 [ $want_alerts = 0 ] || grep '^| ' "$tmp/alerts.md"
 [ $want_check = 0 ] || grep '^| ' "$tmp/check.md"
+[ $want_footprint = 0 ] || sed -n '/^| tracked/,/^Raw/p' "$tmp/footprint.md"
