@@ -23,11 +23,12 @@
 /* The active set is drained this many clients at a time, each chunk
  * read before the next is drained. */
 #define TG_DRAIN_CHUNK 1024
-/* Time a scan may spend reading active clients (one lookup syscall each,
+/* Time a scan may spend on the active set (one lookup syscall per client,
  * 2-4 us on a quiet host, 10-40 us on a busy one) unless the agent sets
  * it: a flood of new clients fills the active set, and the scan, which
- * shares the loop with the API, must stay short. What is left stays in
- * the set for the next scans. */
+ * shares the loop with the API, must stay short. Half of it reads, the
+ * rest only drains keys; what is left stays in the set for the next
+ * scans. */
 #define TG_READ_BUDGET_NS (100 * 1000000ull)
 /* An idle client stays in the snapshot (/v1/clients, top-N) this long. */
 #define TG_RETAIN_SCANS 600
@@ -387,8 +388,10 @@ static int read_all(struct tg_collector *c, size_t *out_n)
 }
 
 /* Bumps the epoch, then drains the active set a chunk at a time, reading
- * each drained client's per-CPU values, until the set is empty or the
- * read budget is spent; what is left stays in the set for the next scan.
+ * each drained client's per-CPU values for the first half of the budget
+ * and only draining for the second (a lookup costs several times a
+ * drained key), until the set is empty or the budget is spent; what is
+ * left stays in the set for the next scan.
  * Bumping first: a packet that still sees the old epoch put its client in
  * the set already (drained now); one that sees the new epoch puts it in
  * again, for this drain or the next. A count landing between the drain
@@ -396,7 +399,8 @@ static int read_all(struct tg_collector *c, size_t *out_n)
  * out in c->aviews, sorted by address. */
 static int collect_active(struct tg_collector *c, size_t *out_n)
 {
-	uint64_t deadline = tg_now_mono_ns() + c->read_budget_ns;
+	uint64_t t0 = tg_now_mono_ns(), read_until = t0 + c->read_budget_ns / 2;
+	uint64_t deadline = t0 + c->read_budget_ns;
 	size_t stride = sizeof(struct tg_client), n = 0;
 	__u8 vals[TG_DRAIN_CHUNK];
 	/* Go on from where the last scan's budget ran out, so a client in the
@@ -435,6 +439,15 @@ static int collect_active(struct tg_collector *c, size_t *out_n)
 		in = &c->drain_token;
 		c->st.drained += count;
 		for (__u32 i = 0; i < count; i++) {
+			/* Past half the budget, keys are only drained: a backlog
+			 * (a burst of new clients, a flood) is let go rather than
+			 * read for minutes at the cost of current activity. A
+			 * client that is still active comes back into the set at
+			 * its next packet (its key is gone, its epoch is old). */
+			if (tg_now_mono_ns() >= read_until) {
+				c->st.skipped += count - i;
+				break;
+			}
 			if (bpf_map_lookup_elem(c->clients_fd, &c->akeys[i], c->vals) != 0)
 				continue; /* evicted since: gone */
 			tg_client_aggregate(&c->aviews[n], &c->akeys[i], c->vals, stride, c->ncpus);

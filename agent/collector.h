@@ -71,6 +71,7 @@ struct tg_scan_stats {
 	uint64_t active_total;
 	uint64_t read;            /* per-client lookups in the last scan */
 	uint64_t active_dropped;  /* active clients beyond warm_cap, not kept */
+	uint64_t skipped;         /* drained past the read half of the budget, not read */
 	uint64_t sweeps;          /* full sweeps completed */
 	uint64_t sweep_entries;   /* entries the last complete sweep counted */
 	double sweep_ms;          /* time spent in the last complete sweep's slices */

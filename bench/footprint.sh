@@ -33,9 +33,9 @@ TGFLOOD=${TGFLOOD:-$(dirname "$TOLLGATE")/tgflood}
 [ -x "$TOLLGATE" ] || die "no agent binary at $TOLLGATE"
 [ -x "$TGFLOOD" ] || die "no tgflood at $TGFLOOD (cmake --build build --target tgflood)"
 command -v bpftool >/dev/null || die "bpftool is needed"
-SIZES=${FOOTPRINT_SIZES:-1000000 100000 1000}
+SIZES=${FOOTPRINT_SIZES:-1000 100000 1000000}
 ACTIVE=${FOOTPRINT_ACTIVE:-10000}
-MEASURE_S=${FOOTPRINT_SECONDS:-20}
+MEASURE_S=${FOOTPRINT_SECONDS:-15}
 FRESH_ROUNDS=${FOOTPRINT_FRESH_ROUNDS:-5}
 PORT=8080
 API_LISTEN=127.0.0.1:19522
