@@ -387,11 +387,19 @@ static int read_all(struct tg_collector *c, size_t *out_n)
 	return err;
 }
 
-/* Bumps the epoch, then drains the active set a chunk at a time, reading
- * each drained client's per-CPU values for the first half of the budget
- * and only draining for the second (a lookup costs several times a
- * drained key), until the set is empty or the budget is spent; what is
- * left stays in the set for the next scan.
+/* Bumps the epoch, then drains the active set for up to half the budget
+ * and reads the drained clients' per-CPU values for the other half (a
+ * lookup costs several times a drained key). What the drain did not reach
+ * stays in the set for the next scan, which resumes where this one
+ * stopped, so no bucket of the table is starved.
+ *
+ * Reading starts at a cursor (an address) that moves on each scan, and
+ * what the read half has no time for is let go (st.skipped): a backlog (a
+ * burst of new clients, a flood) is not read for minutes at the cost of
+ * current activity, and a client that is still active comes back into
+ * the set at its next packet (its key is gone, its epoch is old), to be
+ * read when the cursor comes round.
+ *
  * Bumping first: a packet that still sees the old epoch put its client in
  * the set already (drained now); one that sees the new epoch puts it in
  * again, for this drain or the next. A count landing between the drain
@@ -399,14 +407,12 @@ static int read_all(struct tg_collector *c, size_t *out_n)
  * out in c->aviews, sorted by address. */
 static int collect_active(struct tg_collector *c, size_t *out_n)
 {
-	uint64_t t0 = tg_now_mono_ns(), read_until = t0 + c->read_budget_ns / 2;
-	uint64_t deadline = t0 + c->read_budget_ns;
-	size_t stride = sizeof(struct tg_client), n = 0;
+	uint64_t t0 = tg_now_mono_ns(), drain_until = t0 + c->read_budget_ns / 2, read_until;
+	size_t stride = sizeof(struct tg_client), n = 0, nk = 0, start, k;
 	__u8 vals[TG_DRAIN_CHUNK];
-	/* Go on from where the last scan's budget ran out, so a client in the
-	 * last buckets is not starved while a flood keeps the first ones full. */
 	void *in = c->drain_resume ? &c->drain_token : NULL;
 	int err = 0, more = 1;
+	void *p;
 
 	if (c->epoch) {
 		__u32 e = *c->epoch + 1;
@@ -415,21 +421,16 @@ static int collect_active(struct tg_collector *c, size_t *out_n)
 			e++;
 		__atomic_store_n(c->epoch, e, __ATOMIC_RELEASE);
 	}
-	c->st.drained = 0;
-	while (more && n < c->warm_cap) {
+	while (more) {
 		__u32 count = TG_DRAIN_CHUNK;
-		void *p = grow_array(c->akeys, &c->cap_akeys, TG_DRAIN_CHUNK, sizeof(*c->akeys));
 
+		p = grow_array(c->akeys, &c->cap_akeys, nk + TG_DRAIN_CHUNK, sizeof(*c->akeys));
 		if (!p)
 			return -ENOMEM;
 		c->akeys = p;
-		p = grow_array(c->aviews, &c->cap_aviews, n + TG_DRAIN_CHUNK, sizeof(*c->aviews));
-		if (!p)
-			return -ENOMEM;
-		c->aviews = p;
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		err = bpf_map_lookup_and_delete_batch(c->active_fd, in, &c->drain_token, c->akeys,
-						      vals, &count, &opts);
+		err = bpf_map_lookup_and_delete_batch(c->active_fd, in, &c->drain_token,
+						      c->akeys + nk, vals, &count, &opts);
 		if (err && errno != ENOENT) {
 			c->drain_resume = 0;
 			return -errno;
@@ -437,27 +438,36 @@ static int collect_active(struct tg_collector *c, size_t *out_n)
 		more = !err;
 		err = 0;
 		in = &c->drain_token;
-		c->st.drained += count;
-		for (__u32 i = 0; i < count; i++) {
-			/* Past half the budget, keys are only drained: a backlog
-			 * (a burst of new clients, a flood) is let go rather than
-			 * read for minutes at the cost of current activity. A
-			 * client that is still active comes back into the set at
-			 * its next packet (its key is gone, its epoch is old). */
-			if (tg_now_mono_ns() >= read_until) {
-				c->st.skipped += count - i;
-				break;
-			}
-			if (bpf_map_lookup_elem(c->clients_fd, &c->akeys[i], c->vals) != 0)
-				continue; /* evicted since: gone */
-			tg_client_aggregate(&c->aviews[n], &c->akeys[i], c->vals, stride, c->ncpus);
-			c->aviews[n++].active_scan = c->st.scans;
-		}
-		if (tg_now_mono_ns() >= deadline)
+		nk += count;
+		if (tg_now_mono_ns() >= drain_until)
 			break;
 	}
+	c->st.drained = nk;
 	c->st.backlog = more;
 	c->drain_resume = more; /* at the end of the table: from the start next time */
+
+	qsort(c->akeys, nk, sizeof(*c->akeys), tg_addr_cmp);
+	p = grow_array(c->aviews, &c->cap_aviews, nk ? nk : 1, sizeof(*c->aviews));
+	if (!p)
+		return -ENOMEM;
+	c->aviews = p;
+	for (start = 0; start < nk && tg_addr_cmp(&c->akeys[start], &c->read_cursor) < 0; start++)
+		;
+	read_until = tg_now_mono_ns() + c->read_budget_ns / 2;
+	for (k = 0; k < nk && n < c->warm_cap; k++) {
+		const struct tg_addr *key = &c->akeys[(start + k) % nk];
+
+		if (tg_now_mono_ns() >= read_until)
+			break;
+		if (bpf_map_lookup_elem(c->clients_fd, key, c->vals) != 0)
+			continue; /* evicted since: gone */
+		tg_client_aggregate(&c->aviews[n], key, c->vals, stride, c->ncpus);
+		c->aviews[n++].active_scan = c->st.scans;
+	}
+	if (k < nk) {
+		c->st.skipped += nk - k;
+		c->read_cursor = c->akeys[(start + k) % nk]; /* first next time */
+	}
 	qsort(c->aviews, n, sizeof(*c->aviews), tg_addr_cmp);
 	*out_n = n;
 	return 0;

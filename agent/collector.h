@@ -113,6 +113,7 @@ struct tg_collector {
 	size_t cap_aviews;
 	uint64_t read_budget_ns;  /* time a scan may spend reading active clients */
 	__u32 drain_token;        /* where the last drain stopped, if drain_resume */
+	struct tg_addr read_cursor; /* reading starts at the first key >= this */
 	int drain_resume;
 	size_t warm_cap;          /* clients kept in cur at most */
 	uint64_t retain_scans;    /* an idle client stays in cur this many scans */

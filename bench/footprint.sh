@@ -57,9 +57,11 @@ results=()
 run_size() {
   local n=$1 active=$ACTIVE dir=$WORK/n$1 prog pid t0 c0 c1 rss hwm i
   [ "$active" -le "$n" ] || active=$n
+  local max=$n
+  [ "$max" -ge 1024 ] || max=1024 # gateway.max_clients' floor
   mkdir -p "$dir"
   cat > "$dir/agent.json" <<JSON
-{ "instance": "$E2E_TAG", "gateway": { "interfaces": ["lo"], "ports": [$PORT], "max_clients": $n },
+{ "instance": "$E2E_TAG", "gateway": { "interfaces": ["lo"], "ports": [$PORT], "max_clients": $max },
   "identity": { "ipv6_prefix": 128 }, "api": { "listen": "$API_LISTEN" }, "state_dir": "$dir/state" }
 JSON
   $IN_NS "$TOLLGATE" run --config "$dir/agent.json" > "$dir/agent.log" 2>&1 &
@@ -172,7 +174,7 @@ L.append("## Agent footprint")
 L.append("")
 L.append(f"""`bench/footprint.sh`: the real agent (default 1 s scan, monitor mode) in a
 namespace of its own, attached to its `lo`, with `gateway.max_clients` equal to
-the tracked clients; the clients are IPv6 addresses (`identity.ipv6_prefix`
+the tracked clients (1,024 at least); the clients are IPv6 addresses (`identity.ipv6_prefix`
 128) run through the agent's attached `tg_tc_ingress` with BPF_PROG_TEST_RUN
 (`build/tgflood`), so the agent's own maps hold them. Once filled, the active
 clients (10k, or all when fewer) each send one segment a second for
