@@ -37,6 +37,7 @@ SIZES=${FOOTPRINT_SIZES:-1000 100000 1000000}
 ACTIVE=${FOOTPRINT_ACTIVE:-10000}
 MEASURE_S=${FOOTPRINT_SECONDS:-15}
 FRESH_ROUNDS=${FOOTPRINT_FRESH_ROUNDS:-5}
+FRESH_LIMIT_S=${FOOTPRINT_FRESH_LIMIT_S:-8}
 PORT=8080
 API_LISTEN=127.0.0.1:19522
 NS=$E2E_TAG
@@ -83,7 +84,7 @@ JSON
   # settled: the active set drained and a sweep counted them
   local s0
   s0=$(nmetric sweeps_total)
-  for _ in $(seq 240); do
+  for _ in $(seq 120); do
     [ "$(nmetric scan_active_backlog)" = 0 ] && [ "$(nmetric sweeps_total)" -ge $((s0 + 1)) ] && break
     sleep 0.25
   done
@@ -117,13 +118,13 @@ JSON
     ts=$(now_ms)
     "$TGFLOOD" --prog-id "$prog" --port $PORT --count 1 --first $probe --payload 100 >/dev/null
     te=""
-    for _ in $(seq 400); do
+    while [ $(($(now_ms) - ts)) -lt $((FRESH_LIMIT_S * 1000)) ]; do
       p1=$(napi "/v1/clients/$addr" | jq .payload_bytes)
       if [ "$p1" -gt "$p0" ]; then te=$(now_ms); break; fi
       sleep 0.01
     done
-    [ -n "$te" ] || die "client $addr never showed its packet"
-    fresh+=($((te - ts)))
+    # not seen within the limit: recorded as the limit (a miss)
+    fresh+=($((${te:-$(now_ms)} - ts)))
   done
   kill $fa 2>/dev/null || true
   wait $fa 2>/dev/null || true
@@ -181,7 +182,8 @@ clients (10k, or all when fewer) each send one segment a second for
 {measure_s} s: CPU is the agent's user + system time over that interval, RSS
 is VmRSS at its end (peak: VmHWM). Freshness: a packet of one active client,
 then its figures polled on `/v1/clients/{{address}}` (the agent's snapshot) every
-10 ms (a segment with 100 payload bytes; the active clients' own carry none), {len(big["fresh_ms"])} times at random points of the scan interval. Map
+10 ms (a segment with 100 payload bytes; the active clients' own carry none), {len(big["fresh_ms"])} times at random points of the scan interval, each given 8 s at most (a miss counts as the time given). The time includes starting
+`tgflood` and each poll's `nsenter` + `curl`. Map
 memory is the `bytes_memlock` of every map the agent pinned, per tracked
 client (the per-CPU `tg_clients` alone is shown too; {ncpu} possible CPUs).
 The baseline of each ratio is the {base["tracked"]:,}-client run of the same
