@@ -540,8 +540,8 @@ static int merge_active(struct tg_collector *c, size_t n_a, double dt, size_t *o
 	return 0;
 }
 
-/* One slice of the sweep: up to c->slice entries of tg_clients, batch by
- * batch, values read only to be counted (the lookup batch has no
+/* One slice of the sweep: up to c->slice entries of tg_clients, and no
+ * longer than the scan's read budget, batch by batch, values read only to be counted (the lookup batch has no
  * keys-only form). At the end of the map the sweep is complete: its count
  * is the live entries, and the kernel's creation count when it began,
  * minus that, the evictions (at least: clients made during the sweep may
@@ -567,7 +567,10 @@ static int sweep_slice(struct tg_collector *c, bool *done)
 	} else {
 		in = &c->sw.token;
 	}
-	while (read < c->slice) {
+	/* bounded in entries and in time (one batch at least): on a busy
+	 * host a slice of a big map would otherwise hold the loop for
+	 * hundreds of ms, and the sweep just takes more scans */
+	while (read < c->slice && (!read || tg_now_mono_ns() - t0 < c->read_budget_ns)) {
 		__u32 count = (__u32)c->batch;
 
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
