@@ -55,8 +55,9 @@ static void on_scan(uv_timer_t *t)
 	if (err)
 		pr_warn("scan failed", "err=\"%s\"", strerror(-err));
 	else
-		pr_debug("scan", "clients=%" PRIu64 " ms=%.2f", a->col.totals.clients,
-			 a->col.scan_ms);
+		pr_debug("scan", "clients=%" PRIu64 " active=%" PRIu64 " ms=%.2f read_ms=%.2f "
+			 "slice_ms=%.2f backlog=%d", a->col.totals.clients, a->col.st.active,
+			 a->col.scan_ms, a->col.st.read_ms, a->col.st.slice_ms, a->col.st.backlog);
 	log_top(a);
 	if (!err)
 		tg_alerts_scan(&a->alerts);
@@ -123,6 +124,7 @@ static void reload(struct tg_agent *a)
 	a->cfg = next;
 	a->generation++;
 	tg_log_setup(a->cfg.log_level, a->cfg.log_format);
+	tg_collector_set_interval(&a->col, a->cfg.anomaly.scan_interval_ms);
 	if (scan_changed)
 		uv_timer_start(&a->scan_timer, on_scan, a->cfg.anomaly.scan_interval_ms,
 			       a->cfg.anomaly.scan_interval_ms);
@@ -375,6 +377,9 @@ int tg_agent_run(const char *config_path)
 				tg_clients_map_size(a->cfg.max_clients));
 	a->col.resp_fd = tg_kern_map_fd(&a->kern, "tg_responses");
 	a->col.socks_fd = tg_kern_map_fd(&a->kern, "tg_socks");
+	tg_collector_use_active(&a->col, tg_kern_map_fd(&a->kern, "tg_active"),
+				tg_kern_epoch(&a->kern));
+	tg_collector_set_interval(&a->col, a->cfg.anomaly.scan_interval_ms);
 	if (err)
 		goto cleanup;
 	privs_plan(a, &plan);

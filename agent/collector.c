@@ -7,6 +7,31 @@
 #include "collector.h"
 
 #define TG_BATCH 4096
+/* A sweep of tg_clients is spread over this many scans: at 1M entries a
+ * slice of ~37k costs ~25-35 ms, a few % of a core at one scan a second. */
+#define TG_SWEEP_SCANS 30
+/* Side maps (responses, sockets, address buckets) with fewer live entries
+ * than this are read whole every scan (~5 ms); bigger ones once a sweep. */
+#define TG_SIDE_SMALL 16384
+/* Clients kept in the snapshot at most: 232 bytes each, twice (cur and
+ * prev) and once more while read (aviews), so 64k cost ~45 MB. The
+ * clients read in a scan go first, then the recently active ones. A burst
+ * of new clients (a flood, a restart of many) makes every one of them
+ * recently active: without this bound the agent's memory would follow
+ * the map's size, which is what reading only what changed avoids. */
+#define TG_WARM_MAX 65536
+/* The active set is drained this many clients at a time, each chunk
+ * read before the next is drained. */
+#define TG_DRAIN_CHUNK 1024
+/* Time a scan may spend on the active set (one lookup syscall per client,
+ * 2-4 us on a quiet host, 10-40 us on a busy one) unless the agent sets
+ * it: a flood of new clients fills the active set, and the scan, which
+ * shares the loop with the API, must stay short. Half of it reads, the
+ * rest only drains keys; what is left stays in the set for the next
+ * scans. */
+#define TG_READ_BUDGET_NS (100 * 1000000ull)
+/* An idle client stays in the snapshot (/v1/clients, top-N) this long. */
+#define TG_RETAIN_SCANS 600
 
 uint64_t tg_now_mono_ns(void)
 {
@@ -55,6 +80,14 @@ int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
 	c->ncpus = ncpus;
 	c->map_size = map_size;
 	c->batch = TG_BATCH;
+	c->warm_cap = map_size < TG_WARM_MAX ? map_size : TG_WARM_MAX;
+	if (!c->warm_cap)
+		c->warm_cap = TG_WARM_MAX;
+	c->retain_scans = TG_RETAIN_SCANS;
+	c->read_budget_ns = TG_READ_BUDGET_NS;
+	c->slice = map_size / TG_SWEEP_SCANS;
+	if (c->slice < TG_BATCH)
+		c->slice = TG_BATCH;
 	c->keys = calloc(c->batch, sizeof(*c->keys));
 	/* per-CPU values are laid out at 8-byte strides */
 	c->vals = calloc(c->batch * (size_t)ncpus, sizeof(struct tg_client));
@@ -71,6 +104,8 @@ void tg_collector_free(struct tg_collector *c)
 	free(c->prev);
 	free(c->keys);
 	free(c->vals);
+	free(c->akeys);
+	free(c->aviews);
 	free(c->bk);
 	free(c->resp);
 	free(c->socks);
@@ -120,6 +155,12 @@ static void read_global(struct tg_collector *c)
 		c->totals.addr_buckets_created += g[i].addr_buckets;
 		c->totals.fragments_dropped += g[i].fragments_dropped;
 		c->totals.events_lost += g[i].events_lost;
+		c->totals.active_lost += g[i].active_lost;
+		c->totals.packets += g[i].packets;
+		c->totals.bytes += g[i].bytes;
+		c->totals.payload_bytes += g[i].payload_bytes;
+		c->totals.syns += g[i].syns;
+		c->totals.requests += g[i].requests;
 	}
 }
 
@@ -276,23 +317,40 @@ const struct tg_bucket_view *tg_collector_bucket(const struct tg_collector *c,
 	return bsearch(addr, c->bk, c->n_bk, sizeof(*c->bk), bucket_addr_cmp);
 }
 
-int tg_collector_scan(struct tg_collector *c)
+void tg_collector_use_active(struct tg_collector *c, int active_fd, volatile __u32 *epoch)
 {
-	size_t stride = sizeof(struct tg_client);
-	uint64_t t0 = tg_now_mono_ns();
-	struct tg_client_view *swap;
+	c->active_fd = active_fd;
+	c->epoch = epoch;
+}
+
+void tg_collector_set_interval(struct tg_collector *c, unsigned int interval_ms)
+{
+	uint64_t b = (uint64_t)interval_ms * 1000000ull / 10;
+
+	c->read_budget_ns = b < 20000000ull ? 20000000ull : b;
+}
+
+int tg_collector_lookup(const struct tg_collector *c, const struct tg_addr *addr,
+			struct tg_client_view *out)
+{
+	/* c->vals holds TG_BATCH values: one is scratch enough, but the
+	 * snapshot is const here, so use a buffer of our own */
+	struct tg_client v[TG_MAX_CPUS];
+
+	if (bpf_map_lookup_elem(c->clients_fd, addr, v) != 0)
+		return -errno;
+	tg_client_aggregate(out, addr, v, sizeof(struct tg_client), c->ncpus);
+	return 0;
+}
+
+/* The old way, for a collector without an active set: every client, each
+ * scan, into cur (unsorted; the caller sorts). */
+static int read_all(struct tg_collector *c, size_t *out_n)
+{
+	size_t stride = sizeof(struct tg_client), n = 0;
 	__u32 next_key = 0;
 	void *in = NULL;
-	size_t n = 0;
-	int err = 0;
-
-	/* Swap: the current snapshot becomes the previous one. */
-	swap = c->prev;
-	c->prev = c->cur;
-	c->cur = swap;
-	c->n_prev = c->n_cur;
-	c->n_cur = 0;
-	c->prev_mono_ns = c->cur_mono_ns;
+	int err;
 
 	for (;;) {
 		__u32 count = (__u32)c->batch;
@@ -309,10 +367,12 @@ int tg_collector_scan(struct tg_collector *c)
 				err = -ENOMEM;
 				break;
 			}
-			for (__u32 i = 0; i < count; i++)
+			for (__u32 i = 0; i < count; i++) {
 				tg_client_aggregate(&c->cur[n + i], &c->keys[i],
 						    (char *)c->vals + (size_t)i * stride * (size_t)c->ncpus,
 						    stride, c->ncpus);
+				c->cur[n + i].active_scan = c->st.scans;
+			}
 			n += count;
 		}
 		if (err) { /* ENOENT: the last batch */
@@ -321,36 +381,300 @@ int tg_collector_scan(struct tg_collector *c)
 		}
 		in = &next_key;
 	}
+	*out_n = n;
+	c->st.read = n;
+	c->st.drained = n;
+	return err;
+}
+
+/* Bumps the epoch, then drains the active set for up to half the budget
+ * and reads the drained clients' per-CPU values for the other half (a
+ * lookup costs several times a drained key). What the drain did not reach
+ * stays in the set for the next scan, which resumes where this one
+ * stopped, so no bucket of the table is starved.
+ *
+ * Reading starts at a cursor (an address) that moves on each scan, and
+ * what the read half has no time for is let go (st.skipped): a backlog (a
+ * burst of new clients, a flood) is not read for minutes at the cost of
+ * current activity, and a client that is still active comes back into
+ * the set at its next packet (its key is gone, its epoch is old), to be
+ * read when the cursor comes round.
+ *
+ * Bumping first: a packet that still sees the old epoch put its client in
+ * the set already (drained now); one that sees the new epoch puts it in
+ * again, for this drain or the next. A count landing between the drain
+ * and the lookup is read at the client's next activity. The views come
+ * out in c->aviews, sorted by address. */
+static int collect_active(struct tg_collector *c, size_t *out_n)
+{
+	uint64_t t0 = tg_now_mono_ns(), drain_until = t0 + c->read_budget_ns / 2, read_until;
+	size_t stride = sizeof(struct tg_client), n = 0, nk = 0, start, k;
+	__u8 vals[TG_DRAIN_CHUNK];
+	void *in = c->drain_resume ? &c->drain_token : NULL;
+	int err = 0, more = 1;
+	void *p;
+
+	if (c->epoch) {
+		__u32 e = *c->epoch + 1;
+
+		if ((e & 0xffff) == 0) /* 0 is a new entry's epoch: never current */
+			e++;
+		__atomic_store_n(c->epoch, e, __ATOMIC_RELEASE);
+	}
+	while (more) {
+		__u32 count = TG_DRAIN_CHUNK;
+
+		p = grow_array(c->akeys, &c->cap_akeys, nk + TG_DRAIN_CHUNK, sizeof(*c->akeys));
+		if (!p)
+			return -ENOMEM;
+		c->akeys = p;
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		err = bpf_map_lookup_and_delete_batch(c->active_fd, in, &c->drain_token,
+						      c->akeys + nk, vals, &count, &opts);
+		if (err && errno != ENOENT) {
+			c->drain_resume = 0;
+			return -errno;
+		}
+		more = !err;
+		err = 0;
+		in = &c->drain_token;
+		nk += count;
+		if (tg_now_mono_ns() >= drain_until)
+			break;
+	}
+	c->st.drained = nk;
+	c->st.backlog = more;
+	c->drain_resume = more; /* at the end of the table: from the start next time */
+
+	qsort(c->akeys, nk, sizeof(*c->akeys), tg_addr_cmp);
+	p = grow_array(c->aviews, &c->cap_aviews, nk ? nk : 1, sizeof(*c->aviews));
+	if (!p)
+		return -ENOMEM;
+	c->aviews = p;
+	for (start = 0; start < nk && tg_addr_cmp(&c->akeys[start], &c->read_cursor) < 0; start++)
+		;
+	read_until = tg_now_mono_ns() + c->read_budget_ns / 2;
+	for (k = 0; k < nk && n < c->warm_cap; k++) {
+		const struct tg_addr *key = &c->akeys[(start + k) % nk];
+
+		if (tg_now_mono_ns() >= read_until)
+			break;
+		if (bpf_map_lookup_elem(c->clients_fd, key, c->vals) != 0)
+			continue; /* evicted since: gone */
+		tg_client_aggregate(&c->aviews[n], key, c->vals, stride, c->ncpus);
+		c->aviews[n++].active_scan = c->st.scans;
+	}
+	if (k < nk) {
+		c->st.skipped += nk - k;
+		c->read_cursor = c->akeys[(start + k) % nk]; /* first next time */
+	}
+	qsort(c->aviews, n, sizeof(*c->aviews), tg_addr_cmp);
+	*out_n = n;
+	return 0;
+}
+
+static void rate_from(struct tg_client_view *v, const struct tg_client_view *p, double dt)
+{
+	v->requests_per_sec = tg_rate(p ? p->requests : 0, v->requests, dt);
+	v->bytes_per_sec = tg_rate(p ? p->bytes : 0, v->bytes, dt);
+	v->syns_per_sec = tg_rate(p ? p->syns : 0, v->syns, dt);
+}
+
+/* cur = the clients read now (aviews) merged with prev's clients that
+ * were active within retain_scans; both lists are sorted by address, so
+ * cur comes out sorted. Active clients take the room first. */
+static int merge_active(struct tg_collector *c, size_t n_a, double dt, size_t *out_n)
+{
+	size_t i = 0, j = 0, n = 0, keep_idle;
+	int err;
+
+	if (n_a > c->warm_cap) {
+		c->st.active_dropped += n_a - c->warm_cap;
+		n_a = c->warm_cap;
+	}
+	keep_idle = c->warm_cap - n_a;
+	err = grow(c, (c->n_prev + n_a) < c->warm_cap ? c->n_prev + n_a : c->warm_cap);
+	if (err)
+		return err;
+	while (i < c->n_prev || j < n_a) {
+		const struct tg_client_view *p = i < c->n_prev ? &c->prev[i] : NULL;
+		const struct tg_client_view *a = j < n_a ? &c->aviews[j] : NULL;
+		int cmp = !p ? 1 : !a ? -1 : tg_addr_cmp(&p->addr, &a->addr);
+		struct tg_client_view *v;
+
+		if (cmp < 0) { /* idle since the last scan: as it was, rate 0 */
+			i++;
+			if (c->st.scans - p->active_scan >= c->retain_scans || !keep_idle ||
+			    n >= c->warm_cap)
+				continue;
+			keep_idle--;
+			v = &c->cur[n++];
+			*v = *p;
+			v->requests_per_sec = v->bytes_per_sec = v->syns_per_sec = 0;
+			continue;
+		}
+		j++;
+		if (cmp == 0)
+			i++;
+		else
+			p = NULL;
+		if (n >= c->warm_cap)
+			continue;
+		v = &c->cur[n++];
+		*v = *a;
+		v->requests_per_sec = v->bytes_per_sec = v->syns_per_sec = 0;
+		if (!c->have_prev)
+			continue;
+		if (p) {
+			rate_from(v, p, dt);
+		} else if (!v->first_seen_ns || v->first_seen_ns >= c->prev_mono_ns) {
+			/* made since the last scan: all it counted is new */
+			rate_from(v, NULL, dt);
+		}
+		/* else: back from idleness, or beyond the snapshot's room last
+		 * time; its earlier figures are unknown, so no rate until the
+		 * next scan rather than a spike of everything it ever sent */
+	}
+	c->st.read = n_a;
+	*out_n = n;
+	return 0;
+}
+
+/* One slice of the sweep: up to c->slice entries of tg_clients, and no
+ * longer than the scan's read budget, batch by batch, values read only to be counted (the lookup batch has no
+ * keys-only form). At the end of the map the sweep is complete: its count
+ * is the live entries, and the kernel's creation count when it began,
+ * minus that, the evictions (at least: clients made during the sweep may
+ * be counted as live). */
+static int sweep_slice(struct tg_collector *c, bool *done)
+{
+	uint64_t t0 = tg_now_mono_ns(), read = 0;
+	void *in;
+	int err = 0;
+
+	*done = false;
+	if (!c->sw.started) {
+		struct tg_global g[TG_MAX_CPUS];
+		__u32 zero = 0;
+
+		memset(&c->sw, 0, sizeof(c->sw));
+		c->sw.started = 1;
+		c->sw.t0_mono_ns = t0;
+		if (bpf_map_lookup_elem(c->global_fd, &zero, g) == 0)
+			for (int i = 0; i < c->ncpus; i++)
+				c->sw.new_clients += g[i].new_clients;
+		in = NULL;
+	} else {
+		in = &c->sw.token;
+	}
+	/* bounded in entries and in time (one batch at least): on a busy
+	 * host a slice of a big map would otherwise hold the loop for
+	 * hundreds of ms, and the sweep just takes more scans */
+	while (read < c->slice && (!read || tg_now_mono_ns() - t0 < c->read_budget_ns)) {
+		__u32 count = (__u32)c->batch;
+
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		err = bpf_map_lookup_batch(c->clients_fd, in, &c->sw.token, c->keys, c->vals,
+					   &count, &opts);
+		if (err && errno != ENOENT) {
+			err = -errno;
+			c->sw.started = 0; /* start over next time */
+			break;
+		}
+		read += count;
+		c->sw.seen += count;
+		in = &c->sw.token;
+		if (err) {
+			err = 0;
+			*done = true;
+			break;
+		}
+	}
+	c->st.slice_ms = (double)(tg_now_mono_ns() - t0) / 1e6;
+	c->sw.ms += c->st.slice_ms;
+	if (*done) {
+		uint64_t ev = c->sw.new_clients > c->sw.seen ? c->sw.new_clients - c->sw.seen : 0;
+
+		c->live = c->sw.seen;
+		c->have_live = 1;
+		/* a lower bound each time: keep the highest */
+		if (ev > c->totals.evicted)
+			c->totals.evicted = ev;
+		c->st.sweeps++;
+		c->st.sweep_entries = c->sw.seen;
+		c->st.sweep_ms = c->sw.ms;
+		c->st.sweep_period_s = (double)(tg_now_mono_ns() - c->sw.t0_mono_ns) / 1e9;
+		c->sw.started = 0;
+	}
+	return err;
+}
+
+int tg_collector_scan(struct tg_collector *c)
+{
+	uint64_t t0 = tg_now_mono_ns(), evicted = c->totals.evicted;
+	struct tg_client_view *swap;
+	bool swept = false, side;
+	size_t n = 0, n_a = 0;
+	double dt;
+	int err;
+
+	/* Swap: the current snapshot becomes the previous one. */
+	swap = c->prev;
+	c->prev = c->cur;
+	c->cur = swap;
+	c->n_prev = c->n_cur;
+	c->n_cur = 0;
+	c->prev_mono_ns = c->cur_mono_ns;
+	c->st.scans++;
+
+	if (c->active_fd > 0) {
+		err = collect_active(c, &n_a);
+		c->cur_mono_ns = tg_now_mono_ns();
+		c->st.read_ms = (double)(c->cur_mono_ns - t0) / 1e6;
+		dt = (double)(c->cur_mono_ns - c->prev_mono_ns) / 1e9;
+		if (!err)
+			err = merge_active(c, n_a, dt, &n);
+		c->st.active = n_a;
+		c->st.active_total += n_a;
+	} else {
+		err = read_all(c, &n);
+		c->cur_mono_ns = tg_now_mono_ns();
+		tg_rates_compute(c->cur, n, c->prev, c->n_prev, c->have_prev,
+				 (double)(c->cur_mono_ns - c->prev_mono_ns) / 1e9);
+	}
 	c->n_cur = n;
-	c->cur_mono_ns = tg_now_mono_ns();
-	tg_rates_compute(c->cur, c->n_cur, c->prev, c->n_prev, c->have_prev,
-			 (double)(c->cur_mono_ns - c->prev_mono_ns) / 1e9);
 	c->have_prev = err == 0;
 
 	read_global(c);
+	c->totals.evicted = evicted;
+	c->totals.requests_per_sec = c->totals.bytes_per_sec = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct tg_client_view *v = &c->cur[i];
-
-		c->totals.packets += v->packets;
-		c->totals.bytes += v->bytes;
-		c->totals.payload_bytes += v->payload_bytes;
-		c->totals.syns += v->syns;
-		c->totals.requests += v->requests;
-		c->totals.requests_per_sec += v->requests_per_sec;
-		c->totals.bytes_per_sec += v->bytes_per_sec;
+		c->totals.requests_per_sec += c->cur[i].requests_per_sec;
+		c->totals.bytes_per_sec += c->cur[i].bytes_per_sec;
 	}
-	c->totals.clients = n;
-	if (c->resp_fd > 0)
-		read_responses(c);
-	if (c->socks_fd > 0)
-		read_socks(c);
-	if (c->abuckets_fd > 0 && read_buckets(c) == 0) {
-		c->totals.addr_buckets = c->n_bk;
-		c->totals.addr_buckets_evicted =
-			c->totals.addr_buckets_created > c->n_bk
-				? c->totals.addr_buckets_created - c->n_bk : 0;
+	if (c->active_fd > 0) {
+		sweep_slice(c, &swept);
+		c->totals.clients = c->have_live ? c->live : n;
+	} else {
+		c->totals.clients = n;
+		c->totals.evicted = c->totals.new_clients > n ? c->totals.new_clients - n : 0;
+		swept = true;
 	}
-	c->totals.evicted = c->totals.new_clients > n ? c->totals.new_clients - n : 0;
+	/* Side maps: whole every scan while small, else when a sweep ends. */
+	side = swept || (c->n_resp < TG_SIDE_SMALL && c->n_socks < TG_SIDE_SMALL &&
+			 c->n_bk < TG_SIDE_SMALL);
+	if (side) {
+		c->st.side_reads++;
+		if (c->resp_fd > 0)
+			read_responses(c);
+		if (c->socks_fd > 0)
+			read_socks(c);
+		if (c->abuckets_fd > 0 && read_buckets(c) == 0)
+			c->totals.addr_buckets = c->n_bk;
+	}
+	c->totals.addr_buckets_evicted =
+		c->totals.addr_buckets_created > c->totals.addr_buckets
+			? c->totals.addr_buckets_created - c->totals.addr_buckets : 0;
 	c->scan_ms = (double)(tg_now_mono_ns() - t0) / 1e6;
 	return err;
 }

@@ -206,6 +206,8 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 				 tg_clients_map_size(cfg->max_clients));
 	bpf_map__set_max_entries(k->skel->maps.tg_socks,
 				 tg_clients_map_size(cfg->max_clients));
+	bpf_map__set_max_entries(k->skel->maps.tg_active,
+				 tg_clients_map_size(cfg->max_clients));
 	err = set_pins(k);
 	if (err)
 		return err;
@@ -502,6 +504,11 @@ void tg_kern_close(struct tg_kern *k, bool keep)
 	close_pin_dirs(k);
 	tollgate_bpf__destroy(k->skel);
 	k->skel = NULL;
+}
+
+volatile __u32 *tg_kern_epoch(const struct tg_kern *k)
+{
+	return k->skel && k->skel->bss ? &k->skel->bss->tg_scan_epoch : NULL;
 }
 
 int tg_kern_clients_fd(const struct tg_kern *k)

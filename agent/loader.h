@@ -63,6 +63,8 @@ int tg_kern_migrate_finish(struct tg_kern *k);
 void tg_kern_close(struct tg_kern *k, bool keep);
 
 int tg_kern_clients_fd(const struct tg_kern *k);
+/* The kernel's scan epoch (tg_scan_epoch in .bss, mmapped), or NULL. */
+volatile __u32 *tg_kern_epoch(const struct tg_kern *k);
 int tg_kern_global_fd(const struct tg_kern *k);
 /* The /v1/check program (run with BPF_PROG_TEST_RUN, never attached). */
 int tg_kern_check_fd(const struct tg_kern *k);

@@ -21,6 +21,7 @@ struct tg_client_view {
 	double requests_per_sec;
 	double bytes_per_sec;
 	double syns_per_sec; /* new connections per second */
+	uint64_t active_scan; /* the collector's scan that last read it from the kernel */
 };
 
 /* Sums one client's per-CPU values (ncpus of them, each `stride` bytes

@@ -154,7 +154,10 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 			tg_buf_printf(b, ",");
 		client_json(a, b, &c->cur[idx[i]], (int)a->cfg.ipv6_prefix);
 	}
-	tg_buf_printf(b, "],\"total_clients\":%zu}\n", n);
+	/* the kernel's count (the last sweep's) when it has more than the
+	 * snapshot: idle clients are tracked, not listed */
+	tg_buf_printf(b, "],\"total_clients\":%zu}\n",
+		      c->totals.clients > n ? (size_t)c->totals.clients : n);
 	free(idx);
 	if (b->oom)
 		tg_json_error(resp, 503, "out of memory");
@@ -164,6 +167,7 @@ static void h_client(void *ctx, const struct tg_api_req *req, struct tg_api_resp
 {
 	struct tg_agent *a = ctx;
 	const struct tg_client_view *v;
+	struct tg_client_view idle;
 	struct tg_addr addr;
 
 	if (tg_addr_parse(req->path + strlen("/v1/clients/"), &addr))
@@ -174,6 +178,10 @@ static void h_client(void *ctx, const struct tg_api_req *req, struct tg_api_resp
 	/* the scan leaves cur sorted by address, and addr is a view's first member */
 	v = a->col.n_cur ? bsearch(&addr, a->col.cur, a->col.n_cur, sizeof(*a->col.cur), tg_addr_cmp)
 			 : NULL;
+	/* The snapshot holds the recently active clients; an idle one the
+	 * kernel still tracks is read from its map (rates 0). */
+	if (!v && tg_collector_lookup(&a->col, &addr, &idle) == 0)
+		v = &idle;
 	if (!v)
 		return tg_json_error(resp, 404, "client not tracked");
 	client_json(a, &resp->body, v, (int)a->cfg.ipv6_prefix);
@@ -251,12 +259,12 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	size_t *idx, n = c->n_cur;
 
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-	metric(b, "requests_total", "counter", "HTTP request starts seen toward gateway ports (live clients).", inst, (double)t->requests);
-	metric(b, "bytes_total", "counter", "Wire L3 bytes from clients toward gateway ports (live clients).", inst, (double)t->bytes);
-	metric(b, "payload_bytes_total", "counter", "TCP payload bytes from clients (live clients).", inst, (double)t->payload_bytes);
-	metric(b, "packets_total", "counter", "TCP segments from clients (live clients).", inst, (double)t->packets);
-	metric(b, "connections_total", "counter", "New connections (SYN) from clients (live clients).", inst, (double)t->syns);
-	metric(b, "clients", "gauge", "Clients tracked in the kernel's per-client map.", inst, (double)t->clients);
+	metric(b, "requests_total", "counter", "HTTP request starts seen toward gateway ports (since the maps were made).", inst, (double)t->requests);
+	metric(b, "bytes_total", "counter", "Wire L3 bytes from clients toward gateway ports (since the maps were made).", inst, (double)t->bytes);
+	metric(b, "payload_bytes_total", "counter", "TCP payload bytes from clients (since the maps were made).", inst, (double)t->payload_bytes);
+	metric(b, "packets_total", "counter", "TCP segments from clients (since the maps were made).", inst, (double)t->packets);
+	metric(b, "connections_total", "counter", "New connections (SYN) from clients (since the maps were made).", inst, (double)t->syns);
+	metric(b, "clients", "gauge", "Clients tracked in the kernel's per-client map (as the last complete sweep counted them).", inst, (double)t->clients);
 	metric(b, "clients_map_capacity", "gauge", "Entries the per-client map holds.", inst, (double)c->map_size);
 	metric(b, "clients_created_total", "counter", "Per-client entries created by the kernel.", inst, (double)t->new_clients);
 	metric(b, "clients_evicted_total", "counter", "Per-client entries evicted under map pressure (created minus live).", inst, (double)t->evicted);
@@ -264,6 +272,19 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	metric(b, "fragments_total", "counter", "IP fragments seen (passed, not counted).", inst, (double)t->fragments);
 	metric(b, "connections_untracked_total", "counter", "Request starts on connections whose SYN was not seen.", inst, (double)t->conns_missing);
 	metric(b, "scan_duration_seconds", "gauge", "Duration of the last read of the kernel's counters.", inst, c->scan_ms / 1e3);
+	metric(b, "scans_total", "counter", "Scans of the kernel's counters.", inst, (double)c->st.scans);
+	metric(b, "scan_active_clients", "gauge", "Active clients the last scan read (drained from the kernel's active set, still tracked).", inst, (double)c->st.active);
+	metric(b, "scan_active_backlog", "gauge", "1 when the last scan's read budget ran out with active clients left for the next scans.", inst, (double)c->st.backlog);
+	metric(b, "scan_active_clients_total", "counter", "Clients drained from the active set, over all scans.", inst, (double)c->st.active_total);
+	metric(b, "scan_active_skipped_total", "counter", "Active clients drained but not read: the read half of the scan's budget was spent (a backlog let go).", inst, (double)c->st.skipped);
+	metric(b, "scan_active_dropped_total", "counter", "Active clients beyond the snapshot's room, not kept in it.", inst, (double)c->st.active_dropped);
+	metric(b, "active_set_lost_total", "counter", "Kernel: active-set inserts that failed (set full); the full sweep covers them.", inst, (double)t->active_lost);
+	metric(b, "snapshot_clients", "gauge", "Clients in the agent's snapshot (recently active).", inst, (double)c->n_cur);
+	metric(b, "sweep_slice_duration_seconds", "gauge", "Duration of the last scan's slice of the full sweep.", inst, c->st.slice_ms / 1e3);
+	metric(b, "sweep_duration_seconds", "gauge", "Time spent in the slices of the last complete sweep of the per-client map.", inst, c->st.sweep_ms / 1e3);
+	metric(b, "sweep_period_seconds", "gauge", "Wall time from the first slice to the last of the last complete sweep.", inst, c->st.sweep_period_s);
+	metric(b, "sweep_entries", "gauge", "Per-client entries the last complete sweep counted.", inst, (double)c->st.sweep_entries);
+	metric(b, "sweeps_total", "counter", "Complete sweeps of the per-client map.", inst, (double)c->st.sweeps);
 	metric(b, "addr_buckets", "gauge", "Per-address buckets live (quotas.default, per_address entries).", inst, (double)t->addr_buckets);
 	metric(b, "addr_buckets_evicted_total", "counter", "Per-address buckets evicted under map pressure: those clients start again from a full bucket.", inst, (double)t->addr_buckets_evicted);
 	metric(b, "fragments_dropped_total", "counter", "First IP fragments toward gateway ports dropped (enforce mode).", inst, (double)t->fragments_dropped);

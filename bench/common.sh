@@ -1,6 +1,33 @@
-# Shared preamble of the benchmark scripts that run the real agent: their
-# arguments (SECTION.md [RAW.json], made absolute) and the agent binary.
+# Shared by the benchmark scripts: the section writer bench/run.sh (and a
+# script run on its own) uses for BENCHMARKS.md, and, for the scripts that
+# run the real agent, their arguments (SECTION.md [RAW.json], made
+# absolute) and the agent binary.
 # Usage: BENCH_NAME=x.sh; source "$(dirname "$0")/common.sh" "$@"
+#        (bench/run.sh sources it without BENCH_NAME: the writer only)
+
+# replace_section NAME HEADING SECTION DOC: SECTION in place of what lies
+# between NAME's markers in DOC; else in place of the section titled
+# "## HEADING" (up to the next "## " heading or marked section); else at
+# the end.
+replace_section() {
+  local name=$1 heading=$2 sec=$3 doc=$4
+  if grep -q "^<!-- $name:begin" "$doc" && grep -q "^<!-- $name:end" "$doc"; then
+    awk -v sec="$sec" -v b="^<!-- $name:begin" -v e="^<!-- $name:end" '
+      $0 ~ b { while ((getline l < sec) > 0) print l; skip = 1; next }
+      $0 ~ e { skip = 0; next }
+      !skip { print }' "$doc" > "$doc.new"
+  elif grep -qxF "## $heading" "$doc"; then
+    awk -v sec="$sec" -v h="## $heading" '
+      $0 == h { while ((getline l < sec) > 0) print l; print ""; skip = 1; next }
+      skip && (/^## / || /^<!-- [a-z]+:begin/) { skip = 0 }
+      !skip { print }' "$doc" > "$doc.new"
+  else
+    { cat "$doc"; echo; cat "$sec"; } > "$doc.new"
+  fi
+  mv "$doc.new" "$doc"
+}
+
+[ -n "${BENCH_NAME:-}" ] || return 0
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH")
 OUT=${1:?usage: $BENCH_NAME SECTION.md [RAW.json]}

@@ -33,8 +33,10 @@
 #                with the auth_request hook against without: bench/check.sh;
 #   fleet        global-quota accuracy across 1, 2 and 3 agents sharing one
 #                Redis, at sync intervals of 100 ms and 1 s, and Redis
-#                commands per second per agent: bench/fleet.sh.
-#
+#                commands per second per agent: bench/fleet.sh;
+#   footprint    the agent's RSS, CPU, freshness and map memory per client
+#                with 1M, 100k and 1k tracked clients, 10k active:
+#                bench/footprint.sh.
 #
 # Then the figures (bench/plots.sh: gnuplot, SVG in bench/plots/) from the
 # raw figures in the build directory, and the "Run time" section: how long
@@ -55,9 +57,9 @@ root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_livecost=1 want_flood=1 want_fleet=1
+want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_livecost=1 want_flood=1 want_fleet=1 want_footprint=1
 if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0 want_livecost=0 want_flood=0 want_fleet=0
+  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0 want_livecost=0 want_flood=0 want_fleet=0 want_footprint=0
   for a in "$@"; do
     case $a in
       pktcost) want_pktcost=1 ;;
@@ -68,7 +70,8 @@ if [ $# -gt 0 ]; then
       livecost) want_livecost=1 ;;
       flood) want_flood=1 ;;
       fleet) want_fleet=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check] [livecost] [flood] [fleet]" >&2; exit 2 ;;
+      footprint) want_footprint=1 ;;
+      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check] [livecost] [flood] [fleet] [footprint]" >&2; exit 2 ;;
     esac
   done
 fi
@@ -88,7 +91,8 @@ fi
 targets=()
 [ $want_pktcost = 0 ] || targets+=(--target pktcost)
 [ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] &&
-  [ $want_livecost = 0 ] && [ $want_flood = 0 ] && [ $want_fleet = 0 ] || targets+=(--target tollgate)
+  [ $want_livecost = 0 ] && [ $want_flood = 0 ] && [ $want_fleet = 0 ] && [ $want_footprint = 0 ] || targets+=(--target tollgate)
+[ $want_footprint = 0 ] || targets+=(--target tgflood)
 [ $want_alerts = 0 ] || targets+=(--target deliver_rate)
 [ $want_livecost = 0 ] || targets+=(--target populate)
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
@@ -147,6 +151,9 @@ if [ $want_check = 1 ]; then
 fi
 if [ $want_fleet = 1 ]; then
   run_script fleet 240 "about 3 minutes"
+fi
+if [ $want_footprint = 1 ]; then
+  TGFLOOD="$root/$build/tgflood" run_script footprint 480 "about 3 minutes, more on a busy host"
 fi
 
 if [ $want_pktcost = 1 ]; then
@@ -303,27 +310,9 @@ EOF
   } > "$tmp/socket-section.md"
 fi
 
-# replace_section NAME HEADING SECTION DOC: SECTION in place of what lies
-# between NAME's markers in DOC; else in place of the section titled
-# "## HEADING" (up to the next "## " heading or marked section); else at
-# the end.
-replace_section() {
-  local name=$1 heading=$2 sec=$3 doc=$4
-  if grep -q "^<!-- $name:begin" "$doc" && grep -q "^<!-- $name:end" "$doc"; then
-    awk -v sec="$sec" -v b="^<!-- $name:begin" -v e="^<!-- $name:end" '
-      $0 ~ b { while ((getline l < sec) > 0) print l; skip = 1; next }
-      $0 ~ e { skip = 0; next }
-      !skip { print }' "$doc" > "$doc.new"
-  elif grep -qxF "## $heading" "$doc"; then
-    awk -v sec="$sec" -v h="## $heading" '
-      $0 == h { while ((getline l < sec) > 0) print l; print ""; skip = 1; next }
-      skip && (/^## / || /^<!-- [a-z]+:begin/) { skip = 0 }
-      !skip { print }' "$doc" > "$doc.new"
-  else
-    { cat "$doc"; echo; cat "$sec"; } > "$doc.new"
-  fi
-  mv "$doc.new" "$doc"
-}
+# replace_section (bench/common.sh) writes each section between its markers.
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 if [ -f "$out" ]; then
   cp "$out" "$tmp/new.md"
@@ -352,6 +341,9 @@ if [ $want_flood = 1 ]; then
 fi
 if [ $want_check = 1 ]; then
   replace_section check "/v1/check and the gateway hook" "$tmp/check.md" "$tmp/new.md"
+fi
+if [ $want_footprint = 1 ]; then
+  replace_section footprint "Agent footprint" "$tmp/footprint.md" "$tmp/new.md"
 fi
 if [ $want_alerts = 1 ]; then
   replace_section alerts "Anomaly events: latency, delivery rate, idle cost" "$tmp/alerts.md" "$tmp/new.md"
@@ -404,3 +396,4 @@ echo "bench/run.sh: wrote $out" >&2
 [ $want_check = 0 ] || grep '^| ' "$tmp/check.md"
 sed -n '/^| /p' "$tmp/timing.md"
 [ $want_fleet = 0 ] || grep '^| ' "$tmp/fleet.md"
+[ $want_footprint = 0 ] || sed -n '/^| tracked/,/^Raw/p' "$tmp/footprint.md"

@@ -3,8 +3,9 @@
  * for every attach point that sees client-to-gateway segments.
  *
  * Cost discipline: a plain segment (no SYN/FIN/RST, not a request start)
- * does one per-CPU LRU update and reads its first payload bytes, nothing
- * else. Timestamps, connection state and histograms are touched only on
+ * does one per-CPU LRU update, one inlined per-CPU array update (totals),
+ * one compare for the active set and reads its first payload bytes,
+ * nothing else. Timestamps, connection state and histograms are touched only on
  * SYN, request start and FIN/RST. */
 #ifndef TG_COUNT_BPF_H
 #define TG_COUNT_BPF_H
@@ -18,6 +19,8 @@
 #include "parse.bpf.h"
 #include "quota.bpf.h"
 #include "scan.bpf.h"
+
+#define TG_EEXIST 17 /* the errno a BPF_NOEXIST update of an existing key returns */
 
 /* Longest header stack we read payload bytes behind with direct access. */
 #define TG_DIRECT_OFF_MAX 512
@@ -59,6 +62,10 @@ static __always_inline struct tg_client *client_get(const struct tg_addr *key)
 
 	if (c)
 		return c;
+	/* When it was made: the agent tells a new client (rated from zero)
+	 * from an old one back from idleness (whose earlier figures it may
+	 * not hold) by this. */
+	zero.first_seen_ns = bpf_ktime_get_ns();
 	/* BPF_NOEXIST: another CPU may have created it meanwhile. */
 	if (bpf_map_update_elem(&tg_clients, key, &zero, BPF_NOEXIST) == 0) {
 		g = global_get();
@@ -66,6 +73,28 @@ static __always_inline struct tg_client *client_get(const struct tg_addr *key)
 			g->new_clients++;
 	}
 	return bpf_map_lookup_elem(&tg_clients, key);
+}
+
+/* Puts the client into the active set once per scan epoch and CPU: the
+ * agent reads only what changed. On every other packet this is one load
+ * and one compare. BPF_NOEXIST: when another CPU put it there already, the
+ * update fails before allocating anything. */
+static __always_inline void client_mark_active(struct tg_client *c, const struct tg_addr *key)
+{
+	__u16 epoch = (__u16)tg_scan_epoch;
+	struct tg_global *g;
+	__u8 one = 1;
+	long err;
+
+	if (c->epoch == epoch)
+		return;
+	c->epoch = epoch;
+	err = bpf_map_update_elem(&tg_active, key, &one, BPF_NOEXIST);
+	if (err && err != -TG_EEXIST) {
+		g = global_get();
+		if (g)
+			g->active_lost++;
+	}
 }
 
 /* Adds delta to the client's pending-first-payload hint on every CPU. */
@@ -297,6 +326,7 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		c = client_get(&pkey);
 		if (!c)
 			goto out;
+		client_mark_active(c, &pkey);
 	}
 	if (before & TG_CONN_HAVE_REQ) {
 		__s32 d = (__s32)(p->seq - cn->req_seq);
@@ -330,7 +360,11 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		cn->flags |= TG_CONN_RESP_PENDING;
 	conn_attention(key, before, cn->flags);
 	if (!recheck) {
+		struct tg_global *g = global_get();
+
 		c->requests++;
+		if (g)
+			g->requests++;
 		client_touch(c, now);
 	}
 out:
@@ -346,6 +380,7 @@ static __always_inline int conn_syn(struct tg_pkt *p, struct tg_client *c,
 	struct tg_conn *cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
 	struct tg_settings *s = settings_get();
 	struct tg_conn nc = { .isn = p->seq };
+	struct tg_global *g;
 	int v;
 
 	if (!s)
@@ -367,6 +402,9 @@ static __always_inline int conn_syn(struct tg_pkt *p, struct tg_client *c,
 	bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
 	client_pending_add(key, 1);
 	c->syns++;
+	g = global_get();
+	if (g)
+		g->syns++;
 	client_touch(c, now);
 	return v;
 }
@@ -395,9 +433,10 @@ static __always_inline int tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 {
 	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1, syn;
 	struct tg_conn *cn = NULL;
+	struct tg_global *g;
 	struct tg_addr key;
 	struct tg_client *c;
-	__u64 w = 0, now;
+	__u64 w = 0, now, bytes;
 	__u32 n = 0;
 	int start, v = TG_PASS;
 
@@ -405,9 +444,19 @@ static __always_inline int tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 	c = client_get(&key);
 	if (!c)
 		return TG_PASS;
+	client_mark_active(c, &key);
+	bytes = p->payload_len + segs * p->hdr_len;
 	c->packets += segs;
-	c->bytes += p->payload_len + segs * p->hdr_len;
+	c->bytes += bytes;
 	c->payload_bytes += p->payload_len;
+	/* The whole-agent totals: a per-CPU array, whose lookup the verifier
+	 * inlines (no helper call). */
+	g = global_get();
+	if (g) {
+		g->packets += segs;
+		g->bytes += bytes;
+		g->payload_bytes += p->payload_len;
+	}
 
 	start = p->payload_len && payload_head(skb, p, &w, &n) == 0 &&
 		tg_is_request_start(w, n);

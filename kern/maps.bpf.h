@@ -20,6 +20,11 @@ __noinline __weak int tg_proxy_v6_fn(void);
 /* Possible CPUs, set by the agent before load; bounds per-CPU broadcasts. */
 const volatile __u32 tg_nr_cpus __weak = 1;
 
+/* The agent's scan epoch, bumped (never to 0 in its low 16 bits) before
+ * each drain of tg_active. In .bss, which the agent writes through the
+ * skeleton's mmap: reading it costs a plain load, no map lookup. */
+volatile __u32 tg_scan_epoch __weak;
+
 /* Gateway ports: index = TCP port (host order), value 1 = count it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -37,6 +42,20 @@ struct {
 	__type(key, struct tg_addr);
 	__type(value, struct tg_client);
 } tg_clients SEC(".maps") __weak;
+
+/* The active set: clients counted since the agent last drained it (each
+ * scan). The agent reads just these clients' per-CPU values instead of
+ * the whole of tg_clients. A plain hash without preallocation: memory
+ * follows the clients active in one scan interval, not max_entries (set
+ * like tg_clients). An insert that fails is counted (tg_global.active_lost)
+ * and the agent's full sweep covers that client. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_addr);
+	__type(value, __u8);
+} tg_active SEC(".maps") __weak;
 
 /* Per-connection request tracking, keyed by the client's 4-tuple. */
 struct {

@@ -10,7 +10,7 @@
 
 /* Bumped whenever a pinned map's key or value layout changes; it is part of
  * the pin path (/sys/fs/bpf/tollgate/<instance>/v<layout>/). */
-#define TG_LAYOUT_VERSION 1
+#define TG_LAYOUT_VERSION 2
 
 /* Fixed TC filter identity, so a restarted agent replaces its own leftover
  * filter and never touches anyone else's. */
@@ -240,7 +240,13 @@ struct tg_client {
 	 * come. Written on every CPU's copy at SYN time, so the plain-segment
 	 * path of any CPU can tell whether it must look up the connection. */
 	__s32 pending;
-	__u32 wasted; /* lookups the hint caused for nothing (a stale hint) */
+	__u16 wasted; /* lookups the hint caused for nothing (a stale hint), wraps */
+	/* The scan epoch (tg_scan_epoch, low 16 bits) in which this CPU last
+	 * put the client into tg_active. A packet that finds another epoch
+	 * here marks the client active: one compare on every other packet.
+	 * 16 bits wrap after 65536 scans; a client idle for an exact multiple
+	 * of that is picked up by the next full sweep instead. */
+	__u16 epoch;
 	__u32 size_hist[TG_SIZE_BUCKETS];
 };
 
@@ -254,6 +260,14 @@ struct tg_global {
 	__u64 fragments_dropped; /* first fragments toward gateway ports, enforce */
 	__u64 events_lost;   /* ring buffer full */
 	__u64 malformed_dropped; /* unparsable packets dropped (enforce mode) */
+	__u64 active_lost;   /* active-set inserts that failed (tg_active full) */
+	/* Totals over every client since the maps were made: the agent no
+	 * longer reads every client each scan, so it cannot sum them. */
+	__u64 packets;
+	__u64 bytes;
+	__u64 payload_bytes;
+	__u64 syns;
+	__u64 requests;
 };
 
 /* Run-time settings (ARRAY, one entry), rewritten on reload. */
