@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the build and the tests need (Debian 12,
 # as root), builds, and runs every tier: unit (also under ASan+UBSan and
-# valgrind memcheck), BPF (BPF_PROG_TEST_RUN) and end-to-end (namespaces,
+# valgrind memcheck), BPF (BPF_PROG_TEST_RUN, under ASan+UBSan) and end-to-end (namespaces,
 # nginx, the real agent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
