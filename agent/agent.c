@@ -284,11 +284,6 @@ static int start_loop(struct tg_agent *a)
 		fprintf(stderr, "tollgate: cannot start webhook delivery: %s\n", why);
 		return err;
 	}
-	err = tg_fleet_start(a->loop, &a->cfg, &a->kern, &a->fleet);
-	if (err) {
-		fprintf(stderr, "tollgate: cannot start fleet sync (cluster): %s\n", strerror(-err));
-		return err;
-	}
 	a->events.on_denial = on_denial;
 	a->events.denial_arg = &a->alerts;
 	if (a->config_path)
@@ -394,6 +389,13 @@ int tg_agent_run(const char *config_path)
 	err = drop_privileges(a);
 	if (err)
 		goto cleanup;
+	/* After the drop: resolving the Redis host starts libuv's thread
+	 * pool, and capabilities are dropped while the agent has one thread. */
+	err = tg_fleet_start(a->loop, &a->cfg, &a->kern, &a->fleet);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot start fleet sync (cluster): %s\n", strerror(-err));
+		goto cleanup;
+	}
 	pr_info("running", "interfaces=%d ports=%d pin_dir=%s", a->kern.n_links,
 		a->cfg.n_ports, a->kern.pin_dir);
 	tg_notify_ready();

@@ -345,7 +345,7 @@ int tg_collector_lookup(const struct tg_collector *c, const struct tg_addr *addr
 
 /* The old way, for a collector without an active set: every client, each
  * scan, into cur (unsorted; the caller sorts). */
-static int read_all(struct tg_collector *c, size_t *out_n)
+static int read_all(struct tg_collector *c, size_t limit, size_t *out_n)
 {
 	size_t stride = sizeof(struct tg_client), n = 0;
 	__u32 next_key = 0;
@@ -379,8 +379,12 @@ static int read_all(struct tg_collector *c, size_t *out_n)
 			err = 0;
 			break;
 		}
+		if (n >= limit)
+			break;
 		in = &next_key;
 	}
+	if (n > limit)
+		n = limit;
 	*out_n = n;
 	c->st.read = n;
 	c->st.drained = n;
@@ -627,6 +631,21 @@ int tg_collector_scan(struct tg_collector *c)
 	c->prev_mono_ns = c->cur_mono_ns;
 	c->st.scans++;
 
+	if (c->active_fd > 0 && !c->seeded) {
+		/* The first scan of a run that adopted its maps (keep, kill -9,
+		 * a layout migration): the active set only names clients that
+		 * sent since, so the snapshot starts from one bounded read of
+		 * the table (at most warm_cap clients), kept as idle entries. */
+		c->seeded = 1;
+		if (read_all(c, c->warm_cap, &n) == 0 && n) {
+			qsort(c->cur, n, sizeof(*c->cur), tg_addr_cmp);
+			swap = c->prev;
+			c->prev = c->cur;
+			c->cur = swap;
+			c->n_prev = n;
+			n = 0;
+		}
+	}
 	if (c->active_fd > 0) {
 		err = collect_active(c, &n_a);
 		c->cur_mono_ns = tg_now_mono_ns();
@@ -637,7 +656,7 @@ int tg_collector_scan(struct tg_collector *c)
 		c->st.active = n_a;
 		c->st.active_total += n_a;
 	} else {
-		err = read_all(c, &n);
+		err = read_all(c, SIZE_MAX, &n);
 		c->cur_mono_ns = tg_now_mono_ns();
 		tg_rates_compute(c->cur, n, c->prev, c->n_prev, c->have_prev,
 				 (double)(c->cur_mono_ns - c->prev_mono_ns) / 1e9);

@@ -117,6 +117,7 @@ struct tg_collector {
 	int drain_resume;
 	size_t warm_cap;          /* clients kept in cur at most */
 	uint64_t retain_scans;    /* an idle client stays in cur this many scans */
+	int seeded;               /* the first scan's read of the whole table is done */
 	size_t slice;             /* sweep entries per scan */
 	struct tg_sweep sw;
 	struct tg_scan_stats st;

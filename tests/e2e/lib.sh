@@ -7,6 +7,9 @@ set -euo pipefail
 
 TOLLGATE=${TOLLGATE:?path to the tollgate binary}
 E2E_TAG=${E2E_TAG:-tge$$}
+# The pin layout the binary uses: pins are under <bpffs>/tollgate/<instance>/v$TG_LAYOUT.
+TG_LAYOUT=$(sed -n 's/^#define TG_LAYOUT_VERSION \([0-9]*\).*/\1/p' \
+  "$(dirname "${BASH_SOURCE[0]}")/../../kern/shared.h")
 WORK=$(mktemp -d /tmp/tollgate-e2e.XXXXXX)
 PASS=0
 FAIL=0

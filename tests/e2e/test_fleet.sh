@@ -36,7 +36,7 @@ wait_connected 1 2 3 && ok "three agents connected to redis" || fail "agents did
 # --- several instances on one host: each its own pins -----------------------
 pins=0
 for i in 1 2 3; do
-  [ -e "/sys/fs/bpf/tollgate/$(fleet_ns $i)/v1/tg_fleet" ] && pins=$((pins + 1))
+  [ -e "/sys/fs/bpf/tollgate/$(fleet_ns $i)/v$TG_LAYOUT/tg_fleet" ] && pins=$((pins + 1))
 done
 check "each instance pins its own maps" 3 "$pins"
 

@@ -153,7 +153,7 @@ check "counted" 4 "$n"
 stop_agent TERM
 check "keep: exits 0" 0 "$AGENT_RC"
 filter_on h1 && ok "keep: the filter stays" || fail "keep: filter gone"
-[ -e "$PIN/v1/tg_clients" ] && ok "keep: the maps stay pinned" || fail "keep: pins gone"
+[ -e "$PIN/v$TG_LAYOUT/tg_clients" ] && ok "keep: the maps stay pinned" || fail "keep: pins gone"
 
 # --- 3. with user, keep: adopts the pins, hands them to the user -------------
 write_cfg "\"$USER_NAME\"" true 1000 "\"${E}h1\""
@@ -162,7 +162,7 @@ check_privs "adopting with user" "$UID_N" "$GID_N"
 check "restart adoption: the counters carry on" 4 "$(wait_field 198.18.111.2 requests 4)"
 stop_agent TERM
 filter_on h1 && ok "keep as the user: the filter stays" || fail "keep as the user: filter gone"
-check "keep as the user: pins stay, the user's" "$USER_NAME" "$(stat -c %U "$PIN/v1/tg_clients" 2>/dev/null)"
+check "keep as the user: pins stay, the user's" "$USER_NAME" "$(stat -c %U "$PIN/v$TG_LAYOUT/tg_clients" 2>/dev/null)"
 
 # --- 4. a service user given only the loading capabilities -------------------
 # As systemd's User= with AmbientCapabilities= would start it; the pin

@@ -41,7 +41,7 @@ stop_agent TERM
 check "agent with keep exits 0" 0 "$AGENT_RC"
 grep -q 'detached=false' "$AGENT_LOG" && ok "it says it left the programs attached" || fail "no keep line in the log"
 filter_there && ok "the TC filter stays attached" || fail "filter gone"
-[ -e "$PIN/v1/tg_clients" ] && ok "the maps stay pinned" || fail "pins gone"
+[ -e "$PIN/v$TG_LAYOUT/tg_clients" ] && ok "the maps stay pinned" || fail "pins gone"
 
 # While the agent is down: the kernel still limits (burst 5 spent, 1/s).
 through=$(reqs 1)
