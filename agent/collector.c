@@ -345,7 +345,7 @@ int tg_collector_lookup(const struct tg_collector *c, const struct tg_addr *addr
 
 /* The old way, for a collector without an active set: every client, each
  * scan, into cur (unsorted; the caller sorts). */
-static int read_all(struct tg_collector *c, size_t limit, size_t *out_n)
+static int read_all(struct tg_collector *c, size_t limit, size_t *out_n, __u16 *max_epoch)
 {
 	size_t stride = sizeof(struct tg_client), n = 0;
 	__u32 next_key = 0;
@@ -367,6 +367,14 @@ static int read_all(struct tg_collector *c, size_t limit, size_t *out_n)
 				err = -ENOMEM;
 				break;
 			}
+			for (__u32 i = 0; i < count && max_epoch; i++)
+				for (int cpu = 0; cpu < c->ncpus; cpu++) {
+					const struct tg_client *pc = (const struct tg_client *)
+						((char *)c->vals + ((size_t)i * (size_t)c->ncpus + (size_t)cpu) * stride);
+
+					if (pc->epoch > *max_epoch)
+						*max_epoch = pc->epoch;
+				}
 			for (__u32 i = 0; i < count; i++) {
 				tg_client_aggregate(&c->cur[n + i], &c->keys[i],
 						    (char *)c->vals + (size_t)i * stride * (size_t)c->ncpus,
@@ -636,8 +644,16 @@ int tg_collector_scan(struct tg_collector *c)
 		 * a layout migration): the active set only names clients that
 		 * sent since, so the snapshot starts from one bounded read of
 		 * the table (at most warm_cap clients), kept as idle entries. */
+		__u16 last = 0;
+
 		c->seeded = 1;
-		if (read_all(c, c->warm_cap, &n) == 0 && n) {
+		/* The adopted entries carry the epochs of the run before, while
+		 * this run's count starts again: a client whose copy holds the
+		 * epoch this run is in would not be put in the set. So the
+		 * count goes on from the highest epoch found. */
+		if (read_all(c, c->warm_cap, &n, &last) == 0 && last && c->epoch)
+			__atomic_store_n(c->epoch, (__u32)last, __ATOMIC_RELEASE);
+		if (n) {
 			qsort(c->cur, n, sizeof(*c->cur), tg_addr_cmp);
 			swap = c->prev;
 			c->prev = c->cur;
@@ -656,7 +672,7 @@ int tg_collector_scan(struct tg_collector *c)
 		c->st.active = n_a;
 		c->st.active_total += n_a;
 	} else {
-		err = read_all(c, SIZE_MAX, &n);
+		err = read_all(c, SIZE_MAX, &n, NULL);
 		c->cur_mono_ns = tg_now_mono_ns();
 		tg_rates_compute(c->cur, n, c->prev, c->n_prev, c->have_prev,
 				 (double)(c->cur_mono_ns - c->prev_mono_ns) / 1e9);

@@ -95,7 +95,9 @@ if wait_rx ops "$QE | map(select(.client.address == \"198.18.8.2\" and .client.k
 else
   fail "no quota_exhausted event for 198.18.8.2"; rx ops . | head -c 3000
 fi
-first=$(rx ops '[.[] | select(.body.severity == "critical")][0]')
+# the anomaly event, not its triage (which can reach ops first when the
+# LLM stub answers before ops has taken the event)
+first=$(rx ops '[.[] | select(.body.schema == "tollgate.anomaly.v1" and .body.severity == "critical")][0]')
 lat=$(echo "$first" | jq --argjson t0 "$t0" '.t - $t0')
 log "first critical event $(echo "$first" | jq -r .body.id), $lat s after the load started"
 check "the critical event's anomaly is quota_exhausted" quota_exhausted "$(echo "$first" | jq -r '.body.anomalies[0].type')"
