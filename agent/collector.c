@@ -566,15 +566,11 @@ static int sweep_slice(struct tg_collector *c, bool *done)
 
 	*done = false;
 	if (!c->sw.started) {
-		struct tg_global g[TG_MAX_CPUS];
-		__u32 zero = 0;
-
 		memset(&c->sw, 0, sizeof(c->sw));
 		c->sw.started = 1;
 		c->sw.t0_mono_ns = t0;
-		if (bpf_map_lookup_elem(c->global_fd, &zero, g) == 0)
-			for (int i = 0; i < c->ncpus; i++)
-				c->sw.new_clients += g[i].new_clients;
+		/* read_global ran earlier in this scan */
+		c->sw.new_clients = c->totals.new_clients;
 		in = NULL;
 	} else {
 		in = &c->sw.token;
