@@ -299,8 +299,9 @@ run; loop rows are kernel-timed, as in the enforcement table. **Responses**:
 gateway-to-client segments from the gateway port through \`tg_tc_egress\`
 and \`tg_cgroup_egress\`, against the trivial program (and one against the
 other). pktcost exits non-zero unless every packet passed, every socket-level
-request start was counted once, and each egress program counted every
-response start as a 2xx response.
+request start was counted once, the egress programs counted every
+response packet and the connection's one pending request as one 2xx
+response (a repeated status line is a retransmission, not a second one).
 
 EOF
     cat "$tmp/socket.md"
