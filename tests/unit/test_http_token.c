@@ -51,6 +51,51 @@ Test(http_token, leading_crlf_does_not_hide_a_method)
 	cr_assert_not(starts("\r\nHost: x"));
 }
 
+/* What the first-byte filter may never change: a start is a prefix of a
+ * token or has one as its prefix, after up to 8 CR/LF. The reference
+ * compares strings; every first byte and length is tried with tails that
+ * complete each token and with tails that do not. */
+static int starts_ref(const unsigned char *b, size_t n)
+{
+	static const char *tokens[] = { "GET ", "POST ", "PUT ", "HEAD ", "DELETE ",
+					"PATCH ", "OPTIONS ", "CONNECT ", "TRACE ", "PRI " };
+	size_t k = 0;
+
+	while (k < n && (b[k] == '\r' || b[k] == '\n'))
+		k++;
+	if (k && k == n)
+		return n == 8;
+	for (size_t t = 0; t < sizeof(tokens) / sizeof(tokens[0]); t++) {
+		size_t m = n - k < strlen(tokens[t]) ? n - k : strlen(tokens[t]);
+
+		if (memcmp(b + k, tokens[t], m) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+Test(http_token, first_byte_filter_agrees_with_the_tokens)
+{
+	static const char *tails[] = { "ET /x", "OST /", "UT /", "EAD /", "ELETE /", "ATCH /",
+				       "PTIONS ", "ONNECT ", "RACE /", "RI * H", "xyz{}", "\nGET /",
+				       "\r\nPOST", "" };
+
+	for (int c = 0; c < 256; c++)
+		for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++)
+			for (size_t n = 1; n <= 8; n++) {
+				unsigned char b[8] = { 0 };
+				__u64 w = 0;
+
+				b[0] = (unsigned char)c;
+				memcpy(b + 1, tails[t], strlen(tails[t]) < 7 ? strlen(tails[t]) : 7);
+				if (n > 1 + strlen(tails[t]))
+					continue;
+				memcpy(&w, b, n);
+				cr_assert_eq(tg_is_request_start(w, (__u32)n), starts_ref(b, n),
+					     "first byte 0x%02x, tail \"%s\", %zu bytes", c, tails[t], n);
+			}
+}
+
 Test(http_token, size_buckets)
 {
 	cr_assert_eq(tg_size_bucket(0), 0);
