@@ -27,7 +27,7 @@ BENCH_NAME=alerts.sh
 source "$(dirname "$0")/common.sh" "$@"
 E2E_TAG=${E2E_TAG:-tgl$$}
 ROUNDS=${ALERT_ROUNDS:-30}
-IDLE_S=${ALERT_IDLE_S:-20}
+IDLE_S=${ALERT_IDLE_S:-10}
 PORT=18183
 RX_PORT=19491
 # shellcheck disable=SC1091 # tests/e2e/lib.sh

@@ -19,7 +19,7 @@ set -euo pipefail
 BENCH_NAME=check.sh
 source "$(dirname "$0")/common.sh" "$@"
 E2E_TAG=${E2E_TAG:-tgk$$}
-D=${CHECK_SECONDS:-8}
+D=${CHECK_SECONDS:-6}
 ROUNDS=${CHECK_ROUNDS:-3}
 API_PORT=19485 HOOKED=18095 PLAIN=18096 BACKEND=18097
 # shellcheck disable=SC1091 # tests/e2e/lib.sh

@@ -36,7 +36,7 @@ set -euo pipefail
 BENCH_NAME=livecost.sh
 source "$(dirname "$0")/common.sh" "$@"
 E2E_TAG=${E2E_TAG:-tgbnl$$}
-SECS=${LIVECOST_SECONDS:-3}
+SECS=${LIVECOST_SECONDS:-2}
 read -r -a SIZES <<< "${LIVECOST_SIZES:-1000 100000 1000000}"
 GW=18131 OTHER=18132 CLOSED=18133
 API_LISTEN=127.0.0.1:19531
