@@ -26,7 +26,7 @@ set -euo pipefail
 BENCH_NAME=alerts.sh
 source "$(dirname "$0")/common.sh" "$@"
 E2E_TAG=${E2E_TAG:-tgl$$}
-ROUNDS=${ALERT_ROUNDS:-30}
+ROUNDS=${ALERT_ROUNDS:-20}
 IDLE_S=${ALERT_IDLE_S:-10}
 PORT=18183
 RX_PORT=19491

@@ -30,7 +30,7 @@ E2E_TAG=${E2E_TAG:-tgbng$$}
 PORT=${GATEWAY_PORT:-18134}
 API_LISTEN=127.0.0.1:19534
 ROUNDS=${GATEWAY_ROUNDS:-3} # alternating; single rounds vary by ±20% on a shared VM
-D=${GATEWAY_SECONDS:-6}     # seconds of each wrk run
+D=${GATEWAY_SECONDS:-5}     # seconds of each wrk run
 read -r -a CONFIGS <<< "${GATEWAY_CONFIGS:-tc enforce socket}"
 WRK_ARGS=(-t1 -c32 "-d${D}s" --timeout 2s --latency)
 TARGET=0.97 TARGET_P99=1.05

@@ -56,6 +56,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
+# The directory as given names it in BENCHMARKS.md; scripts get its full path.
+case $build in /*) build_abs=$build ;; *) build_abs=$root/$build ;; esac
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
 want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_livecost=1 want_flood=1 want_fleet=1 want_footprint=1
 if [ $# -gt 0 ]; then
@@ -122,7 +124,7 @@ fi
 run_script() {
   local t0=$SECONDS
   echo "bench/run.sh: running bench/$1.sh ($3)..." >&2
-  if ! TOLLGATE="$root/$build/tollgate" timeout "$2" bash "bench/$1.sh" \
+  if ! TOLLGATE="$build_abs/tollgate" timeout "$2" bash "bench/$1.sh" \
     "$tmp/$1.md" "$tmp/$1.json" >&2; then
     echo "bench/run.sh: bench/$1.sh failed; BENCHMARKS.md not written" >&2
     exit 1
@@ -153,7 +155,7 @@ if [ $want_fleet = 1 ]; then
   run_script fleet 240 "about 3 minutes"
 fi
 if [ $want_footprint = 1 ]; then
-  TGFLOOD="$root/$build/tgflood" run_script footprint 480 "about 3 minutes, more on a busy host"
+  TGFLOOD="$build_abs/tgflood" run_script footprint 480 "about 3 minutes, more on a busy host"
 fi
 
 if [ $want_pktcost = 1 ]; then
