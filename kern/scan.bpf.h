@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* The API-key scan of a request start: copy up to scan_bytes of the
- * segment into per-CPU scratch, find a line that starts with one of the
- * configured header names (case-insensitive), strip "Bearer ", hash the
- * value. A header split across two TCP segments is not seen: the scan
- * covers the request-start segment only. */
+ * segment into per-CPU scratch, then line by line (newlines searched 8
+ * bytes a step) look for one that starts with a configured header name
+ * (case-insensitive), strip "Bearer ", hash the value, and stop at the
+ * first configured key. A header split across two TCP segments is not
+ * seen: the scan covers the request-start segment only. */
 #ifndef TG_SCAN_BPF_H
 #define TG_SCAN_BPF_H
 
@@ -84,8 +85,10 @@ static __always_inline __u32 lowest_flagged_byte(__u64 m)
  * a '\n' when its XOR with 0x0a... has a zero byte, and
  * ~(((x & 0x7f..) + 0x7f..) | x | 0x7f..) flags exactly the zero bytes of
  * x with 0x80 (no carry crosses a byte, so no false positives), so only
- * a word with a newline costs more than a few instructions. Bytes past
- * sc->len are stale: a '\n' there ends the search like one at the end. */
+ * a word with a newline costs more than a few instructions. The branch
+ * out of the loop returns at once, so the verifier's pending states are
+ * one short path a word. Bytes past sc->len are stale: a '\n' there ends
+ * the search like one at the end. */
 __noinline __weak __u32 tg_scan_nl(void)
 {
 	__u32 zero = 0, base, n;
@@ -119,11 +122,11 @@ __noinline __weak __u32 tg_scan_nl(void)
 	return 0;
 }
 
-/* The next header line (the request line and the TG_SCAN_LINES - 1 after
- * it are looked at): the offset of its header value when its name is a configured one (and
- * whole in the segment), 0 when not, TG_SCAN_END when there is none. No
- * loop of its own, so the caller's loop has three outcomes a line to
- * verify, not every path through the header comparison. */
+/* The next header line (the request line and the TG_SCAN_LINES - 1 lines
+ * after it are looked at): the offset of its value when its name is a
+ * configured one and whole in the segment, 0 when not, TG_SCAN_END when
+ * there is none. No loop of its own, so the caller's loop has three
+ * outcomes a line to verify, not every path through the comparison. */
 __noinline __weak __u32 tg_scan_line(void)
 {
 	__u32 zero = 0, at, hl;
