@@ -201,14 +201,11 @@ section (`build/pktcost.json`: """ + ("telemetry for the plain segment, enforcem
   compare-and-swap (the enforcement table of the per-packet cost splits
   the extra cost under BPF_PROG_TEST_RUN).
 - **Request start with the key.** The key scan (kern/scan.bpf.h) copies the
-  request-start segment (up to `identity.header_scan_bytes`) and walks
-  every byte to note line starts before it matches header names, so its
-  cost grows with the segment's length, not with where the key sits: at
-  byte 100 it walks ~160 bytes, at 900 ~960. A word-at-a-time newline
-  search (skip 8 bytes without a newline at once) would cut the walk; it
-  is not done, because the per-byte loop is written branch-free to keep
-  the verifier's state count bounded and a per-word branch needs the same
-  care.
+  request-start segment (up to `identity.header_scan_bytes`), searches it
+  for line ends 8 bytes at a time, matches each header line as it finds
+  it and stops at the configured key: past the copy, its cost follows
+  where the key sits (~13 words to search at byte 100, ~113 at 900), not
+  the segment's length.
 
 Raw figures: `build/livecost.json`.
 <!-- livecost:end -->

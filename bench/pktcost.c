@@ -1158,9 +1158,9 @@ static void print_enforce_markdown(FILE *f, double trivial, double target)
 		fprintf(f, " %d of them are new request starts, and what they pay for is the "
 			"API-key header scan (kern/scan.bpf.h), which runs on every new request start "
 			"once any API-key entry is configured: it copies min(segment payload, "
-			"`header_scan_bytes`) bytes and walks every one of them for line starts before "
-			"it looks for the header, so its cost grows with the size of the request-start "
-			"segment, not with where the key sits. Without the API-key entry, %d of these "
+			"`header_scan_bytes`) bytes, searches them for line ends 8 bytes at a time, "
+			"matches each header line as it finds it and looks its value up among the "
+			"configured keys, stopping at the first one. Without the API-key entry, %d of these "
 			"%d rows are within %.1f× of telemetry", scan_miss, scan_miss - scan_left,
 			scan_miss, target);
 		if (scan_left) {

@@ -149,17 +149,20 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } tg_events SEC(".maps") __weak;
 
-/* Per-CPU scratch copy of request headers for the API-key scan; len and
- * off live in map memory so the verifier does not track them precisely. */
-#define TG_SCAN_LINES 32 /* header lines looked at, the request line included */
+/* Per-CPU scratch copy of request headers for the API-key scan; the scan's
+ * position and counts live in map memory so the verifier does not track
+ * them precisely (see scan.bpf.h). */
+#define TG_SCAN_LINES 32 /* lines looked at, the request line included */
 
 struct tg_scratch {
 	__u8 buf[TG_SCAN_MAX + 64];
 	__u32 len;
 	__u32 off;
-	__u32 n_lines;
-	__u32 next_line;
-	__u16 line[TG_SCAN_LINES]; /* offsets of the bytes after each '\n' */
+	__u32 n_lines; /* header lines found so far */
+	__u32 nl_pos;  /* where the newline search resumes */
+	/* Unused since the scan matches lines as it finds them; kept so the
+	 * pinned map's value size stays that of TG_LAYOUT_VERSION 2. */
+	__u16 unused[TG_SCAN_LINES];
 	struct tg_proxy_state proxy;
 };
 

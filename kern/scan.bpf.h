@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* The API-key scan of a request start: copy up to scan_bytes of the
- * segment into per-CPU scratch, find a line that starts with one of the
- * configured header names (case-insensitive), strip "Bearer ", hash the
- * value. A header split across two TCP segments is not seen: the scan
- * covers the request-start segment only. */
+ * segment into per-CPU scratch, then line by line (newlines searched 8
+ * bytes a step) look for one that starts with a configured header name
+ * (case-insensitive), strip "Bearer ", hash the value, and stop at the
+ * first configured key. A header split across two TCP segments is not
+ * seen: the scan covers the request-start segment only. */
 #ifndef TG_SCAN_BPF_H
 #define TG_SCAN_BPF_H
 
@@ -16,21 +17,45 @@
 
 #define TG_WS_MAX 8 /* spaces allowed between ':' and the value */
 #define TG_KEY_CANDIDATES 4 /* matching header lines hashed at most */
+#define TG_SCAN_END 0xffffffffu /* tg_scan_line: no line left to look at */
 
-static __always_inline __u64 scratch_word(const struct tg_scratch *sc, __u32 at)
+#define TG_NL_BYTES 0x0a0a0a0a0a0a0a0aULL
+#define TG_LOW7 0x7f7f7f7f7f7f7f7fULL
+
+/* The 8-aligned word of the scratch at (at & ~7) + 8 * k, at < TG_SCAN_MAX,
+ * k <= 2 (the buffer's 64 bytes of slack hold the words past the end).
+ * Aligned: clang 14 splits an unaligned 8-byte load into eight byte loads,
+ * and the verifier accepts aligned ones on every architecture. */
+static __always_inline __u64 scratch_aligned(const struct tg_scratch *sc, __u32 at, __u32 k)
 {
 	__u64 w;
 
-	__builtin_memcpy(&w, &sc->buf[at & (TG_SCAN_MAX - 1)], 8);
+	__builtin_memcpy(&w, __builtin_assume_aligned(&sc->buf[(at & (TG_SCAN_MAX - 8)) + 8 * k], 8), 8);
 	return w;
+}
+
+/* The 8 bytes at `at` (little-endian), from the two aligned words they
+ * straddle. (b << 1) << (63 - sh) is b << (64 - sh) without the undefined
+ * shift by 64 when `at` is aligned (it gives 0 then). */
+static __always_inline __u64 scratch_join(__u64 a, __u64 b, __u32 sh)
+{
+	return (a >> sh) | ((b << 1) << (63 - sh));
+}
+
+static __always_inline __u64 scratch_word(const struct tg_scratch *sc, __u32 at)
+{
+	return scratch_join(scratch_aligned(sc, at, 0), scratch_aligned(sc, at, 1), (at & 7) * 8);
 }
 
 /* Length of the header name (with ':') matching at `at`, or 0. */
 static __always_inline __u32 header_match(const struct tg_scratch *sc, __u32 at,
 					  const struct tg_settings *s)
 {
-	__u64 w0 = scratch_word(sc, at) | TG_CASE_FOLD;
-	__u64 w1 = scratch_word(sc, at + 8) | TG_CASE_FOLD;
+	__u32 sh = (at & 7) * 8;
+	__u64 a = scratch_aligned(sc, at, 0), b = scratch_aligned(sc, at, 1);
+	__u64 c = scratch_aligned(sc, at, 2);
+	__u64 w0 = scratch_join(a, b, sh) | TG_CASE_FOLD;
+	__u64 w1 = scratch_join(b, c, sh) | TG_CASE_FOLD;
 
 #pragma unroll
 	for (int h = 0; h < TG_MAX_KEY_HEADERS; h++) {
@@ -43,34 +68,95 @@ static __always_inline __u32 header_match(const struct tg_scratch *sc, __u32 at,
 	return 0;
 }
 
+/* Index (0..7) of the lowest byte flagged 0x80 in m (m != 0). BPF has no
+ * count-trailing-zeros: the isolated flag, shifted down to 1 << 8i, times
+ * 0x0001020304050607 puts byte 7 - i of the constant, which is i, on top. */
+static __always_inline __u32 lowest_flagged_byte(__u64 m)
+{
+	return (__u32)((((m & -m) >> 7) * 0x0001020304050607ULL) >> 56);
+}
+
 /* Global functions below: the verifier checks each once, on its own,
  * instead of once per path into it, which keeps the loops verifiable. */
 
-/* Offset of the value of the first header line from line sc->next_line
- * on whose name matches, or 0; sc->next_line moves past it. The start
- * stays in map memory: a register the verifier refines at each `n <`
- * test would split its states on every line. */
-__noinline __weak __u32 tg_scan_find(void)
+/* The offset just past the next '\n' at or after sc->nl_pos, which
+ * moves there; 0 when there is none before the segment's last byte (a
+ * '\n' as the last byte starts no line). Eight bytes a step: a word holds
+ * a '\n' when its XOR with 0x0a... has a zero byte, and
+ * ~(((x & 0x7f..) + 0x7f..) | x | 0x7f..) flags exactly the zero bytes of
+ * x with 0x80 (no carry crosses a byte, so no false positives), so only
+ * a word with a newline costs more than a few instructions. The branch
+ * out of the loop returns at once, so the verifier's pending states are
+ * one short path a word. Bytes past sc->len are stale: a '\n' there ends
+ * the search like one at the end. */
+__noinline __weak __u32 tg_scan_nl(void)
 {
-	__u32 zero = 0, n;
+	__u32 zero = 0, base, n;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	__u64 skip;
+
+	if (!sc)
+		return 0;
+	base = sc->nl_pos & (TG_SCAN_MAX - 1);
+	/* bytes of the first word before nl_pos were searched already */
+	skip = ~0ULL << ((base & 7) * 8);
+	base &= ~7u;
+	for (n = 0; n < TG_SCAN_MAX / 8; n++) {
+		__u64 x, m;
+		__u32 i;
+
+		if (base >= sc->len)
+			return 0;
+		x = scratch_aligned(sc, base, 0) ^ TG_NL_BYTES;
+		m = ~(((x & TG_LOW7) + TG_LOW7) | x | TG_LOW7) & skip;
+		if (m) {
+			i = base + lowest_flagged_byte(m);
+			if (i + 1 >= sc->len)
+				return 0;
+			sc->nl_pos = i + 1;
+			return i + 1;
+		}
+		skip = ~0ULL;
+		base += 8;
+	}
+	return 0;
+}
+
+/* The next header line (the request line and the TG_SCAN_LINES - 1 lines
+ * after it are looked at): the offset of its value when its name is a
+ * configured one and whole in the segment, 0 when not, TG_SCAN_END when
+ * there is none. No loop of its own, so the caller's loop has three
+ * outcomes a line to verify, not every path through the comparison. */
+__noinline __weak __u32 tg_scan_line(void)
+{
+	__u32 zero = 0, at, hl;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
 	struct tg_settings *s = bpf_map_lookup_elem(&tg_settings, &zero);
 
-	if (!sc || !s)
-		return 0;
-	for (n = 0; n < TG_SCAN_LINES; n++) {
-		__u32 at, hl;
+	if (!sc || !s || sc->n_lines >= TG_SCAN_LINES - 1)
+		return TG_SCAN_END;
+	at = tg_scan_nl();
+	if (!at)
+		return TG_SCAN_END;
+	sc->n_lines++;
+	at &= TG_SCAN_MAX - 1;
+	hl = header_match(sc, at, s);
+	return hl && at + hl <= sc->len ? at + hl : 0;
+}
 
-		if (n < sc->next_line)
-			continue;
-		if (n >= sc->n_lines)
-			break;
-		at = sc->line[n] & (TG_SCAN_MAX - 1);
-		hl = header_match(sc, at, s);
-		if (hl && at + hl <= sc->len) {
-			sc->next_line = n + 1;
-			return at + hl;
-		}
+/* Offset of the value of the next header line whose name matches, or 0.
+ * The search position and the line count stay in map memory: registers
+ * the verifier refines at each test would split its states on every
+ * line. */
+__noinline __weak __u32 tg_scan_find(void)
+{
+	for (int n = 0; n < TG_SCAN_LINES; n++) {
+		__u32 v = tg_scan_line();
+
+		if (v == TG_SCAN_END)
+			return 0;
+		if (v)
+			return v;
 	}
 	return 0;
 }
@@ -94,7 +180,7 @@ __noinline __weak __u64 tg_scan_hash(__u32 off)
 		sc->off++;
 	}
 	/* "bearer " is 62 65 61 72 65 72 20: fold the six letters */
-	w = scratch_word(sc, sc->off);
+	w = scratch_word(sc, sc->off & (TG_SCAN_MAX - 1));
 	if (sc->off + 7 <= sc->len &&
 	    ((w | 0x0000202020202020ULL) & 0x00ffffffffffffffULL) == 0x0020726572616562ULL)
 		sc->off += 7;
@@ -112,9 +198,12 @@ __noinline __weak __u64 tg_scan_hash(__u32 off)
 	return n ? tg_fnv_final(h) : 0;
 }
 
-/* Every matching line counts, not only the first: a decoy header
- * ("x-api-key: junk") before the real one must not hide it. The first
- * configured key wins; else the first key seen is reported. */
+/* Header lines are matched as the newline search finds them, and the scan
+ * stops at the first configured key: its cost follows where the key sits,
+ * not the request's length. Every matching line counts, not only the
+ * first: a decoy header ("x-api-key: junk") before the real one must not
+ * hide it. The first configured key wins; else the first key seen (of
+ * the TG_KEY_CANDIDATES matching lines hashed) is reported. */
 __noinline __weak __u64 tg_scan_pick(void)
 {
 	__u32 zero = 0, off;
@@ -123,7 +212,8 @@ __noinline __weak __u64 tg_scan_pick(void)
 
 	if (!sc)
 		return 0;
-	sc->next_line = 0;
+	sc->nl_pos = 0;
+	sc->n_lines = 0;
 	for (int k = 0; k < TG_KEY_CANDIDATES; k++) {
 		__u64 h;
 
@@ -144,10 +234,9 @@ __noinline __weak __u64 tg_scan_pick(void)
 /* The hash of the request's API key, or 0 when it carries none. */
 __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
 {
-	__u32 zero = 0, len = payload_len, i;
+	__u32 zero = 0, len = payload_len;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
 	struct tg_settings *s = bpf_map_lookup_elem(&tg_settings, &zero);
-	__u64 k;
 
 	if (!sc || !s)
 		return 0;
@@ -164,22 +253,6 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 	if (bpf_skb_load_bytes(skb, payload_off, sc->buf, len))
 		return 0;
 	sc->len = len;
-
-	/* Branch-free per byte: note where lines start. A branch per byte
-	 * would leave the verifier one pending state per byte. */
-	k = 0;
-	for (i = 0; i < TG_SCAN_MAX; i++) {
-		__u64 is_nl, room;
-
-		if (i + 1 >= len)
-			break;
-		/* 1 when the byte is '\n': (0 - 1) >> 63; any other byte 0 */
-		is_nl = ((__u64)(sc->buf[i & (TG_SCAN_MAX - 1)] ^ '\n') - 1) >> 63;
-		room = (k - TG_SCAN_LINES) >> 63; /* k < TG_SCAN_LINES */
-		sc->line[k & (TG_SCAN_LINES - 1)] = (__u16)(i + 1);
-		k += is_nl & room;
-	}
-	sc->n_lines = (__u32)k;
 	return tg_scan_pick();
 }
 
