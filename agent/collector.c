@@ -21,8 +21,8 @@
  * recently active: without this bound the agent's memory would follow
  * the map's size, which is what reading only what changed avoids. */
 #define TG_WARM_MAX 65536
-/* The active set is drained this many clients at a time, each chunk
- * read before the next is drained. */
+/* The active set is drained this many clients at a time; a scan out of
+ * time still looks up this many (progress through a carried backlog). */
 #define TG_DRAIN_CHUNK 1024
 /* Keys drained and not yet read, at most (16 bytes each): beyond it the
  * backlog waits in the kernel's set. */
