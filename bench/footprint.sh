@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The agent's footprint with many tracked clients of which few are active:
 # 1M, 100k and 1k tracked (gateway.max_clients the same), 10k active (all,
-# if fewer), the default 1 s scan. For each: the agent's RSS, its CPU over
+# if fewer), the default 1 s scan (FOOTPRINT_SCAN_MS). For each: the agent's RSS, its CPU over
 # a fixed interval, how fresh an active client's figures are (a packet to
 # the API showing it), and the kernel map memory per tracked client. Each
 # figure also as a ratio to the 1k run (the baseline, same run).
@@ -15,7 +15,8 @@
 #   sudo ./bench/footprint.sh                         (writes BENCHMARKS.md itself)
 #
 # API port 19522 inside the namespace; namespace and instance tgprsf<pid>.
-# About 3 minutes; everything it made is removed on exit.
+# About 3 minutes; everything it made is removed on exit. Freshness probes
+# run with bench/freshness.py in the namespace (python3).
 set -euo pipefail
 standalone=0
 if [ $# -eq 0 ]; then
@@ -39,6 +40,7 @@ MEASURE_S=${FOOTPRINT_SECONDS:-15}
 FRESH_S=${FOOTPRINT_FRESH_SECONDS:-12}
 FRESH_PROBERS=${FOOTPRINT_FRESH_PROBERS:-4}
 FRESH_LIMIT_S=${FOOTPRINT_FRESH_LIMIT_S:-8}
+SCAN_MS=${FOOTPRINT_SCAN_MS:-1000} # anomaly.scan_interval_ms; 1000 is the default
 PORT=8080
 API_LISTEN=127.0.0.1:19522
 NS=$E2E_TAG
@@ -62,7 +64,8 @@ run_size() {
   mkdir -p "$dir"
   cat > "$dir/agent.json" <<JSON
 { "instance": "$E2E_TAG", "gateway": { "interfaces": ["lo"], "ports": [$PORT], "max_clients": $max },
-  "identity": { "ipv6_prefix": 128 }, "api": { "listen": "$API_LISTEN" }, "state_dir": "$dir/state" }
+  "identity": { "ipv6_prefix": 128 }, "api": { "listen": "$API_LISTEN" }, "state_dir": "$dir/state",
+  "anomaly": { "scan_interval_ms": $SCAN_MS } }
 JSON
   $IN_NS "$TOLLGATE" run --config "$dir/agent.json" > "$dir/agent.log" 2>&1 &
   pid=$!
@@ -113,7 +116,7 @@ JSON
   local fresh=()
   mapfile -t fresh < <($IN_NS python3 "$ROOT/bench/freshness.py" --api "$API_LISTEN" \
     --tgflood "$TGFLOOD" --prog-id "$prog" --port $PORT --active "$active" \
-    --seconds "$FRESH_S" --probers "$FRESH_PROBERS" --limit-s "$FRESH_LIMIT_S")
+    --seconds "$FRESH_S" --probers "$FRESH_PROBERS" --limit-s "$FRESH_LIMIT_S" --interval-s "$SCAN_MS"e-3)
   [ "${#fresh[@]}" -gt 0 ] || die "no freshness samples"
   kill $fa 2>/dev/null || true
   wait $fa 2>/dev/null || true
@@ -134,9 +137,11 @@ JSON
 
 for n in $SIZES; do run_size "$n"; done
 
-python3 - "$OUT" "${RAW:-/dev/null}" "$MEASURE_S" "$(nproc)" "$(grep -c ^processor /proc/cpuinfo)" \
+SCAN_MS=$SCAN_MS python3 - "$OUT" "${RAW:-/dev/null}" "$MEASURE_S" "$(nproc)" "$(grep -c ^processor /proc/cpuinfo)" \
   "$(cut -d' ' -f1-3 /proc/loadavg)" "${results[@]}" <<'PY'
-import json, math, statistics, sys
+import json, math, os, statistics, sys
+scan_ms = int(os.environ["SCAN_MS"])
+scan = "default 1 s scan" if scan_ms == 1000 else f"a scan every {scan_ms} ms (`anomaly.scan_interval_ms`)"
 def pct(v, q):  # nearest rank
     v = sorted(v)
     return v[max(0, math.ceil(q / 100 * len(v)) - 1)]
@@ -166,7 +171,7 @@ L = []
 L.append("<!-- footprint:begin — written by bench/run.sh (bench/footprint.sh); edit outside these markers -->")
 L.append("## Agent footprint")
 L.append("")
-L.append(f"""`bench/footprint.sh`: the real agent (default 1 s scan, monitor mode) in a
+L.append(f"""`bench/footprint.sh`: the real agent ({scan}, monitor mode) in a
 namespace of its own, attached to its `lo`, with `gateway.max_clients` equal to
 the tracked clients (1,024 at least); the clients are IPv6 addresses (`identity.ipv6_prefix`
 128) run through the agent's attached `tg_tc_ingress` with BPF_PROG_TEST_RUN
@@ -179,11 +184,11 @@ one segment with 100 payload bytes (the active clients' own carry none), timed
 from the traffic (`tgflood --stamp`) to the answer of `/v1/clients/{{address}}`
 (the agent's snapshot, polled every 10 ms on a kept-alive connection) that
 shows it; an upper bound by one poll. A probe not seen within 8 s counts as
-8 s (a miss). With a scan every second, a packet waits for the next scan,
-0 to 1 s: when every scan reads every active client the median is about
-half the interval and the maximum the interval plus the time the scan takes
-to reach the client, so "within 1 s" at the maximum is at the edge of what a
-1 s interval allows. Map
+8 s (a miss). A packet waits for the next scan, 0 to one interval: when
+every scan reads every active client the median is about half the interval
+and the maximum the interval plus the time the scan takes to reach the
+client and finish, so with a 1 s scan "within 1 s" at the maximum is at the
+edge of what the interval allows. Map
 memory is the `bytes_memlock` of every map the agent pinned, per tracked
 client (the per-CPU `tg_clients` alone is shown too; {ncpu} possible CPUs).
 The baseline of each ratio is the {base["tracked"]:,}-client run of the same

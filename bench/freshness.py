@@ -3,11 +3,12 @@
 
     freshness.py --api HOST:PORT --tgflood PATH --prog-id ID --port P
                  --active N [--seconds S] [--probers K] [--limit-s L]
+                 [--interval-s I]
 
 Run inside the agent's network namespace (bench/footprint.sh). K probers
 run side by side, each on its own share of the active clients 0..N-1
 (tgflood's addresses, prefix fd00:198:18::), so no two probe one client
-at once. A prober waits a random time within the scan interval (1 s),
+at once. A prober waits a random time within the scan interval (I s),
 reads the client's payload_bytes on /v1/clients/{address}, sends it one
 segment with 100 payload bytes (tgflood --stamp: the wall-clock time of
 the traffic), then polls that address every 10 ms on a kept-alive
@@ -47,7 +48,7 @@ def prober(k, args, host, port, deadline, out, errors):
     conn = http.client.HTTPConnection(host, port, timeout=10)
     try:
         while time.time() < deadline:
-            time.sleep(rnd.uniform(0, 1.0))  # somewhere within a scan interval
+            time.sleep(rnd.uniform(0, args.interval_s))  # somewhere within a scan interval
             addr_i = rnd.choice(mine)
             addr = addr_of(addr_i)
             p0 = payload_bytes(conn, addr)
@@ -82,6 +83,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=12)
     ap.add_argument("--probers", type=int, default=4)
     ap.add_argument("--limit-s", type=float, default=8)
+    ap.add_argument("--interval-s", type=float, default=1.0)
     args = ap.parse_args()
     host, port = args.api.rsplit(":", 1)
     args.probers = max(1, min(args.probers, args.active))
