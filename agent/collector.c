@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
+#include "active_keys.h"
 #include "collector.h"
 
 #define TG_BATCH 4096
@@ -20,14 +21,24 @@
  * recently active: without this bound the agent's memory would follow
  * the map's size, which is what reading only what changed avoids. */
 #define TG_WARM_MAX 65536
-/* The active set is drained this many clients at a time, each chunk
- * read before the next is drained. */
+/* The active set is drained this many clients at a time; a scan out of
+ * time still looks up this many (progress through a carried backlog). */
 #define TG_DRAIN_CHUNK 1024
-/* Time a scan may spend on the active set (one lookup syscall per client,
- * 2-4 us on a quiet host, 10-40 us on a busy one) unless the agent sets
- * it: a flood of new clients fills the active set, and the scan, which
- * shares the loop with the API, must stay short. Half of it reads, the
- * rest only drains keys; what is left stays in the set for the next
+/* Keys drained and not yet read, at most (16 bytes each): beyond it the
+ * backlog waits in the kernel's set. */
+#define TG_PENDING_MAX 65536
+/* Keys drained but not read in time that are carried to the next scan,
+ * at most: more than the active clients of a busy gateway in one
+ * interval, about what one scan reads on a quiet host. Beyond it is a
+ * backlog (a burst of new clients, a flood), let go: read for minutes it
+ * would cost current activity, and a client still active comes back into
+ * the set at its next packet. */
+#define TG_CARRY_MAX 16384
+/* Time a scan may spend reading the kernel (the active set first, then
+ * the sweep's slice) unless the agent sets it: one lookup syscall per
+ * active client, 2-4 us on a quiet host, 10-40 us on a busy one. A flood
+ * of new clients fills the active set, and the scan, which shares the
+ * loop with the API, must stay short; what is left waits for the next
  * scans. */
 #define TG_READ_BUDGET_NS (100 * 1000000ull)
 /* An idle client stays in the snapshot (/v1/clients, top-N) this long. */
@@ -399,31 +410,33 @@ static int read_all(struct tg_collector *c, size_t limit, size_t *out_n, __u16 *
 	return err;
 }
 
-/* Bumps the epoch, then drains the active set for up to half the budget
- * and reads the drained clients' per-CPU values for the other half (a
- * lookup costs several times a drained key). What the drain did not reach
- * stays in the set for the next scan, which resumes where this one
- * stopped, so no bucket of the table is starved.
+/* Bumps the epoch, drains the active set, then looks the drained clients
+ * up one by one, all within the scan's budget (deadline). The active set
+ * is what freshness is about, so it goes first and the sweep gets what
+ * is left. A drain chunk costs little next to the lookups of its keys, so
+ * the drain empties the set unless the keys pending reach TG_PENDING_MAX
+ * (what it did not reach stays in the set; the next scan resumes where
+ * this one stopped, so no bucket of the table is starved).
  *
- * Reading starts at a cursor (an address) that moves on each scan, and
- * what the read half has no time for is let go (st.skipped): a backlog (a
- * burst of new clients, a flood) is not read for minutes at the cost of
- * current activity, and a client that is still active comes back into
- * the set at its next packet (its key is gone, its epoch is old), to be
- * read when the cursor comes round.
+ * Keys drained but not read in time are carried to the next scan and
+ * read first there (tg_active_keys_plan): on a loaded host every active
+ * client is read, one scan late, rather than some never. Beyond
+ * TG_CARRY_MAX it is a backlog, let go (st.skipped); the drained keys
+ * are read from where the last scan stopped (read_cursor), so what is
+ * let go moves round the address space.
  *
  * Bumping first: a packet that still sees the old epoch put its client in
  * the set already (drained now); one that sees the new epoch puts it in
  * again, for this drain or the next. A count landing between the drain
  * and the lookup is read at the client's next activity. The views come
  * out in c->aviews, sorted by address. */
-static int collect_active(struct tg_collector *c, size_t *out_n)
+static int collect_active(struct tg_collector *c, uint64_t deadline, size_t *out_n)
 {
-	uint64_t t0 = tg_now_mono_ns(), drain_until = t0 + c->read_budget_ns / 2, read_until;
-	size_t stride = sizeof(struct tg_client), n = 0, nk = 0, start, k;
+	size_t stride = sizeof(struct tg_client), n = 0, nk = c->n_carry, k;
 	__u8 vals[TG_DRAIN_CHUNK];
 	void *in = c->drain_resume ? &c->drain_token : NULL;
-	int err = 0, more = 1;
+	uint64_t drained = 0;
+	int more = 1;
 	void *p;
 
 	if (c->epoch) {
@@ -433,8 +446,10 @@ static int collect_active(struct tg_collector *c, size_t *out_n)
 			e++;
 		__atomic_store_n(c->epoch, e, __ATOMIC_RELEASE);
 	}
-	while (more) {
+	/* one chunk at least, so the set moves even on a scan out of time */
+	while (more && nk + TG_DRAIN_CHUNK <= TG_PENDING_MAX) {
 		__u32 count = TG_DRAIN_CHUNK;
+		int err;
 
 		p = grow_array(c->akeys, &c->cap_akeys, nk + TG_DRAIN_CHUNK, sizeof(*c->akeys));
 		if (!p)
@@ -448,38 +463,38 @@ static int collect_active(struct tg_collector *c, size_t *out_n)
 			return -errno;
 		}
 		more = !err;
-		err = 0;
 		in = &c->drain_token;
 		nk += count;
-		if (tg_now_mono_ns() >= drain_until)
+		drained += count;
+		if (tg_now_mono_ns() >= deadline)
 			break;
 	}
-	c->st.drained = nk;
-	c->st.backlog = more;
+	c->st.drained = drained;
 	c->drain_resume = more; /* at the end of the table: from the start next time */
 
-	qsort(c->akeys, nk, sizeof(*c->akeys), tg_addr_cmp);
+	nk = tg_active_keys_plan(c->akeys, c->n_carry, nk, &c->read_cursor);
 	p = grow_array(c->aviews, &c->cap_aviews, nk ? nk : 1, sizeof(*c->aviews));
 	if (!p)
 		return -ENOMEM;
 	c->aviews = p;
-	for (start = 0; start < nk && tg_addr_cmp(&c->akeys[start], &c->read_cursor) < 0; start++)
-		;
-	read_until = tg_now_mono_ns() + c->read_budget_ns / 2;
+	/* TG_DRAIN_CHUNK lookups at least, so a scan out of time still
+	 * makes progress through the carried keys */
 	for (k = 0; k < nk && n < c->warm_cap; k++) {
-		const struct tg_addr *key = &c->akeys[(start + k) % nk];
+		const struct tg_addr *key = &c->akeys[k];
 
-		if (tg_now_mono_ns() >= read_until)
+		if (k >= TG_DRAIN_CHUNK && tg_now_mono_ns() >= deadline)
 			break;
 		if (bpf_map_lookup_elem(c->clients_fd, key, c->vals) != 0)
 			continue; /* evicted since: gone */
 		tg_client_aggregate(&c->aviews[n], key, c->vals, stride, c->ncpus);
 		c->aviews[n++].active_scan = c->st.scans;
 	}
-	if (k < nk) {
-		c->st.skipped += nk - k;
-		c->read_cursor = c->akeys[(start + k) % nk]; /* first next time */
-	}
+	if (nk - k > TG_CARRY_MAX) /* the next scan's new keys start at the first let go */
+		c->read_cursor = c->akeys[k + TG_CARRY_MAX];
+	c->n_carry = tg_active_keys_carry(c->akeys, k, nk, TG_CARRY_MAX);
+	c->st.skipped += nk - k - c->n_carry;
+	c->st.carried = c->n_carry;
+	c->st.backlog = more || c->n_carry;
 	qsort(c->aviews, n, sizeof(*c->aviews), tg_addr_cmp);
 	*out_n = n;
 	return 0;
@@ -552,13 +567,14 @@ static int merge_active(struct tg_collector *c, size_t n_a, double dt, size_t *o
 	return 0;
 }
 
-/* One slice of the sweep: up to c->slice entries of tg_clients, and no
- * longer than the scan's read budget, batch by batch, values read only to be counted (the lookup batch has no
- * keys-only form). At the end of the map the sweep is complete: its count
+/* One slice of the sweep: up to c->slice entries of tg_clients, batch by
+ * batch, until the scan's deadline (what the active set left of the
+ * budget; one batch at least), values read only to be counted (the
+ * lookup batch has no keys-only form). At the end of the map the sweep is complete: its count
  * is the live entries, and the kernel's creation count when it began,
  * minus that, the evictions (at least: clients made during the sweep may
  * be counted as live). */
-static int sweep_slice(struct tg_collector *c, bool *done)
+static int sweep_slice(struct tg_collector *c, uint64_t deadline, bool *done)
 {
 	uint64_t t0 = tg_now_mono_ns(), read = 0;
 	void *in;
@@ -578,7 +594,7 @@ static int sweep_slice(struct tg_collector *c, bool *done)
 	/* bounded in entries and in time (one batch at least): on a busy
 	 * host a slice of a big map would otherwise hold the loop for
 	 * hundreds of ms, and the sweep just takes more scans */
-	while (read < c->slice && (!read || tg_now_mono_ns() - t0 < c->read_budget_ns)) {
+	while (read < c->slice && (!read || tg_now_mono_ns() < deadline)) {
 		__u32 count = (__u32)c->batch;
 
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -659,7 +675,7 @@ int tg_collector_scan(struct tg_collector *c)
 		}
 	}
 	if (c->active_fd > 0) {
-		err = collect_active(c, &n_a);
+		err = collect_active(c, t0 + c->read_budget_ns, &n_a);
 		c->cur_mono_ns = tg_now_mono_ns();
 		c->st.read_ms = (double)(c->cur_mono_ns - t0) / 1e6;
 		dt = (double)(c->cur_mono_ns - c->prev_mono_ns) / 1e9;
@@ -684,7 +700,7 @@ int tg_collector_scan(struct tg_collector *c)
 		c->totals.bytes_per_sec += c->cur[i].bytes_per_sec;
 	}
 	if (c->active_fd > 0) {
-		sweep_slice(c, &swept);
+		sweep_slice(c, t0 + c->read_budget_ns, &swept);
 		c->totals.clients = c->have_live ? c->live : n;
 	} else {
 		c->totals.clients = n;

@@ -71,7 +71,8 @@ struct tg_scan_stats {
 	uint64_t active_total;
 	uint64_t read;            /* per-client lookups in the last scan */
 	uint64_t active_dropped;  /* active clients beyond warm_cap, not kept */
-	uint64_t skipped;         /* drained past the read half of the budget, not read */
+	uint64_t carried;         /* drained, not read in time: read first next scan */
+	uint64_t skipped;         /* drained, not read in time, beyond the carry: let go */
 	uint64_t sweeps;          /* full sweeps completed */
 	uint64_t sweep_entries;   /* entries the last complete sweep counted */
 	double sweep_ms;          /* time spent in the last complete sweep's slices */
@@ -79,7 +80,7 @@ struct tg_scan_stats {
 	double slice_ms;          /* the last scan's slice */
 	double read_ms;           /* the last scan's drain of the set and its lookups */
 	uint64_t drained;         /* keys drained in the last scan */
-	int backlog;              /* the budget ran out with clients left in the set */
+	int backlog;              /* the budget ran out with clients left (set or carried) */
 	uint64_t side_reads;      /* full reads of the side maps */
 };
 
@@ -107,13 +108,13 @@ struct tg_collector {
 	/* read what changed */
 	int active_fd;            /* tg_active; <= 0: read every client each scan */
 	volatile __u32 *epoch;    /* tg_scan_epoch (mmapped .bss) */
-	struct tg_addr *akeys;    /* one chunk drained from the set */
-	size_t cap_akeys;
+	struct tg_addr *akeys;    /* keys to read: carried over, then drained */
+	size_t cap_akeys, n_carry;
 	struct tg_client_view *aviews; /* the clients read this scan, sorted */
 	size_t cap_aviews;
-	uint64_t read_budget_ns;  /* time a scan may spend reading active clients */
+	uint64_t read_budget_ns;  /* time a scan may spend reading (active set, then sweep) */
 	__u32 drain_token;        /* where the last drain stopped, if drain_resume */
-	struct tg_addr read_cursor; /* reading starts at the first key >= this */
+	struct tg_addr read_cursor; /* drained keys are read from the first >= this */
 	int drain_resume;
 	size_t warm_cap;          /* clients kept in cur at most */
 	uint64_t retain_scans;    /* an idle client stays in cur this many scans */
@@ -141,7 +142,8 @@ int tg_collector_read_map(int fd, struct tg_batch *b);
  * kernel's tg_scan_epoch. */
 void tg_collector_use_active(struct tg_collector *c, int active_fd, volatile __u32 *epoch);
 /* The scan interval: a scan may spend a tenth of it (20 ms at least)
- * reading active clients, so the agent stays within ~10% of a core. */
+ * reading the kernel, active clients first, then the sweep, so the agent
+ * stays within ~10% of a core. */
 void tg_collector_set_interval(struct tg_collector *c, unsigned int interval_ms);
 /* One scan: reads the active clients (or every client without an active
  * set), computes rates, advances the sweep. Returns 0 or -errno. */

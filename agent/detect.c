@@ -115,6 +115,7 @@ struct tg_detector {
 	struct ewma global, newc;
 	uint64_t fired[TG_AN_MAX];
 	uint64_t suppressed;
+	uint64_t untracked; /* sightings of clients beyond TG_DETECT_MAX_CLIENTS */
 	/* output of the scan in progress */
 	struct tg_anomaly *out;
 	size_t cap, n;
@@ -391,6 +392,11 @@ static uint64_t scan_clients(struct tg_detector *d, const struct tg_detect_input
 
 		if (have_prev && !is_new && c->last_seen_ns && c->last_seen_ns <= mark)
 			continue;
+		if (d->clients.n >= TG_DETECT_MAX_CLIENTS) {
+			d->untracked++;
+			n_new += is_new;
+			continue;
+		}
 		e = tg_tab_add(&d->clients, &c->addr);
 		if (!e)
 			continue;
@@ -828,4 +834,5 @@ void tg_detect_stats(const struct tg_detector *d, struct tg_detect_stats *st)
 	st->keys = d->keys.n;
 	memcpy(st->fired, d->fired, sizeof(st->fired));
 	st->suppressed = d->suppressed;
+	st->clients_untracked = d->untracked;
 }

@@ -14,6 +14,13 @@
 #include "rates.h"
 
 #define TG_DETECT_IDLE_INTERVALS 60
+/* Clients with state, at most: twice the collector's snapshot (the input
+ * of each scan), so that a burst of new clients (a flood, a fill of the
+ * table) does not make the agent's memory follow it for a minute. A
+ * client beyond it gets no state until entries go idle
+ * (tg_detect_stats.clients_untracked); it still counts as new for the
+ * new-client detector. */
+#define TG_DETECT_MAX_CLIENTS 131072
 
 /* A key's bucket as the collector read it (tg_buckets / tg_addr_buckets):
  * cumulative counters; the detector takes differences between scans. */
@@ -98,6 +105,7 @@ int tg_detect_denial(struct tg_detector *d, const struct tg_detect_denial *e,
 
 struct tg_detect_stats {
 	size_t clients, buckets, keys; /* entries of state kept now */
+	uint64_t clients_untracked;    /* clients given no state: TG_DETECT_MAX_CLIENTS */
 	uint64_t fired[TG_AN_MAX];
 	uint64_t suppressed;
 };

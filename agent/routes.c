@@ -274,9 +274,10 @@ static void h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	metric(b, "scan_duration_seconds", "gauge", "Duration of the last read of the kernel's counters.", inst, c->scan_ms / 1e3);
 	metric(b, "scans_total", "counter", "Scans of the kernel's counters.", inst, (double)c->st.scans);
 	metric(b, "scan_active_clients", "gauge", "Active clients the last scan read (drained from the kernel's active set, still tracked).", inst, (double)c->st.active);
-	metric(b, "scan_active_backlog", "gauge", "1 when the last scan's read budget ran out with active clients left for the next scans.", inst, (double)c->st.backlog);
+	metric(b, "scan_active_backlog", "gauge", "1 when the last scan's budget ran out with active clients left for the next scans (in the set or carried).", inst, (double)c->st.backlog);
 	metric(b, "scan_active_clients_total", "counter", "Clients drained from the active set, over all scans.", inst, (double)c->st.active_total);
-	metric(b, "scan_active_skipped_total", "counter", "Active clients drained but not read: the read half of the scan's budget was spent (a backlog let go).", inst, (double)c->st.skipped);
+	metric(b, "scan_active_carried", "gauge", "Active clients the last scan drained but had no time to read: the next scan reads them first.", inst, (double)c->st.carried);
+	metric(b, "scan_active_skipped_total", "counter", "Active clients drained but not read in time beyond those carried to the next scan (a backlog let go).", inst, (double)c->st.skipped);
 	metric(b, "scan_active_dropped_total", "counter", "Active clients beyond the snapshot's room, not kept in it.", inst, (double)c->st.active_dropped);
 	metric(b, "active_set_lost_total", "counter", "Kernel: active-set inserts that failed (set full); the full sweep covers them.", inst, (double)t->active_lost);
 	metric(b, "snapshot_clients", "gauge", "Clients in the agent's snapshot (recently active).", inst, (double)c->n_cur);

@@ -53,9 +53,12 @@ void tg_alerts_metrics(struct tg_agent *a, struct tg_buf *b)
 		      "# TYPE tollgate_detector_tracked gauge\n"
 		      "tollgate_detector_tracked{instance=\"%s\",kind=\"clients\"} %zu\n"
 		      "tollgate_detector_tracked{instance=\"%s\",kind=\"buckets\"} %zu\n"
-		      "tollgate_detector_tracked{instance=\"%s\",kind=\"keys\"} %zu\n",
+		      "tollgate_detector_tracked{instance=\"%s\",kind=\"keys\"} %zu\n"
+		      "# HELP tollgate_detector_untracked_total Client sightings given no detector state: the state was full (a burst of new clients).\n"
+		      "# TYPE tollgate_detector_untracked_total counter\n"
+		      "tollgate_detector_untracked_total{instance=\"%s\"} %" PRIu64 "\n",
 		      inst, al->events, inst, al->urgent, inst, ds.clients, inst, ds.buckets, inst,
-		      ds.keys);
+		      ds.keys, inst, ds.clients_untracked);
 	HOOK_COUNTER("queue_depth", "gauge", "Events in the webhook's spool, waiting or in flight.", queued);
 	HOOK_COUNTER("in_flight", "gauge", "Requests to the webhook in flight.", in_flight);
 	HOOK_COUNTER("enqueued_total", "counter", "Events spooled for the webhook.", enqueued);

@@ -5,14 +5,16 @@
  *
  *   tgflood --prog-id ID --count N [--first F] [--port P] [--prefix fd00:198:18::]
  *           [--v4 198.18.0.0] [--passes K] [--period-ms M] [--seconds S]
- *           [--payload BYTES]
+ *           [--payload BYTES] [--stamp]
  *
  * Client i (F <= i < F+N) is PREFIX with its low 32 bits = i (IPv6; use
  * identity.ipv6_prefix 128 so each is its own client), or, with --v4, the
  * IPv4 address BASE + i. Each pass sends one ACK segment per client to
  * port P (default 8080); passes start every M ms (0: back to back) until K
  * passes or S seconds. Prints "sent N in T s (R/s)" and exits 0, or 1 when
- * a run fails. */
+ * a run fails. --stamp first prints "at NS": the wall-clock time (Unix ns)
+ * just before the first segment ran, the time of the traffic for
+ * bench/freshness.py. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -60,10 +62,13 @@ int main(int argc, char **argv)
 		{ "period-ms", required_argument, NULL, 'm' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "payload", required_argument, NULL, 'b' },
+		{ "stamp", no_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long id = 0, count = 0, first = 0, port = 8080, passes = 1, period_ms = 0;
 	unsigned long payload = 0;
+	struct timespec stamp = { 0 };
+	int want_stamp = 0;
 	double seconds = 0, t0, t_end;
 	const char *prefix = "fd00:198:18::", *v4 = NULL;
 	static uint8_t buf[PKT_MAX], data[2048];
@@ -85,10 +90,11 @@ int main(int argc, char **argv)
 		case 'm': period_ms = num(optarg, "--period-ms"); break;
 		case 's': seconds = strtod(optarg, NULL); break;
 		case 'b': payload = num(optarg, "--payload"); break;
+		case 't': want_stamp = 1; break;
 		default:
 			fprintf(stderr, "usage: tgflood --prog-id ID --count N [--first F] [--port P] "
 					"[--prefix IPV6] [--v4 IPV4] [--passes K] [--period-ms M] "
-					"[--seconds S] [--payload BYTES]\n");
+					"[--seconds S] [--payload BYTES] [--stamp]\n");
 			return 2;
 		}
 	}
@@ -122,6 +128,7 @@ int main(int argc, char **argv)
 	memcpy(&base, buf + addr_off, 4);
 	base = ntohl(base);
 
+	clock_gettime(CLOCK_REALTIME, &stamp);
 	t0 = now_s();
 	t_end = seconds > 0 ? t0 + seconds : 0;
 	for (unsigned long k = 0; k < passes; k++) {
@@ -150,6 +157,8 @@ int main(int argc, char **argv)
 		}
 	}
 	t0 = now_s() - t0;
+	if (want_stamp)
+		printf("at %lld%09ld\n", (long long)stamp.tv_sec, stamp.tv_nsec);
 	printf("sent %lu in %.2f s (%.0f/s), %lu failed\n", sent, t0, t0 > 0 ? (double)sent / t0 : 0,
 	       errors);
 	close(fd);

@@ -1203,3 +1203,41 @@ Test(names, key_hash_name_and_types)
 	cr_assert_eq(tg_severity_parse(NULL), -1);
 	cr_assert_null(tg_severity_name(3));
 }
+
+Test(scale, client_state_bounded, .timeout = 60)
+{
+	enum { N = TG_DETECT_MAX_CLIENTS + 1000 };
+	struct tg_client_view *c = calloc(N, sizeof(*c));
+	struct tg_detector *d = tg_detect_new(NULL);
+	struct tg_anomaly out[64];
+	struct tg_detect_input in;
+	struct tg_detect_stats st;
+
+	cr_assert(c && d);
+	for (uint32_t i = 0; i < N; i++) {
+		c[i].addr = addr_n(i);
+		c[i].first_seen_ns = c[i].last_seen_ns = SEC;
+		c[i].requests = 1;
+	}
+	memset(&in, 0, sizeof(in));
+	in.now_wall_ns = 1800000000ull * SEC;
+	in.clients = c;
+	in.n_clients = N;
+	tg_detect_scan(d, &in, out, 64);
+	tg_detect_stats(d, &st);
+	cr_assert_eq(st.clients, TG_DETECT_MAX_CLIENTS);
+	cr_assert_eq(st.clients_untracked, 1000);
+	/* those with state are still checked: the next scan finds them */
+	for (uint32_t i = 0; i < N; i++) {
+		c[i].requests++;
+		c[i].last_seen_ns = 2 * SEC;
+	}
+	in.now_wall_ns += SEC;
+	in.dt = 1;
+	tg_detect_scan(d, &in, out, 64);
+	tg_detect_stats(d, &st);
+	cr_assert_eq(st.clients, TG_DETECT_MAX_CLIENTS);
+	cr_assert_eq(st.clients_untracked, 2000);
+	tg_detect_free(d);
+	free(c);
+}
