@@ -366,13 +366,17 @@ same run: [per-packet cost, BPF_PROG_TEST_RUN](bench/plots/pktcost.svg) ·
 [per-packet cost on live traffic](bench/plots/livecost.svg) ·
 [gateway overhead](bench/plots/gateway.svg) ·
 [under flood](bench/plots/flood.svg) ·
-[enforcement accuracy](bench/plots/accuracy.svg)
+[enforcement accuracy](bench/plots/accuracy.svg) ·
+[fleet accuracy](bench/plots/fleet.svg) ·
+[agent footprint](bench/plots/footprint.svg)
 
 ![per-packet cost, BPF_PROG_TEST_RUN](bench/plots/pktcost.svg)
 ![per-packet cost on live traffic](bench/plots/livecost.svg)
 ![gateway overhead](bench/plots/gateway.svg)
 ![under flood](bench/plots/flood.svg)
 ![enforcement accuracy](bench/plots/accuracy.svg)
+![fleet accuracy](bench/plots/fleet.svg)
+![agent footprint](bench/plots/footprint.svg)
 <!-- plots:end -->
 EOF
   replace_section plots "Figures" "$tmp/plots.md" "$tmp/new.md"

@@ -81,8 +81,19 @@ EOF
   cat > "$T/accuracy.json" <<'EOF'
 {"runs": [{"R": 10, "accepted": 109, "expected": 110, "ratio": 0.991}]}
 EOF
+  cat > "$T/fleet.json" <<'EOF'
+{"runs": [{"nodes": 1, "sync_interval_ms": 100, "ratio": 0.98},
+          {"nodes": 2, "sync_interval_ms": 100, "ratio": 0.99},
+          {"nodes": 1, "sync_interval_ms": 1000, "ratio": 0.94}]}
+EOF
+  cat > "$T/footprint.json" <<'EOF'
+{"rows": [{"tracked": 1000, "active": 1000, "rss_kib": 16000, "cpu_pct": 0.3,
+           "fresh_median_ms": 490, "fresh_max_ms": 950},
+          {"tracked": 1000000, "active": 10000, "rss_kib": 82000, "cpu_pct": 7.4,
+           "fresh_median_ms": 530, "fresh_max_ms": 999}]}
+EOF
   bash "$SRC/bench/plots.sh" "$T" "$T/plots" 2>/dev/null
-  for f in livecost gateway flood accuracy; do
+  for f in livecost gateway flood accuracy fleet footprint; do
     if [ -s "$T/plots/$f.svg" ] && grep -q '<svg' "$T/plots/$f.svg"; then ok "plots: $f.svg"; else bad "plots: no $f.svg"; fi
   done
 elif [ "${CI:-}" = true ]; then
