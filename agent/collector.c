@@ -500,13 +500,6 @@ static int collect_active(struct tg_collector *c, uint64_t deadline, size_t *out
 	return 0;
 }
 
-static void rate_from(struct tg_client_view *v, const struct tg_client_view *p, double dt)
-{
-	v->requests_per_sec = tg_rate(p ? p->requests : 0, v->requests, dt);
-	v->bytes_per_sec = tg_rate(p ? p->bytes : 0, v->bytes, dt);
-	v->syns_per_sec = tg_rate(p ? p->syns : 0, v->syns, dt);
-}
-
 /* cur = the clients read now (aviews) merged with prev's clients that
  * were active within retain_scans; both lists are sorted by address, so
  * cur comes out sorted. Active clients take the room first. */
@@ -553,10 +546,10 @@ static int merge_active(struct tg_collector *c, size_t n_a, double dt, size_t *o
 		if (!c->have_prev)
 			continue;
 		if (p) {
-			rate_from(v, p, dt);
+			tg_rates_from(v, p, dt);
 		} else if (!v->first_seen_ns || v->first_seen_ns >= c->prev_mono_ns) {
 			/* made since the last scan: all it counted is new */
-			rate_from(v, NULL, dt);
+			tg_rates_from(v, NULL, dt);
 		}
 		/* else: back from idleness, or beyond the snapshot's room last
 		 * time; its earlier figures are unknown, so no rate until the

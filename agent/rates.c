@@ -60,6 +60,13 @@ double tg_rate(uint64_t prev, uint64_t cur, double dt)
 	return (double)(cur - prev) / dt;
 }
 
+void tg_rates_from(struct tg_client_view *c, const struct tg_client_view *p, double dt)
+{
+	c->requests_per_sec = tg_rate(p ? p->requests : 0, c->requests, dt);
+	c->bytes_per_sec = tg_rate(p ? p->bytes : 0, c->bytes, dt);
+	c->syns_per_sec = tg_rate(p ? p->syns : 0, c->syns, dt);
+}
+
 void tg_rates_compute(struct tg_client_view *cur, size_t n_cur,
 		      const struct tg_client_view *prev, size_t n_prev,
 		      bool have_prev, double dt)
@@ -76,9 +83,7 @@ void tg_rates_compute(struct tg_client_view *cur, size_t n_cur,
 			continue;
 		if (n_prev)
 			p = bsearch(&c->addr, prev, n_prev, sizeof(*prev), tg_addr_cmp);
-		c->requests_per_sec = tg_rate(p ? p->requests : 0, c->requests, dt);
-		c->bytes_per_sec = tg_rate(p ? p->bytes : 0, c->bytes, dt);
-		c->syns_per_sec = tg_rate(p ? p->syns : 0, c->syns, dt);
+		tg_rates_from(c, p, dt);
 	}
 }
 

@@ -34,6 +34,10 @@ void tg_resp_aggregate(struct tg_resp *out, const void *percpu, size_t stride, i
 
 int tg_addr_cmp(const void *a, const void *b);
 
+/* Sets a client's rates from its counters in p (NULL: from zero) over dt
+ * seconds. */
+void tg_rates_from(struct tg_client_view *c, const struct tg_client_view *p, double dt);
+
 /* Sorts cur by address, then sets each client's rates from its counters in
  * prev (sorted) over dt seconds. Without a previous snapshot (have_prev is
  * false) rates are 0. A client absent from prev, or whose counters went

@@ -19,19 +19,20 @@ static inline __u64 tg_bytes_mask(__u32 n)
 	return n >= 8 ? ~0ULL : ((1ULL << (n * 8)) - 1);
 }
 
-/* w holds the first n (1..8) payload bytes, zero padded. A token is matched
- * on min(n, len) bytes: a segment that is only the beginning of "POST "
- * is a request start too, so splitting a method over segments hides
- * nothing. The token includes its trailing space, so "GETTER" is not GET.
- * h2c's "PRI * HTTP/2.0" preface starts with the token "PRI ". */
 /* Bytes a request start can begin with: CR, LF and the first letters of
- * the tokens below (C D G H O P T), one bit each in two words. */
+ * the tokens of tg_is_request_start (C D G H O P T), one bit each in two
+ * words. */
 #define TG_START_BYTES_LO ((1ULL << '\n') | (1ULL << '\r'))
 #define TG_START_BYTES_HI                                                      \
 	((1ULL << ('C' - 64)) | (1ULL << ('D' - 64)) | (1ULL << ('G' - 64)) |  \
 	 (1ULL << ('H' - 64)) | (1ULL << ('O' - 64)) | (1ULL << ('P' - 64)) |  \
 	 (1ULL << ('T' - 64)))
 
+/* w holds the first n (1..8) payload bytes, zero padded. A token is matched
+ * on min(n, len) bytes: a segment that is only the beginning of "POST "
+ * is a request start too, so splitting a method over segments hides
+ * nothing. The token includes its trailing space, so "GETTER" is not GET.
+ * h2c's "PRI * HTTP/2.0" preface starts with the token "PRI ". */
 static inline int tg_is_request_start(__u64 w, __u32 n)
 {
 	__u64 have, c = w & 0xff;
