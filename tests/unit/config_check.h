@@ -37,4 +37,17 @@ static void bad(const char *json, const char *path, const char *reason)
 	cr_expect(eq(str, errs.e[0].reason, (char *)reason), "%s", json);
 }
 
+/* A table of rejected configs, each with its one error. */
+struct bad_case {
+	const char *json, *path, *reason;
+};
+
+static inline void bad_all(const struct bad_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		bad(c[i].json, c[i].path, c[i].reason);
+}
+
+#define BAD_ALL(arr) bad_all(arr, sizeof(arr) / sizeof(arr[0]))
+
 #endif

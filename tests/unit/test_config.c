@@ -15,18 +15,6 @@
 
 #include "config_check.h"
 
-struct bad_case {
-	const char *json, *path, *reason;
-};
-
-static void bad_all(const struct bad_case *c, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		bad(c[i].json, c[i].path, c[i].reason);
-}
-
-#define BAD_ALL(arr) bad_all(arr, sizeof(arr) / sizeof(arr[0]))
-
 Test(config, defaults)
 {
 	static const uint16_t ports[] = { 80, 443, 4000, 8000, 8080, 8099, 9080 };

@@ -68,9 +68,7 @@ Test(config_alerts, anomaly_values)
 
 Test(config_alerts, anomaly_bad)
 {
-	static const struct bad_case {
-		const char *json, *path, *reason;
-	} c[] = {
+	static const struct bad_case c[] = {
 		{ AN("\"scan_interval_ms\": 50"), "$.anomaly.scan_interval_ms", "must be an integer in 100..60000" },
 		{ AN("\"window_ms\": 1.5"), "$.anomaly.window_ms", "must be an integer in 1000..3600000" },
 		{ AN("\"scan_interval_ms\": 5000, \"window_ms\": 2000"), "$.anomaly.window_ms",
@@ -97,8 +95,7 @@ Test(config_alerts, anomaly_bad)
 		{ "{\"anomaly\": 1}", "$.anomaly", "expected an object" },
 	};
 
-	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-		bad(c[i].json, c[i].path, c[i].reason);
+	BAD_ALL(c);
 }
 
 Test(config_alerts, webhooks_valid)
@@ -176,9 +173,7 @@ Test(config_alerts, round_trip)
 
 Test(config_alerts, webhooks_bad)
 {
-	static const struct bad_case {
-		const char *json, *path, *reason;
-	} c[] = {
+	static const struct bad_case c[] = {
 		{ "{\"webhooks\": {}}", "$.webhooks", "expected an array of webhooks" },
 		{ "{\"webhooks\": [1]}", "$.webhooks[0]", "expected an object" },
 		{ HOOK(", \"urls\": 1"), "$.webhooks[0].urls", "unknown key" },
@@ -248,8 +243,7 @@ Test(config_alerts, webhooks_bad)
 	};
 
 	unsetenv("TG_TEST_UNSET_VAR");
-	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-		bad(c[i].json, c[i].path, c[i].reason);
+	BAD_ALL(c);
 }
 
 Test(config_alerts, plugin_options)

@@ -14,14 +14,6 @@
 
 #include "config_check.h"
 
-struct bad_case {
-	const char *json, *path, *reason;
-};
-
-#define BAD_ALL(arr) \
-	for (size_t i_ = 0; i_ < sizeof(arr) / sizeof(arr[0]); i_++) \
-		bad(arr[i_].json, arr[i_].path, arr[i_].reason)
-
 #define Q(s) "{\"quotas\": {" s "}}"
 #define DEF(s) Q("\"default\": {" s "}")
 #define CL(s) Q("\"clients\": [" s "]")

@@ -19,14 +19,6 @@
 
 #include "config_check.h"
 
-struct bad_case {
-	const char *json, *path, *reason;
-};
-
-#define BAD_ALL(arr) \
-	for (size_t i_ = 0; i_ < sizeof(arr) / sizeof(arr[0]); i_++) \
-		bad(arr[i_].json, arr[i_].path, arr[i_].reason)
-
 #define CLU(s) "{\"cluster\": {" s "}}"
 #define R "\"redis\": \"redis://127.0.0.1:16379\""
 #define GLOBAL(s) "{\"cluster\": {" R "}, \"quotas\": {\"clients\": [{\"name\": \"g\", " \
