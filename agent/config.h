@@ -272,6 +272,10 @@ struct cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags);
 bool tg_cfg_trusted(const struct tg_config *cfg, const uint32_t addr[4]);
 /* A "host:port" as tg_cfg_check_listen stored it: is the host loopback? */
 bool tg_cfg_listen_is_loopback(const char *listen);
+/* An environment variable's name, [A-Za-z_][A-Za-z0-9_]{0,62}; the reason
+ * every *_env key gives for one that is not. */
+bool tg_cfg_env_name_ok(const char *name);
+#define TG_CFG_ENV_NAME_BAD "must be an environment variable name: [A-Za-z_][A-Za-z0-9_]{0,62}"
 void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			    struct tg_config_errors *errs);
 struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags);

@@ -80,13 +80,11 @@ static void parse_password_env(struct tg_cluster_config *c, const cJSON *v, cons
 
 	if (cJSON_IsNull(v))
 		return;
-	n = name ? strspn(name, ENV_CHARS) : 0;
-	if (!name || n < 1 || n >= TG_ENV_NAME_LEN || name[n] || isdigit((unsigned char)name[0])) {
-		tg_config_errf(errs, path, "must be an environment variable name: "
-			       "[A-Za-z_][A-Za-z0-9_]{0,62}");
+	if (!name || !tg_cfg_env_name_ok(name)) {
+		tg_config_errf(errs, path, TG_CFG_ENV_NAME_BAD);
 		return;
 	}
-	memcpy(c->password_env, name, n + 1);
+	strcpy(c->password_env, name); /* shorter than TG_ENV_NAME_LEN: checked */
 	if (!(val = getenv(name)) || !*val) {
 		tg_config_errf(errs, path, "environment variable %s is not set", name);
 		return;

@@ -150,8 +150,8 @@ static const char *parse_key_env(struct tg_quota_entry *q, const char *name, cha
 {
 	const char *val;
 
-	if (!chars_in(name, ALNUM "_", 1, TG_ENV_NAME_LEN - 1) || (*name >= '0' && *name <= '9'))
-		return "must be an environment variable name: [A-Za-z_][A-Za-z0-9_]{0,62}";
+	if (!tg_cfg_env_name_ok(name))
+		return TG_CFG_ENV_NAME_BAD;
 	if (!(val = getenv(name)) || !*val)
 		snprintf(buf, REASON_LEN, "environment variable %s is not set", name);
 	else if (!key_valid(val))

@@ -57,6 +57,13 @@ bool tg_cfg_listen_is_loopback(const char *listen)
 	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
 }
 
+bool tg_cfg_env_name_ok(const char *name)
+{
+	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+
+	return n >= 1 && n < TG_ENV_NAME_LEN && !name[n] && !isdigit((unsigned char)name[0]);
+}
+
 /* api.token_env: null, or the name of a variable holding the API's bearer
  * token, read once here like the other secrets. The token travels in a
  * header, hence visible ASCII only. */
@@ -73,10 +80,8 @@ void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const 
 		tg_config_errf(errs, path, "expected null or an environment variable name");
 		return;
 	}
-	n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
-	if (n < 1 || n >= TG_ENV_NAME_LEN || name[n] || isdigit((unsigned char)name[0])) {
-		tg_config_errf(errs, path, "must be an environment variable name: "
-			       "[A-Za-z_][A-Za-z0-9_]{0,62}");
+	if (!tg_cfg_env_name_ok(name)) {
+		tg_config_errf(errs, path, TG_CFG_ENV_NAME_BAD);
 		return;
 	}
 	/* kept even when the value is bad: the listen rule sees a token asked for */

@@ -49,19 +49,14 @@ static bool chars_in(const char *s, const char *set, size_t min, size_t max)
 	return !s[n] && n >= min && n <= max;
 }
 
-static bool env_name_valid(const char *s)
-{
-	return chars_in(s, ALNUM "_", 1, TG_ENV_NAME_LEN - 1) && !(*s >= '0' && *s <= '9');
-}
-
 /* An env variable's value into out. NULL, or a reason in buf. */
 static const char *read_env(const char *name, char *out, size_t cap, size_t *len, char *buf)
 {
 	const char *val;
 	size_t n;
 
-	if (!env_name_valid(name))
-		return "must be an environment variable name: [A-Za-z_][A-Za-z0-9_]{0,62}";
+	if (!tg_cfg_env_name_ok(name))
+		return TG_CFG_ENV_NAME_BAD;
 	if (!(val = getenv(name)) || !*val) {
 		snprintf(buf, REASON_LEN, "environment variable %s is not set", name);
 		return buf;
