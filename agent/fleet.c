@@ -14,6 +14,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 #include <hiredis/adapters/libuv.h>
+#include <bpf/bpf.h>
+#include "bucket.h"
 #include "fleet.h"
 #include "fleet_algo.h"
 #include "log.h"
@@ -44,6 +46,7 @@ struct tg_fleet {
 	struct tg_kern *kern;
 	struct tg_fleet_slot *slots;
 	size_t map_len;
+	int buckets_fd; /* tg_buckets: the local share's bucket (fallback) */
 	redisAsyncContext *ac;
 	uv_timer_t tick, deadline, retry;
 	uv_getaddrinfo_t gai;
@@ -269,6 +272,38 @@ static void on_sync(redisAsyncContext *ac, void *r, void *priv)
 	reply_done(f);
 }
 
+/* How far the quota's local bucket (the fallback's local share) is below
+ * full now: the requests it admitted beyond what it earned back. */
+static uint64_t local_deficit(const struct tg_fleet *f, uint32_t qid)
+{
+	struct tg_bucket_key key = { .qid = qid };
+	const struct tg_quota *q = &f->kern->qvals[qid];
+	struct tg_bucket b;
+	__s64 tokens;
+	uint64_t full;
+
+	if (!q->req_interval)
+		return 0;
+	full = q->req_tolerance / q->req_interval + 1;
+	if (f->buckets_fd < 0 || bpf_map_lookup_elem(f->buckets_fd, &key, &b))
+		return 0; /* never used: full */
+	tokens = tg_gcra_tokens(b.req_tat, tg_now_mono_ns(), q->req_interval, q->req_tolerance);
+	return tokens < 0 || (uint64_t)tokens >= full ? 0 : full - (uint64_t)tokens;
+}
+
+/* What this round reports as used: all of it while in sync, the fallback
+ * charge (tg_fleet_fallback_charge) for the first round after one. */
+static uint64_t report_used(const struct tg_fleet *f, const struct fkey *k, uint64_t u)
+{
+	uint64_t since = u - k->reported_used, lrate, lburst;
+
+	if (k->synced)
+		return since;
+	tg_fleet_local_share(k->rate, k->burst, f->cfg->cluster.expected_nodes, &lrate, &lburst);
+	return tg_fleet_fallback_charge(since, tg_fleet_fallback_mode(f->cfg->cluster.fallback),
+					local_deficit(f, k->qid), lburst);
+}
+
 static void round_start(struct tg_fleet *f)
 {
 	uint32_t ttl = tg_fleet_node_ttl_ms(f->cfg->cluster.sync_interval_ms);
@@ -285,11 +320,7 @@ static void round_start(struct tg_fleet *f)
 				       f->cfg->cluster.node_id, used, rate, burst, ttls };
 		uintptr_t priv = ((uintptr_t)(f->round_gen & 0xfffff) << IDX_BITS) | (uintptr_t)i;
 
-		/* A short fallback (a slow round on a loaded host) is paid back
-		 * in full; a long outage costs at most a burst, so a restarted
-		 * Redis's fresh bucket is not buried under a debt. */
-		snprintf(used, sizeof(used), "%" PRIu64,
-			 u - k->reported_used < k->burst ? u - k->reported_used : k->burst);
+		snprintf(used, sizeof(used), "%" PRIu64, report_used(f, k, u));
 		snprintf(rate, sizeof(rate), "%" PRIu64, k->rate);
 		snprintf(burst, sizeof(burst), "%" PRIu64, k->burst);
 		if (redisAsyncCommandArgv(f->ac, on_sync, (void *)priv, 11, argv, NULL) != REDIS_OK)
@@ -470,6 +501,7 @@ int tg_fleet_start(uv_loop_t *loop, const struct tg_config *cfg, struct tg_kern 
 	f->loop = loop;
 	f->cfg = cfg;
 	f->kern = k;
+	f->buckets_fd = tg_kern_map_fd(k, "tg_buckets");
 	f->map_len = ((sizeof(struct tg_fleet_slot) * TG_MAX_QUOTAS + (size_t)page - 1) /
 		      (size_t)page) * (size_t)page;
 	f->slots = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -145,6 +145,14 @@ int64_t tg_fleet_credit(int64_t lease, uint64_t since_sent)
 	return lease - (int64_t)since_sent;
 }
 
+uint64_t tg_fleet_fallback_charge(uint64_t used_since_report, uint32_t mode,
+				  uint64_t local_deficit, uint64_t local_burst)
+{
+	uint64_t owed = mode == TG_FLEET_LOCAL ? local_deficit : local_burst;
+
+	return used_since_report < owed ? used_since_report : owed;
+}
+
 void tg_fleet_local_share(uint64_t rate, uint64_t burst, uint32_t nodes, uint64_t *lrate,
 			  uint64_t *lburst)
 {

@@ -46,6 +46,19 @@ int tg_fleet_parse_sha(const struct redisReply *reply, char sha[41], const char 
  * its next report. Negative: nothing passes until the next lease. */
 int64_t tg_fleet_credit(int64_t lease, uint64_t since_sent);
 
+/* What a node's first report after a fallback charges the fleet for the
+ * requests it admitted on its own (used_since_report of them). While every
+ * node is in fallback, the local shares are the fleet's bucket, split in
+ * parts: so the fleet bucket's honest state on reconnecting is what the
+ * local buckets have left, and a node owes what its local bucket is below
+ * full (local_deficit), never more than it admitted. Charging all it
+ * admitted would count the refill of the outage twice: after a Redis
+ * restart each node would bury the fresh bucket under up to a burst of
+ * debt. The open and closed fallbacks keep no bucket: at most the node's
+ * share of the burst (local_burst). */
+uint64_t tg_fleet_fallback_charge(uint64_t used_since_report, uint32_t mode,
+				  uint64_t local_deficit, uint64_t local_burst);
+
 /* The local share of a global quota (used while Redis is out of reach):
  * rate and burst divided by expected_nodes, at least 1. */
 void tg_fleet_local_share(uint64_t rate, uint64_t burst, uint32_t nodes, uint64_t *lrate,

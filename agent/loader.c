@@ -18,6 +18,7 @@
 #include "quotas.h"
 #include "caps.h"
 #include "privs.h"
+#include "instance_lock.h"
 
 #define TG_BPFFS "/sys/fs/bpf"
 #define TG_BTF "/sys/kernel/btf/vmlinux"
@@ -214,13 +215,39 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 	return tollgate_bpf__load(k->skel);
 }
 
+/* Two agents of one instance would count, enforce and sync into the same
+ * pinned maps and replace each other's TC filters: the second one stops
+ * here, before it touches anything. */
+static int lock_instance(struct tg_kern *k, const char *instance)
+{
+	char who[320];
+	pid_t holder;
+	int err = mkdir_p(k->instance_dir);
+
+	if (!err) {
+		k->lock_fd = tg_instance_lock(k->instance_dir, &holder);
+		err = k->lock_fd < 0 ? k->lock_fd : 0;
+	}
+	if (err == -EBUSY) {
+		tg_lock_holder_describe(holder, who, sizeof(who));
+		fprintf(stderr, "tollgate: instance \"%s\" is already run by another agent, %s: "
+				"give each agent on this host its own `instance` in its config "
+				"(or stop that agent first)\n", instance, who);
+	} else if (err) {
+		fprintf(stderr, "tollgate: cannot lock %s: %s\n", k->instance_dir, strerror(-err));
+	}
+	if (err)
+		k->lock_fd = -1;
+	return err;
+}
+
 int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 {
 	bool adopt;
 	int err;
 
 	memset(k, 0, sizeof(*k));
-	k->pin_dirfd = k->inst_dirfd = -1;
+	k->pin_dirfd = k->inst_dirfd = k->lock_fd = -1;
 	libbpf_set_print(libbpf_log);
 	err = preflight();
 	if (err)
@@ -233,20 +260,23 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 	}
 	snprintf(k->instance_dir, sizeof(k->instance_dir), TG_BPFFS "/tollgate/%s", cfg->instance);
 	snprintf(k->pin_dir, sizeof(k->pin_dir), "%s/v%d", k->instance_dir, TG_LAYOUT_VERSION);
+	err = lock_instance(k, cfg->instance);
+	if (err)
+		return err;
 	/* before anything is made: a newer layout stops the start here */
 	err = tg_migrate_scan(k->instance_dir, k->old_layouts, &k->n_old_layouts, &adopt);
 	if (err)
-		return err;
+		goto unlock;
 	err = mkdir_p(k->pin_dir);
 	if (err) {
 		fprintf(stderr, "tollgate: cannot create %s: %s\n", k->pin_dir, strerror(-err));
-		return err;
+		goto unlock;
 	}
 	err = open_pin_dirs(k);
 	if (err) {
 		fprintf(stderr, "tollgate: cannot open %s: %s\n", k->pin_dir, strerror(-err));
 		close_pin_dirs(k);
-		return err;
+		goto unlock;
 	}
 	err = open_and_load(k, cfg);
 	if (err) {
@@ -269,12 +299,16 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		k->skel = NULL;
 		remove_pin_dirs(k);
 		close_pin_dirs(k);
-		return err;
+		goto unlock;
 	}
 	/* before tg_kern_apply: the config's quotas and settings are written
 	 * over what was copied, and quota ids stay those the buckets use */
 	tg_migrate_copy(k, k->instance_dir, k->old_layouts, k->n_old_layouts, adopt);
 	return 0;
+unlock:
+	close(k->lock_fd);
+	k->lock_fd = -1;
+	return err;
 }
 
 int tg_kern_migrate_finish(struct tg_kern *k)
@@ -504,6 +538,10 @@ void tg_kern_close(struct tg_kern *k, bool keep)
 	close_pin_dirs(k);
 	tollgate_bpf__destroy(k->skel);
 	k->skel = NULL;
+	/* last: the next agent of the instance may start from here */
+	if (k->lock_fd >= 0)
+		close(k->lock_fd);
+	k->lock_fd = -1;
 }
 
 volatile __u32 *tg_kern_epoch(const struct tg_kern *k)

@@ -19,6 +19,7 @@ struct tg_kern {
 	 * them, so it works after a switch to a user who cannot search the
 	 * shared <bpffs>/tollgate (root's, 0700). -1 when not open. */
 	int pin_dirfd, inst_dirfd;
+	int lock_fd; /* holds the instance lock (instance_lock.h), -1 when none */
 	char instance_dir[192]; /* pin_dir's parent: all layouts of the instance */
 	int old_layouts[TG_MAX_OLD_LAYOUTS]; /* older layout versions found at start */
 	int n_old_layouts;

@@ -121,9 +121,27 @@ check "the fallback is logged once" 1 "$(grep -c 'cluster fallback' "$WORK/node1
 [ "$(metric 1 '^tollgate_cluster_errors_total')" -gt 0 ] && ok "errors counted while redis is down" \
   || fail "no errors counted"
 
-# --- Redis back: they converge again ----------------------------------------
+# --- Redis back during a load: no debt, no second burst --------------------
+# Bound across a Redis restart: the fleet bucket resumes from what the
+# nodes' local buckets have left (each node's first report charges what its
+# local bucket is below full), so over the whole load, fallback and
+# reconnect included, the fleet admits Q×t + burst (±10%). Charging all a
+# node admitted in the fallback left the fresh bucket (N-1) bursts in debt,
+# and refusals below the quota for seconds after every restart.
+sleep 1.5 # the local buckets refill (burst/N at Q/N: 1 s)
+fleet_load $Q 10 "$TGFLT_KEY" 1 2 3 &
+loadpid=$!
+sleep 2
 start_redis
+wait $loadpid || true
 wait_connected 1 2 3 && ok "agents reconnect after redis restarts" || fail "agents did not reconnect"
+got=$(fleet_through 1 2 3)
+want=$(expected $BURST)
+log "across the restart: through $got, expected $want"
+within "$got" "$want" 10 && ok "across the restart: Q×t+burst ($got of $want, ±10%)" \
+  || fail "across the restart $got, expected $want ±10%"
+
+# --- and in sync again: Q×t + burst -----------------------------------------
 sleep 1
 fleet_load $Q $T "$TGFLT_KEY" 1 2 3
 got=$(fleet_through 1 2 3)

@@ -120,8 +120,15 @@ static void flush_header(struct rx_conn *c)
 	size_t i;
 
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcasecmp(c->field, known[i].name) == 0)
-			snprintf((char *)&c->cur + known[i].off, known[i].cap, "%s", c->value);
+		if (strcasecmp(c->field, known[i].name) == 0) {
+			/* truncated to the field on purpose (memcpy: gcc -O3
+			 * warns about a truncating snprintf) */
+			char *dst = (char *)&c->cur + known[i].off;
+			size_t n = strnlen(c->value, known[i].cap - 1);
+
+			memcpy(dst, c->value, n);
+			dst[n] = '\0';
+		}
 	c->flen = c->vlen = 0;
 	c->field[0] = c->value[0] = '\0';
 	c->in_value = false;
