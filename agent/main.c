@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "agent.h"
-#include "config.h"
-#include "detach.h"
-#include "rates.h"
-#include "status.h"
-#include "top.h"
+#include "daemon/agent.h"
+#include "config/config.h"
+#include "bpf/detach.h"
+#include "telemetry/rates.h"
+#include "cli/status.h"
+#include "cli/top.h"
 
 static const char usage[] =
 	"usage: tollgate <command> [options]\n"

@@ -32,10 +32,10 @@
 #include <http_parser.h>
 #include <uv.h>
 
-#include "curl_uv.h"
-#include "formats.h"
-#include "log.h"
-#include "webhook.h"
+#include "deliver/curl_uv.h"
+#include "formats/formats.h"
+#include "lib/log.h"
+#include "deliver/webhook.h"
 
 /* ---- receiver (child) ------------------------------------------------- */
 

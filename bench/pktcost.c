@@ -82,10 +82,10 @@
 #include "tollgate.skel.h"
 #include "trivial.skel.h"
 #include "apikey.h"
-#include "config.h"
-#include "quota_plan.h"
+#include "config/config.h"
+#include "bpf/quota_plan.h"
 #include "shared.h"
-#include "rates.h"
+#include "telemetry/rates.h"
 #include "pkt.h"
 
 #define REPEAT 1000000

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "tollgate_hook.h"
+#include "formats/tollgate_hook.h"
 
 /* PagerDuty's limit on payload.summary, in characters; bytes here, cut at
  * a UTF-8 boundary, which is never more characters. */

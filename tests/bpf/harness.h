@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include "tollgate.skel.h"
 #include "shared.h"
-#include "rates.h"
+#include "telemetry/rates.h"
 #include "pkt.h"
 
 #define TC_PASS (-1) /* TC_ACT_UNSPEC */

@@ -20,9 +20,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "apikey.h"
-#include "config.h"
+#include "config/config.h"
 #include "harness.h"
-#include "quota_plan.h"
+#include "bpf/quota_plan.h"
 
 #define GW_PORT 8080
 #define Q_EXEMPT 1

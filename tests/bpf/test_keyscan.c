@@ -9,9 +9,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "apikey.h"
-#include "config.h"
+#include "config/config.h"
 #include "harness.h"
-#include "quota_plan.h"
+#include "bpf/quota_plan.h"
 
 #define CLIENT "198.18.0.2"
 #define SCAN_LINES 32      /* TG_SCAN_LINES (kern/maps.bpf.h) */

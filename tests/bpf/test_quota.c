@@ -10,9 +10,9 @@
 #include <bpf/libbpf.h>
 #include "apikey.h"
 #include "bucket.h"
-#include "config.h"
+#include "config/config.h"
 #include "harness.h"
-#include "quota_plan.h"
+#include "bpf/quota_plan.h"
 
 static struct tg_config cfg;
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "config.h"
+#include "config/config.h"
 #include "harness.h"
 #include "http_token.h"
-#include "quota_plan.h"
+#include "bpf/quota_plan.h"
 
 static int run_prog(struct bpf_program *prog, const struct pkt_opts *o, __u32 ingress_ifindex)
 {

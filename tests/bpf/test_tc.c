@@ -10,7 +10,7 @@
 #include "tollgate.skel.h"
 #include "shared.h"
 #include "http_token.h"
-#include "rates.h"
+#include "telemetry/rates.h"
 #include "pkt.h"
 #include "harness.h"
 

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include "api.h"
+#include "api/api.h"
 
 #define WAIT_MS 200
 

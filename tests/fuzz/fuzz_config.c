@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "config.h"
+#include "config/config.h"
 
 /* Big structs: static. tg_config_parse fills a cleared struct and copies
  * all of it, padding included, so memcmp compares like with like. */

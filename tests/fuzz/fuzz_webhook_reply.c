@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "config.h"
-#include "formats.h"
-#include "retry.h"
+#include "config/config.h"
+#include "formats/formats.h"
+#include "deliver/retry.h"
 
 static const int builtins[] = { TG_FMT_GENERIC, TG_FMT_ALERTMANAGER, TG_FMT_SLACK, TG_FMT_OPENAI };
 static void *states[4];

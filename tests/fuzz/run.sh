@@ -15,16 +15,18 @@ keep=${OUT:+1}
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/tg-fuzz.XXXXXX)
 mkdir -p "$OUT"
 
-CONFIG_SRC="agent/config.c agent/config_anomaly.c agent/config_cluster.c agent/config_quotas.c agent/config_values.c
-	    agent/config_webhooks.c agent/rates.c"
-FORMAT_SRC="gateway-hooks/formats.c gateway-hooks/fmt_generic.c gateway-hooks/fmt_alertmanager.c
-	    gateway-hooks/fmt_slack.c gateway-hooks/fmt_openai.c"
+CONFIG_SRC="agent/config/config.c agent/config/config_anomaly.c agent/config/config_cluster.c
+	    agent/config/config_quotas.c agent/config/config_values.c agent/config/config_webhooks.c
+	    agent/telemetry/rates.c"
+FORMAT_SRC="gateway-hooks/formats/formats.c gateway-hooks/formats/fmt_generic.c
+	    gateway-hooks/formats/fmt_alertmanager.c gateway-hooks/formats/fmt_slack.c
+	    gateway-hooks/formats/fmt_openai.c"
 declare -A SRC=(
-	[fuzz_config]="$CONFIG_SRC agent/anomaly.c agent/http_util.c agent/buf.c agent/log.c"
+	[fuzz_config]="$CONFIG_SRC agent/lib/anomaly.c agent/api/http_util.c agent/lib/buf.c agent/lib/log.c"
 	[fuzz_proxy]=""
 	[fuzz_http_token]=""
-	[fuzz_webhook_reply]="$FORMAT_SRC agent/retry.c agent/buf.c agent/log.c"
-	[fuzz_api]="agent/api.c agent/api_hdrs.c agent/buf.c agent/log.c agent/http_util.c"
+	[fuzz_webhook_reply]="$FORMAT_SRC agent/deliver/retry.c agent/lib/buf.c agent/lib/log.c"
+	[fuzz_api]="agent/api/api.c agent/api/api_hdrs.c agent/lib/buf.c agent/lib/log.c agent/api/http_util.c"
 )
 ALL="fuzz_config fuzz_proxy fuzz_http_token fuzz_webhook_reply fuzz_api"
 TARGETS=${*:-$ALL}

@@ -15,7 +15,7 @@ agent and the gateways expect.
 - packaging/systemd/tollgate.service: the directives, and
   `systemd-analyze verify` when it is installed.
 - packaging/grafana/tollgate-dashboard.json: the structure, and every metric
-  name in its expressions exists in agent/*.c (or in a scraped /metrics
+  name in its expressions exists in agent/**/*.c (or in a scraped /metrics
   given with --metrics); `promtool` checks the PromQL when installed.
 - docker-compose.yml, Dockerfile, config/compose.json: the shape the compose
   test relies on.
@@ -517,7 +517,7 @@ def source_metrics(src):
     names, and "tollgate_..._%s" prefixes joined with the bare names of the
     same file (the tables of metric() calls)."""
     names = set()
-    for path in glob.glob(os.path.join(src, "agent/*.c")):
+    for path in glob.glob(os.path.join(src, "agent/**/*.c"), recursive=True):
         lits = re.findall(r'"((?:[^"\\\n]|\\.)*)"', open(path).read())
         prefixes, bare = set(), set()
         for lit in lits:
@@ -580,7 +580,7 @@ def check_grafana(src, metrics_file):
           "grafana: every panel and query uses ${DS_PROMETHEUS}")
     check(all('instance=~"$instance"' in e for _, e in exprs), "grafana: every query is filtered by $instance")
     known = scraped_metrics(metrics_file) if metrics_file else source_metrics(src)
-    where = "the scraped /metrics" if metrics_file else "agent/*.c"
+    where = "the scraped /metrics" if metrics_file else "agent/**/*.c"
     used = {m for _, e in exprs for m in re.findall(r"\btollgate_[a-z0-9_]+", e)}
     hist = lambda m: re.sub(r"_(bucket|sum|count)$", "", m)
     unknown = sorted(m for m in used if m not in known and not (metrics_file is None and hist(m) in known))

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 
 static struct tg_config cfg; /* ~300 KB: never on the stack */
 static struct tg_config_errors errs;

@@ -2,7 +2,7 @@
  * before touching anything but abi_version. */
 #include <stddef.h>
 
-#include "tollgate_hook.h"
+#include "formats/tollgate_hook.h"
 
 static const struct tollgate_hook badabi_hook = {
 	.abi_version = 99,

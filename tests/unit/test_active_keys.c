@@ -1,8 +1,8 @@
 /* The keys a scan reads: carried ones first, drained ones deduplicated. */
 #include <criterion/criterion.h>
 #include <string.h>
-#include "active_keys.h"
-#include "rates.h"
+#include "telemetry/active_keys.h"
+#include "telemetry/rates.h"
 
 static struct tg_addr A(unsigned v)
 {

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "detect.h"
-#include "summary.h"
+#include "alerts/detect.h"
+#include "alerts/summary.h"
 
 #define SEC 1000000000ull
 #define WALL0 (1800000000ull * SEC)

@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "api_hdrs.h"
+#include "api/api.h"
+#include "api/api_hdrs.h"
 
 /* ---- server under test ----------------------------------------------- */
 

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "buf.h"
+#include "lib/buf.h"
 
 static struct tg_buf b;
 

@@ -6,7 +6,7 @@
 #include <linux/capability.h>
 #include <string.h>
 
-#include "caps.h"
+#include "lib/caps.h"
 
 Test(caps, parse_names)
 {

@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "apikey.h"
-#include "check.h"
+#include "api/check.h"
 #include "config_check.h"
-#include "quota_plan.h"
-#include "rates.h"
+#include "bpf/quota_plan.h"
+#include "telemetry/rates.h"
 
 static const char *addr_text(const struct tg_addr *a)
 {

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "config_check.h"
-#include "rates.h"
+#include "telemetry/rates.h"
 
 /* text -> the config's address form (IPv4-mapped, network order) */
 static int tg_addr_text(uint32_t a[4], const char *text)

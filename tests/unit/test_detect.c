@@ -6,7 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
-#include "detect.h"
+#include "alerts/detect.h"
 
 #define SEC 1000000000ull
 #define MAX_OUT 256

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "fleet_algo.h"
-#include "quota_plan.h"
+#include "config/config.h"
+#include "fleet/fleet_algo.h"
+#include "bpf/quota_plan.h"
 #include "shared.h"
 
 #include "config_check.h"

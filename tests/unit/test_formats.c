@@ -13,9 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
-#include "fmt_util.h"
-#include "formats.h"
+#include "config/config.h"
+#include "formats/fmt_util.h"
+#include "formats/formats.h"
 #include "hook_events.h"
 
 #define BULLET "\xE2\x80\xA2 "

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "instance_lock.h"
+#include "bpf/instance_lock.h"
 
 static char dir[64];
 

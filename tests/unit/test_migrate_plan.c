@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <linux/bpf.h>
 #include <string.h>
-#include "migrate_plan.h"
+#include "bpf/migrate_plan.h"
 
 Test(layout_dir, versions)
 {

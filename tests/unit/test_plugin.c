@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats.h"
+#include "formats/formats.h"
 #include "hook_events.h"
 
 static char *kept[64];

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "quota_plan.h"
+#include "bpf/quota_plan.h"
 
 /* ~300 KB: never on the stack. */
 static struct tg_config cfg;

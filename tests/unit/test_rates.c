@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <criterion/criterion.h>
 #include <string.h>
-#include "rates.h"
+#include "telemetry/rates.h"
 
 static struct tg_client_view view(const char *addr, uint64_t req, uint64_t bytes)
 {

@@ -3,7 +3,7 @@
 #include <criterion/new/assert.h>
 #include <stdint.h>
 
-#include "retry.h"
+#include "deliver/retry.h"
 
 Test(retry, backoff_stays_within_full_jitter_bounds)
 {

@@ -4,7 +4,7 @@
 #include <criterion/new/assert.h>
 #include <string.h>
 
-#include "sign.h"
+#include "deliver/sign.h"
 
 static int key_of(const char *secret, unsigned char *key, size_t cap)
 {

@@ -14,7 +14,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "spool.h"
+#include "deliver/spool.h"
 
 static char tmpdir[64];
 

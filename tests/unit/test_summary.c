@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "detect.h"
-#include "rates.h"
-#include "summary.h"
+#include "alerts/detect.h"
+#include "telemetry/rates.h"
+#include "alerts/summary.h"
 
 #define SEC 1000000000ull
 #define T0 (1800000000ull * SEC) /* 2027-01-15T08:00:00Z */

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "shared.h"
-#include "top_fmt.h"
+#include "cli/top_fmt.h"
 
 struct fmt_case {
 	double v;

@@ -19,11 +19,11 @@
 #include <http_parser.h>
 #include <uv.h>
 
-#include "formats.h"
-#include "retry.h"
-#include "sign.h"
-#include "webhook.h"
-#include "webhook_http.h"
+#include "formats/formats.h"
+#include "deliver/retry.h"
+#include "deliver/sign.h"
+#include "deliver/webhook.h"
+#include "deliver/webhook_http.h"
 
 #define RX_MAX_REQS 256
 #define RX_MAX_SCRIPT 32

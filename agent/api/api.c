@@ -1,0 +1,792 @@
+/* The local HTTP API server: libuv for I/O, http-parser for HTTP/1.x.
+ *
+ * One request at a time per connection: the parser is paused at the end of
+ * each message and reading stops while its response is written, so
+ * pipelined requests already in the read buffer are answered in order
+ * without a queue. Memory per connection is fixed (read buffer, URL, path,
+ * headers, two reusable response buffers).
+ *
+ * With a token set, every request must carry it (see tg_api_set_token and
+ * api_hdrs.c), checked before routing so that nothing about the routes
+ * answers a request without it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include "api/api.h"
+#include "api/api_hdrs.h"
+#include "api/http_util.h"
+
+/* Smaller than TG_API_MAX_REQUEST: the parser streams, rbuf never holds a
+ * whole request, only what one read returned. */
+#define TG_API_READ_BUF 4096
+#define TG_API_MAX_URL 2048
+#define TG_API_LINGER_MS 1000 /* drain time after an error before the close */
+#define TG_API_BACKLOG 128
+
+struct tg_api {
+	uv_tcp_t listener;
+	uv_loop_t *loop;
+	const struct tg_api_route *routes;
+	size_t n_routes;
+	void *ctx;
+	struct conn *conns;     /* open connections; closing ones are unlinked */
+	unsigned int n_conns;   /* allocated connections, closing ones included */
+	unsigned int idle_ms;
+	int port;
+	bool stopping, listener_closed;
+	struct tg_api_token token;
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_write_t wreq;
+	uv_shutdown_t sreq;
+	struct tg_api *api;
+	struct conn *prev, *next;
+	http_parser parser;
+	int handles;            /* open uv handles; memory is freed at 0 */
+	bool reading, writing, draining, closing, close_after;
+	bool msg_done, headers_done, keep_alive, head;
+	bool challenge;         /* a 401: the response says how to authenticate */
+	int err_status;         /* why a parser callback aborted, 0 if it did not */
+	const char *err_msg;    /* ... and the error body's message */
+	size_t req_bytes, body_bytes;
+	size_t rpos, rlen;      /* unparsed bytes of rbuf: pipelined requests */
+	size_t url_len;
+	struct tg_api_resp resp;
+	struct tg_buf hdr;
+	char allow[64];
+	char peer[64];
+	char url[TG_API_MAX_URL + 1];
+	char path[TG_API_MAX_URL + 1];
+	struct tg_api_hdrs hdrs;
+	char rbuf[TG_API_READ_BUF];
+};
+
+static void conn_process(struct conn *c);
+
+/* ---- connection lifetime --------------------------------------------- */
+
+static void api_maybe_free(struct tg_api *api)
+{
+	if (api->stopping && api->listener_closed && api->n_conns == 0) {
+		tg_api_token_clear(&api->token);
+		free(api);
+	}
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct tg_api *api = c->api;
+
+	if (--c->handles > 0)
+		return;
+	tg_buf_free(&c->resp.body);
+	tg_buf_free(&c->hdr);
+	free(c);
+	api->n_conns--;
+	api_maybe_free(api);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->api->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+/* Never re-armed by reads: a request has to arrive whole within one period,
+ * which is what bounds a slowloris client. */
+static void on_timer(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	/* reading only runs once rbuf is fully consumed (see conn_process) */
+	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->draining)
+		return;
+	c->rpos = 0;
+	c->rlen = (size_t)nread;
+	conn_process(c);
+}
+
+static void conn_read(struct conn *c, bool on)
+{
+	if (on && !c->reading) {
+		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
+			conn_close(c);
+			return;
+		}
+		c->reading = true;
+	} else if (!on && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->reading = false;
+	}
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	if (status < 0)
+		conn_close(c);
+}
+
+/* Closing right after the last write would turn unread input (the rest of
+ * an oversized request) into a RST that can destroy the response on its way
+ * to the client. So: FIN, read and discard until EOF or a short timer. */
+static void conn_linger(struct conn *c)
+{
+	c->draining = true;
+	c->rpos = c->rlen = 0;
+	if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown)) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_timer, TG_API_LINGER_MS, 0);
+	conn_read(c, true);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	c->writing = false;
+	if (c->closing)
+		return;
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->close_after) {
+		conn_linger(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_timer, c->api->idle_ms, 0);
+	conn_process(c);
+}
+
+/* ---- responses ------------------------------------------------------- */
+
+static void resp_prepare(struct tg_api_resp *r, int status)
+{
+	r->status = status;
+	r->content_type = "application/json";
+	tg_buf_reset(&r->body);
+	r->retry_after[0] = '\0';
+	r->extra_len = 0;
+}
+
+int tg_api_resp_header(struct tg_api_resp *r, const char *name, const char *fmt, ...)
+{
+	size_t room = sizeof(r->extra) - r->extra_len, start = r->extra_len;
+	va_list ap;
+	int n;
+
+	n = snprintf(r->extra + start, room, "%s: ", name);
+	if (n < 0 || (size_t)n >= room)
+		return -1;
+	va_start(ap, fmt);
+	n += vsnprintf(r->extra + start + n, room - (size_t)n, fmt, ap);
+	va_end(ap);
+	if ((size_t)n + 2 >= room)
+		goto undo;
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)r->extra[start + i] < 0x20 || r->extra[start + i] == 0x7f)
+			goto undo;
+	memcpy(r->extra + start + n, "\r\n", 2);
+	r->extra_len = start + (size_t)n + 2;
+	return 0;
+undo:
+	r->extra[start] = '\0';
+	return -1;
+}
+
+static void resp_error(struct tg_api_resp *r, int status, const char *msg)
+{
+	resp_prepare(r, status);
+	tg_buf_append(&r->body, "{\"error\":", 9);
+	tg_buf_json_str(&r->body, msg);
+	tg_buf_append(&r->body, "}", 1);
+}
+
+/* A handler's extra header value must not be able to split the response. */
+static bool header_value_ok(const char *v, size_t max)
+{
+	const char *end = memchr(v, '\0', max);
+
+	if (!end || end == v)
+		return false;
+	for (; v < end; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return false;
+	return true;
+}
+
+static void conn_send(struct conn *c, bool keep_alive)
+{
+	struct tg_api_resp *r = &c->resp;
+	uv_buf_t bufs[2];
+	unsigned int nbufs = 1;
+
+	if (r->status < 100 || r->status > 599 || r->body.oom)
+		resp_error(r, 500, "internal error");
+	if (!r->content_type || r->content_type[strcspn(r->content_type, "\r\n")])
+		r->content_type = "application/json";
+	keep_alive = keep_alive && !c->api->stopping;
+	tg_buf_reset(&c->hdr);
+	tg_buf_printf(&c->hdr,
+		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+		      "Content-Length: %zu\r\nConnection: %s\r\n",
+		      r->status, tg_http_reason(r->status), r->content_type,
+		      r->body.len, keep_alive ? "keep-alive" : "close");
+	if (c->allow[0])
+		tg_buf_printf(&c->hdr, "Allow: %s\r\n", c->allow);
+	if (header_value_ok(r->retry_after, sizeof(r->retry_after)))
+		tg_buf_printf(&c->hdr, "Retry-After: %s\r\n", r->retry_after);
+	if (r->extra_len && r->extra_len < sizeof(r->extra))
+		tg_buf_append(&c->hdr, r->extra, r->extra_len);
+	if (c->challenge)
+		tg_buf_printf(&c->hdr, "WWW-Authenticate: Bearer\r\n");
+	tg_buf_append(&c->hdr, "\r\n", 2);
+	if (c->hdr.oom) {
+		conn_close(c);
+		return;
+	}
+	bufs[0] = uv_buf_init(c->hdr.data, (unsigned int)c->hdr.len);
+	if (!c->head && r->body.len)
+		bufs[nbufs++] = uv_buf_init(r->body.data, (unsigned int)r->body.len);
+	c->allow[0] = '\0';
+	c->head = false;
+	c->challenge = false;
+	c->close_after = !keep_alive;
+	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write)) {
+		conn_close(c);
+		return;
+	}
+	c->writing = true;
+	conn_read(c, false);
+}
+
+static void conn_error(struct conn *c, int status, const char *msg, bool keep_alive)
+{
+	resp_error(&c->resp, status, msg);
+	conn_send(c, keep_alive);
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+/* 0: no match; larger is more specific; an exact match beats any prefix. */
+static size_t route_score(const char *rpath, const char *path)
+{
+	size_t n = strlen(rpath);
+
+	if (strcmp(rpath, path) == 0)
+		return SIZE_MAX;
+	if (n && rpath[n - 1] == '/' && strncmp(rpath, path, n) == 0)
+		return n;
+	return 0;
+}
+
+static void allow_add(char *allow, size_t cap, const char *m)
+{
+	size_t len = strlen(allow);
+
+	snprintf(allow + len, cap - len, "%s%s", len ? ", " : "", m);
+}
+
+/* The Allow list of the best-matching route group, duplicates removed,
+ * HEAD implied by GET. */
+static void build_allow(struct conn *c, const char *path, size_t best)
+{
+	const struct tg_api_route *rt = c->api->routes;
+	size_t i, j, n = c->api->n_routes;
+	bool get = false, head = false, dup;
+
+	c->allow[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (route_score(rt[i].path, path) != best)
+			continue;
+		for (dup = false, j = 0; j < i && !dup; j++)
+			dup = route_score(rt[j].path, path) == best &&
+			      strcmp(rt[j].method, rt[i].method) == 0;
+		if (dup)
+			continue;
+		get |= strcmp(rt[i].method, "GET") == 0;
+		head |= strcmp(rt[i].method, "HEAD") == 0;
+		allow_add(c->allow, sizeof(c->allow), rt[i].method);
+	}
+	if (get && !head)
+		allow_add(c->allow, sizeof(c->allow), "HEAD");
+}
+
+static const struct tg_api_route *route_find(struct conn *c, const char *method,
+					     const char *path, size_t *best)
+{
+	const struct tg_api_route *rt = c->api->routes;
+	size_t i, s, n = c->api->n_routes;
+	int pass;
+
+	*best = 0;
+	for (i = 0; i < n; i++) {
+		s = route_score(rt[i].path, path);
+		if (s > *best)
+			*best = s;
+	}
+	if (!*best)
+		return NULL;
+	/* a HEAD request falls back to the GET handler; the body is dropped */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < n; i++)
+			if (route_score(rt[i].path, path) == *best &&
+			    (strcmp(rt[i].method, method) == 0 || strcmp(rt[i].method, "*") == 0))
+				return &rt[i];
+		if (strcmp(method, "HEAD") != 0)
+			break;
+		method = "GET";
+	}
+	return NULL;
+}
+
+/* The matched route's flags; without one (404, 405) those of any route
+ * of the best-matching group, so its token rule still holds. */
+static unsigned int route_flags(struct conn *c, const struct tg_api_route *rt, size_t best)
+{
+	unsigned int flags = 0;
+
+	if (rt)
+		return rt->flags;
+	for (size_t i = 0; best && i < c->api->n_routes; i++)
+		if (route_score(c->api->routes[i].path, c->path) == best)
+			flags |= c->api->routes[i].flags;
+	return flags;
+}
+
+static void conn_dispatch(struct conn *c)
+{
+	struct http_parser_url u;
+	const struct tg_api_route *rt;
+	struct tg_api_req req;
+	const char *method = http_method_str(c->parser.method);
+	const char *query = "";
+	size_t best;
+
+	c->head = c->parser.method == HTTP_HEAD;
+	c->url[c->url_len] = '\0';
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(c->url, c->url_len, 0, &u) ||
+	    !(u.field_set & (1 << UF_PATH))) {
+		conn_error(c, 400, "bad request target", false);
+		return;
+	}
+	if (tg_http_pct_decode(c->url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len,
+		       c->path, sizeof(c->path), false) < 0) {
+		conn_error(c, 400, "bad path encoding", false);
+		return;
+	}
+	if (u.field_set & (1 << UF_QUERY)) {
+		query = c->url + u.field_data[UF_QUERY].off;
+		/* cuts off a fragment; the path was decoded already */
+		c->url[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
+	}
+	rt = route_find(c, method, c->path, &best);
+	/* before 404/405: without the token, nothing about the routes leaks */
+	if (!tg_api_token_ok(&c->api->token, &c->hdrs,
+			     !(route_flags(c, rt, best) & TG_API_NO_BEARER))) {
+		c->challenge = true;
+		conn_error(c, 401, "missing or invalid API token", c->keep_alive);
+		return;
+	}
+	if (!rt) {
+		if (best) {
+			build_allow(c, c->path, best);
+			conn_error(c, 405, "method not allowed", c->keep_alive);
+		} else {
+			conn_error(c, 404, "not found", c->keep_alive);
+		}
+		return;
+	}
+	req.method = method;
+	req.path = c->path;
+	req.query = query;
+	req.headers = c->hdrs.buf;
+	req.n_headers = c->hdrs.n;
+	req.peer = c->peer;
+	resp_prepare(&c->resp, 200);
+	rt->fn(c->api->ctx, &req, &c->resp);
+	if (c->closing) /* the handler stopped the server */
+		return;
+	conn_send(c, c->keep_alive);
+}
+
+static int cb_begin(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	c->url_len = 0;
+	c->body_bytes = 0;
+	c->headers_done = false;
+	tg_api_hdrs_reset(&c->hdrs);
+	return 0;
+}
+
+static int cb_url(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	if (n > TG_API_MAX_URL - c->url_len) {
+		c->err_status = 414;
+		c->err_msg = "uri too long";
+		return -1;
+	}
+	memcpy(c->url + c->url_len, at, n);
+	c->url_len += n;
+	return 0;
+}
+
+static int hdr_result(struct conn *c, const char *msg)
+{
+	if (!msg)
+		return 0;
+	c->err_status = 431;
+	c->err_msg = msg;
+	return -1;
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	return hdr_result(c, tg_api_hdrs_name(&c->hdrs, at, n));
+}
+
+static int cb_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	return hdr_result(c, tg_api_hdrs_value(&c->hdrs, at, n));
+}
+
+static int cb_headers_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	tg_api_hdrs_finish(&c->hdrs);
+	c->headers_done = true;
+	/* refuse a declared oversized body before reading any of it */
+	if (p->content_length != ULLONG_MAX && p->content_length > TG_API_MAX_REQUEST) {
+		c->err_status = 413;
+		c->err_msg = "request too large";
+		return -1;
+	}
+	return 0;
+}
+
+static int cb_body(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = p->data;
+
+	c->body_bytes += n;
+	return 0;
+}
+
+static int cb_message_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	tg_api_hdrs_finish(&c->hdrs);
+	c->msg_done = true;
+	c->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+	/* http_parser_execute returns right after this message */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings parser_settings = {
+	.on_message_begin = cb_begin,
+	.on_url = cb_url,
+	.on_header_field = cb_header_field,
+	.on_header_value = cb_header_value,
+	.on_headers_complete = cb_headers_complete,
+	.on_body = cb_body,
+	.on_message_complete = cb_message_complete,
+};
+
+static void conn_too_large(struct conn *c, bool headers_too_large)
+{
+	if (headers_too_large)
+		conn_error(c, 431, "request headers too large", false);
+	else
+		conn_error(c, 413, "request too large", false);
+}
+
+static void conn_process(struct conn *c)
+{
+	size_t avail, n;
+	enum http_errno e;
+	bool big, hdr_big;
+
+	while (!c->writing && !c->closing && !c->draining && c->rpos < c->rlen) {
+		avail = c->rlen - c->rpos;
+		n = http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->rpos, avail);
+		e = HTTP_PARSER_ERRNO(&c->parser);
+		c->rpos += n;
+		c->req_bytes += n;
+		if (c->msg_done) {
+			c->msg_done = false;
+			http_parser_pause(&c->parser, 0);
+			big = c->req_bytes > TG_API_MAX_REQUEST;
+			hdr_big = c->req_bytes - c->body_bytes > TG_API_MAX_REQUEST;
+			c->req_bytes = 0;
+			if (big)
+				conn_too_large(c, hdr_big);
+			else
+				conn_dispatch(c);
+		} else if (e != HPE_OK) {
+			if (c->err_status)
+				conn_error(c, c->err_status, c->err_msg, false);
+			else
+				conn_error(c, 400, http_errno_description(e), false);
+		} else if (c->req_bytes > TG_API_MAX_REQUEST) {
+			conn_too_large(c, !c->headers_done);
+		} else if (n < avail) {
+			conn_error(c, 400, "bad request", false);
+		}
+	}
+	if (c->closing || c->draining)
+		return;
+	if (c->rpos >= c->rlen)
+		c->rpos = c->rlen = 0;
+	if (!c->writing && !c->rlen)
+		conn_read(c, true);
+}
+
+/* ---- listener -------------------------------------------------------- */
+
+static void on_reject_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Accept-and-close: a connection left in the backlog would keep the
+ * client waiting and libuv's listener watcher stopped. */
+static void api_reject(uv_stream_t *server)
+{
+	uv_tcp_t *t = malloc(sizeof(*t));
+
+	if (!t)
+		return;
+	if (uv_tcp_init(server->loop, t)) {
+		free(t);
+		return;
+	}
+	uv_accept(server, (uv_stream_t *)t);
+	uv_close((uv_handle_t *)t, on_reject_closed);
+}
+
+/* The peer's address as text, without the port: who is asking. */
+static void peer_name(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	c->peer[0] = '\0';
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len))
+		return;
+	if (ss.ss_family == AF_INET)
+		uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
+	else if (ss.ss_family == AF_INET6)
+		uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct tg_api *api = server->data;
+	struct conn *c;
+
+	if (status < 0 || api->stopping)
+		return;
+	if (api->n_conns >= TG_API_MAX_CONNS) {
+		api_reject(server);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		api_reject(server);
+		return;
+	}
+	if (uv_tcp_init(api->loop, &c->tcp)) {
+		free(c);
+		api_reject(server);
+		return;
+	}
+	uv_timer_init(api->loop, &c->timer); /* cannot fail */
+	c->tcp.data = c->timer.data = c->wreq.data = c->sreq.data = c;
+	c->handles = 2;
+	c->api = api;
+	c->next = api->conns;
+	if (api->conns)
+		api->conns->prev = c;
+	api->conns = c;
+	api->n_conns++;
+	tg_buf_init(&c->resp.body);
+	tg_buf_init(&c->hdr);
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	peer_name(c);
+	uv_timer_start(&c->timer, on_timer, api->idle_ms, 0);
+	conn_read(c, true);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct tg_api *api = h->data;
+
+	api->listener_closed = true;
+	api_maybe_free(api);
+}
+
+/* Binding a plain socket first means a bind failure (EADDRINUSE) leaves
+ * no uv handle behind that would need a loop iteration to close. */
+static int listen_socket(struct sockaddr_storage *ss, int *port)
+{
+	socklen_t sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						 : sizeof(struct sockaddr_in);
+	int fd, err, one = 1;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)ss, sl) || listen(fd, TG_API_BACKLOG) ||
+	    getsockname(fd, (struct sockaddr *)ss, &sl)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*port = ntohs(ss->ss_family == AF_INET6 ? ((struct sockaddr_in6 *)ss)->sin6_port
+						: ((struct sockaddr_in *)ss)->sin_port);
+	return fd;
+}
+
+int tg_api_start(uv_loop_t *loop, const char *listen,
+		 const struct tg_api_route *routes, size_t n_routes, void *ctx,
+		 struct tg_api **out)
+{
+	struct sockaddr_storage ss;
+	struct tg_api *api;
+	int fd, err, port = 0;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!loop || (n_routes && !routes))
+		return -EINVAL;
+	err = tg_api_parse_listen(listen, &ss);
+	if (err)
+		return err;
+	fd = listen_socket(&ss, &port);
+	if (fd < 0)
+		return fd;
+	api = calloc(1, sizeof(*api));
+	if (!api) {
+		close(fd);
+		return -ENOMEM;
+	}
+	api->loop = loop;
+	api->routes = routes;
+	api->n_routes = n_routes;
+	api->ctx = ctx;
+	api->idle_ms = TG_API_IDLE_MS;
+	api->port = port;
+	err = uv_tcp_init(loop, &api->listener);
+	if (err) {
+		close(fd);
+		free(api);
+		return err;
+	}
+	api->listener.data = api;
+	err = uv_tcp_open(&api->listener, fd);
+	if (err)
+		close(fd);
+	else
+		err = uv_listen((uv_stream_t *)&api->listener, TG_API_BACKLOG, on_connection);
+	if (err) {
+		/* the handle exists now: it is freed by its close callback */
+		api->stopping = true;
+		uv_close((uv_handle_t *)&api->listener, on_listener_closed);
+		return err;
+	}
+	*out = api;
+	return 0;
+}
+
+void tg_api_stop(struct tg_api *api)
+{
+	if (!api || api->stopping)
+		return;
+	api->stopping = true;
+	uv_close((uv_handle_t *)&api->listener, on_listener_closed);
+	while (api->conns)
+		conn_close(api->conns);
+}
+
+int tg_api_port(const struct tg_api *api)
+{
+	return api ? api->port : -EINVAL;
+}
+
+void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms)
+{
+	if (api && ms)
+		api->idle_ms = ms;
+}
+
+int tg_api_set_token(struct tg_api *api, const char *token)
+{
+	return api ? tg_api_token_set(&api->token, token) : -EINVAL;
+}

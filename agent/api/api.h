@@ -1,0 +1,92 @@
+/* The local HTTP API: a small HTTP/1.1 server on the agent's libuv loop,
+ * parsed with http-parser. Endpoints are rows of a route table. */
+#ifndef TG_API_H
+#define TG_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+#include "lib/buf.h"
+
+#define TG_API_MAX_REQUEST 8192   /* request line + headers + body, bytes */
+#define TG_API_MAX_CONNS 64       /* concurrent connections */
+#define TG_API_IDLE_MS 10000      /* idle keep-alive connections are closed */
+#define TG_API_MAX_HEADERS 64     /* request headers; more get a 431 */
+
+#define TG_API_EXTRA_HEADERS 1024 /* a response's extra header lines */
+
+struct tg_api_req {
+	const char *method;  /* "GET", ... */
+	const char *path;    /* decoded path without the query, NUL-terminated */
+	const char *query;   /* raw query string without '?', "" when none */
+	/* The request's headers as n_headers "name\0value\0" pairs: names in
+	 * lower case, values without surrounding whitespace. Read them with
+	 * tg_api_header(). */
+	const char *headers;
+	unsigned int n_headers;
+	const char *peer;    /* the connection's peer address (no port) */
+};
+
+struct tg_api_resp {
+	int status;                /* 200 unless the handler sets it */
+	const char *content_type;  /* "application/json" unless set */
+	struct tg_buf body;        /* handler appends the body here */
+	char retry_after[16];      /* extra header when non-empty */
+	char extra[TG_API_EXTRA_HEADERS]; /* more "Name: value\r\n" lines */
+	size_t extra_len;
+};
+
+/* Adds a response header line. Values with control characters, and lines
+ * that do not fit, are left out (returns -1). No allocation. */
+__attribute__((format(printf, 3, 4)))
+int tg_api_resp_header(struct tg_api_resp *resp, const char *name, const char *fmt, ...);
+
+typedef void (*tg_api_handler_fn)(void *ctx, const struct tg_api_req *req,
+				  struct tg_api_resp *resp);
+
+/* Route flags. */
+/* With an API token set, the route accepts it only in X-Tollgate-Token, not
+ * as "Authorization: Bearer": a gateway's check request carries the
+ * client's own Authorization header. */
+#define TG_API_NO_BEARER 0x1u
+
+struct tg_api_route {
+	const char *method; /* "*": any method */
+	const char *path;  /* exact match, or a prefix when it ends with '/' */
+	tg_api_handler_fn fn;
+	unsigned int flags; /* TG_API_* route flags */
+};
+
+struct tg_api;
+
+/* Listens on "host:port" (IPv4 or [IPv6]). Returns 0 or a negative errno. */
+int tg_api_start(uv_loop_t *loop, const char *listen,
+		 const struct tg_api_route *routes, size_t n_routes, void *ctx,
+		 struct tg_api **out);
+/* Closes the listener and every connection; frees in close callbacks.
+ * Call on the loop's thread (a handler may call it too); the loop ends once
+ * the close callbacks have run. The routes table must outlive the server. */
+void tg_api_stop(struct tg_api *api);
+/* The bound port (useful after listening on port 0). */
+int tg_api_port(const struct tg_api *api);
+/* Idle / slow-request bound for connections whose timer starts after this
+ * call; TG_API_IDLE_MS by default. Mainly for tests. */
+void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms);
+
+/* Requires a token on every request from now on: "Authorization: Bearer
+ * <token>" (routes without TG_API_NO_BEARER) or "X-Tollgate-Token: <token>",
+ * compared in constant time; a request without it gets a 401. NULL or ""
+ * turns the check off. Only a digest is kept. Returns 0 or -EIO. */
+int tg_api_set_token(struct tg_api *api, const char *token);
+
+/* The first value of header `name` (any case), or NULL when absent. */
+const char *tg_api_header(const struct tg_api_req *req, const char *name);
+
+/* Copies query parameter `name` (percent-decoded) into out. Returns its
+ * length, or -1 when absent or longer than len - 1. */
+int tg_api_query_get(const char *query, const char *name, char *out, size_t len);
+
+/* Parses "host:port" into a sockaddr. Returns 0 or -EINVAL. */
+int tg_api_parse_listen(const char *listen, struct sockaddr_storage *ss);
+
+#endif

@@ -1,0 +1,137 @@
+/* GET|POST|HEAD /v1/check: external authorisation for a gateway (nginx
+ * auth_request, Envoy ext_authz, Traefik ForwardAuth, APISIX
+ * forward-auth). The kernel's tg_check program gives the verdict (see
+ * kern/check.bpf.c); this handler reads the client and key from the
+ * request, runs it, and turns the key's bucket into rate-limit headers.
+ * Per check: two syscalls, no allocation (the response buffers belong to
+ * the connection and are reused). When the kernel cannot be asked, the
+ * answer is 503: failing closed, never silently open. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "daemon/agent.h"
+#include "api/check.h"
+#include "lib/log.h"
+#include "api/routes.h"
+
+void tg_check_reindex(struct tg_agent *a)
+{
+	struct tg_check_state *cs = &a->check;
+
+	cs->n_known = tg_check_known_keys(&a->cfg, cs->known, TG_MAX_QUOTAS);
+	cs->prog_fd = tg_kern_check_fd(&a->kern);
+	cs->buckets_fd = tg_kern_map_fd(&a->kern, "tg_buckets");
+	cs->abuckets_fd = tg_kern_map_fd(&a->kern, "tg_addr_buckets");
+}
+
+/* A port header, 1..65535; 0 when absent or malformed. */
+static uint16_t port_of(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return 0;
+	v = strtoul(s, &end, 10);
+	return *end || v > 65535 ? 0 : (uint16_t)v;
+}
+
+static void put_addr(__u64 *lo, __u64 *hi, const struct tg_addr *a)
+{
+	*lo = a->w[0] | (__u64)a->w[1] << 32;
+	*hi = a->w[2] | (__u64)a->w[3] << 32;
+}
+
+void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	struct tg_agent *a = ctx;
+	struct tg_check_state *cs = &a->check;
+	__u64 args[TG_CK_NARGS] = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args));
+	struct tg_addr client, server;
+	struct tg_check_limits lim;
+	struct tg_bucket_key bk = { 0 };
+	struct tg_bucket b;
+	const char *why, *name = NULL;
+	uint16_t cport, sport;
+	bool deny;
+	__u32 r, qid;
+
+	cs->checks++;
+	if (tg_check_client(&a->cfg, tg_api_header(req, "X-Real-IP"),
+			    tg_api_header(req, "X-Forwarded-For"), &client, &why)) {
+		cs->bad++;
+		return tg_json_error(resp, 400, why);
+	}
+	put_addr(&args[TG_CK_CLIENT_LO], &args[TG_CK_CLIENT_HI], &client);
+	cport = port_of(tg_api_header(req, "X-Real-Port"));
+	sport = port_of(tg_api_header(req, "X-Server-Port"));
+	if (cport && sport && !tg_check_addr(tg_api_header(req, "X-Server-Addr"), &server)) {
+		put_addr(&args[TG_CK_SERVER_LO], &args[TG_CK_SERVER_HI], &server);
+		args[TG_CK_PORTS] = (__u64)cport << 16 | sport;
+	}
+	args[TG_CK_KEY_HASH] = tg_check_request_key(&a->cfg, req, cs->known, cs->n_known);
+	if (cs->prog_fd < 0 || bpf_prog_test_run_opts(cs->prog_fd, &o)) {
+		cs->errors++;
+		pr_warn("check failed: the kernel program did not run", "err=\"%s\"", strerror(errno));
+		return tg_json_error(resp, 503, "the check could not run");
+	}
+	r = o.retval;
+	if (r & TG_CK_NO_QUOTA) {
+		cs->allowed++;
+		tg_buf_printf(&resp->body, "{\"allowed\":true,\"key\":null}\n");
+		return;
+	}
+	qid = r >> TG_CK_QID_SHIFT;
+	deny = r & TG_CK_DENY;
+	if (r & TG_CK_KERNEL)
+		cs->from_kernel++;
+	if (qid < TG_MAX_QUOTAS && a->kern.qnames[qid][0])
+		name = a->kern.qnames[qid];
+	if ((r & TG_CK_BUCKET) && name) {
+		bk.qid = qid;
+		if (r & TG_CK_ADDR)
+			tg_check_client_key(&a->cfg, &client, &bk.addr);
+		if (!bpf_map_lookup_elem((r & TG_CK_ADDR) ? cs->abuckets_fd : cs->buckets_fd, &bk, &b)) {
+			tg_check_limits(&a->kern.qvals[qid], &b, tg_now_mono_ns(), &lim);
+			tg_check_headers(resp, name, &lim, deny);
+		}
+	}
+	if (deny) {
+		cs->denied++;
+		resp->status = (int)a->cfg.check_deny_status;
+		if (!resp->retry_after[0])
+			snprintf(resp->retry_after, sizeof(resp->retry_after), "1");
+	} else {
+		cs->allowed++;
+	}
+	tg_buf_printf(&resp->body, "{\"allowed\":%s,\"key\":", deny ? "false" : "true");
+	if (name)
+		tg_buf_json_str(&resp->body, name);
+	else
+		tg_buf_printf(&resp->body, "null");
+	if (deny)
+		tg_buf_printf(&resp->body, ",\"retry_after\":%s", resp->retry_after);
+	tg_buf_printf(&resp->body, "}\n");
+}
+
+void tg_check_metrics(struct tg_agent *a, struct tg_buf *b)
+{
+	const struct tg_check_state *cs = &a->check;
+	const char *inst = a->cfg.instance;
+
+	tg_buf_printf(b, "# HELP tollgate_checks_total /v1/check answers by result.\n"
+		      "# TYPE tollgate_checks_total counter\n"
+		      "tollgate_checks_total{instance=\"%s\",result=\"allowed\"} %" PRIu64 "\n"
+		      "tollgate_checks_total{instance=\"%s\",result=\"denied\"} %" PRIu64 "\n"
+		      "tollgate_checks_total{instance=\"%s\",result=\"bad_request\"} %" PRIu64 "\n"
+		      "tollgate_checks_total{instance=\"%s\",result=\"error\"} %" PRIu64 "\n"
+		      "# HELP tollgate_checks_kernel_verdict_total Checks answered with the verdict the kernel gave the request start (not charged again).\n"
+		      "# TYPE tollgate_checks_kernel_verdict_total counter\n"
+		      "tollgate_checks_kernel_verdict_total{instance=\"%s\"} %" PRIu64 "\n",
+		      inst, cs->allowed, inst, cs->denied, inst, cs->bad, inst, cs->errors, inst,
+		      cs->from_kernel);
+}

@@ -1,0 +1,162 @@
+#include "bpf/migrate_plan.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/bpf.h>
+
+int tg_layout_dir_version(const char *name)
+{
+	long v = 0;
+
+	if (name[0] != 'v' || !isdigit((unsigned char)name[1]))
+		return -1;
+	if (name[1] == '0' && name[2])
+		return -1; /* "v01" is nobody's layout */
+	for (const char *p = name + 1; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		v = v * 10 + (*p - '0');
+		if (v > INT_MAX / 10)
+			return -1;
+	}
+	return (int)v;
+}
+
+/* Types whose entries user space can walk and write back as they are.
+ * Ring buffers, socket storage, program and map-of-map arrays, queues and
+ * bloom filters hold either nothing walkable or references to objects of
+ * the old object file. */
+static bool copyable(uint32_t type)
+{
+	switch (type) {
+	case BPF_MAP_TYPE_HASH:
+	case BPF_MAP_TYPE_ARRAY:
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_PERCPU_ARRAY:
+	case BPF_MAP_TYPE_LRU_HASH:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+	case BPF_MAP_TYPE_LPM_TRIE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static const char *type_name(uint32_t type, char *buf, size_t len)
+{
+	static const char *const names[] = {
+		[BPF_MAP_TYPE_HASH] = "hash",
+		[BPF_MAP_TYPE_ARRAY] = "array",
+		[BPF_MAP_TYPE_PERCPU_HASH] = "percpu_hash",
+		[BPF_MAP_TYPE_PERCPU_ARRAY] = "percpu_array",
+		[BPF_MAP_TYPE_LRU_HASH] = "lru_hash",
+		[BPF_MAP_TYPE_LRU_PERCPU_HASH] = "lru_percpu_hash",
+		[BPF_MAP_TYPE_LPM_TRIE] = "lpm_trie",
+		[BPF_MAP_TYPE_SK_STORAGE] = "sk_storage",
+		[BPF_MAP_TYPE_RINGBUF] = "ringbuf",
+	};
+
+	if (type < sizeof(names) / sizeof(names[0]) && names[type])
+		return names[type];
+	snprintf(buf, len, "%u", type);
+	return buf;
+}
+
+static void add_why(char *why, size_t len, const char *what, const char *from, const char *to)
+{
+	size_t used = strlen(why);
+
+	if (used < len)
+		snprintf(why + used, len - used, "%s%s %s -> %s", used ? ", " : "", what, from, to);
+}
+
+static void add_why_u(char *why, size_t len, const char *what, uint32_t from, uint32_t to)
+{
+	char a[16], b[16];
+
+	snprintf(a, sizeof(a), "%u", from);
+	snprintf(b, sizeof(b), "%u", to);
+	add_why(why, len, what, a, b);
+}
+
+enum tg_mig_action tg_migrate_decide(const struct tg_map_shape *old, const struct tg_map_shape *cur,
+				     char *why, size_t len)
+{
+	if (len)
+		why[0] = '\0';
+	if (!cur)
+		return TG_MIG_GONE;
+	if (old->type != cur->type) {
+		char a[16], b[16];
+
+		add_why(why, len, "type", type_name(old->type, a, sizeof(a)),
+			type_name(cur->type, b, sizeof(b)));
+	}
+	if (old->key_size != cur->key_size)
+		add_why_u(why, len, "key size", old->key_size, cur->key_size);
+	if (old->value_size != cur->value_size)
+		add_why_u(why, len, "value size", old->value_size, cur->value_size);
+	/* A smaller map might hold the entries there are, but an LRU would
+	 * evict to make them fit and a hash would refuse some: all or none. */
+	if (old->max_entries > cur->max_entries)
+		add_why_u(why, len, "max_entries", old->max_entries, cur->max_entries);
+	if (len && why[0])
+		return TG_MIG_RECREATE;
+	return copyable(cur->type) ? TG_MIG_COPY : TG_MIG_SKIP;
+}
+
+/* Appends "; " (unless first) and the names of the results with `action`,
+ * then `tail`; with a reason (RECREATE, a failed copy) each name is
+ * followed by `tail` and its reason in parentheses. */
+static void list(char *buf, size_t len, size_t *used, bool *first, const struct tg_mig_result *r,
+		 int n, enum tg_mig_action action, bool failed, const char *tail)
+{
+	bool any = false;
+
+#define PUT(...)                                                                         \
+	do {                                                                             \
+		if (*used < len)                                                         \
+			*used += (size_t)snprintf(buf + *used, len - *used, __VA_ARGS__); \
+	} while (0)
+	for (int i = 0; i < n; i++) {
+		if (r[i].action != action || (action == TG_MIG_COPY && !!r[i].failed != failed))
+			continue;
+		PUT("%s%s", any ? ", " : (*first ? "" : "; "), r[i].name);
+		if (action == TG_MIG_RECREATE || failed)
+			PUT("%s (%s)", tail, r[i].why);
+		any = true;
+	}
+	if (any) {
+		if (action != TG_MIG_RECREATE && !failed)
+			PUT("%s", tail);
+		*first = false;
+	}
+#undef PUT
+}
+
+int tg_migrate_summary(char *buf, size_t len, int old_version, int cur_version,
+		       const struct tg_mig_result *r, int n)
+{
+	char gone[32];
+	size_t used = 0;
+	bool first = true;
+	int w;
+
+	if (!len)
+		return 0;
+	buf[0] = '\0';
+	w = snprintf(buf, len, "layout v%d found, migrated to v%d: ", old_version, cur_version);
+	used = w > 0 ? (size_t)w : 0;
+	snprintf(gone, sizeof(gone), " not in v%d, dropped", cur_version);
+	list(buf, len, &used, &first, r, n, TG_MIG_COPY, false, " copied");
+	list(buf, len, &used, &first, r, n, TG_MIG_COPY, true, " copy failed");
+	list(buf, len, &used, &first, r, n, TG_MIG_RECREATE, false, " recreated");
+	list(buf, len, &used, &first, r, n, TG_MIG_GONE, false, gone);
+	list(buf, len, &used, &first, r, n, TG_MIG_SKIP, false, " skipped (no copyable entries)");
+	if (first && used < len)
+		used += (size_t)snprintf(buf + used, len - used, "no maps");
+	return (int)used;
+}

@@ -1,0 +1,101 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "apikey.h"
+#include "bucket.h"
+#include "fleet/fleet_algo.h"
+#include "bpf/quota_plan.h"
+
+#define TG_EVENT_INTERVAL_NS 1000000000ULL
+
+int tg_quota_assign_ids(const char (*old)[32], const char (*names)[TG_NAME_LEN],
+			int n, int *ids)
+{
+	unsigned char used[TG_MAX_QUOTAS] = { 1 }; /* id 0: quotas.default */
+
+	/* Keep the ids of names that stay. */
+	for (int i = 0; i < n; i++) {
+		ids[i] = -1;
+		for (int id = 1; id < TG_MAX_QUOTAS; id++) {
+			if (!used[id] && old[id][0] && !strncmp(old[id], names[i], 32)) {
+				ids[i] = id;
+				used[id] = 1;
+				break;
+			}
+		}
+	}
+	/* New names take slots nobody had, then slots of removed names: a
+	 * removed entry's buckets are gone by the time its id is reused. */
+	for (int pass = 0; pass < 2; pass++) {
+		int id = 1;
+
+		for (int i = 0; i < n; i++) {
+			if (ids[i] >= 0)
+				continue;
+			while (id < TG_MAX_QUOTAS && (used[id] || (pass == 0 && old[id][0])))
+				id++;
+			if (id >= TG_MAX_QUOTAS)
+				break;
+			ids[i] = id;
+			used[id] = 1;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (ids[i] < 0)
+			return -ENOSPC;
+	return 0;
+}
+
+void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
+		    const struct tg_quota_entry *e)
+{
+	const struct tg_limits *l = e ? &e->limits : &cfg->default_limits;
+	uint64_t rps = l->requests_per_sec, burst = l->burst;
+
+	/* A global quota's own bucket holds the local share: what the node
+	 * admits while Redis is out of reach (fallback local_share). */
+	if (e && e->global)
+		tg_fleet_local_share(rps, burst, cfg->cluster.expected_nodes, &rps, &burst);
+	memset(q, 0, sizeof(*q));
+	tg_quota_set_limits(q, rps, burst, l->bytes_per_sec, l->bytes_burst,
+			    l->connections_per_sec);
+	q->action = (__u32)(e ? e->action : cfg->default_action);
+	q->max_conns = (__u32)l->max_connections;
+	q->flags = TG_QUOTA_SET;
+	if (e && e->match == TG_MATCH_CIDR && e->share == TG_SHARE_PER_ADDRESS)
+		q->flags |= TG_QUOTA_PER_ADDRESS;
+	if (e && e->global)
+		q->flags |= TG_QUOTA_GLOBAL;
+	snprintf(q->name, sizeof(q->name), "%s", e ? e->name : TG_QUOTA_NAME_DEFAULT);
+}
+
+void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
+		       unsigned int generation)
+{
+	memset(s, 0, sizeof(*s));
+	s->mode = (__u32)cfg->mode;
+	s->ipv6_prefix = cfg->ipv6_prefix;
+	s->generation = generation;
+	s->scan_bytes = cfg->header_scan_bytes;
+	s->event_interval_ns = TG_EVENT_INTERVAL_NS;
+	if (cfg->proxy_protocol)
+		s->flags |= TG_SET_PROXY_PROTOCOL;
+	if (cfg->anomaly.det[TG_AN_KEY_SHARED].enabled || cfg->anomaly.det[TG_AN_KEY_ROTATION].enabled)
+		s->flags |= TG_SET_KEY_USE;
+	for (int i = 0; i < cfg->n_key_headers && i < TG_MAX_KEY_HEADERS; i++) {
+		__u32 len = tg_header_words(cfg->key_headers[i], s->hdr_w[s->n_headers],
+					    s->hdr_m[s->n_headers]);
+		if (len)
+			s->hdr_len[s->n_headers++] = len;
+	}
+	for (int i = 0; i < cfg->n_quotas; i++)
+		if (cfg->quotas[i].match == TG_MATCH_API_KEY)
+			s->n_quota_keys++;
+}
+
+void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e)
+{
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = e->prefix_len;
+	memcpy(k->addr.w, e->cidr, sizeof(k->addr.w));
+}

@@ -1,0 +1,29 @@
+/* Turning the config's quotas into what the kernel maps hold: stable quota
+ * ids by entry name, struct tg_quota values, settings words. Pure logic. */
+#ifndef TG_QUOTA_PLAN_H
+#define TG_QUOTA_PLAN_H
+
+#include "config/config.h"
+#include "shared.h"
+
+#define TG_QUOTA_NAME_DEFAULT "default"
+
+/* Assigns each entry (names[0..n)) a quota id in 1..TG_MAX_QUOTAS-1,
+ * keeping the id an entry of the same name had in old[] (old[id] is the
+ * name in slot id, "" when free). Id 0 is quotas.default. Returns 0, or
+ * -ENOSPC when the slots run out. */
+int tg_quota_assign_ids(const char (*old)[32], const char (*names)[TG_NAME_LEN],
+			int n, int *ids);
+
+/* The kernel's view of one quota entry (id 0: pass NULL for quotas.default). */
+void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
+		    const struct tg_quota_entry *e);
+
+/* The mode, prefix, header words and scan settings of cfg. */
+void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
+		       unsigned int generation);
+
+/* LPM key of a CIDR entry. */
+void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e);
+
+#endif

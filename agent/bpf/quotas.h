@@ -1,0 +1,13 @@
+/* Quotas in the kernel's maps (see quota_plan.h for the pure part). */
+#ifndef TG_QUOTAS_H
+#define TG_QUOTAS_H
+
+#include "config/config.h"
+#include "bpf/loader.h"
+
+/* Writes cfg's quotas, CIDRs and API keys in place. Returns 0 or -errno. */
+int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg);
+/* The quota id of an entry name ("default" is 0), or -1. */
+int tg_quotas_find(const struct tg_kern *k, const char *name);
+
+#endif

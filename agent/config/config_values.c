@@ -1,0 +1,334 @@
+/* Validators of single config values, for the option table in config.c:
+ * names, addresses, list elements, the cgroup path. */
+#include "api/api.h"
+#include "config/config.h"
+#include "telemetry/rates.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tg_cfg_check_instance(const char *in, char *out, size_t len)
+{
+	size_t n = strspn(in, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+	if (n < 1 || n >= len || in[n])
+		return "must be 1..31 characters of A-Z a-z 0-9 _ -";
+	memcpy(out, in, n + 1);
+	return NULL;
+}
+
+/* "host:port" with a dotted IPv4 host, a [bracketed] IPv6 host or
+ * "localhost" (stored as 127.0.0.1, so the API never resolves names).
+ * Whether a non-loopback host is allowed depends on api.token_env: a
+ * cross-check in config.c. */
+const char *tg_cfg_check_listen(const char *in, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+	if (tg_api_parse_listen(in, &ss) ||
+	    (ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port) == 0)
+		return "must be \"host:port\" with an IPv4 address, [IPv6] or localhost, port 1..65535";
+	if (!strncmp(in, "localhost:", 10))
+		snprintf(out, len, "127.0.0.1:%s", in + 10);
+	else
+		snprintf(out, len, "%s", in);
+	return NULL;
+}
+
+bool tg_cfg_listen_is_loopback(const char *listen)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+	if (tg_api_parse_listen(listen, &ss))
+		return false;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+}
+
+bool tg_cfg_env_name_ok(const char *name)
+{
+	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+
+	return n >= 1 && n < TG_ENV_NAME_LEN && !name[n] && !isdigit((unsigned char)name[0]);
+}
+
+/* api.token_env: null, or the name of a variable holding the API's bearer
+ * token, read once here like the other secrets. The token travels in a
+ * header, hence visible ASCII only. */
+void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			    struct tg_config_errors *errs)
+{
+	const char *name = cJSON_IsString(v) ? v->valuestring : NULL, *val;
+	size_t n;
+
+	cfg->api_token_env[0] = cfg->api_token[0] = '\0';
+	if (cJSON_IsNull(v))
+		return;
+	if (!name) {
+		tg_config_errf(errs, path, "expected null or an environment variable name");
+		return;
+	}
+	if (!tg_cfg_env_name_ok(name)) {
+		tg_config_errf(errs, path, TG_CFG_ENV_NAME_BAD);
+		return;
+	}
+	/* kept even when the value is bad: the listen rule sees a token asked for */
+	memcpy(cfg->api_token_env, name, strlen(name) + 1);
+	if (!(val = getenv(name)) || !*val) {
+		tg_config_errf(errs, path, "environment variable %s is not set", name);
+		return;
+	}
+	for (n = 0; val[n]; n++)
+		if ((unsigned char)val[n] < 0x21 || (unsigned char)val[n] > 0x7e)
+			break;
+	if (val[n] || n > TG_SECRET_MAX) {
+		tg_config_errf(errs, path, "environment variable %s must hold 1..%d visible "
+			       "ASCII characters (no spaces)", name, TG_SECRET_MAX);
+		return;
+	}
+	memcpy(cfg->api_token, val, n + 1);
+}
+
+/* The variable's name only: the token itself is never printed. */
+struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags)
+{
+	return cfg->api_token_env[0] ? cJSON_CreateString(cfg->api_token_env) : cJSON_CreateNull();
+}
+
+/* An absolute directory path: the spool and dead letters live under it. */
+const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len)
+{
+	size_t n = strlen(in);
+
+	if (in[0] != '/' || n >= len || !strcmp(in, "/"))
+		return "must be an absolute directory path (not /) of at most 255 bytes";
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++)
+		if (*p < ' ' || *p == 0x7f)
+			return "must not hold control characters";
+	while (n > 1 && in[n - 1] == '/')
+		n--;
+	snprintf(out, len, "%.*s", (int)n, in);
+	return NULL;
+}
+
+/* A user name as useradd accepts it (and nothing a log line or a path
+ * could trip on), looked up now: a user that does not exist is a config
+ * error naming it, not a failure after the programs are loaded. */
+void tg_cfg_parse_user(struct tg_config *cfg, const struct cJSON *v, const char *path,
+		       struct tg_config_errors *errs)
+{
+	const char *name = cJSON_IsString(v) ? v->valuestring : NULL;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	size_t n;
+	int rc;
+
+	cfg->user[0] = '\0';
+	cfg->user_uid = cfg->user_gid = 0;
+	if (cJSON_IsNull(v))
+		return;
+	if (!name) {
+		tg_config_errf(errs, path, "expected a user name or null");
+		return;
+	}
+	n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+	if (n < 1 || n >= TG_USER_LEN || name[n] || name[0] == '-' ||
+	    strspn(name, "0123456789") == n) {
+		tg_config_errf(errs, path, "must be a user name: 1..32 characters of A-Z a-z "
+			       "0-9 _ . -, not all digits");
+		return;
+	}
+	rc = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+	if (rc || !res) {
+		tg_config_errf(errs, path, "no such user: %s%s%s", name, rc ? ": " : "",
+			       rc ? strerror(rc) : "");
+		return;
+	}
+	memcpy(cfg->user, name, n + 1);
+	cfg->user_uid = (uint32_t)pw.pw_uid;
+	cfg->user_gid = (uint32_t)pw.pw_gid;
+}
+
+struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags)
+{
+	(void)flags;
+	return cfg->user[0] ? cJSON_CreateString(cfg->user) : cJSON_CreateNull();
+}
+
+/* The kernel's dev_valid_name() rules, plus no control characters. */
+static bool iface_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n >= TG_IFNAME_LEN || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '/' || *p == ':')
+			return false;
+	return true;
+}
+
+/* Elements are added one by one; opt.max is checked before each call. */
+const char *tg_cfg_add_iface(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	if (!cJSON_IsString(it) || !iface_valid(it->valuestring))
+		return "must be an interface name: 1..15 characters, no '/', ':' or whitespace";
+	for (int j = 0; j < cfg->n_interfaces; j++)
+		if (!strcmp(cfg->interfaces[j], it->valuestring)) {
+			snprintf(buf, len, "duplicate interface %s", it->valuestring);
+			return buf;
+		}
+	strcpy(cfg->interfaces[cfg->n_interfaces++], it->valuestring);
+	return NULL;
+}
+
+/* Kept sorted as they come. */
+const char *tg_cfg_add_port(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	long long port;
+	int j;
+
+	if (!tg_config_json_int(it, 1, 65535, &port))
+		return "must be an integer in 1..65535";
+	for (j = 0; j < cfg->n_ports && cfg->ports[j] < port; j++)
+		;
+	if (j < cfg->n_ports && cfg->ports[j] == port) {
+		snprintf(buf, len, "duplicate port %lld", port);
+		return buf;
+	}
+	memmove(&cfg->ports[j + 1], &cfg->ports[j],
+		(size_t)(cfg->n_ports - j) * sizeof(cfg->ports[0]));
+	cfg->ports[j] = (uint16_t)port;
+	cfg->n_ports++;
+	return NULL;
+}
+
+/* The kernel compares lower case bytes (OR 0x20), hence the narrow set. */
+const char *tg_cfg_add_header(struct tg_config *cfg, const cJSON *it, char *buf, size_t len)
+{
+	const char *s = cJSON_IsString(it) ? it->valuestring : "";
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+	char name[TG_KEY_HEADER_LEN];
+
+	if (n < 1 || n >= sizeof(name) || s[n])
+		return "must be a header name: 1..15 characters of A-Z a-z 0-9 -";
+	for (size_t k = 0; k <= n; k++)
+		name[k] = (char)tolower((unsigned char)s[k]);
+	for (int j = 0; j < cfg->n_key_headers; j++)
+		if (!strcmp(cfg->key_headers[j], name)) {
+			snprintf(buf, len, "duplicate header %s", name);
+			return buf;
+		}
+	memcpy(cfg->key_headers[cfg->n_key_headers++], name, n + 1);
+	return NULL;
+}
+
+/* gateway.cgroup: null, "root" (the cgroup2 mount) or an absolute path. */
+void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			 struct tg_config_errors *errs)
+{
+	const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+
+	cfg->cgroup[0] = '\0';
+	if (cJSON_IsNull(v))
+		return;
+	if (!s)
+		tg_config_errf(errs, path, "expected null, \"root\" or an absolute path");
+	else if (strcmp(s, "root") && (s[0] != '/' || strstr(s, "/../") ||
+				       strlen(s) >= sizeof(cfg->cgroup) ||
+				       (strlen(s) >= 3 && !strcmp(s + strlen(s) - 3, "/..")) ||
+				       strspn(s, "\t\r\n") != 0))
+		tg_config_errf(errs, path, "must be \"root\" or an absolute path without \"..\", "
+			       "shorter than 256 bytes");
+	else
+		snprintf(cfg->cgroup, sizeof(cfg->cgroup), "%s", s);
+}
+
+struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags)
+{
+	return cfg->cgroup[0] ? cJSON_CreateString(cfg->cgroup) : cJSON_CreateNull();
+}
+
+
+/* identity.trusted_proxies: CIDRs whose X-Forwarded-For /v1/check
+ * believes. */
+void tg_cfg_parse_trusted(struct tg_config *cfg, const cJSON *v, const char *path,
+			  struct tg_config_errors *errs)
+{
+	char ipath[160];
+	const cJSON *it;
+	int i = 0;
+
+	cfg->n_trusted = 0;
+	if (!cJSON_IsArray(v)) {
+		tg_config_errf(errs, path, "expected an array of CIDRs");
+		return;
+	}
+	cJSON_ArrayForEach(it, v) {
+		struct tg_cidr *c;
+		int rc;
+
+		snprintf(ipath, sizeof(ipath), "%s[%d]", path, i++);
+		if (cfg->n_trusted >= TG_MAX_TRUSTED) {
+			tg_config_errf(errs, path, "at most %d CIDRs", TG_MAX_TRUSTED);
+			return;
+		}
+		if (!cJSON_IsString(it)) {
+			tg_config_errf(errs, ipath, "expected a CIDR string");
+			continue;
+		}
+		c = &cfg->trusted[cfg->n_trusted];
+		rc = tg_cidr_parse(it->valuestring, c->net, &c->prefix_len);
+		if (rc == -ERANGE) {
+			char want[TG_CIDR_STR_LEN];
+
+			tg_cidr_format(c->net, c->prefix_len, want, sizeof(want));
+			tg_config_errf(errs, ipath, "host bits set (did you mean %s?)", want);
+		} else if (rc) {
+			tg_config_errf(errs, ipath, "must be a CIDR (198.18.0.0/15, fd00::/8) or an address");
+		} else {
+			cfg->n_trusted++;
+		}
+	}
+}
+
+cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags)
+{
+	cJSON *a = cJSON_CreateArray();
+	char buf[TG_CIDR_STR_LEN];
+
+	for (int i = 0; a && i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
+		tg_cidr_format(cfg->trusted[i].net, cfg->trusted[i].prefix_len, buf, sizeof(buf));
+		if (!cJSON_AddItemToArray(a, cJSON_CreateString(buf))) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+bool tg_cfg_trusted(const struct tg_config *cfg, const uint32_t addr[4])
+{
+	for (int i = 0; i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
+		struct tg_addr a;
+
+		/* tg_cidr_parse stored the network with its host bits clear */
+		memcpy(a.w, addr, sizeof(a.w));
+		tg_addr_mask(&a, cfg->trusted[i].prefix_len);
+		if (!memcmp(a.w, cfg->trusted[i].net, sizeof(a.w)))
+			return true;
+	}
+	return false;
+}

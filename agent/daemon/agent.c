@@ -1,0 +1,423 @@
+/* `tollgate run`: load, attach, then a libuv loop of signals, a scan timer
+ * and the local API. Nothing here blocks the loop for long: the scan is a
+ * few batch syscalls, the API answers from the last snapshot. */
+#include <errno.h>
+#include <signal.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "daemon/agent.h"
+#include "lib/caps.h"
+#include "daemon/notify.h"
+#include "daemon/privs.h"
+#include "telemetry/events.h"
+#include "lib/log.h"
+#include "api/routes.h"
+#include "fleet/fleet.h"
+
+static void log_top(struct tg_agent *a)
+{
+	struct tg_collector *c = &a->col;
+	uint64_t now = tg_now_mono_ns();
+	size_t idx[3], n = c->n_cur < 3 ? c->n_cur : 3;
+	size_t *all;
+
+	if (now - a->last_top_log_ns < (uint64_t)TG_TOP_LOG_INTERVAL_MS * 1000000ull)
+		return;
+	if (c->totals.requests == a->last_top_requests)
+		return; /* nothing new: stay quiet */
+	a->last_top_log_ns = now;
+	a->last_top_requests = c->totals.requests;
+	all = malloc((c->n_cur ? c->n_cur : 1) * sizeof(*all));
+	if (!all)
+		return;
+	tg_sort_clients(c->cur, c->n_cur, TG_SORT_RPS, all);
+	memcpy(idx, all, n * sizeof(*idx));
+	free(all);
+	for (size_t i = 0; i < n; i++) {
+		const struct tg_client_view *v = &c->cur[idx[i]];
+		char addr[64];
+
+		tg_addr_format(&v->addr, addr, sizeof(addr));
+		pr_info("top", "rank=%zu client=%s requests=%" PRIu64 " bytes=%" PRIu64
+			" requests_per_sec=%.1f bytes_per_sec=%.0f", i + 1, addr,
+			v->requests, v->bytes, v->requests_per_sec, v->bytes_per_sec);
+	}
+}
+
+static void on_scan(uv_timer_t *t)
+{
+	struct tg_agent *a = t->data;
+	int err = tg_collector_scan(&a->col);
+
+	if (err)
+		pr_warn("scan failed", "err=\"%s\"", strerror(-err));
+	else
+		pr_debug("scan", "clients=%" PRIu64 " active=%" PRIu64 " ms=%.2f read_ms=%.2f "
+			 "slice_ms=%.2f backlog=%d", a->col.totals.clients, a->col.st.active,
+			 a->col.scan_ms, a->col.st.read_ms, a->col.st.slice_ms, a->col.st.backlog);
+	log_top(a);
+	if (!err)
+		tg_alerts_scan(&a->alerts);
+}
+
+static void on_denial(void *arg, const struct tg_event *e)
+{
+	tg_alerts_denial(arg, e);
+}
+
+static void reload(struct tg_agent *a)
+{
+	static struct tg_config next; /* ~300 KB: not on the stack */
+	struct tg_config_errors errs = { 0 };
+	char restart[256], why[256];
+	const char *bad = NULL;
+	bool scan_changed;
+	int err;
+
+	if (!a->config_path) {
+		pr_info("reload: running on the embedded default config, nothing to reload", NULL);
+		return;
+	}
+	err = tg_config_load(a->config_path, &next, &errs);
+	if (err) {
+		for (int i = 0; i < errs.n; i++)
+			pr_err("reload rejected, old config kept", "file=%s path=%s reason=\"%s\"",
+			       a->config_path, errs.e[i].path, errs.e[i].reason);
+		return;
+	}
+	tg_config_restart_keys(&a->cfg, &next, restart, sizeof(restart));
+	if (restart[0]) {
+		pr_warn("reload: these keys take effect after a restart, old values kept",
+			"keys=\"%s\"", restart);
+		snprintf(next.instance, sizeof(next.instance), "%s", a->cfg.instance);
+		next.max_clients = a->cfg.max_clients;
+		snprintf(next.api_listen, sizeof(next.api_listen), "%s", a->cfg.api_listen);
+		memcpy(next.api_token_env, a->cfg.api_token_env, sizeof(next.api_token_env));
+		memcpy(next.api_token, a->cfg.api_token, sizeof(next.api_token));
+		snprintf(next.state_dir, sizeof(next.state_dir), "%s", a->cfg.state_dir);
+		memcpy(next.user, a->cfg.user, sizeof(next.user));
+		next.user_uid = a->cfg.user_uid;
+		next.user_gid = a->cfg.user_gid;
+		next.cluster = a->cfg.cluster;
+	}
+	err = tg_kern_attach(&a->kern, &next, &bad);
+	if (err) {
+		pr_err("reload rejected, old config kept", "interface=%s err=\"%s\"",
+		       bad ? bad : "?", err == -ENODEV ? "interface not found" : strerror(-err));
+		return;
+	}
+	err = tg_kern_attach_cgroup(&a->kern, &next, &bad);
+	if (err) {
+		pr_err("reload rejected, old config kept", "cgroup=%s err=\"%s\"",
+		       bad ? bad : "?", strerror(-err));
+		return;
+	}
+	err = tg_kern_apply(&a->kern, &next, a->generation + 1);
+	if (err) {
+		pr_err("reload: writing settings failed", "err=\"%s\"", strerror(-err));
+		return;
+	}
+	scan_changed = next.anomaly.scan_interval_ms != a->cfg.anomaly.scan_interval_ms;
+	a->cfg = next;
+	a->generation++;
+	tg_log_setup(a->cfg.log_level, a->cfg.log_format);
+	tg_collector_set_interval(&a->col, a->cfg.anomaly.scan_interval_ms);
+	if (scan_changed)
+		uv_timer_start(&a->scan_timer, on_scan, a->cfg.anomaly.scan_interval_ms,
+			       a->cfg.anomaly.scan_interval_ms);
+	tg_check_reindex(a);
+	tg_fleet_reload(a->fleet, &a->cfg);
+	if (tg_alerts_reload(&a->alerts, why, sizeof(why)))
+		pr_err("reload: webhooks not all started", "err=\"%s\"", why);
+	pr_info("reloaded", "generation=%u", a->generation);
+}
+
+/* A change to the config file reloads it like SIGHUP. Editors replace the
+ * file rather than write it, so the directory is watched, and a burst of
+ * events settles for 200 ms before the reload. */
+static void on_config_settled(uv_timer_t *t)
+{
+	struct tg_agent *a = t->data;
+
+	pr_info("config file changed", "file=%s", a->config_path);
+	tg_notify_reloading();
+	reload(a);
+	tg_notify_ready();
+}
+
+static void on_config_event(uv_fs_event_t *h, const char *name, int events, int status)
+{
+	struct tg_agent *a = h->data;
+
+	if (status < 0 || !name || strcmp(name, a->config_base))
+		return;
+	uv_timer_start(&a->config_timer, on_config_settled, 200, 0);
+}
+
+static void watch_config(struct tg_agent *a)
+{
+	char dir[4096];
+	const char *slash = strrchr(a->config_path, '/');
+	int err;
+
+	snprintf(a->config_base, sizeof(a->config_base), "%s", slash ? slash + 1 : a->config_path);
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - a->config_path), a->config_path);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	uv_timer_init(a->loop, &a->config_timer);
+	a->config_timer.data = a;
+	uv_fs_event_init(a->loop, &a->config_watch);
+	a->config_watch.data = a;
+	err = uv_fs_event_start(&a->config_watch, on_config_event, dir, 0);
+	if (err)
+		pr_warn("config file not watched: reload with SIGHUP", "dir=%s err=\"%s\"", dir,
+			uv_strerror(err));
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct tg_agent *a = s->data;
+
+	if (signum == SIGHUP) {
+		tg_notify_reloading();
+		reload(a);
+		tg_notify_ready();
+		return;
+	}
+	pr_info("shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	tg_notify_stopping();
+	uv_stop(a->loop);
+}
+
+/* What the privilege steps work on (privs.h). */
+static void privs_plan(struct tg_agent *a, struct tg_privs_plan *p)
+{
+	*p = (struct tg_privs_plan){
+		.user = a->cfg.user,
+		.uid = (uid_t)a->cfg.user_uid,
+		.gid = (gid_t)a->cfg.user_gid,
+		.pin_dir = a->kern.pin_dir,
+		.state_dir = a->cfg.state_dir,
+		.instance = a->cfg.instance,
+		.keep = TG_CAPS_KEEP,
+	};
+}
+
+/* Everything that needs privileges beyond what the running agent keeps is
+ * done: the programs are loaded and attached, the maps pinned, the API
+ * bound, the ring buffer mapped, the spool open. */
+static int drop_privileges(struct tg_agent *a)
+{
+	struct tg_privs_plan p;
+	uint64_t eff = 0, prm = 0, bnd = 0;
+	char why[320], caps[256];
+	int nnp = 0, err;
+
+	privs_plan(a, &p);
+	p.keep = tg_privs_needed(tg_kern_map_fd(&a->kern, "tg_settings"));
+	err = tg_privs_drop(&p, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "tollgate: dropping privileges failed: %s\n", why);
+		return err;
+	}
+	tg_privs_current(&eff, &prm, &bnd, &nnp);
+	tg_caps_format(eff, caps, sizeof(caps));
+	pr_info("privileges dropped", "user=%s uid=%u gid=%u caps=%s no_new_privs=%d",
+		a->cfg.user[0] ? a->cfg.user : "(unchanged)", (unsigned)getuid(),
+		(unsigned)getgid(), caps, nnp);
+	return 0;
+}
+
+static int start_loop(struct tg_agent *a)
+{
+	char why[256];
+	int err;
+
+	a->loop = uv_default_loop();
+	uv_signal_init(a->loop, &a->sig_int);
+	uv_signal_init(a->loop, &a->sig_term);
+	uv_signal_init(a->loop, &a->sig_hup);
+	a->sig_int.data = a->sig_term.data = a->sig_hup.data = a;
+	uv_signal_start(&a->sig_int, on_signal, SIGINT);
+	uv_signal_start(&a->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+
+	uv_timer_init(a->loop, &a->scan_timer);
+	a->scan_timer.data = a;
+	uv_timer_start(&a->scan_timer, on_scan, 0, a->cfg.anomaly.scan_interval_ms);
+
+	tg_check_reindex(a);
+	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, a, &a->api);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot listen on %s (api.listen): %s\n",
+			a->cfg.api_listen, strerror(-err));
+		return err;
+	}
+	err = tg_api_set_token(a->api, a->cfg.api_token);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot set the API token (api.token_env): %s\n",
+			strerror(-err));
+		return err;
+	}
+	pr_info("api listening", "listen=%s token=%s", a->cfg.api_listen,
+		a->cfg.api_token_env[0] ? "required" : "none");
+	err = tg_events_start(&a->events, a->loop, &a->kern, tg_kern_map_fd(&a->kern, "tg_events"));
+	if (err) {
+		fprintf(stderr, "tollgate: cannot read the kernel's event ring buffer: %s\n",
+			strerror(-err));
+		return err;
+	}
+	err = tg_alerts_start(&a->alerts, a->loop, &a->cfg, &a->kern, &a->col, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "tollgate: cannot start webhook delivery: %s\n", why);
+		return err;
+	}
+	a->events.on_denial = on_denial;
+	a->events.denial_arg = &a->alerts;
+	if (a->config_path)
+		watch_config(a);
+	return 0;
+}
+
+static void stop_loop(struct tg_agent *a)
+{
+	if (!a->loop)
+		return;
+	if (a->api)
+		tg_api_stop(a->api);
+	a->api = NULL;
+	tg_events_stop(&a->events);
+	tg_alerts_stop(&a->alerts);
+	tg_fleet_stop(a->fleet);
+	uv_walk(a->loop, close_walk, NULL);
+	uv_run(a->loop, UV_RUN_DEFAULT);
+	tg_alerts_free(&a->alerts);
+	tg_fleet_free(a->fleet);
+	a->fleet = NULL;
+	uv_loop_close(a->loop);
+	a->loop = NULL;
+}
+
+int tg_agent_run(const char *config_path)
+{
+	static struct tg_agent agent; /* big: lives outside the stack */
+	struct tg_agent *a = &agent;
+	struct tg_config_errors errs = { 0 };
+	struct tg_privs_plan plan;
+	const char *bad = NULL;
+	char why[320];
+	bool keep;
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	a->config_path = config_path;
+	a->exit_code = 1;
+	if (config_path)
+		err = tg_config_load(config_path, &a->cfg, &errs);
+	else
+		err = tg_config_parse(tg_default_config_json, strlen(tg_default_config_json),
+				      &a->cfg, &errs);
+	if (err) {
+		tg_config_errors_print(stderr, config_path ? config_path : "(default)", &errs);
+		return 2;
+	}
+	tg_log_setup(a->cfg.log_level, a->cfg.log_format);
+	pr_info("starting", "version=%s instance=%s config=%s mode=%s", TG_VERSION,
+		a->cfg.instance, config_path ? config_path : "(default)",
+		a->cfg.mode == TG_MODE_ENFORCE ? "enforce" : "monitor");
+
+	err = tg_kern_open(&a->kern, &a->cfg);
+	if (err)
+		goto cleanup;
+	a->generation = 1;
+	err = tg_kern_apply(&a->kern, &a->cfg, a->generation);
+	if (err) {
+		fprintf(stderr, "tollgate: writing settings into the maps failed: %s\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	err = tg_kern_attach(&a->kern, &a->cfg, &bad);
+	if (err) {
+		if (err == -ENODEV)
+			fprintf(stderr, "tollgate: interface %s not found: fix gateway.interfaces "
+					"(ip -br link lists the interfaces)\n", bad);
+		else
+			fprintf(stderr, "tollgate: attaching to %s failed: %s\n", bad, strerror(-err));
+		goto cleanup;
+	}
+	err = tg_kern_attach_cgroup(&a->kern, &a->cfg, &bad);
+	if (err) {
+		fprintf(stderr, "tollgate: attaching to cgroup %s failed: %s: fix gateway.cgroup "
+				"(a cgroup v2 directory, or \"root\")\n", bad, strerror(-err));
+		goto cleanup;
+	}
+	/* the new programs run everywhere configured: the old layout's
+	 * leftovers can go */
+	tg_kern_migrate_finish(&a->kern);
+	err = tg_collector_init(&a->col, tg_kern_clients_fd(&a->kern),
+				tg_kern_global_fd(&a->kern),
+				tg_kern_map_fd(&a->kern, "tg_addr_buckets"), a->kern.ncpus,
+				tg_clients_map_size(a->cfg.max_clients));
+	a->col.resp_fd = tg_kern_map_fd(&a->kern, "tg_responses");
+	a->col.socks_fd = tg_kern_map_fd(&a->kern, "tg_socks");
+	tg_collector_use_active(&a->col, tg_kern_map_fd(&a->kern, "tg_active"),
+				tg_kern_epoch(&a->kern));
+	tg_collector_set_interval(&a->col, a->cfg.anomaly.scan_interval_ms);
+	if (err)
+		goto cleanup;
+	privs_plan(a, &plan);
+	err = tg_privs_prepare(&plan, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "tollgate: %s\n", why);
+		goto cleanup;
+	}
+	err = start_loop(a);
+	if (err)
+		goto cleanup;
+	err = drop_privileges(a);
+	if (err)
+		goto cleanup;
+	/* After the drop: resolving the Redis host starts libuv's thread
+	 * pool, and capabilities are dropped while the agent has one thread. */
+	err = tg_fleet_start(a->loop, &a->cfg, &a->kern, &a->fleet);
+	if (err) {
+		fprintf(stderr, "tollgate: cannot start fleet sync (cluster): %s\n", strerror(-err));
+		goto cleanup;
+	}
+	pr_info("running", "interfaces=%d ports=%d pin_dir=%s", a->kern.n_links,
+		a->cfg.n_ports, a->kern.pin_dir);
+	tg_notify_ready();
+	tg_notify_status("running: %d interfaces, %d ports, api %s", a->kern.n_links,
+			 a->cfg.n_ports, a->cfg.api_listen);
+	uv_run(a->loop, UV_RUN_DEFAULT);
+	a->exit_code = 0;
+	/* A second signal must not cut the detach short and leave pins. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+cleanup:
+	stop_loop(a);
+	tg_collector_free(&a->col);
+	/* keep: enforcement and counting go on without the agent; the next
+	 * run adopts the pinned maps and replaces the filters. A failed start
+	 * never keeps what it made. */
+	keep = a->cfg.keep && a->exit_code == 0;
+	tg_kern_close(&a->kern, keep);
+	if (a->exit_code == 0 && keep)
+		pr_info("stopped", "detached=false pin_dir=%s (keep: programs stay attached, "
+			"maps pinned; tollgate detach removes them)", a->kern.pin_dir);
+	else if (a->exit_code == 0)
+		pr_info("stopped", "detached=true");
+	return a->exit_code;
+}

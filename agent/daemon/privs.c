@@ -1,0 +1,318 @@
+/* Dropping privileges after start. libcap rather than raw capset(2): it
+ * knows the kernel's capability count and versioned ABI, gives the names
+ * we log, and cap_setuid()/cap_setgroups() do the PR_SET_KEEPCAPS dance
+ * (raise CAP_SETUID, keep caps across setuid, clear keepcaps) in one
+ * audited place. Capabilities, uids and no_new_privs are per thread in the
+ * kernel, and libcap without libpsx changes only the calling thread: so
+ * this runs before the loop starts, while the agent has one thread (libuv
+ * and libcurl start theirs later; they inherit the reduced state). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include "lib/caps.h"
+#include "lib/log.h"
+#include "daemon/privs.h"
+
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static int n_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Lowers or raises caps in the effective set only (they stay permitted). */
+static int set_effective(const cap_value_t *caps, int n, cap_flag_value_t v)
+{
+	cap_t c = cap_get_proc();
+	int rc;
+
+	if (!c)
+		return -errno;
+	rc = cap_set_flag(c, CAP_EFFECTIVE, n, caps, v) || cap_set_proc(c) ? -errno : 0;
+	cap_free(c);
+	return rc;
+}
+
+static bool permitted(cap_value_t cap)
+{
+	cap_t c = cap_get_proc();
+	cap_flag_value_t v = CAP_CLEAR;
+
+	if (c)
+		cap_get_flag(c, cap, CAP_PERMITTED, &v);
+	cap_free(c);
+	return v == CAP_SET;
+}
+
+uint64_t tg_privs_needed(int map_fd)
+{
+	/* bpf_capable() is CAP_BPF or CAP_SYS_ADMIN: both go for the probe. */
+	const cap_value_t bpf_caps[] = { CAP_BPF, CAP_SYS_ADMIN };
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	uint64_t keep = TG_CAPS_KEEP;
+	int rc;
+
+	if (map_fd < 0 || !permitted(CAP_BPF))
+		return keep;
+	if (set_effective(bpf_caps, permitted(CAP_SYS_ADMIN) ? 2 : 1, CAP_CLEAR))
+		return keep | TG_CAP_BIT(CAP_BPF); /* cannot tell: keep it */
+	memset(&info, 0, sizeof(info));
+	rc = bpf_obj_get_info_by_fd(map_fd, &info, &len) ? -errno : 0;
+	set_effective(bpf_caps, permitted(CAP_SYS_ADMIN) ? 2 : 1, CAP_SET);
+	if (rc == -EPERM) {
+		pr_info("bpf() on held fds needs CAP_BPF on this kernel: keeping it", NULL);
+		keep |= TG_CAP_BIT(CAP_BPF);
+	}
+	return keep;
+}
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	if (lchown(path, chown_uid, chown_gid) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* path and everything under it (not following links). */
+static int chown_tree(const char *path, uid_t uid, gid_t gid)
+{
+	int rc;
+
+	chown_uid = uid;
+	chown_gid = gid;
+	rc = nftw(path, chown_one, 16, FTW_PHYS);
+	return rc < 0 ? -errno : rc;
+}
+
+static int mkdir_owned(const char *path, uid_t uid, gid_t gid)
+{
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	return lchown(path, uid, gid) ? -errno : 0;
+}
+
+/* The pins (unlinked on a clean stop, reopened by a later start as the
+ * user) and the state (spool files made and removed at run time). The
+ * instance's pin directory is removed on a clean stop, so its parent
+ * <bpffs>/tollgate/<instance> is the user's too; <bpffs>/tollgate, shared
+ * by every instance, is left as it is. Of state_dir, only what the agent
+ * makes is given away: state_dir when it did not exist (as nginx does with
+ * its temp paths), and always <state_dir>/<instance>. An existing
+ * state_dir is never chowned (it could be any directory): the user must
+ * be able to search it. */
+static int give_files(const struct tg_privs_plan *p, const gid_t *groups, int ng,
+		      char *err, size_t errlen)
+{
+	char path[512], *slash;
+	struct stat st;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s", p->pin_dir);
+	slash = strrchr(path, '/');
+	if (slash) {
+		*slash = '\0';
+		if (lchown(path, p->uid, p->gid)) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot give %s to user %s: %s", path, p->user,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	rc = chown_tree(p->pin_dir, p->uid, p->gid);
+	if (rc) {
+		snprintf(err, errlen, "cannot give %s to user %s: %s", p->pin_dir, p->user,
+			 strerror(-rc));
+		return rc;
+	}
+	if (stat(p->state_dir, &st) < 0) {
+		rc = errno == ENOENT ? mkdir_owned(p->state_dir, p->uid, p->gid) : -errno;
+		if (rc) {
+			snprintf(err, errlen, "cannot make state_dir %s for user %s: %s",
+				 p->state_dir, p->user, strerror(-rc));
+			return rc;
+		}
+	} else if (!S_ISDIR(st.st_mode) || !tg_dir_searchable(st.st_mode, st.st_uid, st.st_gid, p->uid, groups, ng)) {
+		snprintf(err, errlen, "state_dir %s is not a directory user %s can search: "
+			 "chown it to %s, or chmod o+x it", p->state_dir, p->user, p->user);
+		return -EACCES;
+	}
+	snprintf(path, sizeof(path), "%s/%s", p->state_dir, p->instance);
+	if ((rc = mkdir_owned(path, p->uid, p->gid)) || (rc = chown_tree(path, p->uid, p->gid))) {
+		snprintf(err, errlen, "cannot give %s to user %s: %s", path, p->user,
+			 strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int tg_privs_prepare(const struct tg_privs_plan *p, char *err, size_t errlen)
+{
+	struct stat st;
+	int rc;
+
+	if (!p->user || !p->user[0] || geteuid() != 0 || p->uid == 0)
+		return 0;
+	if (stat(p->state_dir, &st) == 0 || errno != ENOENT)
+		return 0; /* an existing one is checked, never chowned */
+	rc = mkdir_owned(p->state_dir, p->uid, p->gid);
+	if (rc)
+		snprintf(err, errlen, "cannot make state_dir %s for user %s: %s", p->state_dir,
+			 p->user, strerror(-rc));
+	return rc;
+}
+
+static int switch_user(const struct tg_privs_plan *p, char *err, size_t errlen)
+{
+	gid_t groups[64];
+	int ng = 64, rc;
+
+	if (getuid() == p->uid && geteuid() == p->uid && getgid() == p->gid)
+		return 0; /* started as the user already (systemd User=) */
+	if (geteuid() != 0) {
+		snprintf(err, errlen, "switching to user %s needs root: start as root, or as "
+			 "that user with the capabilities", p->user);
+		return -EPERM;
+	}
+	if (getgrouplist(p->user, p->gid, groups, &ng) < 0) {
+		snprintf(err, errlen, "user %s is in more than 64 groups", p->user);
+		return -E2BIG;
+	}
+	if ((rc = give_files(p, groups, ng, err, errlen)))
+		return rc;
+	/* setgroups + setgid, then setuid with PR_SET_KEEPCAPS: the
+	 * permitted set survives the uid change; effective is cleared by the
+	 * kernel and set again below. */
+	if (cap_setgroups(p->gid, (size_t)ng, groups) || cap_setuid(p->uid)) {
+		rc = -errno;
+		snprintf(err, errlen, "switching to user %s failed: %s", p->user, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int tg_privs_drop(const struct tg_privs_plan *p, char *err, size_t errlen)
+{
+	cap_value_t kept[64];
+	int nk = 0, rc, nt = n_threads();
+	cap_t c;
+
+	if (nt < 0) {
+		snprintf(err, errlen, "cannot count the threads in /proc/self/task: %s",
+			 strerror(-nt));
+		return nt;
+	}
+	if (nt != 1) {
+		snprintf(err, errlen, "the process has %d threads: capabilities are per thread, "
+			 "so they are dropped before any other starts", nt);
+		return -EBUSY;
+	}
+	if (p->user && p->user[0] && (rc = switch_user(p, err, errlen)))
+		return rc;
+	/* Bounding set first: narrowing it needs CAP_SETPCAP, which goes
+	 * below. Without it (an unprivileged start that was not given it)
+	 * the set stays what the caller bounded it to. */
+	if (CAP_IS_SUPPORTED(CAP_SETPCAP) && permitted(CAP_SETPCAP)) {
+		const cap_value_t setpcap = CAP_SETPCAP;
+
+		set_effective(&setpcap, 1, CAP_SET);
+		for (cap_value_t v = 0; v < 64; v++) {
+			if (!CAP_IS_SUPPORTED(v) || (p->keep & TG_CAP_BIT(v)))
+				continue;
+			if (cap_drop_bound(v) && errno != EINVAL) {
+				rc = -errno;
+				snprintf(err, errlen, "cannot drop capability %d from the bounding "
+					 "set: %s", v, strerror(-rc));
+				return rc;
+			}
+		}
+	} else {
+		pr_warn("bounding set not narrowed: CAP_SETPCAP is not permitted", NULL);
+	}
+	if (cap_reset_ambient() && errno != EINVAL) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot clear the ambient set: %s", strerror(-rc));
+		return rc;
+	}
+	for (cap_value_t v = 0; v < 64; v++)
+		if ((p->keep & TG_CAP_BIT(v)) && CAP_IS_SUPPORTED(v) && permitted(v))
+			kept[nk++] = v;
+	c = cap_init(); /* all clear: inheritable stays empty */
+	if (!c || (nk && (cap_set_flag(c, CAP_EFFECTIVE, nk, kept, CAP_SET) ||
+			  cap_set_flag(c, CAP_PERMITTED, nk, kept, CAP_SET))) ||
+	    cap_set_proc(c)) {
+		rc = -errno;
+		cap_free(c);
+		snprintf(err, errlen, "cannot set the capabilities: %s", strerror(-rc));
+		return rc;
+	}
+	cap_free(c);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot set no_new_privs: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int tg_privs_current(uint64_t *eff, uint64_t *prm, uint64_t *bnd, int *nnp)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	uint64_t v = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	if (tg_caps_from_status(buf, "CapEff", eff) || tg_caps_from_status(buf, "CapPrm", prm) ||
+	    tg_caps_from_status(buf, "CapBnd", bnd) || tg_caps_from_status(buf, "NoNewPrivs", &v))
+		return -EINVAL;
+	*nnp = (int)v;
+	return 0;
+}
+
+uint64_t tg_privs_effective(void)
+{
+	cap_t c = cap_get_proc();
+	uint64_t m = 0;
+
+	for (cap_value_t v = 0; c && v < 64; v++) {
+		cap_flag_value_t f = CAP_CLEAR;
+
+		if (CAP_IS_SUPPORTED(v) && !cap_get_flag(c, v, CAP_EFFECTIVE, &f) && f == CAP_SET)
+			m |= TG_CAP_BIT(v);
+	}
+	cap_free(c);
+	return m;
+}
