@@ -248,7 +248,7 @@ static int cmd_detach(int argc, char **argv)
 		return 2;
 	}
 	if (instance) {
-		if ((why = tg_cfg_check_instance(instance, name, sizeof(name)))) {
+		if ((why = tg_config_check_instance(instance, name, sizeof(name)))) {
 			fprintf(stderr, "tollgate detach: --instance %s\n", why);
 			return 2;
 		}

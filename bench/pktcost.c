@@ -87,6 +87,7 @@
 #include "shared.h"
 #include "telemetry/rates.h"
 #include "pkt.h"
+#include "lib/addr.h"
 
 #define REPEAT 1000000
 #define ROUNDS 9

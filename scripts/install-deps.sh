@@ -10,7 +10,7 @@ pkgs=(build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev
       zlib1g-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhttp-parser-dev
       libssl-dev libsystemd-dev libcap-dev libhiredis-dev iproute2 curl)
 if [ "$what" = test ] || [ "$what" = bench ] || [ "$what" = compose ]; then
-  pkgs+=(libcriterion-dev libclang-rt-14-dev nginx ethtool jq python3 python3-jsonschema python3-yaml procps bc util-linux tmux valgrind redis-server)
+  pkgs+=(libcriterion-dev libclang-rt-14-dev nginx ethtool jq python3 python3-jsonschema python3-yaml procps bc util-linux tmux valgrind redis-server prometheus)
 fi
 if [ "$what" = bench ]; then
   pkgs+=(wrk gnuplot-nox)

@@ -12,6 +12,9 @@
 #include "formats/formats.h"
 #include "bpf/loader.h"
 #include "lib/log.h"
+#include "lib/clock.h"
+#include "lib/buf.h"
+#include "lib/addr.h"
 
 /* A triage answer waiting to be handed to delivery. */
 struct tg_triage_item {
@@ -21,14 +24,6 @@ struct tg_triage_item {
 	size_t len;
 	char json[];
 };
-
-static uint64_t now_wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int key_name_cmp(const void *pa, const void *pb)
 {
@@ -77,21 +72,6 @@ static const struct tg_limits *limits_of(const struct tg_alerts *al, uint32_t q)
 	return i >= 0 && i < al->cfg->n_quotas ? &al->cfg->quotas[i].limits : NULL;
 }
 
-static void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-	size_t c = *cap ? *cap : 256;
-	void *q;
-
-	if (need <= *cap)
-		return p;
-	while (c < need)
-		c *= 2;
-	if (!(q = realloc(p, c * elem)))
-		return NULL;
-	*cap = c;
-	return q;
-}
-
 static void bucket_in(struct tg_alerts *al, struct tg_detect_bucket *d,
 		      const struct tg_bucket_key *k, const struct tg_bucket *b, bool addr)
 {
@@ -121,7 +101,7 @@ static size_t read_buckets(struct tg_alerts *al)
 	if (al->buckets_fd > 0 && tg_collector_read_map(al->buckets_fd, &al->sbk))
 		al->sbk.n = 0;
 	need = al->sbk.n + c->n_bk;
-	if (!(p = grow(al->dbk, &al->cap_dbk, need ? need : 1, sizeof(*al->dbk))))
+	if (!(p = tg_grow(al->dbk, &al->cap_dbk, need ? need : 1, sizeof(*al->dbk), 256)))
 		return 0;
 	al->dbk = p;
 	al->denied_total = 0;
@@ -154,7 +134,7 @@ static size_t read_key_use(struct tg_alerts *al)
 	al->kub.n = 0;
 	if (al->keyuse_fd <= 0 || tg_collector_read_map(al->keyuse_fd, &al->kub) || !al->kub.n)
 		return 0;
-	if (!(p = grow(al->dku, &al->cap_dku, al->kub.n, sizeof(*al->dku))))
+	if (!(p = tg_grow(al->dku, &al->cap_dku, al->kub.n, sizeof(*al->dku), 256)))
 		return 0;
 	al->dku = p;
 	for (size_t i = 0; i < al->kub.n; i++) {
@@ -175,7 +155,7 @@ static size_t read_resp(struct tg_alerts *al)
 	const struct tg_collector *c = al->col;
 	void *p;
 
-	if (!c->n_resp || !(p = grow(al->drs, &al->cap_drs, c->n_resp, sizeof(*al->drs))))
+	if (!c->n_resp || !(p = tg_grow(al->drs, &al->cap_drs, c->n_resp, sizeof(*al->drs), 256)))
 		return 0;
 	al->drs = p;
 	for (size_t i = 0; i < c->n_resp; i++) {
@@ -258,7 +238,7 @@ static void send_urgent(struct tg_alerts *al)
 	struct tg_event_out ev;
 
 	event_ctx(al, &ctx, top);
-	if (tg_summary_urgent(al->sum, &ctx, now_wall_ns(), &ev) == 0) {
+	if (tg_summary_urgent(al->sum, &ctx, tg_now_wall_ns(), &ev) == 0) {
 		al->urgent++;
 		send_event(al, &ev, "critical");
 	}
@@ -285,7 +265,7 @@ void tg_alerts_scan(struct tg_alerts *al)
 
 	if (!al->started)
 		return;
-	in.now_wall_ns = now_wall_ns();
+	in.now_wall_ns = tg_now_wall_ns();
 	in.dt = c->have_prev ? (double)(c->cur_mono_ns - c->prev_mono_ns) / 1e9 : 0;
 	in.ipv6_prefix = al->cfg->ipv6_prefix;
 	in.clients = c->cur;
@@ -341,7 +321,7 @@ static void on_window(uv_timer_t *t)
 	struct tg_event_out ev;
 
 	event_ctx(al, &ctx, top);
-	if (tg_summary_close(al->sum, &ctx, now_wall_ns(), &ev) == 0)
+	if (tg_summary_close(al->sum, &ctx, tg_now_wall_ns(), &ev) == 0)
 		send_event(al, &ev, "summary");
 }
 
@@ -405,14 +385,14 @@ int tg_alerts_start(struct tg_alerts *al, uv_loop_t *loop, const struct tg_confi
 	al->col = col;
 	if (gethostname(al->host, sizeof(al->host) - 1) < 0)
 		snprintf(al->host, sizeof(al->host), "unknown");
-	al->buckets_fd = tg_kern_map_fd(k, "tg_buckets");
-	al->keyuse_fd = tg_kern_map_fd(k, "tg_key_use");
+	al->buckets_fd = tg_kern_fd(k, tg_buckets);
+	al->keyuse_fd = tg_kern_fd(k, tg_key_use);
 	al->sbk.ksz = sizeof(struct tg_bucket_key);
 	al->sbk.vsz = sizeof(struct tg_bucket);
 	al->kub.ksz = sizeof(struct tg_key_use_key);
 	al->kub.vsz = sizeof(struct tg_key_use);
 	al->det = tg_detect_new(&cfg->anomaly);
-	al->sum = tg_summary_new(cfg->anomaly.window_ms, 4096, now_wall_ns());
+	al->sum = tg_summary_new(cfg->anomaly.window_ms, 4096, tg_now_wall_ns());
 	if (!al->det || !al->sum) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

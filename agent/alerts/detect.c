@@ -5,6 +5,7 @@
 #include <string.h>
 #include "alerts/detect.h"
 #include "alerts/hashtab.h"
+#include "lib/addr.h"
 
 /* ---- baselines -------------------------------------------------------- */
 

@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include "telemetry/rates.h"
 #include "alerts/summary.h"
+#include "lib/clock.h"
+#include "lib/addr.h"
 
 #define DEFAULT_WINDOW_MS 10000
 #define DEFAULT_MAX_ENTRIES 1024
@@ -232,18 +234,6 @@ bool tg_summary_add(struct tg_summary *s, const struct tg_anomaly *a)
 
 /* ---- rendering --------------------------------------------------------- */
 
-/* RFC 3339, UTC, milliseconds: 2026-11-28T09:20:01.123Z */
-static void fmt_time(uint64_t ns, char *buf, size_t len)
-{
-	time_t sec = (time_t)(ns / 1000000000ull);
-	struct tm tm;
-	char day[32];
-
-	if (!gmtime_r(&sec, &tm) || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		snprintf(day, sizeof(day), "1970-01-01T00:00:00");
-	snprintf(buf, len, "%s.%03uZ", day, (unsigned)((ns / 1000000ull) % 1000));
-}
-
 /* A figure for people: 412, 12.5, 0.02. */
 static void fmt_num(double v, char *buf, size_t len)
 {
@@ -406,7 +396,7 @@ static void jb_time(struct jb *b, cJSON *o, const char *k, uint64_t ns)
 {
 	char t[40];
 
-	fmt_time(ns, t, sizeof(t));
+	tg_format_time(ns, t, sizeof(t));
 	jb_str(b, o, k, t);
 }
 
@@ -628,11 +618,8 @@ void tg_event_id_new(char id[TG_EVENT_ID_LEN])
 	if (got < sizeof(r)) {
 		/* No getrandom (an old kernel or a seccomp filter): still
 		 * unique per process run, which is what an id needs. */
-		struct timespec ts;
-		uint64_t a, b;
+		uint64_t a = tg_now_wall_ns(), b;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		a = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		b = ((uint64_t)getpid() << 32) ^ ++counter ^ (uint64_t)(uintptr_t)&counter;
 		memcpy(r, &a, 8);
 		memcpy(r + 8, &b, 8);

@@ -26,6 +26,7 @@
 #include "api/api.h"
 #include "api/api_hdrs.h"
 #include "api/http_util.h"
+#include "lib/addr.h"
 
 /* Smaller than TG_API_MAX_REQUEST: the parser streams, rbuf never holds a
  * whole request, only what one read returned. */
@@ -726,7 +727,7 @@ int tg_api_start(uv_loop_t *loop, const char *listen,
 	*out = NULL;
 	if (!loop || (n_routes && !routes))
 		return -EINVAL;
-	err = tg_api_parse_listen(listen, &ss);
+	err = tg_addr_parse_listen(listen, &ss);
 	if (err)
 		return err;
 	fd = listen_socket(&ss, &port);
@@ -789,4 +790,25 @@ void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms)
 int tg_api_set_token(struct tg_api *api, const char *token)
 {
 	return api ? tg_api_token_set(&api->token, token) : -EINVAL;
+}
+
+const char *tg_api_header(const struct tg_api_req *req, const char *name)
+{
+	const char *p = req->headers, *v;
+
+	for (unsigned int i = 0; p && i < req->n_headers; i++, p = v + strlen(v) + 1) {
+		v = p + strlen(p) + 1;
+		if (!strcasecmp(p, name))
+			return v;
+	}
+	return NULL;
+}
+
+void tg_api_error(struct tg_api_resp *resp, int status, const char *msg)
+{
+	resp->status = status;
+	tg_buf_reset(&resp->body);
+	tg_buf_printf(&resp->body, "{\"error\":");
+	tg_buf_json_str(&resp->body, msg);
+	tg_buf_printf(&resp->body, "}\n");
 }

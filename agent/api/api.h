@@ -6,12 +6,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
+#include "api/api_hdrs.h" /* TG_API_MAX_REQUEST, TG_API_MAX_HEADERS */
 #include "lib/buf.h"
 
-#define TG_API_MAX_REQUEST 8192   /* request line + headers + body, bytes */
 #define TG_API_MAX_CONNS 64       /* concurrent connections */
 #define TG_API_IDLE_MS 10000      /* idle keep-alive connections are closed */
-#define TG_API_MAX_HEADERS 64     /* request headers; more get a 431 */
 
 #define TG_API_EXTRA_HEADERS 1024 /* a response's extra header lines */
 
@@ -79,14 +78,11 @@ void tg_api_set_idle_ms(struct tg_api *api, unsigned int ms);
  * turns the check off. Only a digest is kept. Returns 0 or -EIO. */
 int tg_api_set_token(struct tg_api *api, const char *token);
 
+/* Replaces the body with {"error": msg} and sets the status. */
+void tg_api_error(struct tg_api_resp *resp, int status, const char *msg);
+
 /* The first value of header `name` (any case), or NULL when absent. */
 const char *tg_api_header(const struct tg_api_req *req, const char *name);
 
-/* Copies query parameter `name` (percent-decoded) into out. Returns its
- * length, or -1 when absent or longer than len - 1. */
-int tg_api_query_get(const char *query, const char *name, char *out, size_t len);
-
-/* Parses "host:port" into a sockaddr. Returns 0 or -EINVAL. */
-int tg_api_parse_listen(const char *listen, struct sockaddr_storage *ss);
 
 #endif

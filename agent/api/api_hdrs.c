@@ -72,18 +72,6 @@ void tg_api_hdrs_finish(struct tg_api_hdrs *h)
 	h->state = TG_HDR_NONE;
 }
 
-const char *tg_api_header(const struct tg_api_req *req, const char *name)
-{
-	const char *p = req->headers, *v;
-
-	for (unsigned int i = 0; p && i < req->n_headers; i++, p = v + strlen(v) + 1) {
-		v = p + strlen(p) + 1;
-		if (!strcasecmp(p, name))
-			return v;
-	}
-	return NULL;
-}
-
 int tg_api_token_set(struct tg_api_token *t, const char *token)
 {
 	unsigned int mdlen = 0;

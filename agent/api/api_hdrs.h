@@ -6,7 +6,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "api/api.h"
+
+#define TG_API_MAX_REQUEST 8192   /* request line + headers + body, bytes */
+#define TG_API_MAX_HEADERS 64     /* request headers; more get a 431 */
 
 /* Names and values with their NULs; both bounds make a 431 before it fills. */
 #define TG_API_HDR_BUF (TG_API_MAX_REQUEST + 2 * TG_API_MAX_HEADERS)

@@ -10,6 +10,7 @@
 #include "bucket.h"
 #include "api/check.h"
 #include "telemetry/rates.h"
+#include "lib/addr.h"
 
 static int parse_addr(const char *s, size_t n, struct tg_addr *a)
 {
@@ -47,7 +48,7 @@ int tg_check_client(const struct tg_config *cfg, const char *real_ip, const char
 		*why = "X-Real-IP is not an IP address";
 		return -1;
 	}
-	if (!xff || !tg_cfg_trusted(cfg, client->w))
+	if (!xff || !tg_config_trusted(cfg, client->w))
 		return 0;
 	/* Right to left: the first hop that is not ours is the client. A
 	 * malformed hop ends the walk: what lies left of it is unverifiable. */
@@ -61,7 +62,7 @@ int tg_check_client(const struct tg_config *cfg, const char *real_ip, const char
 		if (parse_addr(start, (size_t)(end - start), &hop))
 			break;
 		*client = hop;
-		if (!tg_cfg_trusted(cfg, hop.w))
+		if (!tg_config_trusted(cfg, hop.w))
 			break;
 		end = start > xff ? start - 1 : xff;
 	}

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "api/api.h"
 #include "api/http_util.h"
 
 const char *tg_http_reason(int status)
@@ -78,68 +77,9 @@ int tg_http_pct_decode(const char *s, size_t n, char *out, size_t outlen, bool p
 	return (int)o;
 }
 
-int tg_api_parse_listen(const char *listen, struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *hs, *he, *ps;
-	size_t hl, i;
-	unsigned long port = 0;
-	bool v6;
-
-	if (!listen || !ss)
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	v6 = listen[0] == '[';
-	if (v6) {
-		hs = listen + 1;
-		he = strchr(hs, ']');
-		if (!he || he[1] != ':')
-			return -EINVAL;
-		ps = he + 2;
-	} else {
-		hs = listen;
-		he = strrchr(listen, ':');
-		if (!he)
-			return -EINVAL;
-		ps = he + 1;
-	}
-	hl = (size_t)(he - hs);
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, hs, hl);
-	host[hl] = '\0';
-	if (ps[0] == '0' && ps[1]) /* no leading zeros: "09470" is a typo */
-		return -EINVAL;
-	for (i = 0; ps[i]; i++) {
-		if (ps[i] < '0' || ps[i] > '9' || i >= 5)
-			return -EINVAL;
-		port = port * 10 + (unsigned long)(ps[i] - '0');
-	}
-	if (i == 0 || port > 65535)
-		return -EINVAL;
-	if (v6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
-			return -EINVAL;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		if (strcmp(host, "localhost") == 0)
-			strcpy(host, "127.0.0.1");
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-			return -EINVAL;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-	}
-	return 0;
-}
-
 /* Names are compared as sent (not decoded); the first occurrence wins. A
  * value with a malformed escape or %00 counts as absent. */
-int tg_api_query_get(const char *query, const char *name, char *out, size_t len)
+int tg_http_query_get(const char *query, const char *name, char *out, size_t len)
 {
 	const char *p, *amp, *eq, *v;
 	size_t nl;

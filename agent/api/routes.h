@@ -1,28 +1,62 @@
-/* Handlers and helpers shared by the API's route files. */
+/* The local API's routes: the context every handler reads, and what the
+ * route files share. The daemon fills the context with pointers into its
+ * own state, so the API depends on the subsystems it shows and never on
+ * the daemon. */
 #ifndef TG_ROUTES_H
 #define TG_ROUTES_H
 
 #include <stdint.h>
-#include "daemon/agent.h"
 #include "api/api.h"
+#include "bpf/kern.h"
+#include "config/config.h"
 #include "lib/buf.h"
-#include "bpf/quotas.h"
+#include "telemetry/collector.h"
+#include "telemetry/events.h"
 
-/* Replaces the body with {"error": msg} and sets the status. */
-void tg_json_error(struct tg_api_resp *resp, int status, const char *msg);
-const char *tg_action_name(unsigned int a);
-int tg_key_state(struct tg_agent *a, int qid, struct tg_bucket *sum, uint64_t *addresses);
-void tg_bucket_levels_json(struct tg_buf *b, const struct tg_quota *q, const struct tg_bucket *bk);
-void tg_bucket_counts_json(struct tg_buf *b, const struct tg_bucket *bk);
-void tg_keys_metrics(struct tg_agent *a, struct tg_buf *b);
-/* routes_check.c */
-void tg_check_reindex(struct tg_agent *a);
-void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp);
-void tg_check_metrics(struct tg_agent *a, struct tg_buf *b);
-/* routes_alerts.c */
-void tg_alerts_metrics(struct tg_agent *a, struct tg_buf *b);
-void tg_h_webhooks(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp);
+struct tg_alerts;
+struct tg_fleet;
+
+/* /v1/check's state (routes_check.c). */
+struct tg_check_state {
+	int prog_fd, buckets_fd, abuckets_fd;
+	uint64_t known[TG_MAX_QUOTAS]; /* configured API keys' hashes, sorted */
+	size_t n_known;
+	uint64_t checks, allowed, denied, bad, errors, from_kernel;
+};
+
+struct tg_api_ctx {
+	const struct tg_config *cfg;
+	const unsigned int *generation; /* the config generation */
+	struct tg_kern *kern;
+	struct tg_collector *col;
+	struct tg_events *events;
+	struct tg_alerts *alerts;
+	struct tg_fleet *fleet; /* NULL without cluster (or until it runs) */
+	struct tg_check_state check;
+};
+
+/* The route table (routes.c). */
+extern const struct tg_api_route tg_routes[];
+extern const size_t tg_n_routes;
+
+/* routes.c: /healthz, /v1/clients, /v1/clients/{address}, /v1/config */
+/* routes_keys.c: /v1/keys, /v1/keys/{name}, and the bucket fields of
+ * /v1/clients */
 void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp);
 void tg_h_key(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp);
+const char *tg_action_name(unsigned int a);
+/* Sums a key's buckets into sum. Returns 1 for a per-address quota
+ * (*addresses of them, no single level), 0 for a shared bucket. */
+int tg_key_state(struct tg_api_ctx *a, int qid, struct tg_bucket *sum, uint64_t *addresses);
+void tg_bucket_levels_json(struct tg_buf *b, const struct tg_quota *q, const struct tg_bucket *bk);
+void tg_bucket_counts_json(struct tg_buf *b, const struct tg_bucket *bk);
+/* routes_alerts.c: /v1/webhooks */
+void tg_h_webhooks(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp);
+/* routes_check.c: /v1/check */
+void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp);
+/* After a (re)load: the configured keys and the kernel's fds. */
+void tg_routes_check_reindex(struct tg_api_ctx *a);
+/* metrics.c: /metrics */
+void tg_h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp);
 
 #endif

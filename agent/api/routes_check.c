@@ -12,19 +12,20 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
-#include "daemon/agent.h"
 #include "api/check.h"
 #include "lib/log.h"
 #include "api/routes.h"
+#include "lib/clock.h"
+#include "bpf/loader.h"
 
-void tg_check_reindex(struct tg_agent *a)
+void tg_routes_check_reindex(struct tg_api_ctx *a)
 {
 	struct tg_check_state *cs = &a->check;
 
-	cs->n_known = tg_check_known_keys(&a->cfg, cs->known, TG_MAX_QUOTAS);
-	cs->prog_fd = tg_kern_check_fd(&a->kern);
-	cs->buckets_fd = tg_kern_map_fd(&a->kern, "tg_buckets");
-	cs->abuckets_fd = tg_kern_map_fd(&a->kern, "tg_addr_buckets");
+	cs->n_known = tg_check_known_keys(a->cfg, cs->known, TG_MAX_QUOTAS);
+	cs->prog_fd = tg_kern_check_fd(a->kern);
+	cs->buckets_fd = tg_kern_fd(a->kern, tg_buckets);
+	cs->abuckets_fd = tg_kern_fd(a->kern, tg_addr_buckets);
 }
 
 /* A port header, 1..65535; 0 when absent or malformed. */
@@ -47,7 +48,7 @@ static void put_addr(__u64 *lo, __u64 *hi, const struct tg_addr *a)
 
 void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
-	struct tg_agent *a = ctx;
+	struct tg_api_ctx *a = ctx;
 	struct tg_check_state *cs = &a->check;
 	__u64 args[TG_CK_NARGS] = { 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args));
@@ -61,10 +62,10 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 	__u32 r, qid;
 
 	cs->checks++;
-	if (tg_check_client(&a->cfg, tg_api_header(req, "X-Real-IP"),
+	if (tg_check_client(a->cfg, tg_api_header(req, "X-Real-IP"),
 			    tg_api_header(req, "X-Forwarded-For"), &client, &why)) {
 		cs->bad++;
-		return tg_json_error(resp, 400, why);
+		return tg_api_error(resp, 400, why);
 	}
 	put_addr(&args[TG_CK_CLIENT_LO], &args[TG_CK_CLIENT_HI], &client);
 	cport = port_of(tg_api_header(req, "X-Real-Port"));
@@ -73,11 +74,11 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 		put_addr(&args[TG_CK_SERVER_LO], &args[TG_CK_SERVER_HI], &server);
 		args[TG_CK_PORTS] = (__u64)cport << 16 | sport;
 	}
-	args[TG_CK_KEY_HASH] = tg_check_request_key(&a->cfg, req, cs->known, cs->n_known);
+	args[TG_CK_KEY_HASH] = tg_check_request_key(a->cfg, req, cs->known, cs->n_known);
 	if (cs->prog_fd < 0 || bpf_prog_test_run_opts(cs->prog_fd, &o)) {
 		cs->errors++;
 		pr_warn("check failed: the kernel program did not run", "err=\"%s\"", strerror(errno));
-		return tg_json_error(resp, 503, "the check could not run");
+		return tg_api_error(resp, 503, "the check could not run");
 	}
 	r = o.retval;
 	if (r & TG_CK_NO_QUOTA) {
@@ -89,20 +90,20 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 	deny = r & TG_CK_DENY;
 	if (r & TG_CK_KERNEL)
 		cs->from_kernel++;
-	if (qid < TG_MAX_QUOTAS && a->kern.qnames[qid][0])
-		name = a->kern.qnames[qid];
+	if (qid < TG_MAX_QUOTAS && a->kern->qnames[qid][0])
+		name = a->kern->qnames[qid];
 	if ((r & TG_CK_BUCKET) && name) {
 		bk.qid = qid;
 		if (r & TG_CK_ADDR)
-			tg_check_client_key(&a->cfg, &client, &bk.addr);
+			tg_check_client_key(a->cfg, &client, &bk.addr);
 		if (!bpf_map_lookup_elem((r & TG_CK_ADDR) ? cs->abuckets_fd : cs->buckets_fd, &bk, &b)) {
-			tg_check_limits(&a->kern.qvals[qid], &b, tg_now_mono_ns(), &lim);
+			tg_check_limits(&a->kern->qvals[qid], &b, tg_now_mono_ns(), &lim);
 			tg_check_headers(resp, name, &lim, deny);
 		}
 	}
 	if (deny) {
 		cs->denied++;
-		resp->status = (int)a->cfg.check_deny_status;
+		resp->status = (int)a->cfg->check_deny_status;
 		if (!resp->retry_after[0])
 			snprintf(resp->retry_after, sizeof(resp->retry_after), "1");
 	} else {
@@ -118,20 +119,3 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 	tg_buf_printf(&resp->body, "}\n");
 }
 
-void tg_check_metrics(struct tg_agent *a, struct tg_buf *b)
-{
-	const struct tg_check_state *cs = &a->check;
-	const char *inst = a->cfg.instance;
-
-	tg_buf_printf(b, "# HELP tollgate_checks_total /v1/check answers by result.\n"
-		      "# TYPE tollgate_checks_total counter\n"
-		      "tollgate_checks_total{instance=\"%s\",result=\"allowed\"} %" PRIu64 "\n"
-		      "tollgate_checks_total{instance=\"%s\",result=\"denied\"} %" PRIu64 "\n"
-		      "tollgate_checks_total{instance=\"%s\",result=\"bad_request\"} %" PRIu64 "\n"
-		      "tollgate_checks_total{instance=\"%s\",result=\"error\"} %" PRIu64 "\n"
-		      "# HELP tollgate_checks_kernel_verdict_total Checks answered with the verdict the kernel gave the request start (not charged again).\n"
-		      "# TYPE tollgate_checks_kernel_verdict_total counter\n"
-		      "tollgate_checks_kernel_verdict_total{instance=\"%s\"} %" PRIu64 "\n",
-		      inst, cs->allowed, inst, cs->denied, inst, cs->bad, inst, cs->errors, inst,
-		      cs->from_kernel);
-}

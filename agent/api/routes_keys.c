@@ -4,9 +4,11 @@
 #include <inttypes.h>
 #include <string.h>
 #include <bpf/bpf.h>
-#include "daemon/agent.h"
 #include "bucket.h"
 #include "api/routes.h"
+#include "bpf/quotas.h"
+#include "lib/clock.h"
+#include "bpf/loader.h"
 
 static const char *const action_names[] = {
 	[TG_ACTION_DROP] = "drop", [TG_ACTION_MONITOR] = "monitor",
@@ -21,18 +23,18 @@ const char *tg_action_name(unsigned int a)
 
 /* Sums the buckets of a key: its shared bucket, or every per-address
  * bucket of its quota id. */
-int tg_key_state(struct tg_agent *a, int qid, struct tg_bucket *sum, uint64_t *addresses)
+int tg_key_state(struct tg_api_ctx *a, int qid, struct tg_bucket *sum, uint64_t *addresses)
 {
-	const struct tg_quota *q = &a->kern.qvals[qid];
+	const struct tg_quota *q = &a->kern->qvals[qid];
 	struct tg_bucket_key k = { .qid = (__u32)qid };
 
 	memset(sum, 0, sizeof(*sum));
 	*addresses = 0;
 	if (qid == 0 || (q->flags & TG_QUOTA_PER_ADDRESS)) {
-		for (size_t i = 0; i < a->col.n_bk; i++) {
-			const struct tg_bucket *b = &a->col.bk[i].b;
+		for (size_t i = 0; i < a->col->n_bk; i++) {
+			const struct tg_bucket *b = &a->col->bk[i].b;
 
-			if (a->col.bk[i].key.qid != (__u32)qid)
+			if (a->col->bk[i].key.qid != (__u32)qid)
 				continue;
 			(*addresses)++;
 			sum->allowed += b->allowed;
@@ -47,7 +49,7 @@ int tg_key_state(struct tg_agent *a, int qid, struct tg_bucket *sum, uint64_t *a
 		}
 		return 1; /* per address: no single level */
 	}
-	if (bpf_map_lookup_elem(tg_kern_map_fd(&a->kern, "tg_buckets"), &k, sum))
+	if (bpf_map_lookup_elem(tg_kern_fd(a->kern, tg_buckets), &k, sum))
 		memset(sum, 0, sizeof(*sum)); /* not used yet: a full bucket */
 	return 0;
 }
@@ -93,16 +95,16 @@ static void limits_json(struct tg_buf *b, const struct tg_limits *l)
 		      l->connections_per_sec, l->max_connections);
 }
 
-static void key_json(struct tg_agent *a, struct tg_buf *b, int qid)
+static void key_json(struct tg_api_ctx *a, struct tg_buf *b, int qid)
 {
-	const struct tg_quota_entry *e = qid ? &a->cfg.quotas[a->kern.qentry[qid]] : NULL;
-	const struct tg_quota *q = &a->kern.qvals[qid];
+	const struct tg_quota_entry *e = qid ? &a->cfg->quotas[a->kern->qentry[qid]] : NULL;
+	const struct tg_quota *q = &a->kern->qvals[qid];
 	struct tg_bucket st;
 	uint64_t addrs;
 	int per_addr = tg_key_state(a, qid, &st, &addrs);
 
 	tg_buf_printf(b, "{\"name\":");
-	tg_buf_json_str(b, a->kern.qnames[qid]);
+	tg_buf_json_str(b, a->kern->qnames[qid]);
 	if (!e) {
 		tg_buf_printf(b, ",\"match\":\"default\"");
 	} else if (e->match == TG_MATCH_CIDR) {
@@ -123,7 +125,7 @@ static void key_json(struct tg_agent *a, struct tg_buf *b, int qid)
 		}
 	}
 	tg_buf_printf(b, ",\"action\":\"%s\",", tg_action_name(q->action));
-	limits_json(b, e ? &e->limits : &a->cfg.default_limits);
+	limits_json(b, e ? &e->limits : &a->cfg->default_limits);
 	tg_buf_printf(b, ",\"state\":{");
 	if (per_addr)
 		tg_buf_printf(b, "\"addresses\":%" PRIu64 ",", addrs);
@@ -135,14 +137,14 @@ static void key_json(struct tg_agent *a, struct tg_buf *b, int qid)
 
 void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
-	struct tg_agent *a = ctx;
+	struct tg_api_ctx *a = ctx;
 	struct tg_buf *b = &resp->body;
 	int first = 1;
 
 	tg_buf_printf(b, "{\"mode\":\"%s\",\"keys\":[",
-		      a->cfg.mode == TG_MODE_ENFORCE ? "enforce" : "monitor");
+		      a->cfg->mode == TG_MODE_ENFORCE ? "enforce" : "monitor");
 	for (int qid = 0; qid < TG_MAX_QUOTAS; qid++) {
-		if (!a->kern.qnames[qid][0])
+		if (!a->kern->qnames[qid][0])
 			continue;
 		if (!first)
 			tg_buf_printf(b, ",");
@@ -151,64 +153,18 @@ void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp
 	}
 	tg_buf_printf(b, "]}\n");
 	if (b->oom)
-		tg_json_error(resp, 503, "out of memory");
+		tg_api_error(resp, 503, "out of memory");
 }
 
 void tg_h_key(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
-	struct tg_agent *a = ctx;
+	struct tg_api_ctx *a = ctx;
 	const char *name = req->path + strlen("/v1/keys/");
-	int qid = tg_quotas_find(&a->kern, name);
+	int qid = tg_quotas_find(a->kern, name);
 
 	if (qid < 0)
-		return tg_json_error(resp, 404, "no such key");
+		return tg_api_error(resp, 404, "no such key");
 	key_json(a, &resp->body, qid);
 	tg_buf_printf(&resp->body, "\n");
 }
 
-void tg_keys_metrics(struct tg_agent *a, struct tg_buf *b)
-{
-	static const struct { const char *name, *type, *help; } m[] = {
-		{ "key_requests_allowed_total", "counter", "Request starts admitted, per configured key." },
-		{ "key_requests_denied_total", "counter", "Request starts dropped beyond quota, per key." },
-		{ "key_requests_would_deny_total", "counter", "Request starts beyond quota that passed (monitor), per key." },
-		{ "key_bytes_allowed_total", "counter", "Payload bytes of admitted requests, per key." },
-		{ "key_connections_denied_total", "counter", "SYNs beyond the connection rate (dropped or would be), per key." },
-		{ "key_tokens", "gauge", "Requests the key's bucket admits now (shared buckets only)." },
-	};
-	struct tg_bucket st[TG_MAX_QUOTAS];
-	int per[TG_MAX_QUOTAS];
-
-	for (int qid = 0; qid < TG_MAX_QUOTAS; qid++) {
-		uint64_t n;
-
-		if (a->kern.qnames[qid][0])
-			per[qid] = tg_key_state(a, qid, &st[qid], &n);
-	}
-	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-		tg_buf_printf(b, "# HELP tollgate_%s %s\n# TYPE tollgate_%s %s\n", m[i].name,
-			      m[i].help, m[i].name, m[i].type);
-		for (int qid = 0; qid < TG_MAX_QUOTAS; qid++) {
-			const struct tg_quota *q = &a->kern.qvals[qid];
-			const struct tg_bucket *s = &st[qid];
-			double v;
-
-			if (!a->kern.qnames[qid][0])
-				continue;
-			switch (i) {
-			case 0: v = (double)s->allowed; break;
-			case 1: v = (double)s->denied; break;
-			case 2: v = (double)s->would_deny; break;
-			case 3: v = (double)s->allowed_bytes; break;
-			case 4: v = (double)s->conns_denied; break;
-			default:
-				if (per[qid] || !q->req_interval)
-					continue;
-				v = (double)tg_gcra_tokens(s->req_tat, tg_now_mono_ns(),
-							   q->req_interval, q->req_tolerance);
-			}
-			tg_buf_printf(b, "tollgate_%s{instance=\"%s\",key=\"%s\"} %.17g\n", m[i].name,
-				      a->cfg.instance, a->kern.qnames[qid], v);
-		}
-	}
-}

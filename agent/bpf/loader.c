@@ -17,7 +17,6 @@
 #include "bpf/quota_plan.h"
 #include "bpf/quotas.h"
 #include "lib/caps.h"
-#include "daemon/privs.h"
 #include "bpf/instance_lock.h"
 
 #define TG_BPFFS "/sys/fs/bpf"
@@ -75,10 +74,10 @@ static int preflight(void)
 
 	/* Not root: a service user given the loading capabilities (systemd
 	 * User= with AmbientCapabilities=) will do. */
-	if (geteuid() != 0 && (tg_privs_effective() & TG_CAPS_LOAD) != TG_CAPS_LOAD) {
+	if (geteuid() != 0 && (tg_caps_effective() & TG_CAPS_LOAD) != TG_CAPS_LOAD) {
 		char missing[128];
 
-		tg_caps_format(TG_CAPS_LOAD & ~tg_privs_effective(), missing, sizeof(missing));
+		tg_caps_format(TG_CAPS_LOAD & ~tg_caps_effective(), missing, sizeof(missing));
 		fprintf(stderr, "tollgate: must run as root, or with the capabilities "
 				"CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (it loads eBPF programs "
 				"and attaches them to interfaces; missing: %s): run it with "
@@ -549,24 +548,8 @@ volatile __u32 *tg_kern_epoch(const struct tg_kern *k)
 	return k->skel && k->skel->bss ? &k->skel->bss->tg_scan_epoch : NULL;
 }
 
-int tg_kern_clients_fd(const struct tg_kern *k)
-{
-	return bpf_map__fd(k->skel->maps.tg_clients);
-}
-
-int tg_kern_map_fd(const struct tg_kern *k, const char *name)
-{
-	struct bpf_map *m = bpf_object__find_map_by_name(k->skel->obj, name);
-
-	return m ? bpf_map__fd(m) : -ENOENT;
-}
-
 int tg_kern_check_fd(const struct tg_kern *k)
 {
 	return bpf_program__fd(k->skel->progs.tg_check);
 }
 
-int tg_kern_global_fd(const struct tg_kern *k)
-{
-	return bpf_map__fd(k->skel->maps.tg_global);
-}

@@ -6,34 +6,9 @@
 #include <stdbool.h>
 #include "config/config.h"
 #include "shared.h"
-#include "bpf/migrate.h"
-#include "bpf/tc.h"
+#include "bpf/kern.h"
+#include "tollgate.skel.h"
 
-struct tollgate_bpf;
-struct bpf_link;
-
-struct tg_kern {
-	struct tollgate_bpf *skel;
-	char pin_dir[256];
-	/* The pin directory and its parent, held open: unpinning goes through
-	 * them, so it works after a switch to a user who cannot search the
-	 * shared <bpffs>/tollgate (root's, 0700). -1 when not open. */
-	int pin_dirfd, inst_dirfd;
-	int lock_fd; /* holds the instance lock (instance_lock.h), -1 when none */
-	char instance_dir[192]; /* pin_dir's parent: all layouts of the instance */
-	int old_layouts[TG_MAX_OLD_LAYOUTS]; /* older layout versions found at start */
-	int n_old_layouts;
-	int ncpus;
-	struct tg_tc_link links[TG_MAX_INTERFACES];
-	int n_links;
-	/* socket-level programs on gateway.cgroup */
-	char cgroup[256];       /* the resolved path, "" when none */
-	struct bpf_link *cg_links[3];
-	/* quota id -> entry name ("" when free) and index in cfg->quotas */
-	char qnames[TG_MAX_QUOTAS][32];
-	int qentry[TG_MAX_QUOTAS];
-	struct tg_quota qvals[TG_MAX_QUOTAS]; /* as written into tg_quotas */
-};
 
 /* Checks privileges and BTF, mounts bpffs when missing, opens and loads the
  * object with maps sized from cfg and pinned under the instance's pin
@@ -63,13 +38,14 @@ int tg_kern_migrate_finish(struct tg_kern *k);
 /* Detaches, unpins (unless keep) and frees. NULL-safe, idempotent. */
 void tg_kern_close(struct tg_kern *k, bool keep);
 
-int tg_kern_clients_fd(const struct tg_kern *k);
+/* A map's fd by the skeleton's typed handle (tg_kern_fd(k, tg_fleet)): a
+ * misspelt map does not compile. */
+#define tg_kern_fd(k, map) bpf_map__fd((k)->skel->maps.map)
+
 /* The kernel's scan epoch (tg_scan_epoch in .bss, mmapped), or NULL. */
 volatile __u32 *tg_kern_epoch(const struct tg_kern *k);
-int tg_kern_global_fd(const struct tg_kern *k);
 /* The /v1/check program (run with BPF_PROG_TEST_RUN, never attached). */
 int tg_kern_check_fd(const struct tg_kern *k);
-int tg_kern_map_fd(const struct tg_kern *k, const char *name);
 
 /* The running kernel's entry count limit for the per-client map. */
 unsigned int tg_clients_map_size(unsigned int max_clients);

@@ -11,7 +11,7 @@
 #include <bpf/libbpf.h>
 #include "tollgate.skel.h"
 #include "bpf/detach.h"
-#include "bpf/loader.h"
+#include "bpf/kern.h"
 #include "lib/log.h"
 #include "bpf/migrate_plan.h"
 #include "shared.h"

@@ -11,8 +11,6 @@
 
 struct tg_kern;
 
-#define TG_MAX_OLD_LAYOUTS 8
-
 /* Before anything is created or loaded: lists the instance's layout
  * directories (instance_dir is /sys/fs/bpf/tollgate/<instance>). Older
  * ones go into old[] (ascending, at most TG_MAX_OLD_LAYOUTS), *adopt says

@@ -3,7 +3,6 @@
 #include <string.h>
 #include "apikey.h"
 #include "bucket.h"
-#include "fleet/fleet_algo.h"
 #include "bpf/quota_plan.h"
 
 #define TG_EVENT_INTERVAL_NS 1000000000ULL
@@ -55,7 +54,7 @@ void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
 	/* A global quota's own bucket holds the local share: what the node
 	 * admits while Redis is out of reach (fallback local_share). */
 	if (e && e->global)
-		tg_fleet_local_share(rps, burst, cfg->cluster.expected_nodes, &rps, &burst);
+		tg_quota_local_share(rps, burst, cfg->cluster.expected_nodes, &rps, &burst);
 	memset(q, 0, sizeof(*q));
 	tg_quota_set_limits(q, rps, burst, l->bytes_per_sec, l->bytes_burst,
 			    l->connections_per_sec);
@@ -98,4 +97,13 @@ void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e)
 	memset(k, 0, sizeof(*k));
 	k->prefixlen = e->prefix_len;
 	memcpy(k->addr.w, e->cidr, sizeof(k->addr.w));
+}
+
+void tg_quota_local_share(uint64_t rate, uint64_t burst, uint32_t nodes, uint64_t *lrate,
+			  uint64_t *lburst)
+{
+	if (!nodes)
+		nodes = 1;
+	*lrate = rate ? (rate / nodes ? rate / nodes : 1) : 0;
+	*lburst = burst ? (burst / nodes ? burst / nodes : 1) : 0;
 }

@@ -3,7 +3,7 @@
 #define TG_QUOTAS_H
 
 #include "config/config.h"
-#include "bpf/loader.h"
+#include "bpf/kern.h"
 
 /* Writes cfg's quotas, CIDRs and API keys in place. Returns 0 or -errno. */
 int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg);

@@ -20,6 +20,7 @@
 #include "cli/status.h"
 #include "cli/top.h"
 #include "cli/top_fmt.h"
+#include "lib/clock.h"
 
 #define TOP_REFRESH_MS 1000
 #define TOP_TIMEOUT_MS 900   /* an answer later than the next refresh is late */
@@ -107,10 +108,7 @@ static void term_size(int *rows, int *cols)
 
 static long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+	return (long)(tg_now_mono_ns() / 1000000ull);
 }
 
 /* What the agent said for one frame. */

@@ -1,8 +1,8 @@
 /* The config file: JSON text checked against one table of options. Every
  * problem is collected with its JSON path, so one check-config run shows all
  * of them, and a bad reload leaves the running config untouched. */
-#include "api/api.h"
 #include "config/config.h"
+#include "config/config_int.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -89,7 +89,7 @@ static const char *const default_headers[] = { "authorization", "x-api-key", "ap
 /* Order is the order of tg_config_to_json; a section precedes its keys.
  * Landing a feature turns its LATER row into a typed one. */
 static const struct opt opts[] = {
-	STR("instance", instance, "default", tg_cfg_check_instance, true),
+	STR("instance", instance, "default", tg_config_check_instance, true),
 	SECTION("gateway"),
 	LIST("gateway.interfaces", interfaces, ifaces_list, 0, TG_MAX_INTERFACES),
 	LIST("gateway.ports", ports, ports_list, 1, TG_MAX_PORTS),
@@ -134,60 +134,7 @@ struct ctx {
 
 #define PATH_LEN sizeof(((struct tg_config_error *)0)->path)
 
-void tg_config_errf(struct tg_config_errors *errs, const char *path, const char *fmt, ...)
-{
-	struct tg_config_error *e;
-	va_list ap;
-
-	if (errs->n >= TG_CONFIG_MAX_ERRORS) {
-		errs->dropped++;
-		return;
-	}
-	e = &errs->e[errs->n++];
-	snprintf(e->path, sizeof(e->path), "%s", path);
-	va_start(ap, fmt);
-	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
-	va_end(ap);
-}
-
 #define errf(c, ...) tg_config_errf((c)->errs, __VA_ARGS__)
-
-/* Escaped, so a hostile key cannot forge a second error line. Truncates to
- * len. */
-void tg_config_path_key(char *out, size_t len, const char *base, const char *key)
-{
-	const char *ident = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789";
-	size_t o;
-
-	if (*key && !(*key >= '0' && *key <= '9') && !key[strspn(key, ident)]) {
-		snprintf(out, len, "%s.%s", base, key);
-		return;
-	}
-	o = (size_t)snprintf(out, len, "%s[\"", base);
-	for (const unsigned char *k = (const unsigned char *)key; *k && o + 9 < len; k++) {
-		if (*k == '"' || *k == '\\')
-			o += (size_t)snprintf(out + o, len - o, "\\%c", *k);
-		else if (*k < 0x20 || *k == 0x7f)
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", *k);
-		else
-			out[o++] = (char)*k;
-	}
-	if (o + 3 <= len)
-		memcpy(out + o, "\"]", 3);
-	else
-		out[len - 1] = '\0';
-}
-
-bool tg_config_json_int(const cJSON *it, long long min, long long max, long long *out)
-{
-	double d = cJSON_IsNumber(it) ? it->valuedouble : 0.5;
-
-	/* False for NaN too; inf (1e400) fails the range. */
-	if (!(d >= (double)min && d <= (double)max) || d != (double)(long long)d)
-		return false;
-	*out = (long long)d;
-	return true;
-}
 
 static void parse_list(struct ctx *c, const struct opt *o, const cJSON *v, const char *path)
 {

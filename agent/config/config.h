@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "lib/anomaly.h"
+#include "lib/log.h"
 #include "shared.h"
 
 #define TG_MAX_INTERFACES 32
@@ -17,8 +18,6 @@
 #define TG_INSTANCE_LEN 32
 #define TG_USER_LEN 33 /* a user name: 1..32 characters */
 
-enum tg_log_level { TG_LOG_ERROR = 0, TG_LOG_WARN, TG_LOG_INFO, TG_LOG_DEBUG };
-enum tg_log_format { TG_LOG_LOGFMT = 0, TG_LOG_JSON };
 
 #define TG_NAME_LEN 32        /* a quota entry's name: [A-Za-z0-9_.-]{1,31} */
 #define TG_ENV_NAME_LEN 64
@@ -223,76 +222,14 @@ void tg_config_restart_keys(const struct tg_config *a, const struct tg_config *b
 void tg_config_errors_print(FILE *f, const char *file,
 			    const struct tg_config_errors *errs);
 
-#define TG_CIDR_STR_LEN 52 /* INET6_ADDRSTRLEN + "/128" */
-
-/* "198.18.0.0/16", "fd00:198:18::/64", or a bare address (a /32 or /128)
- * into net (network order, IPv4 as ::ffff:a.b.c.d) and a prefix length in
- * IPv6 terms (an IPv4 /16 is 112). Returns 0; -EINVAL when malformed;
- * -ERANGE when host bits are set, with net and prefix_len filled in with
- * the network the text probably meant. */
-int tg_cidr_parse(const char *s, uint32_t net[4], uint32_t *prefix_len);
-
-/* The inverse: an IPv4-mapped network of 96 bits or more prints as IPv4.
- * len >= TG_CIDR_STR_LEN. */
-void tg_cidr_format(const uint32_t net[4], uint32_t prefix_len, char *buf, size_t len);
-
-/* Between config.c and config_quotas.c only. */
-struct cJSON;
-
-__attribute__((format(printf, 3, 4)))
-void tg_config_errf(struct tg_config_errors *errs, const char *path, const char *fmt, ...);
-/* An integral JSON number in min..max (any spelling: 5, 5.0, 5e0). */
-bool tg_config_json_int(const struct cJSON *it, long long min, long long max, long long *out);
-/* base.key, or base["key"] escaped when key is not a plain name. */
-void tg_config_path_key(char *out, size_t len, const char *base, const char *key);
-void tg_config_quotas_parse_default(struct tg_config *cfg, const struct cJSON *v,
-				    const char *path, struct tg_config_errors *errs);
-void tg_config_quotas_parse_clients(struct tg_config *cfg, const struct cJSON *v,
-				    const char *path, struct tg_config_errors *errs);
-struct cJSON *tg_config_quotas_default_json(const struct tg_config *cfg, unsigned flags);
-struct cJSON *tg_config_quotas_clients_json(const struct tg_config *cfg, unsigned flags);
+/* The detectors' defaults (anomaly.*). */
 void tg_config_anomaly_defaults(struct tg_anomaly_config *a);
-void tg_config_anomaly_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
-			     struct tg_config_errors *errs);
-struct cJSON *tg_config_anomaly_json(const struct tg_config *cfg, unsigned flags);
-void tg_config_webhooks_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
-			      struct tg_config_errors *errs);
-struct cJSON *tg_config_webhooks_json(const struct tg_config *cfg, unsigned flags);
-/* One webhook's settings without its secrets (header values redacted
- * unless TG_CONFIG_JSON_SECRETS): also the options a format's init() gets. */
-struct cJSON *tg_config_webhook_json(const struct tg_webhook_config *w, unsigned flags);
-/* config_values.c: a reason, or NULL after storing the normalized value */
-const char *tg_cfg_check_instance(const char *in, char *out, size_t len);
-const char *tg_cfg_check_listen(const char *in, char *out, size_t len);
-const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len);
-void tg_cfg_parse_trusted(struct tg_config *cfg, const struct cJSON *v, const char *path,
-			  struct tg_config_errors *errs);
-struct cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags);
-/* addr (network order, IPv4-mapped) is inside one of the trusted CIDRs. */
-bool tg_cfg_trusted(const struct tg_config *cfg, const uint32_t addr[4]);
-/* A "host:port" as tg_cfg_check_listen stored it: is the host loopback? */
-bool tg_cfg_listen_is_loopback(const char *listen);
-/* An environment variable's name, [A-Za-z_][A-Za-z0-9_]{0,62}; the reason
- * every *_env key gives for one that is not. */
-bool tg_cfg_env_name_ok(const char *name);
-#define TG_CFG_ENV_NAME_BAD "must be an environment variable name: [A-Za-z_][A-Za-z0-9_]{0,62}"
-void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const char *path,
-			    struct tg_config_errors *errs);
-struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags);
-const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
-const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
-const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
-void tg_cfg_parse_user(struct tg_config *cfg, const struct cJSON *v, const char *path,
-		       struct tg_config_errors *errs);
-struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags);
-void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
-			 struct tg_config_errors *errs);
-struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags);
-/* config_cluster.c */
-void tg_config_cluster_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
-			     struct tg_config_errors *errs);
-struct cJSON *tg_config_cluster_json(const struct tg_config *cfg, unsigned flags);
-/* The checks between cluster and quotas, and the node_id default. */
-void tg_config_cluster_check(struct tg_config *cfg, struct tg_config_errors *errs);
+
+/* addr (network order, IPv4-mapped) is inside one of the trusted CIDRs
+ * (identity.trusted_proxies). */
+bool tg_config_trusted(const struct tg_config *cfg, const uint32_t addr[4]);
+/* An instance name as the config takes it ([A-Za-z0-9_-], 1..31): NULL
+ * after storing it in out, or the reason it is refused. */
+const char *tg_config_check_instance(const char *in, char *out, size_t len);
 
 #endif

@@ -3,6 +3,7 @@
  * come from one table, which maps each config key onto a field of struct
  * tg_detector_config and gives its range and default. */
 #include "config/config.h"
+#include "config/config_int.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>

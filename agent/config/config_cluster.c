@@ -2,6 +2,7 @@
  * between it and quotas.clients[].global. The password comes from the
  * environment and never reaches the printed config or an error. */
 #include "config/config.h"
+#include "config/config_int.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

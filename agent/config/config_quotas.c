@@ -3,6 +3,8 @@
  * CIDRs and API keys are unique). An API key never reaches an error message
  * or the printed config. */
 #include "config/config.h"
+#include "config/config_int.h"
+#include "lib/addr.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -64,65 +66,6 @@ static const char *const actions[] = {
 static const char *const shares[] = { "shared", "per_address", NULL };
 
 #define KEY_BAD "1..128 printable ASCII characters, no spaces, ',' or ';'"
-
-int tg_cidr_parse(const char *s, uint32_t net[4], uint32_t *prefix_len)
-{
-	unsigned char a[16] = { 0 };
-	const char *slash = strchr(s, '/'), *p;
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	char host[INET6_ADDRSTRLEN];
-	unsigned bits, max;
-	bool host_bits = false;
-
-	if (n == 0 || n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	if (inet_pton(AF_INET, host, a + 12) == 1) {
-		a[10] = a[11] = 0xff;
-		max = 32;
-	} else if (inet_pton(AF_INET6, host, a) == 1) {
-		max = 128;
-	} else {
-		return -EINVAL;
-	}
-	bits = max;
-	if (slash) {
-		/* 1..3 digits, no sign, space or leading zero. */
-		p = slash + 1;
-		n = strspn(p, "0123456789");
-		if (n < 1 || n > 3 || p[n] || (p[0] == '0' && n > 1) ||
-		    (bits = (unsigned)atoi(p)) > max)
-			return -EINVAL;
-	}
-	bits += 128 - max;
-	for (unsigned i = 0; i < 16; i++) {
-		unsigned char mask = bits >= 8 * i + 8 ? 0xff
-				     : bits <= 8 * i ? 0
-				     : (unsigned char)(0xff << (8 * i + 8 - bits));
-
-		host_bits |= (a[i] & ~mask) != 0;
-		a[i] &= mask;
-	}
-	memcpy(net, a, sizeof(a));
-	*prefix_len = bits;
-	return host_bits ? -ERANGE : 0;
-}
-
-void tg_cidr_format(const uint32_t net[4], uint32_t prefix_len, char *buf, size_t len)
-{
-	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
-	const unsigned char *a = (const unsigned char *)net;
-	char host[INET6_ADDRSTRLEN];
-
-	if (prefix_len >= 96 && !memcmp(a, mapped, sizeof(mapped))) {
-		inet_ntop(AF_INET, a + 12, host, sizeof(host));
-		prefix_len -= 96;
-	} else {
-		inet_ntop(AF_INET6, a, host, sizeof(host));
-	}
-	snprintf(buf, len, "%s/%u", host, prefix_len);
-}
 
 static bool chars_in(const char *s, const char *set, size_t min, size_t max)
 {

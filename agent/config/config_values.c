@@ -1,8 +1,8 @@
 /* Validators of single config values, for the option table in config.c:
  * names, addresses, list elements, the cgroup path. */
-#include "api/api.h"
 #include "config/config.h"
-#include "telemetry/rates.h"
+#include "config/config_int.h"
+#include "lib/addr.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *tg_cfg_check_instance(const char *in, char *out, size_t len)
+const char *tg_config_check_instance(const char *in, char *out, size_t len)
 {
 	size_t n = strspn(in, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
 
@@ -33,7 +33,7 @@ const char *tg_cfg_check_listen(const char *in, char *out, size_t len)
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
 	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
 
-	if (tg_api_parse_listen(in, &ss) ||
+	if (tg_addr_parse_listen(in, &ss) ||
 	    (ss.ss_family == AF_INET ? s4->sin_port : s6->sin6_port) == 0)
 		return "must be \"host:port\" with an IPv4 address, [IPv6] or localhost, port 1..65535";
 	if (!strncmp(in, "localhost:", 10))
@@ -49,7 +49,7 @@ bool tg_cfg_listen_is_loopback(const char *listen)
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
 	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
 
-	if (tg_api_parse_listen(listen, &ss))
+	if (tg_addr_parse_listen(listen, &ss))
 		return false;
 	if (ss.ss_family == AF_INET)
 		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
@@ -319,7 +319,7 @@ cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags)
 	return a;
 }
 
-bool tg_cfg_trusted(const struct tg_config *cfg, const uint32_t addr[4])
+bool tg_config_trusted(const struct tg_config *cfg, const uint32_t addr[4])
 {
 	for (int i = 0; i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
 		struct tg_addr a;

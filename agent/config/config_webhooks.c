@@ -4,6 +4,7 @@
  * reload that cannot read them is rejected before anything changes; their
  * values never reach an error message or the printed config. */
 #include "config/config.h"
+#include "config/config_int.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>

@@ -16,6 +16,9 @@
 #include "lib/log.h"
 #include "api/routes.h"
 #include "fleet/fleet.h"
+#include "lib/clock.h"
+#include "lib/addr.h"
+#include "bpf/loader.h"
 
 static void log_top(struct tg_agent *a)
 {
@@ -128,7 +131,7 @@ static void reload(struct tg_agent *a)
 	if (scan_changed)
 		uv_timer_start(&a->scan_timer, on_scan, a->cfg.anomaly.scan_interval_ms,
 			       a->cfg.anomaly.scan_interval_ms);
-	tg_check_reindex(a);
+	tg_routes_check_reindex(&a->api_ctx);
 	tg_fleet_reload(a->fleet, &a->cfg);
 	if (tg_alerts_reload(&a->alerts, why, sizeof(why)))
 		pr_err("reload: webhooks not all started", "err=\"%s\"", why);
@@ -226,13 +229,13 @@ static int drop_privileges(struct tg_agent *a)
 	int nnp = 0, err;
 
 	privs_plan(a, &p);
-	p.keep = tg_privs_needed(tg_kern_map_fd(&a->kern, "tg_settings"));
+	p.keep = tg_privs_needed(tg_kern_fd(&a->kern, tg_settings));
 	err = tg_privs_drop(&p, why, sizeof(why));
 	if (err) {
 		fprintf(stderr, "tollgate: dropping privileges failed: %s\n", why);
 		return err;
 	}
-	tg_privs_current(&eff, &prm, &bnd, &nnp);
+	tg_caps_current(&eff, &prm, &bnd, &nnp);
 	tg_caps_format(eff, caps, sizeof(caps));
 	pr_info("privileges dropped", "user=%s uid=%u gid=%u caps=%s no_new_privs=%d",
 		a->cfg.user[0] ? a->cfg.user : "(unchanged)", (unsigned)getuid(),
@@ -258,8 +261,12 @@ static int start_loop(struct tg_agent *a)
 	a->scan_timer.data = a;
 	uv_timer_start(&a->scan_timer, on_scan, 0, a->cfg.anomaly.scan_interval_ms);
 
-	tg_check_reindex(a);
-	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, a, &a->api);
+	a->api_ctx = (struct tg_api_ctx){ .cfg = &a->cfg, .generation = &a->generation,
+					  .kern = &a->kern, .col = &a->col, .events = &a->events,
+					  .alerts = &a->alerts };
+	tg_routes_check_reindex(&a->api_ctx);
+	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, &a->api_ctx,
+			   &a->api);
 	if (err) {
 		fprintf(stderr, "tollgate: cannot listen on %s (api.listen): %s\n",
 			a->cfg.api_listen, strerror(-err));
@@ -273,7 +280,7 @@ static int start_loop(struct tg_agent *a)
 	}
 	pr_info("api listening", "listen=%s token=%s", a->cfg.api_listen,
 		a->cfg.api_token_env[0] ? "required" : "none");
-	err = tg_events_start(&a->events, a->loop, &a->kern, tg_kern_map_fd(&a->kern, "tg_events"));
+	err = tg_events_start(&a->events, a->loop, &a->kern, tg_kern_fd(&a->kern, tg_events));
 	if (err) {
 		fprintf(stderr, "tollgate: cannot read the kernel's event ring buffer: %s\n",
 			strerror(-err));
@@ -306,6 +313,7 @@ static void stop_loop(struct tg_agent *a)
 	tg_alerts_free(&a->alerts);
 	tg_fleet_free(a->fleet);
 	a->fleet = NULL;
+	a->api_ctx.fleet = NULL;
 	uv_loop_close(a->loop);
 	a->loop = NULL;
 }
@@ -366,13 +374,13 @@ int tg_agent_run(const char *config_path)
 	/* the new programs run everywhere configured: the old layout's
 	 * leftovers can go */
 	tg_kern_migrate_finish(&a->kern);
-	err = tg_collector_init(&a->col, tg_kern_clients_fd(&a->kern),
-				tg_kern_global_fd(&a->kern),
-				tg_kern_map_fd(&a->kern, "tg_addr_buckets"), a->kern.ncpus,
+	err = tg_collector_init(&a->col, tg_kern_fd(&a->kern, tg_clients),
+				tg_kern_fd(&a->kern, tg_global),
+				tg_kern_fd(&a->kern, tg_addr_buckets), a->kern.ncpus,
 				tg_clients_map_size(a->cfg.max_clients));
-	a->col.resp_fd = tg_kern_map_fd(&a->kern, "tg_responses");
-	a->col.socks_fd = tg_kern_map_fd(&a->kern, "tg_socks");
-	tg_collector_use_active(&a->col, tg_kern_map_fd(&a->kern, "tg_active"),
+	a->col.resp_fd = tg_kern_fd(&a->kern, tg_responses);
+	a->col.socks_fd = tg_kern_fd(&a->kern, tg_socks);
+	tg_collector_use_active(&a->col, tg_kern_fd(&a->kern, tg_active),
 				tg_kern_epoch(&a->kern));
 	tg_collector_set_interval(&a->col, a->cfg.anomaly.scan_interval_ms);
 	if (err)
@@ -392,6 +400,7 @@ int tg_agent_run(const char *config_path)
 	/* After the drop: resolving the Redis host starts libuv's thread
 	 * pool, and capabilities are dropped while the agent has one thread. */
 	err = tg_fleet_start(a->loop, &a->cfg, &a->kern, &a->fleet);
+	a->api_ctx.fleet = a->fleet;
 	if (err) {
 		fprintf(stderr, "tollgate: cannot start fleet sync (cluster): %s\n", strerror(-err));
 		goto cleanup;

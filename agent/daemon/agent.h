@@ -7,20 +7,13 @@
 #include <uv.h>
 #include "alerts/alerts.h"
 #include "api/api.h"
+#include "api/routes.h"
 #include "telemetry/collector.h"
 #include "config/config.h"
 #include "telemetry/events.h"
 #include "bpf/loader.h"
 
 #define TG_TOP_LOG_INTERVAL_MS 10000
-
-/* /v1/check's state (routes_check.c). */
-struct tg_check_state {
-	int prog_fd, buckets_fd, abuckets_fd;
-	uint64_t known[TG_MAX_QUOTAS]; /* configured API keys' hashes, sorted */
-	size_t n_known;
-	uint64_t checks, allowed, denied, bad, errors, from_kernel;
-};
 
 struct tg_agent {
 	uv_loop_t *loop;
@@ -38,7 +31,7 @@ struct tg_agent {
 	char config_base[256];
 	struct tg_events events;
 	struct tg_alerts alerts;
-	struct tg_check_state check;
+	struct tg_api_ctx api_ctx; /* what the API's handlers read */
 	struct tg_fleet *fleet;   /* NULL without cluster */
 	uint64_t last_top_log_ns, last_top_requests;
 	int exit_code;
@@ -46,9 +39,5 @@ struct tg_agent {
 
 /* `tollgate run`. Returns the process exit code. */
 int tg_agent_run(const char *config_path);
-
-/* API routes (routes.c). */
-extern const struct tg_api_route tg_routes[];
-extern const size_t tg_n_routes;
 
 #endif

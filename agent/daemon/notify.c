@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 #include "lib/log.h"
 #include "daemon/notify.h"
+#include "lib/clock.h"
 
 static void send_state(const char *state)
 {
@@ -29,14 +30,12 @@ void tg_notify_ready(void)
 
 void tg_notify_reloading(void)
 {
-	struct timespec ts;
 	char msg[64];
 
 	/* systemd 253+ (Type=notify-reload) wants the reload's start time;
 	 * older versions ignore the field. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+		 (unsigned long long)(tg_now_mono_ns() / 1000));
 	send_state(msg);
 }
 

@@ -281,38 +281,3 @@ int tg_privs_drop(const struct tg_privs_plan *p, char *err, size_t errlen)
 	return 0;
 }
 
-int tg_privs_current(uint64_t *eff, uint64_t *prm, uint64_t *bnd, int *nnp)
-{
-	char buf[4096];
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-	uint64_t v = 0;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	if (tg_caps_from_status(buf, "CapEff", eff) || tg_caps_from_status(buf, "CapPrm", prm) ||
-	    tg_caps_from_status(buf, "CapBnd", bnd) || tg_caps_from_status(buf, "NoNewPrivs", &v))
-		return -EINVAL;
-	*nnp = (int)v;
-	return 0;
-}
-
-uint64_t tg_privs_effective(void)
-{
-	cap_t c = cap_get_proc();
-	uint64_t m = 0;
-
-	for (cap_value_t v = 0; c && v < 64; v++) {
-		cap_flag_value_t f = CAP_CLEAR;
-
-		if (CAP_IS_SUPPORTED(v) && !cap_get_flag(c, v, CAP_EFFECTIVE, &f) && f == CAP_SET)
-			m |= TG_CAP_BIT(v);
-	}
-	cap_free(c);
-	return m;
-}

@@ -41,10 +41,5 @@ int tg_privs_prepare(const struct tg_privs_plan *p, char *err, size_t errlen);
  * sentence in err. */
 int tg_privs_drop(const struct tg_privs_plan *p, char *err, size_t errlen);
 
-/* The effective set of the calling thread as a mask. */
-uint64_t tg_privs_effective(void);
-
-/* The process's capability state, from /proc/self/status, for the log. */
-int tg_privs_current(uint64_t *eff, uint64_t *prm, uint64_t *bnd, int *no_new_privs);
 
 #endif

@@ -46,6 +46,7 @@
 #include <cjson/cJSON.h>
 
 #include "deliver/spool.h"
+#include "lib/clock.h"
 
 #define SPOOL_SUFFIX ".ev"
 #define SPOOL_TMP ".tmp-"
@@ -55,14 +56,6 @@
 #define DEAD_BODY_MAX (1u << 20)    /* body bytes kept in a dead letter */
 #define SEV_N 3
 #define CORRUPT_REASON "corrupt spool file"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Ids become file names: a conservative alphabet, no leading dot. */
 static bool valid_id(const char *id)
@@ -713,7 +706,7 @@ struct tg_spool_item *tg_spool_put(struct tg_spool *s, const char *id, int sever
 	it->seq = s->next_seq;
 	it->severity = severity;
 	strcpy(it->id, id);
-	it->created_ns = now_ns();
+	it->created_ns = tg_now_wall_ns();
 	json_escape(ct, sizeof(ct), content_type ? content_type : "");
 	mlen = snprintf(meta, sizeof(meta),
 			"{\"v\":1,\"id\":\"%s\",\"severity\":%d,\"content_type\":\"%s\","

@@ -26,6 +26,7 @@
 #include "deliver/spool.h"
 #include "deliver/webhook.h"
 #include "deliver/webhook_http.h"
+#include "lib/clock.h"
 
 /* What a reload may replace in a kept webhook: prepared aside, swapped in
  * only when every webhook of the new config prepared fine. */
@@ -258,13 +259,10 @@ static uint64_t hook_pause(struct hook *h, int64_t retry_after_ms)
 
 static void note_latency(struct tg_hook_stats *st, uint64_t created_ns)
 {
-	struct timespec ts;
-	uint64_t now, bound = 1;
+	uint64_t now = tg_now_wall_ns(), bound = 1;
 	double ms;
 	int i = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	ms = now > created_ns ? (double)(now - created_ns) / 1e6 : 0;
 	while (i < TG_HOOK_LAT_BUCKETS - 1 && ms > (double)bound) {
 		bound *= 2;

@@ -18,10 +18,13 @@
 #include "bucket.h"
 #include "fleet/fleet.h"
 #include "fleet/fleet_algo.h"
+#include "bpf/quota_plan.h"
 #include "lib/log.h"
-#include "telemetry/collector.h"
+#include "lib/clock.h"
+#include "bpf/loader.h"
 
 enum { ST_FALLBACK = 0, ST_CONNECTING, ST_CONNECTED };
+_Static_assert(ST_CONNECTED + 1 == TG_FLEET_STATES, "state names");
 static const char *const state_names[] = { "fallback", "connecting", "connected" };
 
 #define KEY_LEN (TG_NAME_LEN + 24)
@@ -299,7 +302,7 @@ static uint64_t report_used(const struct tg_fleet *f, const struct fkey *k, uint
 
 	if (k->synced)
 		return since;
-	tg_fleet_local_share(k->rate, k->burst, f->cfg->cluster.expected_nodes, &lrate, &lburst);
+	tg_quota_local_share(k->rate, k->burst, f->cfg->cluster.expected_nodes, &lrate, &lburst);
 	return tg_fleet_fallback_charge(since, tg_fleet_fallback_mode(f->cfg->cluster.fallback),
 					local_deficit(f, k->qid), lburst);
 }
@@ -492,7 +495,7 @@ int tg_fleet_start(uv_loop_t *loop, const struct tg_config *cfg, struct tg_kern 
 	*out = NULL;
 	if (!cfg->cluster.enabled)
 		return 0;
-	fd = tg_kern_map_fd(k, "tg_fleet");
+	fd = tg_kern_fd(k, tg_fleet);
 	if (fd < 0)
 		return -ENOENT;
 	f = calloc(1, sizeof(*f));
@@ -501,7 +504,7 @@ int tg_fleet_start(uv_loop_t *loop, const struct tg_config *cfg, struct tg_kern 
 	f->loop = loop;
 	f->cfg = cfg;
 	f->kern = k;
-	f->buckets_fd = tg_kern_map_fd(k, "tg_buckets");
+	f->buckets_fd = tg_kern_fd(k, tg_buckets);
 	f->map_len = ((sizeof(struct tg_fleet_slot) * TG_MAX_QUOTAS + (size_t)page - 1) /
 		      (size_t)page) * (size_t)page;
 	f->slots = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -582,68 +585,40 @@ const char *tg_fleet_state(const struct tg_fleet *f)
 	return f ? state_names[f->state] : "off";
 }
 
-void tg_fleet_metrics(const struct tg_fleet *f, struct tg_buf *b, const char *inst)
+int tg_fleet_stats(const struct tg_fleet *f, struct tg_fleet_stats *st)
 {
 	if (!f)
-		return;
-	tg_buf_printf(b, "# HELP tollgate_cluster_state Fleet sync state (1 for the current one).\n"
-		      "# TYPE tollgate_cluster_state gauge\n");
-	for (int s = 0; s <= ST_CONNECTED; s++)
-		tg_buf_printf(b, "tollgate_cluster_state{instance=\"%s\",state=\"%s\"} %d\n", inst,
-			      state_names[s], f->state == s);
-	tg_buf_printf(b, "# HELP tollgate_cluster_connected 1 while global quotas are in sync through Redis.\n"
-		      "# TYPE tollgate_cluster_connected gauge\n"
-		      "tollgate_cluster_connected{instance=\"%s\"} %d\n", inst,
-		      f->state == ST_CONNECTED);
-	tg_buf_printf(b, "# HELP tollgate_cluster_sync_rounds_total Completed sync rounds with Redis.\n"
-		      "# TYPE tollgate_cluster_sync_rounds_total counter\n"
-		      "tollgate_cluster_sync_rounds_total{instance=\"%s\"} %" PRIu64 "\n"
-		      "# HELP tollgate_cluster_sync_seconds_total Time spent in completed sync rounds (round trip).\n"
-		      "# TYPE tollgate_cluster_sync_seconds_total counter\n"
-		      "tollgate_cluster_sync_seconds_total{instance=\"%s\"} %.6f\n"
-		      "# HELP tollgate_cluster_last_sync_seconds Round trip of the last sync round.\n"
-		      "# TYPE tollgate_cluster_last_sync_seconds gauge\n"
-		      "tollgate_cluster_last_sync_seconds{instance=\"%s\"} %.6f\n",
-		      inst, f->rounds, inst, (double)f->round_ns_sum / 1e9, inst,
-		      f->last_round_ms / 1e3);
-	tg_buf_printf(b, "# HELP tollgate_cluster_errors_total Redis errors, bad replies, timeouts and lost connections.\n"
-		      "# TYPE tollgate_cluster_errors_total counter\n"
-		      "tollgate_cluster_errors_total{instance=\"%s\"} %" PRIu64 "\n"
-		      "# HELP tollgate_cluster_timeouts_total Sync rounds or connects that timed out.\n"
-		      "# TYPE tollgate_cluster_timeouts_total counter\n"
-		      "tollgate_cluster_timeouts_total{instance=\"%s\"} %" PRIu64 "\n"
-		      "# HELP tollgate_cluster_redis_ops_total Commands sent to Redis.\n"
-		      "# TYPE tollgate_cluster_redis_ops_total counter\n"
-		      "tollgate_cluster_redis_ops_total{instance=\"%s\"} %" PRIu64 "\n"
-		      "# HELP tollgate_cluster_connects_total Connection attempts that reached connect().\n"
-		      "# TYPE tollgate_cluster_connects_total counter\n"
-		      "tollgate_cluster_connects_total{instance=\"%s\"} %" PRIu64 "\n"
-		      "# HELP tollgate_cluster_state_changes_total Transitions between sync states.\n"
-		      "# TYPE tollgate_cluster_state_changes_total counter\n"
-		      "tollgate_cluster_state_changes_total{instance=\"%s\"} %" PRIu64 "\n",
-		      inst, f->errors, inst, f->timeouts, inst, f->ops, inst, f->connects, inst,
-		      f->state_changes);
-	tg_buf_printf(b, "# HELP tollgate_cluster_quota_credit Requests this node may admit under a global quota until the next sync.\n"
-		      "# TYPE tollgate_cluster_quota_credit gauge\n");
-	for (int i = 0; i < f->n_keys; i++)
-		tg_buf_printf(b, "tollgate_cluster_quota_credit{instance=\"%s\",quota=\"%s\"} %" PRId64 "\n",
-			      inst, f->keys[i].name,
-			      f->slots ? (int64_t)__atomic_load_n(&f->slots[f->keys[i].qid].credit,
-								 __ATOMIC_RELAXED) : 0);
-	tg_buf_printf(b, "# HELP tollgate_cluster_quota_tokens Tokens the fleet had left at the last sync (negative: debt).\n"
-		      "# TYPE tollgate_cluster_quota_tokens gauge\n");
-	for (int i = 0; i < f->n_keys; i++)
-		tg_buf_printf(b, "tollgate_cluster_quota_tokens{instance=\"%s\",quota=\"%s\"} %.3f\n",
-			      inst, f->keys[i].name, (double)f->keys[i].tokens_milli / 1000.0);
-	tg_buf_printf(b, "# HELP tollgate_cluster_quota_nodes Nodes sharing a global quota at the last sync.\n"
-		      "# TYPE tollgate_cluster_quota_nodes gauge\n");
-	for (int i = 0; i < f->n_keys; i++)
-		tg_buf_printf(b, "tollgate_cluster_quota_nodes{instance=\"%s\",quota=\"%s\"} %u\n",
-			      inst, f->keys[i].name, f->keys[i].nodes);
-	tg_buf_printf(b, "# HELP tollgate_cluster_quota_admitted_total Requests admitted under a global quota on this node (any mode).\n"
-		      "# TYPE tollgate_cluster_quota_admitted_total counter\n");
-	for (int i = 0; i < f->n_keys && f->slots; i++)
-		tg_buf_printf(b, "tollgate_cluster_quota_admitted_total{instance=\"%s\",quota=\"%s\"} %" PRIu64 "\n",
-			      inst, f->keys[i].name,
-			      (uint64_t)__atomic_load_n(&f->slots[f->keys[i].qid].used, __ATOMIC_RELAXED));
+		return -ENOENT;
+	st->state = f->state;
+	st->rounds = f->rounds;
+	st->round_ns_sum = f->round_ns_sum;
+	st->last_round_ms = f->last_round_ms;
+	st->errors = f->errors;
+	st->timeouts = f->timeouts;
+	st->ops = f->ops;
+	st->connects = f->connects;
+	st->state_changes = f->state_changes;
+	st->n_quotas = f->n_keys;
+	return 0;
+}
+
+int tg_fleet_quota_stats(const struct tg_fleet *f, int i, struct tg_fleet_quota_stats *q)
+{
+	const struct fkey *k;
+
+	if (!f || i < 0 || i >= f->n_keys)
+		return -ENOENT;
+	k = &f->keys[i];
+	q->name = k->name;
+	q->nodes = k->nodes;
+	q->tokens_milli = k->tokens_milli;
+	q->mapped = f->slots != NULL;
+	q->credit = f->slots ? (int64_t)__atomic_load_n(&f->slots[k->qid].credit, __ATOMIC_RELAXED) : 0;
+	q->admitted = f->slots ? (uint64_t)__atomic_load_n(&f->slots[k->qid].used, __ATOMIC_RELAXED) : 0;
+	return 0;
+}
+
+const char *tg_fleet_state_name(int state)
+{
+	return state >= 0 && state < TG_FLEET_STATES ? state_names[state] : NULL;
 }

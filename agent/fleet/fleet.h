@@ -10,9 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
-#include "lib/buf.h"
 #include "config/config.h"
-#include "bpf/loader.h"
+#include "bpf/kern.h"
 
 struct tg_fleet;
 
@@ -32,8 +31,26 @@ void tg_fleet_stop(struct tg_fleet *f);
 /* Frees what tg_fleet_stop left, after the loop's handles are closed. */
 void tg_fleet_free(struct tg_fleet *f);
 
-/* Prometheus lines (tollgate_cluster_*). */
-void tg_fleet_metrics(const struct tg_fleet *f, struct tg_buf *b, const char *inst);
+/* The figures /metrics shows (tollgate_cluster_*). */
+#define TG_FLEET_STATES 3 /* fallback, connecting, connected */
+struct tg_fleet_stats {
+	int state; /* 0..TG_FLEET_STATES-1: tg_fleet_state_name() */
+	uint64_t rounds, round_ns_sum, errors, timeouts, ops, connects, state_changes;
+	double last_round_ms;
+	int n_quotas; /* global quotas: tg_fleet_quota_stats(0..n_quotas-1) */
+};
+struct tg_fleet_quota_stats {
+	const char *name;
+	int64_t credit;       /* what the kernel may still admit until the next sync */
+	int64_t tokens_milli; /* the fleet's tokens at the last sync, x 1000 */
+	uint32_t nodes;
+	uint64_t admitted;    /* admitted on this node, any mode */
+	bool mapped;          /* the kernel's slots are readable */
+};
+/* -ENOENT for NULL (no cluster) or an index out of range. */
+int tg_fleet_stats(const struct tg_fleet *f, struct tg_fleet_stats *st);
+int tg_fleet_quota_stats(const struct tg_fleet *f, int i, struct tg_fleet_quota_stats *q);
+const char *tg_fleet_state_name(int state);
 
 /* "connected", "connecting" or "fallback"; "off" for NULL. */
 const char *tg_fleet_state(const struct tg_fleet *f);

@@ -153,15 +153,6 @@ uint64_t tg_fleet_fallback_charge(uint64_t used_since_report, uint32_t mode,
 	return used_since_report < owed ? used_since_report : owed;
 }
 
-void tg_fleet_local_share(uint64_t rate, uint64_t burst, uint32_t nodes, uint64_t *lrate,
-			  uint64_t *lburst)
-{
-	if (!nodes)
-		nodes = 1;
-	*lrate = rate ? (rate / nodes ? rate / nodes : 1) : 0;
-	*lburst = burst ? (burst / nodes ? burst / nodes : 1) : 0;
-}
-
 uint32_t tg_fleet_fallback_mode(int fallback)
 {
 	switch (fallback) {

@@ -59,11 +59,6 @@ int64_t tg_fleet_credit(int64_t lease, uint64_t since_sent);
 uint64_t tg_fleet_fallback_charge(uint64_t used_since_report, uint32_t mode,
 				  uint64_t local_deficit, uint64_t local_burst);
 
-/* The local share of a global quota (used while Redis is out of reach):
- * rate and burst divided by expected_nodes, at least 1. */
-void tg_fleet_local_share(uint64_t rate, uint64_t burst, uint32_t nodes, uint64_t *lrate,
-			  uint64_t *lburst);
-
 /* enum tg_fleet_mode (kern/shared.h) for a cluster.fallback. */
 uint32_t tg_fleet_fallback_mode(int fallback);
 

@@ -192,3 +192,23 @@ int tg_buf_json_str(struct tg_buf *b, const char *str)
 	}
 	return tg_buf_append(b, "\"", 1);
 }
+
+void *tg_grow(void *p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	size_t c = *cap ? *cap : first;
+	void *q;
+
+	if (need <= *cap)
+		return p;
+	while (c < need) {
+		if (c > SIZE_MAX / 2)
+			return NULL;
+		c *= 2;
+	}
+	if (elem && c > SIZE_MAX / elem)
+		return NULL;
+	q = realloc(p, c * elem);
+	if (q)
+		*cap = c;
+	return q;
+}

@@ -21,4 +21,10 @@ int tg_buf_printf(struct tg_buf *b, const char *fmt, ...)
 /* Appends s as a JSON string literal, quotes included. */
 int tg_buf_json_str(struct tg_buf *b, const char *s);
 
+/* The agent's one growth rule for arrays of elem-byte elements: room for
+ * at least need, doubling from first. Returns the array (moved or not),
+ * or NULL with p and *cap left as they were (out of memory, or a size
+ * that would overflow). */
+void *tg_grow(void *p, size_t *cap, size_t need, size_t elem, size_t first);
+
 #endif

@@ -50,4 +50,10 @@ int tg_caps_from_status(const char *status, const char *field, uint64_t *mask);
 bool tg_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
 		       const gid_t *groups, int ng);
 
+/* The effective set of the calling thread as a mask. */
+uint64_t tg_caps_effective(void);
+
+/* The process's capability state, from /proc/self/status, for the log. */
+int tg_caps_current(uint64_t *eff, uint64_t *prm, uint64_t *bnd, int *no_new_privs);
+
 #endif

@@ -1,6 +1,7 @@
 /* One line per event on stderr, logfmt or JSON. A line is built whole and
  * written with one fwrite so lines from other threads do not interleave. */
 #include "lib/log.h"
+#include "lib/clock.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -234,8 +235,6 @@ void tg_log_emit(int level, const char *msg, const char *kvfmt, ...)
 {
 	struct line l; /* 16 KiB of stack, not zeroed: only len bytes are used */
 	char kv[4096] = "", ts[48], qbuf[1024];
-	struct timespec now;
-	struct tm tm;
 	va_list ap;
 
 	l.len = 0;
@@ -249,10 +248,7 @@ void tg_log_emit(int level, const char *msg, const char *kvfmt, ...)
 		level = TG_LOG_ERROR;
 	if (!msg)
 		msg = "";
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+	tg_format_time(tg_now_wall_ns(), ts, sizeof(ts));
 
 	if (log_format == TG_LOG_JSON) {
 		puts_(&l, "{\"ts\":\"");

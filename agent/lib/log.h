@@ -4,7 +4,9 @@
 
 #include <stdarg.h>
 #include <stddef.h>
-#include "config/config.h"
+
+enum tg_log_level { TG_LOG_ERROR = 0, TG_LOG_WARN, TG_LOG_INFO, TG_LOG_DEBUG };
+enum tg_log_format { TG_LOG_LOGFMT = 0, TG_LOG_JSON };
 
 extern int tg_log_level_cur;
 

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "telemetry/active_keys.h"
 #include "telemetry/rates.h"
+#include "lib/addr.h"
 
 /* Sorted and unique in place; returns the count kept. */
 static size_t sort_unique(struct tg_addr *k, size_t n)

@@ -6,6 +6,9 @@
 #include <bpf/bpf.h>
 #include "telemetry/active_keys.h"
 #include "telemetry/collector.h"
+#include "lib/clock.h"
+#include "lib/buf.h"
+#include "lib/addr.h"
 
 #define TG_BATCH 4096
 /* A sweep of tg_clients is spread over this many scans: at 1M entries a
@@ -43,37 +46,6 @@
 #define TG_READ_BUDGET_NS (100 * 1000000ull)
 /* An idle client stays in the snapshot (/v1/clients, top-N) this long. */
 #define TG_RETAIN_SCANS 600
-
-uint64_t tg_now_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t tg_mono_to_wall_ns(uint64_t mono_ns)
-{
-	struct timespec rt;
-	uint64_t now_mono = tg_now_mono_ns(), now_wall;
-
-	clock_gettime(CLOCK_REALTIME, &rt);
-	now_wall = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
-	if (mono_ns > now_mono)
-		return now_wall;
-	return now_wall - (now_mono - mono_ns);
-}
-
-void tg_format_time(uint64_t wall_ns, char *buf, size_t len)
-{
-	time_t s = (time_t)(wall_ns / 1000000000ull);
-	struct tm tm;
-	char tmp[32];
-
-	gmtime_r(&s, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03uZ", tmp, (unsigned)((wall_ns / 1000000ull) % 1000));
-}
 
 int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
 		      int abuckets_fd, int ncpus, unsigned int map_size)
@@ -129,24 +101,21 @@ void tg_collector_free(struct tg_collector *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* cur and prev share one capacity. */
 static int grow(struct tg_collector *c, size_t need)
 {
-	size_t cap = c->cap ? c->cap : 1024;
+	size_t cap_cur = c->cap, cap_prev = c->cap;
 	void *a, *b;
 
-	if (need <= c->cap)
-		return 0;
-	while (cap < need)
-		cap *= 2;
-	a = realloc(c->cur, cap * sizeof(*c->cur));
+	a = tg_grow(c->cur, &cap_cur, need, sizeof(*c->cur), 1024);
 	if (!a)
 		return -ENOMEM;
 	c->cur = a;
-	b = realloc(c->prev, cap * sizeof(*c->prev));
+	b = tg_grow(c->prev, &cap_prev, need, sizeof(*c->prev), 1024);
 	if (!b)
 		return -ENOMEM;
 	c->prev = b;
-	c->cap = cap;
+	c->cap = cap_cur;
 	return 0;
 }
 
@@ -198,20 +167,18 @@ int tg_collector_read_map(int fd, struct tg_batch *b)
 		__u32 count = 1024;
 
 		if (b->n + count > b->cap) {
-			size_t cap = b->cap ? b->cap * 2 : 1024;
+			size_t kcap = b->cap, vcap = b->cap;
 			void *k, *v;
 
-			while (cap < b->n + count)
-				cap *= 2;
-			k = realloc(b->keys, cap * b->ksz);
+			k = tg_grow(b->keys, &kcap, b->n + count, b->ksz, 1024);
 			if (!k)
 				return -ENOMEM;
 			b->keys = k;
-			v = realloc(b->vals, cap * b->vsz);
+			v = tg_grow(b->vals, &vcap, b->n + count, b->vsz, 1024);
 			if (!v)
 				return -ENOMEM;
 			b->vals = v;
-			b->cap = cap;
+			b->cap = kcap;
 		}
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 		err = bpf_map_lookup_batch(fd, in, &next_key, (char *)b->keys + b->n * b->ksz,
@@ -225,21 +192,6 @@ int tg_collector_read_map(int fd, struct tg_batch *b)
 	}
 }
 
-static void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
-{
-	size_t c = *cap ? *cap : 1024;
-	void *q;
-
-	if (need <= *cap)
-		return p;
-	while (c < need)
-		c *= 2;
-	q = realloc(p, c * elem);
-	if (q)
-		*cap = c;
-	return q;
-}
-
 /* Per-address buckets: one batch walk of the LRU, sorted for lookups. */
 static int read_buckets(struct tg_collector *c)
 {
@@ -248,7 +200,7 @@ static int read_buckets(struct tg_collector *c)
 
 	if (err)
 		return err;
-	p = grow_array(c->bk, &c->cap_bk, c->bb.n, sizeof(*c->bk));
+	p = tg_grow(c->bk, &c->cap_bk, c->bb.n, sizeof(*c->bk), 1024);
 	if (!p)
 		return -ENOMEM;
 	c->bk = p;
@@ -269,7 +221,7 @@ static int read_responses(struct tg_collector *c)
 
 	if (err)
 		return err;
-	p = grow_array(c->resp, &c->cap_resp, c->rb.n, sizeof(*c->resp));
+	p = tg_grow(c->resp, &c->cap_resp, c->rb.n, sizeof(*c->resp), 1024);
 	if (!p)
 		return -ENOMEM;
 	c->resp = p;
@@ -292,7 +244,7 @@ static int read_socks(struct tg_collector *c)
 
 	if (err)
 		return err;
-	p = grow_array(c->socks, &c->cap_socks, c->sb.n, sizeof(*c->socks));
+	p = tg_grow(c->socks, &c->cap_socks, c->sb.n, sizeof(*c->socks), 1024);
 	if (!p)
 		return -ENOMEM;
 	c->socks = p;
@@ -451,7 +403,7 @@ static int collect_active(struct tg_collector *c, uint64_t deadline, size_t *out
 		__u32 count = TG_DRAIN_CHUNK;
 		int err;
 
-		p = grow_array(c->akeys, &c->cap_akeys, nk + TG_DRAIN_CHUNK, sizeof(*c->akeys));
+		p = tg_grow(c->akeys, &c->cap_akeys, nk + TG_DRAIN_CHUNK, sizeof(*c->akeys), 1024);
 		if (!p)
 			return -ENOMEM;
 		c->akeys = p;
@@ -473,7 +425,7 @@ static int collect_active(struct tg_collector *c, uint64_t deadline, size_t *out
 	c->drain_resume = more; /* at the end of the table: from the start next time */
 
 	nk = tg_active_keys_plan(c->akeys, c->n_carry, nk, &c->read_cursor);
-	p = grow_array(c->aviews, &c->cap_aviews, nk ? nk : 1, sizeof(*c->aviews));
+	p = tg_grow(c->aviews, &c->cap_aviews, nk ? nk : 1, sizeof(*c->aviews), 1024);
 	if (!p)
 		return -ENOMEM;
 	c->aviews = p;

@@ -153,10 +153,4 @@ int tg_collector_scan(struct tg_collector *c);
 int tg_collector_lookup(const struct tg_collector *c, const struct tg_addr *addr,
 			struct tg_client_view *out);
 
-/* Wall-clock Unix nanoseconds of a CLOCK_MONOTONIC timestamp. */
-uint64_t tg_mono_to_wall_ns(uint64_t mono_ns);
-uint64_t tg_now_mono_ns(void);
-/* RFC 3339 UTC with milliseconds, e.g. 2026-11-28T06:40:00.123Z */
-void tg_format_time(uint64_t wall_ns, char *buf, size_t len);
-
 #endif

@@ -6,6 +6,7 @@
 #include "bpf/loader.h"
 #include "lib/log.h"
 #include "telemetry/rates.h"
+#include "lib/addr.h"
 
 static int on_event(void *ctx, void *data, size_t len)
 {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "telemetry/rates.h"
+#include "lib/addr.h"
 
 void tg_client_aggregate(struct tg_client_view *out, const struct tg_addr *addr,
 			 const void *percpu, size_t stride, int ncpus)
@@ -44,11 +45,6 @@ void tg_resp_aggregate(struct tg_resp *out, const void *percpu, size_t stride, i
 	}
 }
 
-int tg_addr_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct tg_addr));
-}
-
 double tg_rate(uint64_t prev, uint64_t cur, double dt)
 {
 	if (dt <= 0)
@@ -85,38 +81,6 @@ void tg_rates_compute(struct tg_client_view *cur, size_t n_cur,
 			p = bsearch(&c->addr, prev, n_prev, sizeof(*prev), tg_addr_cmp);
 		tg_rates_from(c, p, dt);
 	}
-}
-
-bool tg_addr_is_v4(const struct tg_addr *a)
-{
-	return a->w[0] == 0 && a->w[1] == 0 && a->w[2] == htonl(0xffff);
-}
-
-void tg_addr_mask(struct tg_addr *a, uint32_t prefix)
-{
-	for (int i = 0; i < 4; i++, prefix = prefix > 32 ? prefix - 32 : 0)
-		if (prefix < 32)
-			a->w[i] &= htonl(prefix ? ~0u << (32 - prefix) : 0);
-}
-
-void tg_addr_format(const struct tg_addr *a, char *buf, size_t len)
-{
-	if (tg_addr_is_v4(a))
-		inet_ntop(AF_INET, &a->w[3], buf, len);
-	else
-		inet_ntop(AF_INET6, a->w, buf, len);
-}
-
-int tg_addr_parse(const char *s, struct tg_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, s, &a->w[3]) == 1) {
-		a->w[2] = htonl(0xffff);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, a->w) == 1)
-		return 0;
-	return -EINVAL;
 }
 
 static const char *const sort_names[] = {

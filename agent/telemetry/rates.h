@@ -32,8 +32,6 @@ void tg_client_aggregate(struct tg_client_view *out, const struct tg_addr *addr,
 /* Sums one client's per-CPU response figures. */
 void tg_resp_aggregate(struct tg_resp *out, const void *percpu, size_t stride, int ncpus);
 
-int tg_addr_cmp(const void *a, const void *b);
-
 /* Sets a client's rates from its counters in p (NULL: from zero) over dt
  * seconds. */
 void tg_rates_from(struct tg_client_view *c, const struct tg_client_view *p, double dt);
@@ -48,14 +46,6 @@ void tg_rates_compute(struct tg_client_view *cur, size_t n_cur,
 
 /* The rate of a counter that went from prev to cur over dt seconds. */
 double tg_rate(uint64_t prev, uint64_t cur, double dt);
-
-bool tg_addr_is_v4(const struct tg_addr *a);
-/* Keeps the first `prefix` bits (IPv6 terms: an IPv4 /24 is 120). */
-void tg_addr_mask(struct tg_addr *a, uint32_t prefix);
-/* "198.18.0.2" or "fd00:198:18::" (the prefix is reported separately). */
-void tg_addr_format(const struct tg_addr *a, char *buf, size_t len);
-/* Parses an IPv4 or IPv6 address text into the kernel's key form. */
-int tg_addr_parse(const char *s, struct tg_addr *a);
 
 enum tg_sort_key {
 	TG_SORT_REQUESTS = 0,

@@ -45,7 +45,7 @@ static int am_alert(const cJSON *doc, const cJSON *an, int64_t ends_ms, cJSON *a
 	const char *key = tg_fmt_str(client, "key");
 	const char *starts = tg_fmt_str(an, "first_seen");
 	cJSON *alert, *labels, *notes;
-	char ends[TG_FMT_TIME_LEN];
+	char ends[TG_TIME_LEN];
 	struct tg_buf b;
 	int err = -ENOMEM;
 
@@ -84,7 +84,7 @@ static int am_alert(const cJSON *doc, const cJSON *an, int64_t ends_ms, cJSON *a
 
 	if (!starts)
 		starts = tg_fmt_str(cJSON_GetObjectItemCaseSensitive(doc, "window"), "start");
-	tg_fmt_time_print(ends_ms, ends);
+	tg_format_time_ms(ends_ms, ends, sizeof(ends));
 	if (!cJSON_AddStringToObject(alert, "startsAt", starts) ||
 	    !cJSON_AddStringToObject(alert, "endsAt", ends))
 		goto out;
@@ -111,8 +111,8 @@ static int am_format(void *state, const struct tollgate_hook_event *ev,
 	if (kind != TG_FMT_ANOMALY || !cJSON_GetArraySize(anomalies))
 		goto out;
 	window = cJSON_GetObjectItemCaseSensitive(doc, "window");
-	tg_fmt_time_parse(tg_fmt_str(window, "start"), &start);
-	tg_fmt_time_parse(tg_fmt_str(window, "end"), &end);
+	tg_parse_time(tg_fmt_str(window, "start"), &start);
+	tg_parse_time(tg_fmt_str(window, "end"), &end);
 	err = -EINVAL;
 	if (end < start)
 		goto out;

@@ -161,13 +161,9 @@ static int new_event_id(char id[40])
 	return 0;
 }
 
-static int now_rfc3339(char buf[TG_FMT_TIME_LEN])
+static int now_rfc3339(char buf[TG_TIME_LEN])
 {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-		return -errno;
-	tg_fmt_time_print((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, buf);
+	tg_format_time(tg_now_wall_ns(), buf, TG_TIME_LEN);
 	return 0;
 }
 
@@ -224,7 +220,7 @@ char *tg_openai_triage_event(const char *reply, size_t len, const char *event_id
 			     const char *agent_version, const char *model,
 			     char id_out[40], char *err, size_t errlen)
 {
-	char id[40], now[TG_FMT_TIME_LEN], *content = NULL, *json = NULL;
+	char id[40], now[TG_TIME_LEN], *content = NULL, *json = NULL;
 	const char *sev = tg_fmt_severity_name(severity), *reply_model;
 	cJSON *doc = NULL, *ev = NULL;
 	int rc;

@@ -10,10 +10,10 @@
 
 #include "lib/buf.h"
 #include "formats/tollgate_hook.h"
+#include "lib/clock.h"
 
 enum tg_fmt_kind { TG_FMT_ANOMALY = 0, TG_FMT_TRIAGE = 1 };
 
-#define TG_FMT_TIME_LEN 32 /* "2026-11-28T06:40:00.123Z" and room */
 
 /* The whole of s[0..len) as one JSON value (trailing whitespace allowed,
  * nothing else), or NULL. */
@@ -43,11 +43,6 @@ int tg_fmt_describe(const cJSON *anomaly, struct tg_buf *b);
 /* A JSON number as people read it: integers whole, others to 2 decimals
  * (3 significant digits below 0.01). */
 void tg_fmt_number(double v, char *buf, size_t len);
-
-/* "YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM)" -> Unix ms. 0 or -EINVAL. */
-int tg_fmt_time_parse(const char *s, int64_t *ms);
-/* Unix ms -> "YYYY-MM-DDTHH:MM:SS.mmmZ". */
-void tg_fmt_time_print(int64_t ms, char buf[TG_FMT_TIME_LEN]);
 
 /* The longest prefix of s no longer than max bytes that does not split a
  * UTF-8 sequence. */

@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "harness.h"
+#include "lib/addr.h"
 
 struct tollgate_bpf *skel;
 int ncpus;

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "harness.h"
 #include "bpf/quota_plan.h"
+#include "lib/addr.h"
 
 #define GW_PORT 8080
 #define Q_EXEMPT 1

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "harness.h"
 #include "bpf/quota_plan.h"
+#include "lib/addr.h"
 
 static struct tg_config cfg;
 

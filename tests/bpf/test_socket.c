@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "http_token.h"
 #include "bpf/quota_plan.h"
+#include "lib/addr.h"
 
 static int run_prog(struct bpf_program *prog, const struct pkt_opts *o, __u32 ingress_ifindex)
 {

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "api/api.h"
+#include "api/http_util.h"
 
 #define WAIT_MS 200
 
@@ -26,7 +27,7 @@ static void h_json(void *ctx, const struct tg_api_req *req, struct tg_api_resp *
 	const char *a = tg_api_header(req, "x-a");
 
 	(void)ctx;
-	if (tg_api_query_get(req->query, "q", v, sizeof(v)) < 0)
+	if (tg_http_query_get(req->query, "q", v, sizeof(v)) < 0)
 		strcpy(v, "-");
 	tg_buf_printf(&resp->body, "{\"path\":\"%zu\",\"q\":%zu}", strlen(req->path), strlen(v));
 	tg_api_resp_header(resp, "X-Echo", "%s", a ? a : "-");

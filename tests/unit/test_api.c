@@ -17,6 +17,8 @@
 
 #include "api/api.h"
 #include "api/api_hdrs.h"
+#include "lib/addr.h"
+#include "api/http_util.h"
 
 /* ---- server under test ----------------------------------------------- */
 
@@ -43,7 +45,7 @@ static void h_echo(void *ctx, const struct tg_api_req *req, struct tg_api_resp *
 	tg_buf_printf(&resp->body, ",\"query\":");
 	tg_buf_json_str(&resp->body, req->query);
 	tg_buf_printf(&resp->body, ",\"q\":");
-	tg_buf_json_str(&resp->body, tg_api_query_get(req->query, "q", q, sizeof(q)) >= 0 ? q : NULL);
+	tg_buf_json_str(&resp->body, tg_http_query_get(req->query, "q", q, sizeof(q)) >= 0 ? q : NULL);
 	tg_buf_printf(&resp->body, "}");
 }
 
@@ -506,28 +508,28 @@ Test(api, query_get_table)
 {
 	char out[8];
 
-	cr_assert(eq(int, tg_api_query_get("a=1&b=xyz", "b", out, sizeof(out)), 3));
+	cr_assert(eq(int, tg_http_query_get("a=1&b=xyz", "b", out, sizeof(out)), 3));
 	cr_assert(eq(str, out, "xyz"));
-	cr_assert(eq(int, tg_api_query_get("a=1&b=xyz", "a", out, sizeof(out)), 1));
+	cr_assert(eq(int, tg_http_query_get("a=1&b=xyz", "a", out, sizeof(out)), 1));
 	cr_assert(eq(str, out, "1"));
-	cr_assert(eq(int, tg_api_query_get("ab=1&b=2", "b", out, sizeof(out)), 1));
+	cr_assert(eq(int, tg_http_query_get("ab=1&b=2", "b", out, sizeof(out)), 1));
 	cr_assert(eq(str, out, "2"));
-	cr_assert(eq(int, tg_api_query_get("a=1", "b", out, sizeof(out)), -1));
-	cr_assert(eq(int, tg_api_query_get("", "a", out, sizeof(out)), -1));
-	cr_assert(eq(int, tg_api_query_get("flag&x=1", "flag", out, sizeof(out)), 0));
+	cr_assert(eq(int, tg_http_query_get("a=1", "b", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_http_query_get("", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_http_query_get("flag&x=1", "flag", out, sizeof(out)), 0));
 	cr_assert(eq(str, out, ""));
-	cr_assert(eq(int, tg_api_query_get("a=", "a", out, sizeof(out)), 0));
-	cr_assert(eq(int, tg_api_query_get("a=%41+%7e", "a", out, sizeof(out)), 3));
+	cr_assert(eq(int, tg_http_query_get("a=", "a", out, sizeof(out)), 0));
+	cr_assert(eq(int, tg_http_query_get("a=%41+%7e", "a", out, sizeof(out)), 3));
 	cr_assert(eq(str, out, "A ~"));
-	cr_assert(eq(int, tg_api_query_get("a=1&a=2", "a", out, sizeof(out)), 1));
+	cr_assert(eq(int, tg_http_query_get("a=1&a=2", "a", out, sizeof(out)), 1));
 	cr_assert(eq(str, out, "1"));
 	/* 7 bytes fit in 8, 8 do not */
-	cr_assert(eq(int, tg_api_query_get("a=1234567", "a", out, sizeof(out)), 7));
-	cr_assert(eq(int, tg_api_query_get("a=12345678", "a", out, sizeof(out)), -1));
-	cr_assert(eq(int, tg_api_query_get("a=%4", "a", out, sizeof(out)), -1));
-	cr_assert(eq(int, tg_api_query_get("a=%zz", "a", out, sizeof(out)), -1));
-	cr_assert(eq(int, tg_api_query_get("a=x%00", "a", out, sizeof(out)), -1));
-	cr_assert(eq(int, tg_api_query_get("a=1", "a", out, 0), -1));
+	cr_assert(eq(int, tg_http_query_get("a=1234567", "a", out, sizeof(out)), 7));
+	cr_assert(eq(int, tg_http_query_get("a=12345678", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_http_query_get("a=%4", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_http_query_get("a=%zz", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_http_query_get("a=x%00", "a", out, sizeof(out)), -1));
+	cr_assert(eq(int, tg_http_query_get("a=1", "a", out, 0), -1));
 }
 
 Test(api, pipelined_in_order)
@@ -868,23 +870,23 @@ Test(api, parse_listen)
 	size_t i;
 	int lo;
 
-	cr_assert(eq(int, tg_api_parse_listen("127.0.0.1:9470", &ss), 0));
+	cr_assert(eq(int, tg_addr_parse_listen("127.0.0.1:9470", &ss), 0));
 	cr_assert(eq(int, s4->sin_family, AF_INET));
 	cr_assert(eq(u16, ntohs(s4->sin_port), 9470));
 	cr_assert(eq(u32, ntohl(s4->sin_addr.s_addr), 0x7f000001));
-	cr_assert(eq(int, tg_api_parse_listen("localhost:0", &ss), 0));
+	cr_assert(eq(int, tg_addr_parse_listen("localhost:0", &ss), 0));
 	cr_assert(eq(u32, ntohl(s4->sin_addr.s_addr), 0x7f000001));
-	cr_assert(eq(int, tg_api_parse_listen("0.0.0.0:65535", &ss), 0));
+	cr_assert(eq(int, tg_addr_parse_listen("0.0.0.0:65535", &ss), 0));
 	cr_assert(eq(u16, ntohs(s4->sin_port), 65535));
-	cr_assert(eq(int, tg_api_parse_listen("[::1]:80", &ss), 0));
+	cr_assert(eq(int, tg_addr_parse_listen("[::1]:80", &ss), 0));
 	cr_assert(eq(int, s6->sin6_family, AF_INET6));
 	cr_assert(eq(u16, ntohs(s6->sin6_port), 80));
 	lo = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
 	cr_assert(lo);
-	cr_assert(eq(int, tg_api_parse_listen("[fd00:198:18::1]:9470", &ss), 0));
+	cr_assert(eq(int, tg_addr_parse_listen("[fd00:198:18::1]:9470", &ss), 0));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert(eq(int, tg_api_parse_listen(bad[i], &ss), -EINVAL), "%s", bad[i]);
-	cr_assert(eq(int, tg_api_parse_listen(NULL, &ss), -EINVAL));
+		cr_assert(eq(int, tg_addr_parse_listen(bad[i], &ss), -EINVAL), "%s", bad[i]);
+	cr_assert(eq(int, tg_addr_parse_listen(NULL, &ss), -EINVAL));
 }
 
 /* ---- headers and the API token ---------------------------------------- */

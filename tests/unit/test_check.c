@@ -8,6 +8,7 @@
 #include "config_check.h"
 #include "bpf/quota_plan.h"
 #include "telemetry/rates.h"
+#include "lib/addr.h"
 
 static const char *addr_text(const struct tg_addr *a)
 {

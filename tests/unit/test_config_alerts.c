@@ -6,6 +6,7 @@
 
 #include "config_check.h"
 #include "telemetry/rates.h"
+#include "lib/addr.h"
 
 /* text -> the config's address form (IPv4-mapped, network order) */
 static int tg_addr_text(uint32_t a[4], const char *text)
@@ -288,15 +289,15 @@ Test(config_alerts, check_settings)
 	cr_assert(eq(u32, cfg.check_deny_status, 403));
 	cr_assert(eq(int, cfg.n_trusted, 3));
 	cr_assert(eq(int, tg_addr_text(a, "198.19.255.1"), 0));
-	cr_assert(tg_cfg_trusted(&cfg, a));
+	cr_assert(tg_config_trusted(&cfg, a));
 	cr_assert(eq(int, tg_addr_text(a, "198.20.0.1"), 0));
-	cr_assert(not(tg_cfg_trusted(&cfg, a)));
+	cr_assert(not(tg_config_trusted(&cfg, a)));
 	cr_assert(eq(int, tg_addr_text(a, "fd00:198:18::99"), 0));
-	cr_assert(tg_cfg_trusted(&cfg, a));
+	cr_assert(tg_config_trusted(&cfg, a));
 	cr_assert(eq(int, tg_addr_text(a, "10.0.0.1"), 0));
-	cr_assert(tg_cfg_trusted(&cfg, a));
+	cr_assert(tg_config_trusted(&cfg, a));
 	cr_assert(eq(int, tg_addr_text(a, "10.0.0.2"), 0));
-	cr_assert(not(tg_cfg_trusted(&cfg, a)));
+	cr_assert(not(tg_config_trusted(&cfg, a)));
 	char *s = tg_config_to_json(&cfg);
 	cr_assert(strstr(s, "\"fd00:198:18::/64\"") != NULL, "%s", s);
 	cr_assert(strstr(s, "\"10.0.0.1/32\"") != NULL, "%s", s);

@@ -13,6 +13,7 @@
 #include "config/config.h"
 
 #include "config_check.h"
+#include "lib/addr.h"
 
 #define Q(s) "{\"quotas\": {" s "}}"
 #define DEF(s) Q("\"default\": {" s "}")

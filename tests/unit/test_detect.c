@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "alerts/detect.h"
+#include "lib/addr.h"
 
 #define SEC 1000000000ull
 #define MAX_OUT 256

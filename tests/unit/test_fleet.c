@@ -164,13 +164,13 @@ Test(fleet, local_share)
 {
 	uint64_t r, b;
 
-	tg_fleet_local_share(30, 60, 3, &r, &b);
+	tg_quota_local_share(30, 60, 3, &r, &b);
 	cr_assert(eq(u64, r, 10));
 	cr_assert(eq(u64, b, 20));
-	tg_fleet_local_share(2, 1, 5, &r, &b); /* never 0 (that means unlimited) */
+	tg_quota_local_share(2, 1, 5, &r, &b); /* never 0 (that means unlimited) */
 	cr_assert(eq(u64, r, 1));
 	cr_assert(eq(u64, b, 1));
-	tg_fleet_local_share(100, 100, 0, &r, &b);
+	tg_quota_local_share(100, 100, 0, &r, &b);
 	cr_assert(eq(u64, r, 100));
 	cr_assert(eq(u32, tg_fleet_fallback_mode(TG_FALLBACK_LOCAL_SHARE), TG_FLEET_LOCAL));
 	cr_assert(eq(u32, tg_fleet_fallback_mode(TG_FALLBACK_OPEN), TG_FLEET_OPEN));

@@ -17,6 +17,7 @@
 #include "formats/fmt_util.h"
 #include "formats/formats.h"
 #include "hook_events.h"
+#include "lib/clock.h"
 
 #define BULLET "\xE2\x80\xA2 "
 
@@ -703,26 +704,26 @@ Test(formats, times)
 		{ "2024-02-29T00:00:00Z", 1709164800000LL },
 		{ "1969-12-31T23:59:59.999Z", -1 },
 	};
-	char buf[TG_FMT_TIME_LEN];
+	char buf[TG_TIME_LEN];
 	int64_t ms;
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		cr_assert(eq(int, tg_fmt_time_parse(ok[i].in, &ms), 0), "%s", ok[i].in);
+		cr_assert(eq(int, tg_parse_time(ok[i].in, &ms), 0), "%s", ok[i].in);
 		cr_assert(eq(i64, ms, ok[i].ms), "%s", ok[i].in);
 	}
-	tg_fmt_time_print(1795848000123LL, buf);
+	tg_format_time_ms(1795848000123LL, buf, sizeof(buf));
 	cr_assert(eq(str, buf, "2026-11-28T06:40:00.123Z"));
-	tg_fmt_time_print(-1, buf);
+	tg_format_time_ms(-1, buf, sizeof(buf));
 	cr_assert(eq(str, buf, "1969-12-31T23:59:59.999Z"));
-	tg_fmt_time_print(INT64_MAX, buf);
+	tg_format_time_ms(INT64_MAX, buf, sizeof(buf));
 	cr_assert(eq(str, buf, "9999-12-31T23:59:59.999Z"));
-	cr_assert(eq(int, tg_fmt_time_parse(NULL, &ms), -EINVAL));
-	cr_assert(eq(int, tg_fmt_time_parse("2026-11-28T06:40:00", &ms), -EINVAL));
-	cr_assert(eq(int, tg_fmt_time_parse("2026-11-28T24:00:00Z", &ms), -EINVAL));
-	cr_assert(eq(int, tg_fmt_time_parse("2026-11-28T06:40:00+", &ms), -EINVAL));
-	cr_assert(eq(int, tg_fmt_time_parse("2026-11-28T06:40:00+01", &ms), -EINVAL));
-	cr_assert(eq(int, tg_fmt_time_parse("2026-11-28T06:40:00+0100", &ms), -EINVAL));
-	cr_assert(eq(int, tg_fmt_time_parse("+026-11-28T06:40:00Z", &ms), -EINVAL));
+	cr_assert(eq(int, tg_parse_time(NULL, &ms), -EINVAL));
+	cr_assert(eq(int, tg_parse_time("2026-11-28T06:40:00", &ms), -EINVAL));
+	cr_assert(eq(int, tg_parse_time("2026-11-28T24:00:00Z", &ms), -EINVAL));
+	cr_assert(eq(int, tg_parse_time("2026-11-28T06:40:00+", &ms), -EINVAL));
+	cr_assert(eq(int, tg_parse_time("2026-11-28T06:40:00+01", &ms), -EINVAL));
+	cr_assert(eq(int, tg_parse_time("2026-11-28T06:40:00+0100", &ms), -EINVAL));
+	cr_assert(eq(int, tg_parse_time("+026-11-28T06:40:00Z", &ms), -EINVAL));
 }
 
 Test(formats, numbers)
@@ -800,7 +801,7 @@ Test(formats, triage_event_exact)
 	cr_assert(eq(str, cJSON_GetStringValue(cJSON_GetObjectItem(doc, "id")), id));
 	const char *tm = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "time"));
 	cr_assert(tm && strlen(tm) == 24 && tm[19] == '.' && tm[23] == 'Z', "time %s", tm);
-	cr_assert(eq(int, tg_fmt_time_parse(tm, &t), 0));
+	cr_assert(eq(int, tg_parse_time(tm, &t), 0));
 	t0 = (int64_t)before.tv_sec * 1000 + before.tv_nsec / 1000000;
 	t1 = (int64_t)after.tv_sec * 1000 + after.tv_nsec / 1000000;
 	cr_assert(t >= t0 && t <= t1, "time %s", tm);

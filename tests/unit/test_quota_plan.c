@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "bpf/quota_plan.h"
+#include "lib/addr.h"
 
 /* ~300 KB: never on the stack. */
 static struct tg_config cfg;

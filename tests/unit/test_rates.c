@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 #include "telemetry/rates.h"
+#include "lib/addr.h"
 
 static struct tg_client_view view(const char *addr, uint64_t req, uint64_t bytes)
 {

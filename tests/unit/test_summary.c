@@ -13,6 +13,7 @@
 #include "alerts/detect.h"
 #include "telemetry/rates.h"
 #include "alerts/summary.h"
+#include "lib/addr.h"
 
 #define SEC 1000000000ull
 #define T0 (1800000000ull * SEC) /* 2027-01-15T08:00:00Z */

@@ -1,0 +1,67 @@
+/* What the config's own files share: config.c walks the option table and
+ * calls the section parsers (config_quotas.c, config_anomaly.c,
+ * config_webhooks.c, config_cluster.c, config_values.c); all of them
+ * collect errors through config_util.c. Never included from outside
+ * agent/config/. */
+#ifndef TG_CONFIG_INT_H
+#define TG_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "config/config.h"
+
+struct cJSON;
+
+__attribute__((format(printf, 3, 4)))
+void tg_config_errf(struct tg_config_errors *errs, const char *path, const char *fmt, ...);
+/* An integral JSON number in min..max (any spelling: 5, 5.0, 5e0). */
+bool tg_config_json_int(const struct cJSON *it, long long min, long long max, long long *out);
+/* base.key, or base["key"] escaped when key is not a plain name. */
+void tg_config_path_key(char *out, size_t len, const char *base, const char *key);
+void tg_config_quotas_parse_default(struct tg_config *cfg, const struct cJSON *v,
+				    const char *path, struct tg_config_errors *errs);
+void tg_config_quotas_parse_clients(struct tg_config *cfg, const struct cJSON *v,
+				    const char *path, struct tg_config_errors *errs);
+struct cJSON *tg_config_quotas_default_json(const struct tg_config *cfg, unsigned flags);
+struct cJSON *tg_config_quotas_clients_json(const struct tg_config *cfg, unsigned flags);
+void tg_config_anomaly_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			     struct tg_config_errors *errs);
+struct cJSON *tg_config_anomaly_json(const struct tg_config *cfg, unsigned flags);
+void tg_config_webhooks_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			      struct tg_config_errors *errs);
+struct cJSON *tg_config_webhooks_json(const struct tg_config *cfg, unsigned flags);
+/* One webhook's settings without its secrets (header values redacted
+ * unless TG_CONFIG_JSON_SECRETS): also the options a format's init() gets. */
+struct cJSON *tg_config_webhook_json(const struct tg_webhook_config *w, unsigned flags);
+/* config_values.c: a reason, or NULL after storing the normalized value */
+const char *tg_cfg_check_listen(const char *in, char *out, size_t len);
+const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len);
+void tg_cfg_parse_trusted(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			  struct tg_config_errors *errs);
+struct cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags);
+/* A "host:port" as tg_cfg_check_listen stored it: is the host loopback? */
+bool tg_cfg_listen_is_loopback(const char *listen);
+/* An environment variable's name, [A-Za-z_][A-Za-z0-9_]{0,62}; the reason
+ * every *_env key gives for one that is not. */
+bool tg_cfg_env_name_ok(const char *name);
+#define TG_CFG_ENV_NAME_BAD "must be an environment variable name: [A-Za-z_][A-Za-z0-9_]{0,62}"
+void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			    struct tg_config_errors *errs);
+struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags);
+const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
+const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
+const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
+void tg_cfg_parse_user(struct tg_config *cfg, const struct cJSON *v, const char *path,
+		       struct tg_config_errors *errs);
+struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags);
+void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			 struct tg_config_errors *errs);
+struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags);
+/* config_cluster.c */
+void tg_config_cluster_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			     struct tg_config_errors *errs);
+struct cJSON *tg_config_cluster_json(const struct tg_config *cfg, unsigned flags);
+/* The checks between cluster and quotas, and the node_id default. */
+void tg_config_cluster_check(struct tg_config *cfg, struct tg_config_errors *errs);
+
+#endif
