@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "bpf/detach.h"
 #include "telemetry/rates.h"
+#include "cli/api_client.h"
 #include "cli/status.h"
 #include "cli/top.h"
 
@@ -124,7 +125,7 @@ static int api_target_resolve(const char *cmd, struct api_target *t)
 			name = cfg.api_token_env;
 	}
 	t->listen = t->api ? t->api : cfg.api_listen;
-	t->token = tg_api_token_from_env(name ? name : TG_API_TOKEN_ENV_DEFAULT, &bad);
+	t->token = tg_api_client_token_from_env(name ? name : TG_API_TOKEN_ENV_DEFAULT, &bad);
 	if (bad) {
 		fprintf(stderr, "tollgate %s: the API token must be 1..256 visible ASCII characters\n", cmd);
 		return 2;

@@ -35,7 +35,7 @@
 #include "deliver/curl_uv.h"
 #include "formats/formats.h"
 #include "lib/log.h"
-#include "deliver/webhook.h"
+#include "deliver/deliver.h"
 
 /* ---- receiver (child) ------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 #include "config/config.h"
 #include "alerts/detect.h"
 #include "alerts/summary.h"
-#include "deliver/webhook.h"
+#include "deliver/deliver.h"
 
 struct tg_kern;
 

@@ -224,7 +224,7 @@ static void keys_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *ins
 
 /* ---- alerts: detectors, events, delivery per webhook -------------------- */
 
-/* Upper bounds of the delivery latency buckets, seconds (webhook.h). */
+/* Upper bounds of the delivery latency buckets, seconds (deliver.h). */
 static double lat_le(int i)
 {
 	return (double)(1u << i) / 1000.0;

@@ -9,7 +9,7 @@
 #include <sys/sysmacros.h>
 #include "bpf/instance_lock.h"
 
-pid_t tg_lock_holder_parse(const char *text, unsigned int major, unsigned int minor,
+pid_t tg_instance_lock_holder_parse(const char *text, unsigned int major, unsigned int minor,
 			   unsigned long long ino)
 {
 	const char *line = text;
@@ -63,7 +63,7 @@ static pid_t find_holder(int fd)
 	fclose(f);
 	if (text) {
 		text[n] = '\0';
-		pid = tg_lock_holder_parse(text, major(st.st_dev), minor(st.st_dev),
+		pid = tg_instance_lock_holder_parse(text, major(st.st_dev), minor(st.st_dev),
 					   (unsigned long long)st.st_ino);
 	}
 	free(text);
@@ -98,7 +98,7 @@ int tg_instance_lock(const char *dir, pid_t *holder)
 	return -EAGAIN;
 }
 
-void tg_lock_holder_describe(pid_t pid, char *buf, size_t len)
+void tg_instance_lock_describe(pid_t pid, char *buf, size_t len)
 {
 	char path[64], cmd[256];
 	ssize_t n = 0;

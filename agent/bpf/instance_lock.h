@@ -17,11 +17,11 @@ int tg_instance_lock(const char *dir, pid_t *holder);
 
 /* The pid holding a FLOCK on (major:minor, inode) in the text of
  * /proc/locks, or 0. */
-pid_t tg_lock_holder_parse(const char *proc_locks, unsigned int major, unsigned int minor,
+pid_t tg_instance_lock_holder_parse(const char *proc_locks, unsigned int major, unsigned int minor,
 			   unsigned long long ino);
 
 /* "pid 123 (tollgate run --config /etc/tollgate.json)" into buf: the
  * holder as the refusal names it. */
-void tg_lock_holder_describe(pid_t pid, char *buf, size_t len);
+void tg_instance_lock_describe(pid_t pid, char *buf, size_t len);
 
 #endif

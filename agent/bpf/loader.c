@@ -18,6 +18,7 @@
 #include "bpf/quotas.h"
 #include "lib/caps.h"
 #include "bpf/instance_lock.h"
+#include "lib/fs.h"
 
 #define TG_BPFFS "/sys/fs/bpf"
 #define TG_BTF "/sys/kernel/btf/vmlinux"
@@ -47,24 +48,6 @@ static int ensure_bpffs(void)
 	if (mount("bpf", TG_BPFFS, "bpf", 0, "mode=0700") != 0)
 		return -errno;
 	pr_info("mounted bpffs", "path=%s", TG_BPFFS);
-	return 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[256];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) && errno != EEXIST)
-		return -errno;
 	return 0;
 }
 
@@ -221,14 +204,14 @@ static int lock_instance(struct tg_kern *k, const char *instance)
 {
 	char who[320];
 	pid_t holder;
-	int err = mkdir_p(k->instance_dir);
+	int err = tg_mkdir_p(k->instance_dir, 0700);
 
 	if (!err) {
 		k->lock_fd = tg_instance_lock(k->instance_dir, &holder);
 		err = k->lock_fd < 0 ? k->lock_fd : 0;
 	}
 	if (err == -EBUSY) {
-		tg_lock_holder_describe(holder, who, sizeof(who));
+		tg_instance_lock_describe(holder, who, sizeof(who));
 		fprintf(stderr, "tollgate: instance \"%s\" is already run by another agent, %s: "
 				"give each agent on this host its own `instance` in its config "
 				"(or stop that agent first)\n", instance, who);
@@ -266,7 +249,7 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 	err = tg_migrate_scan(k->instance_dir, k->old_layouts, &k->n_old_layouts, &adopt);
 	if (err)
 		goto unlock;
-	err = mkdir_p(k->pin_dir);
+	err = tg_mkdir_p(k->pin_dir, 0700);
 	if (err) {
 		fprintf(stderr, "tollgate: cannot create %s: %s\n", k->pin_dir, strerror(-err));
 		goto unlock;
@@ -286,7 +269,7 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		unpin_all(k);
 		tollgate_bpf__destroy(k->skel);
 		k->skel = NULL;
-		mkdir_p(k->pin_dir);
+		tg_mkdir_p(k->pin_dir, 0700);
 		err = open_pin_dirs(k);
 		if (!err)
 			err = open_and_load(k, cfg);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "cli/api_client.h"
 #include "cli/status.h"
 #include "cli/top.h"
 #include "cli/top_fmt.h"

@@ -68,28 +68,28 @@ static void scaled(double v, const char *const *units, int n_units, bool decimal
 		snprintf(buf, len, "%.0f%s%s", v, units[u], suffix);
 }
 
-void tg_fmt_rate(double per_sec, char *buf, size_t len)
+void tg_top_fmt_rate(double per_sec, char *buf, size_t len)
 {
 	static const char *const u[] = { "", "k", "M", "G", "T" };
 
 	scaled(per_sec, u, 5, true, "/s", buf, len);
 }
 
-void tg_fmt_bytes_rate(double per_sec, char *buf, size_t len)
+void tg_top_fmt_bytes_rate(double per_sec, char *buf, size_t len)
 {
 	static const char *const u[] = { " B", " kB", " MB", " GB", " TB" };
 
 	scaled(per_sec, u, 5, false, "/s", buf, len);
 }
 
-void tg_fmt_count(double v, char *buf, size_t len)
+void tg_top_fmt_count(double v, char *buf, size_t len)
 {
 	static const char *const u[] = { "", "k", "M", "G", "T", "P", "E" };
 
 	scaled(v, u, 7, false, "", buf, len);
 }
 
-void tg_fmt_ms(double ms, char *buf, size_t len)
+void tg_top_fmt_ms(double ms, char *buf, size_t len)
 {
 	if (!(ms >= 0) || isinf(ms))
 		snprintf(buf, len, "-");
@@ -105,7 +105,7 @@ void tg_fmt_ms(double ms, char *buf, size_t len)
 
 #define LAT_UNIT_MS 1.048576 /* 2^20 ns: bucket 0's upper bound */
 
-double tg_lat_quantile_ms(const uint64_t *hist, int n, double q)
+double tg_top_lat_quantile_ms(const uint64_t *hist, int n, double q)
 {
 	double total = 0, below = 0, rank, lo, hi;
 
@@ -168,7 +168,7 @@ int tg_top_row_from_json(const cJSON *client, bool monitor, struct tg_top_row *r
 				break;
 			h[n++] = cJSON_IsNumber(it) && it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
 		}
-		r->p50_ms = tg_lat_quantile_ms(h, n, 0.5);
+		r->p50_ms = tg_top_lat_quantile_ms(h, n, 0.5);
 	}
 	return 0;
 }
@@ -208,12 +208,12 @@ void tg_top_line(const struct tg_top_layout *l, const struct tg_top_row *r, char
 	char c[TG_TOP_NCOLS][24];
 	const char *const cell[TG_TOP_NCOLS] = { r->addr, c[1], c[2], c[3], c[4], c[5], c[6] };
 
-	tg_fmt_rate(r->rps, c[TG_TOP_RPS], sizeof(c[0]));
-	tg_fmt_bytes_rate(r->bps, c[TG_TOP_BPS], sizeof(c[0]));
-	tg_fmt_count(r->requests, c[TG_TOP_REQS], sizeof(c[0]));
-	tg_fmt_count(r->denied, c[TG_TOP_DENIED], sizeof(c[0]));
-	tg_fmt_ms(r->p50_ms, c[TG_TOP_P50], sizeof(c[0]));
-	tg_fmt_count(r->conns, c[TG_TOP_CONNS], sizeof(c[0]));
+	tg_top_fmt_rate(r->rps, c[TG_TOP_RPS], sizeof(c[0]));
+	tg_top_fmt_bytes_rate(r->bps, c[TG_TOP_BPS], sizeof(c[0]));
+	tg_top_fmt_count(r->requests, c[TG_TOP_REQS], sizeof(c[0]));
+	tg_top_fmt_count(r->denied, c[TG_TOP_DENIED], sizeof(c[0]));
+	tg_top_fmt_ms(r->p50_ms, c[TG_TOP_P50], sizeof(c[0]));
+	tg_top_fmt_count(r->conns, c[TG_TOP_CONNS], sizeof(c[0]));
 	join(l, cell, buf, len);
 }
 
@@ -229,9 +229,9 @@ void tg_top_title(const cJSON *health, const char *clock, char *buf, size_t len,
 		snprintf(buf, len, "tollgate top  %s", clock);
 		return;
 	}
-	tg_fmt_rate(num(health, "requests_per_sec", -1), rps, sizeof(rps));
-	tg_fmt_bytes_rate(num(health, "bytes_per_sec", -1), bps, sizeof(bps));
-	tg_fmt_count(num(health, "clients", -1), clients, sizeof(clients));
+	tg_top_fmt_rate(num(health, "requests_per_sec", -1), rps, sizeof(rps));
+	tg_top_fmt_bytes_rate(num(health, "bytes_per_sec", -1), bps, sizeof(bps));
+	tg_top_fmt_count(num(health, "clients", -1), clients, sizeof(clients));
 	snprintf(buf, len, "tollgate top  instance %.31s  mode %.16s  clients %s  total %s  %s  %s",
 		 cJSON_IsString(inst) ? inst->valuestring : "?",
 		 cJSON_IsString(mode) ? mode->valuestring : "?", clients, rps, bps, clock);

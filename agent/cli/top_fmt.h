@@ -58,18 +58,18 @@ void tg_top_title(const struct cJSON *health, const char *clock, char *buf, size
 		  bool *monitor);
 
 /* "0.5/s", "950/s", "1.2k/s", "34k/s", "1.2M/s". */
-void tg_fmt_rate(double per_sec, char *buf, size_t len);
+void tg_top_fmt_rate(double per_sec, char *buf, size_t len);
 /* "0 B/s", "512 B/s", "3.4 kB/s", "3.4 MB/s" (powers of 1000). */
-void tg_fmt_bytes_rate(double per_sec, char *buf, size_t len);
+void tg_top_fmt_bytes_rate(double per_sec, char *buf, size_t len);
 /* "950", "12.3k", "1.2M". */
-void tg_fmt_count(double v, char *buf, size_t len);
+void tg_top_fmt_count(double v, char *buf, size_t len);
 /* "0.6ms", "12ms", "1.3s". */
-void tg_fmt_ms(double ms, char *buf, size_t len);
+void tg_top_fmt_ms(double ms, char *buf, size_t len);
 
 /* Quantile q (0..1) in ms of a response latency histogram laid out as the
  * kernel fills it (tg_lat_bucket: bucket 0 below 2^20 ns, bucket i in
  * [2^(i-1), 2^i) * 2^20 ns, the last one open), interpolated linearly
  * inside the bucket; the open bucket gives its lower bound. -1 when empty. */
-double tg_lat_quantile_ms(const uint64_t *hist, int n, double q);
+double tg_top_lat_quantile_ms(const uint64_t *hist, int n, double q);
 
 #endif

@@ -158,7 +158,7 @@ static int give_files(const struct tg_privs_plan *p, const gid_t *groups, int ng
 				 p->state_dir, p->user, strerror(-rc));
 			return rc;
 		}
-	} else if (!S_ISDIR(st.st_mode) || !tg_dir_searchable(st.st_mode, st.st_uid, st.st_gid, p->uid, groups, ng)) {
+	} else if (!S_ISDIR(st.st_mode) || !tg_caps_dir_searchable(st.st_mode, st.st_uid, st.st_gid, p->uid, groups, ng)) {
 		snprintf(err, errlen, "state_dir %s is not a directory user %s can search: "
 			 "chown it to %s, or chmod o+x it", p->state_dir, p->user, p->user);
 		return -EACCES;

@@ -7,7 +7,7 @@
 
 #define RETRY_AFTER_CAP_MS (3600 * 1000LL)
 
-uint64_t tg_backoff_ms(unsigned attempt, uint32_t base_ms, uint32_t cap_ms, uint32_t rnd)
+uint64_t tg_retry_backoff_ms(unsigned attempt, uint32_t base_ms, uint32_t cap_ms, uint32_t rnd)
 {
 	uint64_t hi = cap_ms;
 
@@ -173,7 +173,7 @@ int64_t tg_retry_after_ms(const char *value, time_t now)
 	return (int64_t)(when - now) * 1000;
 }
 
-bool tg_status_retryable(long status)
+bool tg_retry_status(long status)
 {
 	return status == 408 || status == 429 || (status >= 500 && status <= 599);
 }

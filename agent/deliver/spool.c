@@ -47,6 +47,7 @@
 
 #include "deliver/spool.h"
 #include "lib/clock.h"
+#include "lib/fs.h"
 
 #define SPOOL_SUFFIX ".ev"
 #define SPOOL_TMP ".tmp-"
@@ -79,25 +80,6 @@ static bool valid_id(const char *id)
 static bool valid_component(const char *s)
 {
 	return s && s[0] && strchr(s, '/') == NULL && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char buf[sizeof(((struct tg_spool *)0)->dir)];
-	size_t n = strlen(path), i;
-
-	if (n == 0 || n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = path[i];
-	}
-	return 0;
 }
 
 static int item_path(const struct tg_spool *s, const struct tg_spool_item *it, char *buf,
@@ -135,54 +117,6 @@ static bool parse_name(const char *name, uint64_t *seq, int *sev, char *id, size
 	id[idn] = '\0';
 	*seq = v;
 	return true;
-}
-
-static int read_all(const char *path, size_t max, char **out, size_t *len)
-{
-	struct stat st;
-	size_t got = 0;
-	char *buf;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = -errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
 }
 
 /* The metadata line of a file's content. Returns the body's offset, its
@@ -394,7 +328,7 @@ static void load_corrupt(struct tg_spool *s, const char *path, const char *id)
 	char *raw = NULL;
 	size_t len = 0;
 
-	if (read_all(path, SPOOL_FILE_MAX, &raw, &len) < 0) {
+	if (tg_read_file(path, SPOOL_FILE_MAX, &raw, &len) < 0) {
 		raw = NULL;
 		len = 0;
 	}
@@ -563,11 +497,11 @@ int tg_spool_open(struct tg_spool *s, const char *state_dir, const char *instanc
 		snprintf(err, errlen, "state_dir too long");
 		return -ENAMETOOLONG;
 	}
-	if ((rc = mkdir_p(s->dir)) < 0) {
+	if ((rc = tg_mkdir_p(s->dir, 0700)) < 0) {
 		snprintf(err, errlen, "%s: %s", s->dir, strerror(-rc));
 		return rc;
 	}
-	if ((rc = mkdir_p(deaddir)) < 0) {
+	if ((rc = tg_mkdir_p(deaddir, 0700)) < 0) {
 		snprintf(err, errlen, "%s: %s", deaddir, strerror(-rc));
 		return rc;
 	}
@@ -749,7 +683,7 @@ int tg_spool_read(const struct tg_spool *s, const struct tg_spool_item *it, char
 
 	if ((rc = item_path(s, it, path, sizeof(path))) < 0)
 		return rc;
-	if ((rc = read_all(path, SPOOL_FILE_MAX + SPOOL_META_MAX, &buf, &n)) < 0)
+	if ((rc = tg_read_file(path, SPOOL_FILE_MAX + SPOOL_META_MAX, &buf, &n)) < 0)
 		return rc;
 	off = parse_meta(buf, n, it->id, it->severity, ct, sizeof(ct), NULL, &blen);
 	if (off < 0 || (size_t)off + blen > n) {
@@ -787,7 +721,7 @@ int tg_spool_dead(struct tg_spool *s, struct tg_spool_item *it, long status,
 
 	if (tg_spool_read(s, it, &body, &len, NULL, 0) < 0 &&
 	    (item_path(s, it, path, sizeof(path)) < 0 ||
-	     read_all(path, SPOOL_FILE_MAX, &body, &len) < 0)) {
+	     tg_read_file(path, SPOOL_FILE_MAX, &body, &len) < 0)) {
 		body = NULL;
 		len = 0;
 	}

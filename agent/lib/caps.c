@@ -98,7 +98,7 @@ int tg_caps_from_status(const char *status, const char *field, uint64_t *mask)
 	return -ENOENT;
 }
 
-bool tg_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
+bool tg_caps_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
 		       const gid_t *groups, int ng)
 {
 	if (owner == uid)

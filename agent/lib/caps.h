@@ -47,7 +47,7 @@ int tg_caps_from_status(const char *status, const char *field, uint64_t *mask);
 /* May a user (uid, in groups[0..ng)) search a directory of this mode,
  * owner and group? The kernel's order: owner bits, else group bits, else
  * other bits (no ACLs). */
-bool tg_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
+bool tg_caps_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
 		       const gid_t *groups, int ng);
 
 /* The effective set of the calling thread as a mask. */

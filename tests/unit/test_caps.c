@@ -105,16 +105,16 @@ Test(caps, dir_searchable)
 	const gid_t groups[] = { 100, 65534 };
 
 	/* owner bits decide for the owner, even when others may */
-	cr_assert(tg_dir_searchable(0700, 65534, 0, 65534, groups, 2));
-	cr_assert(not(tg_dir_searchable(0611, 65534, 0, 65534, groups, 2)));
+	cr_assert(tg_caps_dir_searchable(0700, 65534, 0, 65534, groups, 2));
+	cr_assert(not(tg_caps_dir_searchable(0611, 65534, 0, 65534, groups, 2)));
 	/* root's 0700: not for anyone else */
-	cr_assert(not(tg_dir_searchable(0700, 0, 0, 65534, groups, 2)));
-	cr_assert(tg_dir_searchable(0711, 0, 0, 65534, groups, 2));
-	cr_assert(tg_dir_searchable(0755, 0, 0, 65534, NULL, 0));
+	cr_assert(not(tg_caps_dir_searchable(0700, 0, 0, 65534, groups, 2)));
+	cr_assert(tg_caps_dir_searchable(0711, 0, 0, 65534, groups, 2));
+	cr_assert(tg_caps_dir_searchable(0755, 0, 0, 65534, NULL, 0));
 	/* group bits for a member, other bits not consulted then */
-	cr_assert(tg_dir_searchable(0750, 0, 100, 65534, groups, 2));
-	cr_assert(not(tg_dir_searchable(0701, 0, 100, 65534, groups, 2)));
+	cr_assert(tg_caps_dir_searchable(0750, 0, 100, 65534, groups, 2));
+	cr_assert(not(tg_caps_dir_searchable(0701, 0, 100, 65534, groups, 2)));
 	/* not a member: other bits */
-	cr_assert(not(tg_dir_searchable(0750, 0, 5, 65534, groups, 2)));
-	cr_assert(tg_dir_searchable(0701, 0, 5, 65534, groups, 2));
+	cr_assert(not(tg_caps_dir_searchable(0750, 0, 5, 65534, groups, 2)));
+	cr_assert(tg_caps_dir_searchable(0701, 0, 5, 65534, groups, 2));
 }

@@ -34,12 +34,12 @@ Test(instance_lock, parse_proc_locks)
 			"2: -> FLOCK  ADVISORY  WRITE 555 fe:00:10969359 0 EOF\n"
 			"3: FLOCK  ADVISORY  WRITE 31 00:1f:42 0 EOF\n";
 
-	cr_assert(eq(int, tg_lock_holder_parse(t, 0xfe, 0, 10969359), 12199));
-	cr_assert(eq(int, tg_lock_holder_parse(t, 0, 0x1f, 42), 31));
+	cr_assert(eq(int, tg_instance_lock_holder_parse(t, 0xfe, 0, 10969359), 12199));
+	cr_assert(eq(int, tg_instance_lock_holder_parse(t, 0, 0x1f, 42), 31));
 	/* a POSIX lock on the same inode, another device: not ours */
-	cr_assert(eq(int, tg_lock_holder_parse(t, 0xfe, 0, 42), 0));
-	cr_assert(eq(int, tg_lock_holder_parse("", 0xfe, 0, 42), 0));
-	cr_assert(eq(int, tg_lock_holder_parse("garbage\n\n1: FLOCK", 0xfe, 0, 42), 0));
+	cr_assert(eq(int, tg_instance_lock_holder_parse(t, 0xfe, 0, 42), 0));
+	cr_assert(eq(int, tg_instance_lock_holder_parse("", 0xfe, 0, 42), 0));
+	cr_assert(eq(int, tg_instance_lock_holder_parse("garbage\n\n1: FLOCK", 0xfe, 0, 42), 0));
 }
 
 Test(instance_lock, second_holder_refused_and_named, .init = mkdirs, .fini = rmdirs)
@@ -64,7 +64,7 @@ Test(instance_lock, second_holder_refused_and_named, .init = mkdirs, .fini = rmd
 	cr_assert(eq(int, (int)read(p[0], &c, 1), 1));
 	cr_assert(eq(int, tg_instance_lock(dir, &holder), -EBUSY));
 	cr_assert(eq(int, holder, child));
-	tg_lock_holder_describe(holder, who, sizeof(who));
+	tg_instance_lock_describe(holder, who, sizeof(who));
 	cr_assert(strstr(who, "pid ") == who, "%s", who);
 	/* the holder killed (kill -9): the lock is free at once */
 	kill(child, SIGKILL);

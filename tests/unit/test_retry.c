@@ -18,7 +18,7 @@ Test(retry, backoff_stays_within_full_jitter_bounds)
 			hi = TG_RETRY_CAP_MS;
 		for (i = 0; i < sizeof(rnds) / sizeof(rnds[0]); i++) {
 			uint64_t d =
-				tg_backoff_ms(attempt, TG_RETRY_BASE_MS, TG_RETRY_CAP_MS, rnds[i]);
+				tg_retry_backoff_ms(attempt, TG_RETRY_BASE_MS, TG_RETRY_CAP_MS, rnds[i]);
 
 			cr_assert(ge(u64, d, TG_RETRY_BASE_MS), "attempt %u rnd %u", attempt,
 				  rnds[i]);
@@ -30,17 +30,17 @@ Test(retry, backoff_stays_within_full_jitter_bounds)
 Test(retry, backoff_first_retry_and_cap)
 {
 	/* attempt 0: [base, base] */
-	cr_assert(eq(u64, tg_backoff_ms(0, 500, 60000, 0xdeadbeef), 500));
+	cr_assert(eq(u64, tg_retry_backoff_ms(0, 500, 60000, 0xdeadbeef), 500));
 	/* attempt 1: [500, 1000], every value reachable */
-	cr_assert(eq(u64, tg_backoff_ms(1, 500, 60000, 0), 500));
-	cr_assert(eq(u64, tg_backoff_ms(1, 500, 60000, 500), 1000));
-	cr_assert(eq(u64, tg_backoff_ms(1, 500, 60000, 501), 500));
+	cr_assert(eq(u64, tg_retry_backoff_ms(1, 500, 60000, 0), 500));
+	cr_assert(eq(u64, tg_retry_backoff_ms(1, 500, 60000, 500), 1000));
+	cr_assert(eq(u64, tg_retry_backoff_ms(1, 500, 60000, 501), 500));
 	/* far attempts hit the cap without overflowing */
-	cr_assert(eq(u64, tg_backoff_ms(31, 500, 60000, 59500), 60000));
-	cr_assert(eq(u64, tg_backoff_ms(64, 500, 60000, 59500), 60000));
-	cr_assert(eq(u64, tg_backoff_ms(1000, 0xffffffffu, 0xffffffffu, 7), 0xffffffffu));
+	cr_assert(eq(u64, tg_retry_backoff_ms(31, 500, 60000, 59500), 60000));
+	cr_assert(eq(u64, tg_retry_backoff_ms(64, 500, 60000, 59500), 60000));
+	cr_assert(eq(u64, tg_retry_backoff_ms(1000, 0xffffffffu, 0xffffffffu, 7), 0xffffffffu));
 	/* a cap below the base: the base */
-	cr_assert(eq(u64, tg_backoff_ms(3, 500, 100, 7), 500));
+	cr_assert(eq(u64, tg_retry_backoff_ms(3, 500, 100, 7), 500));
 }
 
 Test(retry, backoff_spreads)
@@ -49,7 +49,7 @@ Test(retry, backoff_spreads)
 	uint32_t r;
 
 	for (r = 0; r < 100000; r += 7) {
-		uint64_t d = tg_backoff_ms(6, 500, 60000, r * 2654435761u);
+		uint64_t d = tg_retry_backoff_ms(6, 500, 60000, r * 2654435761u);
 
 		lo = d < lo ? d : lo;
 		hi = d > hi ? d : hi;
@@ -118,7 +118,7 @@ Test(retry, retryable_statuses)
 	size_t i;
 
 	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-		cr_assert(tg_status_retryable(yes[i]), "%ld", yes[i]);
+		cr_assert(tg_retry_status(yes[i]), "%ld", yes[i]);
 	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-		cr_assert(not(tg_status_retryable(no[i])), "%ld", no[i]);
+		cr_assert(not(tg_retry_status(no[i])), "%ld", no[i]);
 }

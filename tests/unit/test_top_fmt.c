@@ -38,7 +38,7 @@ Test(top_fmt, rates)
 		{ -1, "-" }, { NAN, "-" }, { INFINITY, "-" },
 	};
 
-	CHECK_FMT(tg_fmt_rate, c);
+	CHECK_FMT(tg_top_fmt_rate, c);
 }
 
 Test(top_fmt, bytes_rates)
@@ -49,7 +49,7 @@ Test(top_fmt, bytes_rates)
 		{ 2e12, "2.0 TB/s" }, { -1, "-" },
 	};
 
-	CHECK_FMT(tg_fmt_bytes_rate, c);
+	CHECK_FMT(tg_top_fmt_bytes_rate, c);
 }
 
 Test(top_fmt, counts_and_ms)
@@ -63,8 +63,8 @@ Test(top_fmt, counts_and_ms)
 		{ 999, "999ms" }, { 1300, "1.3s" }, { 17180, "17s" }, { -1, "-" },
 	};
 
-	CHECK_FMT(tg_fmt_count, n);
-	CHECK_FMT(tg_fmt_ms, ms);
+	CHECK_FMT(tg_top_fmt_count, n);
+	CHECK_FMT(tg_top_fmt_ms, ms);
 }
 
 #define U 1.048576 /* ms: bucket 0's upper bound */
@@ -73,29 +73,29 @@ Test(top_fmt, latency_quantile)
 {
 	uint64_t h[TG_LAT_BUCKETS] = { 0 };
 
-	cr_assert(eq(dbl, tg_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), -1));
-	cr_assert(eq(dbl, tg_lat_quantile_ms(NULL, TG_LAT_BUCKETS, 0.5), -1));
+	cr_assert(eq(dbl, tg_top_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), -1));
+	cr_assert(eq(dbl, tg_top_lat_quantile_ms(NULL, TG_LAT_BUCKETS, 0.5), -1));
 	h[0] = 1;
-	cr_assert(eq(dbl, tg_lat_quantile_ms(h, TG_LAT_BUCKETS, 1.5), -1));
-	cr_assert(eq(dbl, tg_lat_quantile_ms(h, 0, 0.5), -1));
+	cr_assert(eq(dbl, tg_top_lat_quantile_ms(h, TG_LAT_BUCKETS, 1.5), -1));
+	cr_assert(eq(dbl, tg_top_lat_quantile_ms(h, 0, 0.5), -1));
 	/* one sample in bucket 0 [0, U): the middle */
-	cr_assert(ieee_ulp_eq(dbl, tg_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), U / 2, 4));
+	cr_assert(ieee_ulp_eq(dbl, tg_top_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), U / 2, 4));
 	/* bucket 3 is [4U, 8U) */
 	h[0] = 0;
 	h[3] = 4;
-	cr_assert(ieee_ulp_eq(dbl, tg_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), 6 * U, 4));
-	cr_assert(ieee_ulp_eq(dbl, tg_lat_quantile_ms(h, TG_LAT_BUCKETS, 1), 8 * U, 4));
+	cr_assert(ieee_ulp_eq(dbl, tg_top_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), 6 * U, 4));
+	cr_assert(ieee_ulp_eq(dbl, tg_top_lat_quantile_ms(h, TG_LAT_BUCKETS, 1), 8 * U, 4));
 	/* half below, half above: p50 is the top of the lower bucket */
 	h[1] = 4; /* [U, 2U) */
-	cr_assert(ieee_ulp_eq(dbl, tg_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), 2 * U, 4));
+	cr_assert(ieee_ulp_eq(dbl, tg_top_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), 2 * U, 4));
 	/* empty buckets between are skipped */
 	h[1] = 1;
 	h[3] = 3;
-	cr_assert(ieee_ulp_eq(dbl, tg_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), 4 * U + 4 * U / 3, 4));
+	cr_assert(ieee_ulp_eq(dbl, tg_top_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), 4 * U + 4 * U / 3, 4));
 	/* the open last bucket gives its lower bound, 2^14 U */
 	memset(h, 0, sizeof(h));
 	h[TG_LAT_BUCKETS - 1] = 9;
-	cr_assert(ieee_ulp_eq(dbl, tg_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), 16384 * U, 4));
+	cr_assert(ieee_ulp_eq(dbl, tg_top_lat_quantile_ms(h, TG_LAT_BUCKETS, 0.5), 16384 * U, 4));
 }
 
 static int visible(const struct tg_top_layout *l)

@@ -22,8 +22,8 @@
 #include "formats/formats.h"
 #include "deliver/retry.h"
 #include "deliver/sign.h"
-#include "deliver/webhook.h"
-#include "deliver/webhook_http.h"
+#include "deliver/deliver.h"
+#include "deliver/hook_http.h"
 
 #define RX_MAX_REQS 256
 #define RX_MAX_SCRIPT 32

@@ -1,8 +1,8 @@
 /* One webhook delivery attempt as an HTTP POST: the easy handle with its
  * options and headers (Standard Webhooks signature included), and its
  * answer as far as delivery cares. No I/O here: curl_uv.c runs it. */
-#ifndef TG_WEBHOOK_HTTP_H
-#define TG_WEBHOOK_HTTP_H
+#ifndef TG_HOOK_HTTP_H
+#define TG_HOOK_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -24,8 +24,8 @@
 #include "deliver/retry.h"
 #include "deliver/sign.h"
 #include "deliver/spool.h"
-#include "deliver/webhook.h"
-#include "deliver/webhook_http.h"
+#include "deliver/deliver.h"
+#include "deliver/hook_http.h"
 #include "lib/clock.h"
 
 /* What a reload may replace in a kept webhook: prepared aside, swapped in
@@ -245,7 +245,7 @@ static uint64_t hook_pause(struct hook *h, int64_t retry_after_ms)
 		delay = retry_after_ms > TG_RETRY_BASE_MS ? (uint64_t)retry_after_ms
 							   : TG_RETRY_BASE_MS;
 	else
-		delay = tg_backoff_ms(h->attempt, TG_RETRY_BASE_MS,
+		delay = tg_retry_backoff_ms(h->attempt, TG_RETRY_BASE_MS,
 				      h->set.cfg.retry_max_ms ? h->set.cfg.retry_max_ms : TG_RETRY_CAP_MS,
 				      arc4random());
 	h->attempt++;
@@ -329,7 +329,7 @@ static void req_done(struct req *r, CURLcode res)
 		tg_spool_item_free(it);
 		if (r->http.keep_resp && h->set.cfg.format == TG_FMT_OPENAI && h->d->on_triage)
 			triage(h, r, id, sev);
-	} else if (res != CURLE_OK || tg_status_retryable(status)) {
+	} else if (res != CURLE_OK || tg_retry_status(status)) {
 		bool first = !h->paused;
 		uint64_t delay;
 

@@ -9,7 +9,7 @@
 
 #include "deliver/retry.h"
 #include "deliver/sign.h"
-#include "deliver/webhook_http.h"
+#include "deliver/hook_http.h"
 
 #define HDR_LEN (TG_SECRET_MAX + 64)
 

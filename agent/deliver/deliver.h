@@ -5,8 +5,8 @@
  * sent and removed after a 2xx; 408, 429 (Retry-After honoured), 5xx,
  * connection errors and timeouts are retried with exponential backoff and
  * jitter; any other answer sends it to the dead-letter file. */
-#ifndef TG_WEBHOOK_H
-#define TG_WEBHOOK_H
+#ifndef TG_DELIVER_H
+#define TG_DELIVER_H
 
 #include <stddef.h>
 #include <stdint.h>
