@@ -29,13 +29,29 @@ unsigned int tg_clients_map_size(unsigned int max_clients)
 	return max_clients + max_clients / 8;
 }
 
+/* libbpf's own messages go through the agent's log, in log.format, as
+ * `libbpf` lines with the text in `detail`: its warnings as warnings, the
+ * rest at debug. One it prints on every start that finds a clsact qdisc
+ * already there ("Exclusivity flag on, cannot modify": tc.c then reuses
+ * it) is expected, so debug too. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level == LIBBPF_DEBUG && tg_log_level_cur < TG_LOG_DEBUG)
+	int lvl = level == LIBBPF_WARN ? TG_LOG_WARN : TG_LOG_DEBUG;
+	char text[1024], q[1100];
+	size_t n;
+
+	if (lvl > tg_log_level_cur)
 		return 0;
-	if (level == LIBBPF_INFO && tg_log_level_cur < TG_LOG_DEBUG)
+	vsnprintf(text, sizeof(text), fmt, ap);
+	n = strlen(text);
+	while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	if (!n)
 		return 0;
-	return vfprintf(stderr, fmt, ap);
+	if (strstr(text, "Exclusivity flag on, cannot modify"))
+		lvl = TG_LOG_DEBUG;
+	tg_log(lvl, "libbpf", "detail=%s", tg_log_quote(q, sizeof(q), text));
+	return 0;
 }
 
 static int ensure_bpffs(void)
@@ -61,22 +77,22 @@ static int preflight(void)
 		char missing[128];
 
 		tg_caps_format(TG_CAPS_LOAD & ~tg_caps_effective(), missing, sizeof(missing));
-		fprintf(stderr, "tollgate: must run as root, or with the capabilities "
-				"CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (it loads eBPF programs "
-				"and attaches them to interfaces; missing: %s): run it with "
-				"sudo\n", missing);
+		tg_log_fail("must run as root, or with the capabilities "
+			    "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (it loads eBPF programs "
+			    "and attaches them to interfaces; missing: %s): run it with "
+			    "sudo", missing);
 		return -EPERM;
 	}
 	if (access(TG_BTF, R_OK) != 0) {
-		fprintf(stderr, "tollgate: kernel BTF not found at %s: tollgate needs a "
+		tg_log_fail("kernel BTF not found at %s: tollgate needs a "
 				"kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 12's "
-				"kernels have it)\n", TG_BTF);
+				"kernels have it)", TG_BTF);
 		return -ENOENT;
 	}
 	err = ensure_bpffs();
 	if (err) {
-		fprintf(stderr, "tollgate: cannot mount bpffs at %s: %s: mount it with "
-				"'mount -t bpf bpf %s'\n", TG_BPFFS, strerror(-err), TG_BPFFS);
+		tg_log_fail("cannot mount bpffs at %s: %s: mount it with "
+				"'mount -t bpf bpf %s'", TG_BPFFS, strerror(-err), TG_BPFFS);
 		return err;
 	}
 	return 0;
@@ -212,11 +228,11 @@ static int lock_instance(struct tg_kern *k, const char *instance)
 	}
 	if (err == -EBUSY) {
 		tg_instance_lock_describe(holder, who, sizeof(who));
-		fprintf(stderr, "tollgate: instance \"%s\" is already run by another agent, %s: "
+		tg_log_fail("instance %s is already run by another agent, %s: "
 				"give each agent on this host its own `instance` in its config "
-				"(or stop that agent first)\n", instance, who);
+				"(or stop that agent first)", instance, who);
 	} else if (err) {
-		fprintf(stderr, "tollgate: cannot lock %s: %s\n", k->instance_dir, strerror(-err));
+		tg_log_fail("cannot lock %s: %s", k->instance_dir, strerror(-err));
 	}
 	if (err)
 		k->lock_fd = -1;
@@ -236,7 +252,7 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		return err;
 	k->ncpus = libbpf_num_possible_cpus();
 	if (k->ncpus <= 0 || k->ncpus > TG_MAX_CPUS) {
-		fprintf(stderr, "tollgate: %d possible CPUs: at most %d are supported\n",
+		tg_log_fail("%d possible CPUs: at most %d are supported",
 			k->ncpus, TG_MAX_CPUS);
 		return -E2BIG;
 	}
@@ -251,12 +267,12 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 		goto unlock;
 	err = tg_mkdir_p(k->pin_dir, 0700);
 	if (err) {
-		fprintf(stderr, "tollgate: cannot create %s: %s\n", k->pin_dir, strerror(-err));
+		tg_log_fail("cannot create %s: %s", k->pin_dir, strerror(-err));
 		goto unlock;
 	}
 	err = open_pin_dirs(k);
 	if (err) {
-		fprintf(stderr, "tollgate: cannot open %s: %s\n", k->pin_dir, strerror(-err));
+		tg_log_fail("cannot open %s: %s", k->pin_dir, strerror(-err));
 		close_pin_dirs(k);
 		goto unlock;
 	}
@@ -275,8 +291,8 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 			err = open_and_load(k, cfg);
 	}
 	if (err) {
-		fprintf(stderr, "tollgate: loading the eBPF programs failed: %s (run with "
-				"log.level debug for the verifier log)\n", strerror(-err));
+		tg_log_fail("loading the eBPF programs failed: %s (run with "
+				"log.level debug for the verifier log)", strerror(-err));
 		tollgate_bpf__destroy(k->skel);
 		k->skel = NULL;
 		remove_pin_dirs(k);

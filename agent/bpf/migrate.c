@@ -66,11 +66,11 @@ int tg_migrate_scan(const char *instance_dir, int *old, int *n_old, bool *adopt)
 		/* The newer binary's maps may be in use by its programs (attached,
 		 * with keep): copying them back or removing them would lose or
 		 * corrupt its state. The operator decides. */
-		fprintf(stderr,
-			"tollgate: %s/v%d holds the maps of a newer tollgate (layout v%d; this "
+		tg_log_fail(
+			"%s/v%d holds the maps of a newer tollgate (layout v%d; this "
 			"binary uses v%d), left untouched: run the newer tollgate, or stop it and "
 			"remove its state with 'tollgate detach --instance %s' (its counters and "
-			"buckets are lost) before starting this one\n",
+			"buckets are lost) before starting this one",
 			instance_dir, newest, newest, TG_LAYOUT_VERSION, instance ? instance + 1 : "?");
 		return -EEXIST;
 	}

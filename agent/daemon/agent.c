@@ -232,7 +232,7 @@ static int drop_privileges(struct tg_agent *a)
 	p.keep = tg_privs_needed(tg_kern_fd(&a->kern, tg_settings));
 	err = tg_privs_drop(&p, why, sizeof(why));
 	if (err) {
-		fprintf(stderr, "tollgate: dropping privileges failed: %s\n", why);
+		tg_log_fail("dropping privileges failed: %s", why);
 		return err;
 	}
 	tg_caps_current(&eff, &prm, &bnd, &nnp);
@@ -268,13 +268,13 @@ static int start_loop(struct tg_agent *a)
 	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, &a->api_ctx,
 			   &a->api);
 	if (err) {
-		fprintf(stderr, "tollgate: cannot listen on %s (api.listen): %s\n",
+		tg_log_fail("cannot listen on %s (api.listen): %s",
 			a->cfg.api_listen, strerror(-err));
 		return err;
 	}
 	err = tg_api_set_token(a->api, a->cfg.api_token);
 	if (err) {
-		fprintf(stderr, "tollgate: cannot set the API token (api.token_env): %s\n",
+		tg_log_fail("cannot set the API token (api.token_env): %s",
 			strerror(-err));
 		return err;
 	}
@@ -282,13 +282,13 @@ static int start_loop(struct tg_agent *a)
 		a->cfg.api_token_env[0] ? "required" : "none");
 	err = tg_events_start(&a->events, a->loop, &a->kern, tg_kern_fd(&a->kern, tg_events));
 	if (err) {
-		fprintf(stderr, "tollgate: cannot read the kernel's event ring buffer: %s\n",
+		tg_log_fail("cannot read the kernel's event ring buffer: %s",
 			strerror(-err));
 		return err;
 	}
 	err = tg_alerts_start(&a->alerts, a->loop, &a->cfg, &a->kern, &a->col, why, sizeof(why));
 	if (err) {
-		fprintf(stderr, "tollgate: cannot start webhook delivery: %s\n", why);
+		tg_log_fail("cannot start webhook delivery: %s", why);
 		return err;
 	}
 	a->events.on_denial = on_denial;
@@ -352,23 +352,23 @@ int tg_agent_run(const char *config_path)
 	a->generation = 1;
 	err = tg_kern_apply(&a->kern, &a->cfg, a->generation);
 	if (err) {
-		fprintf(stderr, "tollgate: writing settings into the maps failed: %s\n",
+		tg_log_fail("writing settings into the maps failed: %s",
 			strerror(-err));
 		goto cleanup;
 	}
 	err = tg_kern_attach(&a->kern, &a->cfg, &bad);
 	if (err) {
 		if (err == -ENODEV)
-			fprintf(stderr, "tollgate: interface %s not found: fix gateway.interfaces "
-					"(ip -br link lists the interfaces)\n", bad);
+			tg_log_fail("interface %s not found: fix gateway.interfaces "
+					"(ip -br link lists the interfaces)", bad);
 		else
-			fprintf(stderr, "tollgate: attaching to %s failed: %s\n", bad, strerror(-err));
+			tg_log_fail("attaching to %s failed: %s", bad, strerror(-err));
 		goto cleanup;
 	}
 	err = tg_kern_attach_cgroup(&a->kern, &a->cfg, &bad);
 	if (err) {
-		fprintf(stderr, "tollgate: attaching to cgroup %s failed: %s: fix gateway.cgroup "
-				"(a cgroup v2 directory, or \"root\")\n", bad, strerror(-err));
+		tg_log_fail("attaching to cgroup %s failed: %s: fix gateway.cgroup "
+				"(a cgroup v2 directory, or \"root\")", bad, strerror(-err));
 		goto cleanup;
 	}
 	/* the new programs run everywhere configured: the old layout's
@@ -388,7 +388,7 @@ int tg_agent_run(const char *config_path)
 	privs_plan(a, &plan);
 	err = tg_privs_prepare(&plan, why, sizeof(why));
 	if (err) {
-		fprintf(stderr, "tollgate: %s\n", why);
+		tg_log_fail("%s", why);
 		goto cleanup;
 	}
 	err = start_loop(a);
@@ -402,7 +402,7 @@ int tg_agent_run(const char *config_path)
 	err = tg_fleet_start(a->loop, &a->cfg, &a->kern, &a->fleet);
 	a->api_ctx.fleet = a->fleet;
 	if (err) {
-		fprintf(stderr, "tollgate: cannot start fleet sync (cluster): %s\n", strerror(-err));
+		tg_log_fail("cannot start fleet sync (cluster): %s", strerror(-err));
 		goto cleanup;
 	}
 	pr_info("running", "interfaces=%d ports=%d pin_dir=%s", a->kern.n_links,

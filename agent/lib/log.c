@@ -277,3 +277,14 @@ void tg_log_emit(int level, const char *msg, const char *kvfmt, ...)
 	puts_(&l, "\n");
 	fwrite(l.buf, 1, l.len, stderr);
 }
+
+void tg_log_fail(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	tg_log_emit(TG_LOG_ERROR, msg, NULL);
+}

@@ -26,6 +26,11 @@ const char *tg_log_quote(char *buf, size_t len, const char *s);
 void tg_log_emit(int level, const char *msg, const char *kvfmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A failure that stops the agent: one sentence that says what to do,
+ * written as an error line in log.format (JSON or logfmt), like every
+ * other line on stderr. */
+void tg_log_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Arguments are not evaluated when the level is off. */
 #define tg_log(lvl, msg, ...)                                                  \
 	do {                                                                   \

@@ -45,7 +45,7 @@ check "the first agent counts" 3 "$(wait_field 198.18.97.2 requests 3)"
 fid=$(filter_id)
 rc=$(run_second "$WORK/b.json" "$WORK/b.log")
 check "a second agent of the same instance exits 1" 1 "$rc"
-grep -q "instance \"$E2E_TAG\" is already run by another agent, pid $A " "$WORK/b.log" \
+grep -q "instance $E2E_TAG is already run by another agent, pid $A " "$WORK/b.log" \
   && ok "its message names the instance and the holder's pid" \
   || fail "message: $(cat "$WORK/b.log")"
 grep -q "own \`instance\`" "$WORK/b.log" && ok "and says what to do" || fail "no advice: $(cat "$WORK/b.log")"
