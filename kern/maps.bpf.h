@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "shared.h"
+#include "apikey.h"
 
 /* The PROXY address parsers run as global functions on the scratch (see
  * scan.bpf.h), so the verifier checks their loops once. */
@@ -116,6 +117,15 @@ struct {
 	__type(value, __u32);
 } tg_apikeys SEC(".maps") __weak;
 
+/* The key of the API-key hash (apikey.h), drawn by the agent when it makes
+ * the maps; pinned, so a restart that adopts them keeps matching. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_hash_key);
+} tg_hash_key SEC(".maps") __weak;
+
 /* Buckets of configured keys (shared CIDR, API key): never evicted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -165,6 +175,15 @@ struct tg_scratch {
 	__u16 unused[TG_SCAN_LINES];
 	struct tg_proxy_state proxy;
 };
+
+/* The key hash's state (tg_scan_hash), per CPU: not on the stack, which
+ * the scan's chain of calls has used up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_sip);
+} tg_hash_state SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -288,6 +288,11 @@ struct tg_settings {
 	__u32 pad;
 };
 
+/* The 128-bit key of the API-key hash (ARRAY, one entry: tg_hash_key). */
+struct tg_hash_key {
+	__u64 k0, k1;
+};
+
 #define TG_SET_PROXY_PROTOCOL (1u << 0)
 /* Record (API key, client) pairs in tg_key_use: the key_shared and
  * key_rotation detectors are on. Makes every request start scan its

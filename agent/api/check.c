@@ -11,6 +11,7 @@
 #include "api/check.h"
 #include "telemetry/rates.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 static int parse_addr(const char *s, size_t n, struct tg_addr *a)
 {
@@ -76,18 +77,23 @@ void tg_check_client_key(const struct tg_config *cfg, const struct tg_addr *a, s
 		tg_addr_mask(key, cfg->ipv6_prefix);
 }
 
+/* The rules of apikey.h, as the kernel's scan applies them. */
 uint64_t tg_check_key_hash(const char *v)
 {
-	uint64_t h = TG_FNV_OFFSET;
+	uint64_t w = 0;
 	size_t n;
 
-	while (*v == ' ' || *v == '\t')
+	while (tg_key_blank((uint8_t)*v))
 		v++;
-	if (!strncasecmp(v, "bearer ", 7))
-		v += 7;
+	if (strnlen(v, 7) == 7) {
+		memcpy(&w, v, 7);
+		if (tg_key_bearer(w))
+			for (v += 7; tg_key_blank((uint8_t)*v); v++)
+				;
+	}
 	for (n = 0; v[n] && n < TG_APIKEY_MAX && !tg_key_end((uint8_t)v[n]); n++)
-		h = tg_fnv_step(h, (uint8_t)v[n]);
-	return n ? tg_fnv_final(h) : 0;
+		;
+	return n ? tg_apikey_hash(v, n) : 0;
 }
 
 static int u64_cmp(const void *a, const void *b)

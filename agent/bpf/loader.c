@@ -19,6 +19,7 @@
 #include "lib/caps.h"
 #include "bpf/instance_lock.h"
 #include "lib/fs.h"
+#include "lib/keyhash.h"
 
 #define TG_BPFFS "/sys/fs/bpf"
 #define TG_BTF "/sys/kernel/btf/vmlinux"
@@ -213,6 +214,33 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 	return tollgate_bpf__load(k->skel);
 }
 
+/* The API-key hash key: the one the adopted maps hold (their keys keep
+ * matching), else a fresh random one. Before tg_kern_apply, which hashes
+ * the configured keys. */
+static int hash_key_init(struct tg_kern *k)
+{
+	int fd = tg_kern_fd(k, tg_hash_key);
+	struct tg_hash_key hk = { 0 };
+	__u32 zero = 0;
+	int err;
+
+	if (bpf_map_lookup_elem(fd, &zero, &hk))
+		return -errno;
+	if (!hk.k0 && !hk.k1) {
+		uint64_t k0, k1;
+
+		err = tg_keyhash_random(&k0, &k1);
+		if (err)
+			return err;
+		hk.k0 = k0;
+		hk.k1 = k1;
+		if (bpf_map_update_elem(fd, &zero, &hk, BPF_ANY))
+			return -errno;
+	}
+	tg_keyhash_set(hk.k0, hk.k1);
+	return 0;
+}
+
 /* Two agents of one instance would count, enforce and sync into the same
  * pinned maps and replace each other's TC filters: the second one stops
  * here, before it touches anything. */
@@ -302,6 +330,11 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 	/* before tg_kern_apply: the config's quotas and settings are written
 	 * over what was copied, and quota ids stay those the buckets use */
 	tg_migrate_copy(k, k->instance_dir, k->old_layouts, k->n_old_layouts, adopt);
+	err = hash_key_init(k);
+	if (err) {
+		tg_log_fail("cannot set the API-key hash key: %s", strerror(-err));
+		goto unlock;
+	}
 	return 0;
 unlock:
 	close(k->lock_fd);

@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "bpf/quota_plan.h"
 #include "bpf/quotas.h"
+#include "lib/keyhash.h"
 
 static int write_quota(int fd, __u32 id, const struct tg_quota *q)
 {

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include "harness.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 struct tollgate_bpf *skel;
 int ncpus;
@@ -14,6 +15,8 @@ void h_setup(void)
 	struct tg_settings s = { .mode = TG_MODE_MONITOR, .ipv6_prefix = 64, .scan_bytes = 1024,
 				 .event_interval_ns = 1000000000ULL };
 	__u32 zero = 0, port = 8080;
+	struct tg_hash_key hk;
+	uint64_t k0, k1;
 	__u8 on = 1;
 
 	ncpus = libbpf_num_possible_cpus();
@@ -26,6 +29,13 @@ void h_setup(void)
 	cr_assert_eq(tollgate_bpf__load(skel), 0, "load failed (root needed)");
 	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_ports), &port, &on, 0), 0);
 	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_settings), &zero, &s, 0), 0);
+	/* the API-key hash key, as the loader draws it; the agent's side
+	 * hashes with the same one */
+	cr_assert_eq(tg_keyhash_random(&k0, &k1), 0);
+	hk.k0 = k0;
+	hk.k1 = k1;
+	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_hash_key), &zero, &hk, 0), 0);
+	tg_keyhash_set(k0, k1);
 }
 
 void h_teardown(void)

@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "bpf/quota_plan.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 #define GW_PORT 8080
 #define Q_EXEMPT 1

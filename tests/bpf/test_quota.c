@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "bpf/quota_plan.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 static struct tg_config cfg;
 

@@ -9,6 +9,7 @@
 #include "bpf/quota_plan.h"
 #include "telemetry/rates.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 static const char *addr_text(const struct tg_addr *a)
 {
@@ -72,6 +73,34 @@ Test(check, key_hash_matches_the_kernel)
 	cr_assert(eq(u64, tg_check_key_hash("sk-abc;x"), k));
 	cr_assert(eq(u64, tg_check_key_hash(""), 0));
 	cr_assert(eq(u64, tg_check_key_hash("Bearer "), 0));
+}
+
+/* SipHash-2-4's reference vectors (Aumasson and Bernstein, appendix A):
+ * key 00..0f; messages 00..(n-1). */
+Test(check, key_hash_is_siphash_2_4)
+{
+	uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
+	char m[16];
+
+	for (int i = 0; i < 16; i++)
+		m[i] = (char)i;
+	cr_assert(eq(u64, tg_siphash_key(k0, k1, m, 15), 0xa129ca6149be45e5ULL));
+	cr_assert(eq(u64, tg_siphash_key(k0, k1, m, 0), 0x726fdb47dd0e0e31ULL));
+	cr_assert(eq(u64, tg_siphash_key(k0, k1, m, 8), 0x93f5f5799a932462ULL));
+}
+
+/* Keyed: another key, another hash of the same secret, so a hash that
+ * leaves the agent (an event's key:…) fingerprints nothing elsewhere. */
+Test(check, key_hash_depends_on_the_key)
+{
+	uint64_t a, b;
+
+	tg_keyhash_set(1, 2);
+	a = tg_apikey_hash("sk-abc", 6);
+	tg_keyhash_set(3, 4);
+	b = tg_apikey_hash("sk-abc", 6);
+	cr_assert(ne(u64, a, b));
+	cr_assert(eq(u64, tg_check_key_hash("Bearer sk-abc"), b));
 }
 
 Test(check, request_key_prefers_a_configured_key)
