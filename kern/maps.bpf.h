@@ -66,6 +66,18 @@ struct {
 	__type(value, struct tg_conn);
 } tg_conns SEC(".maps") __weak;
 
+/* Handshakes in flight: the server's initial sequence number of each
+ * connection, from its SYN-ACK on egress, until the client's first payload
+ * acknowledges it (and proves the client is no blind spoofer). Small: an
+ * entry lives for one round trip. Keyed like tg_conns. */
+#define TG_HANDSHAKES 65536
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TG_HANDSHAKES);
+	__type(key, struct tg_flow);
+	__type(value, __u32);
+} tg_handshake SEC(".maps") __weak;
+
 /* Whole-agent counters of rare events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -73,6 +85,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tg_global);
 } tg_global SEC(".maps") __weak;
+
+/* Request integrity per quota id: abandoned requests (see shared.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_MAX_QUOTAS);
+	__type(key, __u32);
+	__type(value, struct tg_quota_stats);
+} tg_quota_stats SEC(".maps") __weak;
+
+/* Request integrity over every client: abandoned, unverified starts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_integrity);
+} tg_integrity SEC(".maps") __weak;
 
 /* Run-time settings written by the agent (mode, IPv6 prefix, generation). */
 struct {
@@ -240,6 +268,13 @@ static __always_inline struct tg_global *global_get(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&tg_global, &zero);
+}
+
+static __always_inline struct tg_integrity *integrity_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tg_integrity, &zero);
 }
 
 static __always_inline struct tg_settings *settings_get(void)

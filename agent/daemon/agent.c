@@ -380,6 +380,7 @@ int tg_agent_run(const char *config_path)
 				tg_clients_map_size(a->cfg.max_clients));
 	a->col.resp_fd = tg_kern_fd(&a->kern, tg_responses);
 	a->col.socks_fd = tg_kern_fd(&a->kern, tg_socks);
+	a->col.integrity_fd = tg_kern_fd(&a->kern, tg_integrity);
 	tg_collector_use_active(&a->col, tg_kern_fd(&a->kern, tg_active),
 				tg_kern_epoch(&a->kern));
 	tg_collector_set_interval(&a->col, a->cfg.anomaly.scan_interval_ms);

@@ -43,7 +43,9 @@ void h_teardown(void)
 	tollgate_bpf__destroy(skel);
 }
 
-int h_run(const struct pkt_opts *o, uint32_t gso_segs)
+int h_handshake = 1;
+
+static int run_prog(int prog, const struct pkt_opts *o, uint32_t gso_segs)
 {
 	uint8_t buf[PKT_MAX];
 	size_t n = pkt_build(buf, sizeof(buf), o);
@@ -57,9 +59,41 @@ int h_run(const struct pkt_opts *o, uint32_t gso_segs)
 		opts.ctx_in = &ctx;
 		opts.ctx_size_in = sizeof(ctx);
 	}
-	cr_assert_eq(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.tg_tc_ingress), &opts), 0,
+	cr_assert_eq(bpf_prog_test_run_opts(prog, &opts), 0,
 		     "test run of a %zu-byte packet: %s", n, strerror(errno));
 	return (int)opts.retval;
+}
+
+int h_run_egress(const struct pkt_opts *o)
+{
+	return run_prog(bpf_program__fd(skel->progs.tg_tc_egress), o, 0);
+}
+
+int h_run(const struct pkt_opts *o, uint32_t gso_segs)
+{
+	struct pkt_opts q = *o;
+	int v;
+
+	if (!q.ack && !q.udp)
+		q.ack = H_SRV_ISN + 1;
+	v = run_prog(bpf_program__fd(skel->progs.tg_tc_ingress), &q, gso_segs);
+	if (h_handshake && !q.udp && !q.frag && (q.flags & (F_SYN | F_ACK)) == F_SYN &&
+	    v != 2 /* TC_ACT_SHOT */) {
+		struct pkt_opts sa = { .v6 = q.v6, .saddr = q.daddr, .daddr = q.saddr,
+				       .sport = q.dport ? q.dport : 8080,
+				       .dport = q.sport ? q.sport : 40000, .seq = H_SRV_ISN,
+				       .ack = q.seq + 1, .flags = F_SYN | F_ACK };
+
+		if (q.v6) {
+			sa.saddr = q.daddr ? q.daddr : "fd00:198:18::1";
+			sa.daddr = q.saddr ? q.saddr : "fd00:198:18::2";
+		} else {
+			sa.saddr = q.daddr ? q.daddr : "198.18.0.1";
+			sa.daddr = q.saddr ? q.saddr : "198.18.0.2";
+		}
+		h_run_egress(&sa);
+	}
+	return v;
 }
 
 int h_seg(uint32_t seq, uint8_t flags, const char *payload)
