@@ -4,7 +4,7 @@
 #
 # - Detect-to-delivery latency: the real agent (enforce mode, a 1 s scan,
 #   quota_exhausted critical, so sent at once) and a real receiver
-#   (tests/e2e/receiver.py). Each round, a fresh source address in a client
+#   (tests/lib/receiver.py). Each round, a fresh source address in a client
 #   namespace sends one request its quota admits, then one beyond it
 #   (bench/abuse.py notes when); latency = the receiver's arrival time of the
 #   event naming that address minus that send time (one host, one clock).
@@ -20,7 +20,7 @@
 #   sudo ./bench/alerts.sh SECTION.md [RAW.json]
 #
 # Namespaces, nginx, receivers and the agent are removed on exit, pass or
-# fail (tests/e2e/lib.sh). Addresses in 198.18.0.0/15; gateway port 18183,
+# fail (tests/lib/e2e.sh). Addresses in 198.18.0.0/15; gateway port 18183,
 # API port 19490, receiver 19491. About 2 minutes.
 set -euo pipefail
 BENCH_NAME=alerts.sh
@@ -30,8 +30,8 @@ ROUNDS=${ALERT_ROUNDS:-20}
 IDLE_S=${ALERT_IDLE_S:-10}
 PORT=18183
 RX_PORT=19491
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 for c in nginx jq python3 ss; do
   command -v "$c" >/dev/null || die "$c is needed (apt-get install $c)"
@@ -64,7 +64,7 @@ cat > "$WORK/agent.json" <<JSON
   "api": { "listen": "127.0.0.1:19490" }
 }
 JSON
-python3 "$ROOT/tests/e2e/receiver.py" --port $RX_PORT --log "$WORK/rx.jsonl" \
+python3 "$ROOT/tests/lib/receiver.py" --port $RX_PORT --log "$WORK/rx.jsonl" \
   --schema-dir "$ROOT/schema" >/dev/null 2>&1 &
 defer "kill $!"
 wait_port $RX_PORT
@@ -135,7 +135,7 @@ cat > "$OUT" <<EOF
 
 Machine: ${cpu_model:-$(uname -m)}, $(nproc) cores, kernel $(uname -r); $(date -u +%Y-%m-%d).
 \`bench/alerts.sh\`: the real agent, nginx, a client namespace and a real
-webhook receiver (\`tests/e2e/receiver.py\`, which also validated every event
+webhook receiver (\`tests/lib/receiver.py\`, which also validated every event
 against \`schema/\`).
 
 **Detect-to-delivery latency**, $ROUNDS rounds: a fresh client sends the

@@ -120,7 +120,7 @@ if [ $want_pktcost = 1 ]; then
 fi
 # run_script NAME SECONDS ABOUT: bench/NAME.sh into $tmp/NAME.{md,json}.
 # Each script bounds its own steps; the timeout is a last resort, and
-# lib.sh's EXIT trap still removes what the script created.
+# tests/lib/e2e.sh's EXIT trap still removes what the script created.
 run_script() {
   local t0=$SECONDS
   echo "bench/run.sh: running bench/$1.sh ($3)..." >&2

@@ -7,11 +7,11 @@
 # same id), 400 (dead letter), the agent killed with events queued (the
 # spool is replayed), and an OpenAI-compatible stub whose triage answer
 # comes back as a tollgate.triage.v1 event.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 HERE=$(cd "$(dirname "$0")" && pwd)
 SCHEMAS=$(cd "$HERE/../../schema" && pwd)
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 python3 -c 'import jsonschema' 2>/dev/null || die "python3-jsonschema is missing (scripts/install-deps.sh test)"
 
 PORT=8080
@@ -58,7 +58,7 @@ JSON
 start_rx() {
   local name=$1 port=$2
   shift 2
-  python3 "$HERE/receiver.py" --port "$port" --log "$WORK/rx_$name.jsonl" \
+  python3 "$TESTLIB/receiver.py" --port "$port" --log "$WORK/rx_$name.jsonl" \
     --schema-dir "$SCHEMAS" "$@" >"$WORK/rx_$name.out" 2>&1 &
   eval "RX_$name=$!"
   defer "kill $! 2>/dev/null"

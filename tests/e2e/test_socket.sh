@@ -10,7 +10,7 @@
 #  5. status classes 2xx, 4xx, 429, 5xx counted exactly;
 #  6. response bytes equal what curl received;
 #  7. TC and cgroup attached together: every request counted once.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 
 PORT=8080

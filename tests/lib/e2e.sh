@@ -1,5 +1,6 @@
-# Shared helpers for end-to-end tests: network namespaces with veth pairs,
-# a real nginx, the real agent. Everything created is registered for
+# Shared by the end-to-end tests (tests/e2e/) and the benchmarks
+# (bench/): network namespaces with veth pairs, a real nginx, the real
+# agent, the webhook receiver. Everything created is registered for
 # removal in an EXIT trap, so a failing test leaves nothing behind.
 # Addresses: 198.18.0.0/15 and fd00:198:18::/64 only.
 
@@ -7,9 +8,11 @@ set -euo pipefail
 
 TOLLGATE=${TOLLGATE:?path to the tollgate binary}
 E2E_TAG=${E2E_TAG:-tge$$}
+# This directory: loadgen.py, receiver.py and fleet.sh live beside this file.
+TESTLIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The pin layout the binary uses: pins are under <bpffs>/tollgate/<instance>/v$TG_LAYOUT.
 TG_LAYOUT=$(sed -n 's/^#define TG_LAYOUT_VERSION \([0-9]*\).*/\1/p' \
-  "$(dirname "${BASH_SOURCE[0]}")/../../kern/shared.h")
+  "$TESTLIB/../../kern/shared.h")
 WORK=$(mktemp -d /tmp/tollgate-e2e.XXXXXX)
 PASS=0
 FAIL=0
