@@ -64,10 +64,7 @@ cat > "$WORK/agent.json" <<JSON
   "api": { "listen": "127.0.0.1:19490" }
 }
 JSON
-python3 "$ROOT/tests/lib/receiver.py" --port $RX_PORT --log "$WORK/rx.jsonl" \
-  --schema-dir "$ROOT/schema" >/dev/null 2>&1 &
-defer "kill $!"
-wait_port $RX_PORT
+start_receiver hook $RX_PORT
 start_agent "$WORK/agent.json"
 
 # --- detect-to-delivery latency ----------------------------------------------
@@ -77,7 +74,7 @@ for i in $(seq 1 "$ROUNDS"); do
   t=$(ip netns exec "${E2E_TAG}a" python3 "$BENCH/abuse.py" "$addr" 198.18.20.1 $PORT)
   arrived=""
   for _ in $(seq 50); do
-    arrived=$(jq -r --arg a "$addr" 'select(.body.anomalies? and any(.body.anomalies[]; .type == "quota_exhausted" and .client.address == $a)) | .t' "$WORK/rx.jsonl" | head -n1)
+    arrived=$(jq -r --arg a "$addr" 'select(.body.anomalies? and any(.body.anomalies[]; .type == "quota_exhausted" and .client.address == $a)) | .t' "$WORK/rx_hook.jsonl" | head -n1)
     [ -n "$arrived" ] && break
     sleep 0.1
   done
@@ -85,7 +82,7 @@ for i in $(seq 1 "$ROUNDS"); do
   echo "$arrived $t" | awk '{ printf "%.6f\n", $1 - $2 }' >> "$WORK/lat.txt"
   sleep 0.2
 done
-invalid=$(jq -s '[.[] | select(.schema_ok == false)] | length' "$WORK/rx.jsonl")
+invalid=$(jq -s '[.[] | select(.schema_ok == false)] | length' "$WORK/rx_hook.jsonl")
 [ "$invalid" = 0 ] || die "$invalid events failed schema validation"
 read -r lat_p50 lat_p99 lat_max < <(sort -n "$WORK/lat.txt" | awk '{ v[NR] = $1 } END {
   p50 = v[int((NR + 1) * 0.50)]; i99 = int(NR * 0.99 + 0.999); if (i99 > NR) i99 = NR

@@ -64,13 +64,7 @@ make_cgroup "tollgate-bench-$$"
 }
 NGX
 } > "$WORK/nginx.conf"
-# The shell moves itself into the cgroup, then becomes nginx: every socket
-# nginx creates belongs to the cgroup.
-bash -c "echo \$\$ > $CG/cgroup.procs && exec nginx -c $WORK/nginx.conf -e $WORK/nginx/error.log" &
-NGINX_PID=$!
-defer "kill $NGINX_PID; wait $NGINX_PID"
-wait_port $PORT
-check "nginx master and worker run inside the cgroup" 2 "$(grep -c . "$CG/cgroup.procs")"
+nginx_in_cgroup "$WORK/nginx.conf" $PORT
 
 agent_conf() { # agent_conf CONFIG: the agent's config file for one configuration
   local gw mode=monitor quotas='{}'
