@@ -176,18 +176,67 @@ static double val(const struct tg_an_value *v, int n, const char *name)
 #define OBS(a, name) val((a)->observed, (a)->n_observed, name)
 #define REF(a, name) val((a)->reference, (a)->n_reference, name)
 
-/* Runs scans with client 0 at rps; returns how many fired type. */
-static int run_rate(struct sim *s, int scans, uint64_t rps, int type)
+static uint32_t next_client; /* addr_n() of the next new client */
+
+/* One interval of the series detector det watches, with the figures p:
+ *   rate_spike         client 0 at p[0] req/s;
+ *   global_rate_spike  p[0] req/s over the gateway;
+ *   payload_outlier    client 0 sends p[0] requests of p[1] bytes;
+ *   quota_near         bucket 0 allows p[0] requests and p[1] bytes;
+ *   new_client_surge   p[0] new clients;
+ *   connection_churn   client 0 sends p[0] requests over p[1] SYNs;
+ *   error_surge        client 0 gets p[0] 2xx, p[1] 429 and p[2] 5xx answers. */
+static void interval(struct sim *s, int det, const uint64_t *p)
+{
+	switch (det) {
+	case TG_AN_RATE_SPIKE:
+		traffic(s, 0, p[0], 200, 1);
+		return;
+	case TG_AN_GLOBAL_RATE_SPIKE:
+		s->global_rps = (double)p[0];
+		return;
+	case TG_AN_PAYLOAD_OUTLIER:
+		traffic(s, 0, p[0], p[1], 1);
+		return;
+	case TG_AN_QUOTA_NEAR:
+		s->b[0].allowed += p[0];
+		s->b[0].allowed_bytes += p[1];
+		return;
+	case TG_AN_NEW_CLIENT_SURGE:
+		for (uint64_t j = 0; j < p[0]; j++)
+			traffic(s, sim_client(s, addr_n(next_client++)), 1, 100, 1);
+		return;
+	case TG_AN_CONNECTION_CHURN:
+		traffic(s, 0, p[0], 100, p[1]);
+		return;
+	case TG_AN_ERROR_SURGE:
+		s->nr = 1;
+		s->r[0].addr = s->c[0].addr;
+		traffic(s, 0, p[0] + p[1] + p[2], 100, 1);
+		s->r[0].responses += p[0] + p[1] + p[2];
+		s->r[0].status[TG_ST_2XX] += p[0];
+		s->r[0].status[TG_ST_429] += p[1];
+		s->r[0].status[TG_ST_5XX] += p[2];
+		return;
+	}
+	cr_assert_fail("no series for %s", tg_anomaly_type_name(det));
+}
+
+/* Runs scans intervals of det's series; returns how often det fired. */
+static int run_series(struct sim *s, int det, int scans, const uint64_t *p)
 {
 	int fired = 0;
 
 	for (int i = 0; i < scans; i++) {
-		traffic(s, 0, rps, 200, 1);
+		interval(s, det, p);
 		sim_scan(s);
-		fired += count(s, type);
+		fired += count(s, det);
 	}
 	return fired;
 }
+
+/* run(&s, DETECTOR, SCANS, FIGURES...): run_series with interval()'s figures */
+#define run(s, det, scans, ...) run_series(s, det, scans, (const uint64_t[3]){ __VA_ARGS__ })
 
 /* ---- rate_spike -------------------------------------------------------- */
 
@@ -200,7 +249,7 @@ Test(rate_spike, noisy_baseline_never_fires)
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.3"));
 	for (int i = 0; i < 200; i++)
-		fired += run_rate(&s, 1, (uint64_t)(10 + (i * 7919) % 11), TG_AN_RATE_SPIKE);
+		fired += run(&s, TG_AN_RATE_SPIKE, 1, (uint64_t)(10 + (i * 7919) % 11));
 	cr_assert_eq(fired, 0);
 	sim_fini(&s);
 }
@@ -213,8 +262,8 @@ Test(rate_spike, spike_after_baseline_fires)
 	sim_init(&s);
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.3"));
-	cr_assert_eq(run_rate(&s, 40, 20, TG_AN_RATE_SPIKE), 0);
-	cr_assert_eq(run_rate(&s, 1, 412, TG_AN_RATE_SPIKE), 1);
+	cr_assert_eq(run(&s, TG_AN_RATE_SPIKE, 40, 20), 0);
+	cr_assert_eq(run(&s, TG_AN_RATE_SPIKE, 1, 412), 1);
 	a = find(&s, TG_AN_RATE_SPIKE);
 	cr_assert_eq(a->severity, TG_SEV_WARNING);
 	cr_assert(a->has_addr);
@@ -238,8 +287,8 @@ Test(rate_spike, ipv6_client_reports_its_prefix)
 	sim_init(&s);
 	sim_start(&s);
 	sim_client(&s, addr("fd00:198:18::"));
-	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
-	cr_assert_eq(run_rate(&s, 1, 400, TG_AN_RATE_SPIKE), 1);
+	run(&s, TG_AN_RATE_SPIKE, 40, 20);
+	cr_assert_eq(run(&s, TG_AN_RATE_SPIKE, 1, 400), 1);
 	a = find(&s, TG_AN_RATE_SPIKE);
 	cr_assert_eq(a->prefix, 64);
 	sim_fini(&s);
@@ -254,7 +303,7 @@ Test(rate_spike, brand_new_client_cannot_fire)
 	sim_start(&s);
 	sim_scan(&s);
 	sim_client(&s, addr("198.18.0.3"));
-	cr_assert_eq(run_rate(&s, 1, 5000, TG_AN_RATE_SPIKE), 0);
+	cr_assert_eq(run(&s, TG_AN_RATE_SPIKE, 1, 5000), 0);
 	sim_fini(&s);
 }
 
@@ -266,8 +315,8 @@ Test(rate_spike, severity_from_config)
 	s.cfg.det[TG_AN_RATE_SPIKE].severity = TG_SEV_CRITICAL;
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.3"));
-	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
-	run_rate(&s, 1, 412, TG_AN_RATE_SPIKE);
+	run(&s, TG_AN_RATE_SPIKE, 40, 20);
+	run(&s, TG_AN_RATE_SPIKE, 1, 412);
 	cr_assert_eq(find(&s, TG_AN_RATE_SPIKE)->severity, TG_SEV_CRITICAL);
 	sim_fini(&s);
 }
@@ -279,11 +328,11 @@ Test(rate_spike, a_spike_does_not_poison_the_baseline_quickly)
 	sim_init(&s);
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.3"));
-	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
-	cr_assert_eq(run_rate(&s, 15, 400, TG_AN_RATE_SPIKE), 15);
+	run(&s, TG_AN_RATE_SPIKE, 40, 20);
+	cr_assert_eq(run(&s, TG_AN_RATE_SPIKE, 15, 400), 15);
 	/* a lasting new level is learned in the end */
-	run_rate(&s, 300, 400, TG_AN_RATE_SPIKE);
-	cr_assert_eq(run_rate(&s, 10, 400, TG_AN_RATE_SPIKE), 0);
+	run(&s, TG_AN_RATE_SPIKE, 300, 400);
+	cr_assert_eq(run(&s, TG_AN_RATE_SPIKE, 10, 400), 0);
 	sim_fini(&s);
 }
 
@@ -294,7 +343,7 @@ Test(rate_spike, once_per_scan_per_client)
 	sim_init(&s);
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.3"));
-	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	run(&s, TG_AN_RATE_SPIKE, 40, 20);
 	/* the same client twice in one scan's input */
 	traffic(&s, 0, 400, 200, 1);
 	s.c[1] = s.c[0];
@@ -306,18 +355,6 @@ Test(rate_spike, once_per_scan_per_client)
 
 /* ---- global_rate_spike ------------------------------------------------- */
 
-static int run_global(struct sim *s, int scans, double rps)
-{
-	int fired = 0;
-
-	s->global_rps = rps;
-	for (int i = 0; i < scans; i++) {
-		sim_scan(s);
-		fired += count(s, TG_AN_GLOBAL_RATE_SPIKE);
-	}
-	return fired;
-}
-
 Test(global_rate_spike, spike_fires_steady_does_not)
 {
 	struct sim s;
@@ -325,8 +362,8 @@ Test(global_rate_spike, spike_fires_steady_does_not)
 
 	sim_init(&s);
 	sim_start(&s);
-	cr_assert_eq(run_global(&s, 100, 300), 0);
-	cr_assert_eq(run_global(&s, 1, 2000), 1);
+	cr_assert_eq(run(&s, TG_AN_GLOBAL_RATE_SPIKE, 100, 300), 0);
+	cr_assert_eq(run(&s, TG_AN_GLOBAL_RATE_SPIKE, 1, 2000), 1);
 	a = find(&s, TG_AN_GLOBAL_RATE_SPIKE);
 	cr_assert_not(a->has_addr);
 	cr_assert_str_empty(a->key);
@@ -337,18 +374,6 @@ Test(global_rate_spike, spike_fires_steady_does_not)
 
 /* ---- payload_outlier --------------------------------------------------- */
 
-static int run_size(struct sim *s, int scans, uint64_t n, uint64_t size)
-{
-	int fired = 0;
-
-	for (int i = 0; i < scans; i++) {
-		traffic(s, 0, n, size, 1);
-		sim_scan(s);
-		fired += count(s, TG_AN_PAYLOAD_OUTLIER);
-	}
-	return fired;
-}
-
 Test(payload_outlier, outlier_after_baseline_fires)
 {
 	struct sim s;
@@ -357,8 +382,8 @@ Test(payload_outlier, outlier_after_baseline_fires)
 	sim_init(&s);
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.4"));
-	cr_assert_eq(run_size(&s, 40, 10, 500), 0);
-	cr_assert_eq(run_size(&s, 1, 10, 20000), 1);
+	cr_assert_eq(run(&s, TG_AN_PAYLOAD_OUTLIER, 40, 10, 500), 0);
+	cr_assert_eq(run(&s, TG_AN_PAYLOAD_OUTLIER, 1, 10, 20000), 1);
 	a = find(&s, TG_AN_PAYLOAD_OUTLIER);
 	cr_assert_float_eq(OBS(a, "mean_request_bytes"), 20000, 1e-9);
 	cr_assert_float_eq(OBS(a, "requests"), 10, 1e-9);
@@ -385,19 +410,6 @@ static void bucket(struct sim *s, const char *name, double limit_rps, double lim
 	}
 }
 
-static int run_bucket(struct sim *s, int scans, uint64_t allowed, uint64_t bytes)
-{
-	int fired = 0;
-
-	for (int i = 0; i < scans; i++) {
-		s->b[0].allowed += allowed;
-		s->b[0].allowed_bytes += bytes;
-		sim_scan(s);
-		fired += count(s, TG_AN_QUOTA_NEAR);
-	}
-	return fired;
-}
-
 Test(quota_near, fires_after_consecutive_intervals)
 {
 	struct sim s;
@@ -406,9 +418,9 @@ Test(quota_near, fires_after_consecutive_intervals)
 	sim_init(&s);
 	sim_start(&s);
 	bucket(&s, "gold", 100, 0, NULL);
-	run_bucket(&s, 5, 10, 0);
-	cr_assert_eq(run_bucket(&s, 2, 90, 0), 0, "2 of 3 intervals");
-	cr_assert_eq(run_bucket(&s, 1, 90, 0), 1);
+	run(&s, TG_AN_QUOTA_NEAR, 5, 10, 0);
+	cr_assert_eq(run(&s, TG_AN_QUOTA_NEAR, 2, 90, 0), 0, "2 of 3 intervals");
+	cr_assert_eq(run(&s, TG_AN_QUOTA_NEAR, 1, 90, 0), 1);
 	a = find(&s, TG_AN_QUOTA_NEAR);
 	cr_assert_eq(a->severity, TG_SEV_INFO);
 	cr_assert_not(a->has_addr);
@@ -418,8 +430,8 @@ Test(quota_near, fires_after_consecutive_intervals)
 	cr_assert_float_eq(OBS(a, "percent_of_quota"), 90, 1e-9);
 	cr_assert_float_eq(REF(a, "requests_per_sec"), 100, 1e-9);
 	/* one gap restarts the count */
-	run_bucket(&s, 1, 10, 0);
-	cr_assert_eq(run_bucket(&s, 2, 95, 0), 0);
+	run(&s, TG_AN_QUOTA_NEAR, 1, 10, 0);
+	cr_assert_eq(run(&s, TG_AN_QUOTA_NEAR, 2, 95, 0), 0);
 	sim_fini(&s);
 }
 
@@ -431,8 +443,8 @@ Test(quota_near, bytes_and_per_address_bucket)
 	sim_init(&s);
 	sim_start(&s);
 	bucket(&s, "default", 0, 1000000, "198.18.0.7");
-	run_bucket(&s, 1, 1, 0);
-	cr_assert_eq(run_bucket(&s, 3, 1, 850000), 1);
+	run(&s, TG_AN_QUOTA_NEAR, 1, 1, 0);
+	cr_assert_eq(run(&s, TG_AN_QUOTA_NEAR, 3, 1, 850000), 1);
 	a = find(&s, TG_AN_QUOTA_NEAR);
 	cr_assert(a->has_addr);
 	cr_assert_eq(a->prefix, 32);
@@ -526,21 +538,6 @@ Test(denial, disabled)
 
 /* ---- new_client_surge -------------------------------------------------- */
 
-static uint32_t next_client;
-
-static int run_new(struct sim *s, int scans, int per_scan)
-{
-	int fired = 0;
-
-	for (int i = 0; i < scans; i++) {
-		for (int j = 0; j < per_scan; j++)
-			traffic(s, sim_client(s, addr_n(next_client++)), 1, 100, 1);
-		sim_scan(s);
-		fired += count(s, TG_AN_NEW_CLIENT_SURGE);
-	}
-	return fired;
-}
-
 Test(new_client_surge, surge_fires_steady_does_not)
 {
 	struct sim s;
@@ -549,8 +546,8 @@ Test(new_client_surge, surge_fires_steady_does_not)
 	sim_init(&s);
 	sim_start(&s);
 	next_client = 1;
-	cr_assert_eq(run_new(&s, 40, 2), 0);
-	cr_assert_eq(run_new(&s, 1, 200), 1);
+	cr_assert_eq(run(&s, TG_AN_NEW_CLIENT_SURGE, 40, 2), 0);
+	cr_assert_eq(run(&s, TG_AN_NEW_CLIENT_SURGE, 1, 200), 1);
 	a = find(&s, TG_AN_NEW_CLIENT_SURGE);
 	cr_assert_not(a->has_addr);
 	cr_assert_float_eq(OBS(a, "new_clients"), 200, 1e-9);
@@ -565,7 +562,7 @@ Test(new_client_surge, known_clients_are_not_new)
 	sim_init(&s);
 	sim_start(&s);
 	next_client = 1;
-	run_new(&s, 40, 1);
+	run(&s, TG_AN_NEW_CLIENT_SURGE, 40, 1);
 	/* 300 clients that were seen long ago and forgotten come back */
 	for (int j = 0; j < 300; j++) {
 		size_t i = sim_client(&s, addr_n(10000 + (uint32_t)j));
@@ -580,18 +577,6 @@ Test(new_client_surge, known_clients_are_not_new)
 
 /* ---- connection_churn -------------------------------------------------- */
 
-static int run_churn(struct sim *s, int scans, uint64_t req, uint64_t syns)
-{
-	int fired = 0;
-
-	for (int i = 0; i < scans; i++) {
-		traffic(s, 0, req, 100, syns);
-		sim_scan(s);
-		fired += count(s, TG_AN_CONNECTION_CHURN);
-	}
-	return fired;
-}
-
 Test(connection_churn, many_syns_few_requests)
 {
 	struct sim s;
@@ -600,8 +585,8 @@ Test(connection_churn, many_syns_few_requests)
 	sim_init(&s);
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.5"));
-	cr_assert_eq(run_churn(&s, 10, 50, 50), 0, "one request per connection");
-	cr_assert_eq(run_churn(&s, 1, 1, 50), 1);
+	cr_assert_eq(run(&s, TG_AN_CONNECTION_CHURN, 10, 50, 50), 0, "one request per connection");
+	cr_assert_eq(run(&s, TG_AN_CONNECTION_CHURN, 1, 1, 50), 1);
 	a = find(&s, TG_AN_CONNECTION_CHURN);
 	cr_assert_float_eq(OBS(a, "syns_per_sec"), 50, 1e-9);
 	cr_assert_float_eq(OBS(a, "requests_per_syn"), 0.02, 1e-9);
@@ -611,24 +596,6 @@ Test(connection_churn, many_syns_few_requests)
 
 /* ---- error_surge ------------------------------------------------------- */
 
-static int run_errors(struct sim *s, int scans, uint64_t ok, uint64_t s429, uint64_t s5xx)
-{
-	int fired = 0;
-
-	s->nr = 1;
-	s->r[0].addr = s->c[0].addr;
-	for (int i = 0; i < scans; i++) {
-		traffic(s, 0, ok + s429 + s5xx, 100, 1);
-		s->r[0].responses += ok + s429 + s5xx;
-		s->r[0].status[TG_ST_2XX] += ok;
-		s->r[0].status[TG_ST_429] += s429;
-		s->r[0].status[TG_ST_5XX] += s5xx;
-		sim_scan(s);
-		fired += count(s, TG_AN_ERROR_SURGE);
-	}
-	return fired;
-}
-
 Test(error_surge, errors_fire)
 {
 	struct sim s;
@@ -637,8 +604,8 @@ Test(error_surge, errors_fire)
 	sim_init(&s);
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.6"));
-	cr_assert_eq(run_errors(&s, 10, 20, 0, 0), 0, "all fine");
-	cr_assert_eq(run_errors(&s, 1, 5, 10, 5), 1);
+	cr_assert_eq(run(&s, TG_AN_ERROR_SURGE, 10, 20, 0, 0), 0, "all fine");
+	cr_assert_eq(run(&s, TG_AN_ERROR_SURGE, 1, 5, 10, 5), 1);
 	a = find(&s, TG_AN_ERROR_SURGE);
 	cr_assert_float_eq(OBS(a, "errors_per_sec"), 15, 1e-9);
 	cr_assert_float_eq(OBS(a, "error_ratio"), 0.75, 1e-9);
@@ -652,9 +619,9 @@ Test(error_surge, errors_fire)
 /* Every detector that watches a series holds fire while it warms up, below
  * its floors, when its counters go back (a reset, not a spike) and when it
  * is disabled. One row a case: the detector, what differs from the default
- * config, and steps in order on one simulated gateway; a step feeds the
- * detector's series (figures in p, as its run_* helper above takes them)
- * for some scans and checks how often it fired. */
+ * config, and steps in order on one simulated gateway; a step runs the
+ * detector's series (figures in p, as interval() takes them) for some
+ * scans and checks how often it fired. */
 
 #define MAX_STEPS 5
 #define ANY (-1)           /* a step that is not checked: a baseline */
@@ -683,7 +650,6 @@ struct quiet_case {
 #define RESET(why) { COUNTERS_BACK, { 0 }, 0, why }
 
 static struct quiet_case quiet_cases[] = {
-	/* rate_spike: client 0 at p[0] req/s */
 	{ TG_AN_RATE_SPIKE, "steady", AS_DEFAULT, { QUIET(120, "steady", 20) } },
 	{ TG_AN_RATE_SPIKE, "warm-up", AS_DEFAULT,
 	  { FEED(20, 20), QUIET(1, "20 of 30 warm-up scans", 412) } },
@@ -694,14 +660,12 @@ static struct quiet_case quiet_cases[] = {
 	{ TG_AN_RATE_SPIKE, "disabled", DISABLED, { FEED(40, 20), QUIET(3, "disabled", 412) } },
 	{ TG_AN_RATE_SPIKE, "counter reset", AS_DEFAULT,
 	  { FEED(40, 20), RESET("reset"), QUIET(20, "after the reset", 20) } },
-	/* global_rate_spike: p[0] req/s over the gateway */
 	{ TG_AN_GLOBAL_RATE_SPIKE, "warm-up", AS_DEFAULT,
 	  { FEED(10, 300), QUIET(1, "warm-up", 3000) } },
 	{ TG_AN_GLOBAL_RATE_SPIKE, "floor", AS_DEFAULT,
 	  { FEED(40, 5), QUIET(1, "below 50 req/s", 45) } },
 	{ TG_AN_GLOBAL_RATE_SPIKE, "disabled", DISABLED,
 	  { FEED(40, 300), QUIET(1, "disabled", 3000) } },
-	/* payload_outlier: client 0 sends p[0] requests of p[1] bytes */
 	{ TG_AN_PAYLOAD_OUTLIER, "steady", AS_DEFAULT, { QUIET(60, "steady", 10, 5000) } },
 	{ TG_AN_PAYLOAD_OUTLIER, "idle intervals do not count toward the warm-up", AS_DEFAULT,
 	  { FEED(5, 10, 500), FEED(30, 0, 500),
@@ -714,79 +678,47 @@ static struct quiet_case quiet_cases[] = {
 	  { FEED(20, 10, 500), QUIET(1, "disabled", 10, 20000) } },
 	{ TG_AN_PAYLOAD_OUTLIER, "counter reset", AS_DEFAULT,
 	  { FEED(20, 10, 500), RESET("reset"), QUIET(5, "after the reset", 10, 500) } },
-	/* quota_near: bucket 0 (gold, 100 req/s) allows p[0] requests, p[1] bytes */
 	{ TG_AN_QUOTA_NEAR, "below the percent, reset", ONE_INTERVAL,
 	  { QUIET(20, "70 %", 70, 0), RESET("reset"), QUIET(2, "after the reset", 10, 0),
 	    { 1, { 85, 0 }, 1, "one interval is enough here" } } },
 	{ TG_AN_QUOTA_NEAR, "unlimited", NO_LIMIT, { QUIET(10, "unlimited", 100000, 0) } },
 	{ TG_AN_QUOTA_NEAR, "disabled", DISABLED, { QUIET(10, "disabled", 99, 0) } },
-	/* new_client_surge: p[0] new clients a scan */
 	{ TG_AN_NEW_CLIENT_SURGE, "warm-up", AS_DEFAULT,
 	  { FEED(10, 2), QUIET(1, "warm-up", 200) } },
 	{ TG_AN_NEW_CLIENT_SURGE, "floor", AS_DEFAULT,
 	  { FEED(40, 0), QUIET(1, "below 50 new clients", 40) } },
 	{ TG_AN_NEW_CLIENT_SURGE, "disabled", DISABLED,
 	  { FEED(40, 2), QUIET(1, "disabled", 200) } },
-	/* connection_churn: client 0 sends p[0] requests over p[1] SYNs */
 	{ TG_AN_CONNECTION_CHURN, "floor, reset", AS_DEFAULT,
 	  { QUIET(5, "15 SYN/s is below 20", 0, 15), RESET("reset") } },
 	{ TG_AN_CONNECTION_CHURN, "disabled", DISABLED, { QUIET(5, "disabled", 0, 100) } },
-	/* error_surge: client 0 gets p[0] 2xx, p[1] 429 and p[2] 5xx answers */
 	{ TG_AN_ERROR_SURGE, "ratio, floor, reset", AS_DEFAULT,
 	  { QUIET(5, "10 % errors", 90, 10, 0), QUIET(5, "4 errors/s is below 5", 0, 4, 0),
 	    RESET("reset") } },
 	{ TG_AN_ERROR_SURGE, "disabled", DISABLED, { QUIET(5, "disabled", 0, 50, 50) } },
 };
 
-/* What the case watches: a client, a quota bucket, or the gateway. */
+/* What the case watches: client 0 (its address by detector), quota
+ * bucket 0, new clients, or the gateway as a whole. */
+static const char *const client_of[TG_AN_MAX] = {
+	[TG_AN_RATE_SPIKE] = "198.18.0.3",
+	[TG_AN_PAYLOAD_OUTLIER] = "198.18.0.4",
+	[TG_AN_CONNECTION_CHURN] = "198.18.0.5",
+	[TG_AN_ERROR_SURGE] = "198.18.0.6",
+};
+
 static void subject(struct sim *s, const struct quiet_case *q)
 {
-	switch (q->det) {
-	case TG_AN_RATE_SPIKE:
-		sim_client(s, addr("198.18.0.3"));
-		break;
-	case TG_AN_PAYLOAD_OUTLIER:
-		sim_client(s, addr("198.18.0.4"));
-		break;
-	case TG_AN_CONNECTION_CHURN:
-		sim_client(s, addr("198.18.0.5"));
-		break;
-	case TG_AN_ERROR_SURGE:
-		sim_client(s, addr("198.18.0.6"));
-		break;
-	case TG_AN_QUOTA_NEAR:
+	if (client_of[q->det])
+		sim_client(s, addr(client_of[q->det]));
+	if (q->det == TG_AN_QUOTA_NEAR) {
 		if (q->setup == NO_LIMIT)
 			bucket(s, "open", 0, 0, NULL);
 		else
 			bucket(s, "gold", 100, 0, NULL);
-		break;
-	case TG_AN_NEW_CLIENT_SURGE:
+	}
+	if (q->det == TG_AN_NEW_CLIENT_SURGE)
 		next_client = 1;
-		break;
-	}
-}
-
-/* scans of the detector's series; returns how often it fired */
-static int feed(struct sim *s, int det, int scans, const uint64_t *p)
-{
-	switch (det) {
-	case TG_AN_RATE_SPIKE:
-		return run_rate(s, scans, p[0], det);
-	case TG_AN_GLOBAL_RATE_SPIKE:
-		return run_global(s, scans, (double)p[0]);
-	case TG_AN_PAYLOAD_OUTLIER:
-		return run_size(s, scans, p[0], p[1]);
-	case TG_AN_QUOTA_NEAR:
-		return run_bucket(s, scans, p[0], p[1]);
-	case TG_AN_NEW_CLIENT_SURGE:
-		return run_new(s, scans, (int)p[0]);
-	case TG_AN_CONNECTION_CHURN:
-		return run_churn(s, scans, p[0], p[1]);
-	case TG_AN_ERROR_SURGE:
-		return run_errors(s, scans, p[0], p[1], p[2]);
-	}
-	cr_assert_fail("no series for %s", tg_anomaly_type_name(det));
-	return 0;
 }
 
 /* The subject's counters go back (its entry was evicted and made anew). */
@@ -847,7 +779,7 @@ ParameterizedTest(struct quiet_case *q, quiet, holds)
 			sim_scan(&s);
 			fired = count(&s, q->det);
 		} else {
-			fired = feed(&s, q->det, st->scans, st->p);
+			fired = run_series(&s, q->det, st->scans, st->p);
 		}
 		if (st->want != ANY)
 			cr_assert_eq(fired, st->want, "%s, %s, step %d: %s",
@@ -1064,12 +996,12 @@ Test(state, reload_keeps_learned_baselines)
 	sim_init(&s);
 	sim_start(&s);
 	sim_client(&s, addr("198.18.0.3"));
-	run_rate(&s, 40, 20, TG_AN_RATE_SPIKE);
+	run(&s, TG_AN_RATE_SPIKE, 40, 20);
 	tg_detect_config_defaults(&cfg);
 	cfg.det[TG_AN_RATE_SPIKE].factor = 10;
 	tg_detect_configure(s.d, &cfg);
-	cr_assert_eq(run_rate(&s, 1, 100, TG_AN_RATE_SPIKE), 0, "5 x is now below 10 x");
-	cr_assert_eq(run_rate(&s, 1, 400, TG_AN_RATE_SPIKE), 1, "still warm");
+	cr_assert_eq(run(&s, TG_AN_RATE_SPIKE, 1, 100), 0, "5 x is now below 10 x");
+	cr_assert_eq(run(&s, TG_AN_RATE_SPIKE, 1, 400), 1, "still warm");
 	sim_fini(&s);
 }
 
