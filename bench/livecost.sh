@@ -2,7 +2,7 @@
 # Per-packet cost of tg_tc_ingress on live traffic, from the kernel's own
 # BPF statistics (kernel.bpf_stats_enabled: run_time_ns and run_cnt of each
 # program, read with bpftool), against a trivial counting program
-# (bench/trivial.bpf.c) attached on the same hook in front of it, so both
+# (tests/lib/trivial.bpf.c) attached on the same hook in front of it, so both
 # see the same packets in the same run.
 #
 # The real agent attaches tg_tc_ingress to the host side of a client's veth

@@ -234,7 +234,7 @@ if [ -n "${want[pktcost]:-}" ]; then
 ## Per-packet cost
 
 \`$build/pktcost\` (bench/pktcost.c) runs the TC program \`tg_tc_ingress\` and the
-trivial program \`trivial_tc\` (bench/trivial.bpf.c: one per-CPU array
+trivial program \`trivial_tc\` (tests/lib/trivial.bpf.c: one per-CPU array
 increment, the floor any TC program pays) on crafted packets with
 BPF_PROG_TEST_RUN, in monitor mode, one gateway port, with the client table
 (\`tg_clients\`, sized clients + 1/8) pre-populated with that many zeroed
