@@ -13,7 +13,7 @@
 #
 #   sudo ./bench/check.sh SECTION.md [RAW.json]
 #
-# nginx and the agent are removed on exit, pass or fail (tests/e2e/lib.sh).
+# nginx and the agent are removed on exit, pass or fail (tests/lib/e2e.sh).
 # Ports 18095-18097, API port 19485. About a minute.
 set -euo pipefail
 BENCH_NAME=check.sh
@@ -22,8 +22,8 @@ E2E_TAG=${E2E_TAG:-tgk$$}
 D=${CHECK_SECONDS:-6}
 ROUNDS=${CHECK_ROUNDS:-3}
 API_PORT=19485 HOOKED=18095 PLAIN=18096 BACKEND=18097
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 for c in nginx wrk jq; do
   command -v "$c" >/dev/null || die "$c is needed (apt-get install $c)"

@@ -7,11 +7,9 @@
 # same id), 400 (dead letter), the agent killed with events queued (the
 # spool is replayed), and an OpenAI-compatible stub whose triage answer
 # comes back as a tollgate.triage.v1 event.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
-HERE=$(cd "$(dirname "$0")" && pwd)
-SCHEMAS=$(cd "$HERE/../../schema" && pwd)
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 python3 -c 'import jsonschema' 2>/dev/null || die "python3-jsonschema is missing (scripts/install-deps.sh test)"
 
 PORT=8080
@@ -54,17 +52,6 @@ cat > "$WORK/agent.json" <<JSON
 JSON
 "$TOLLGATE" check-config "$WORK/agent.json" >/dev/null || die "config rejected"
 
-# start_rx NAME PORT [ARGS...]: a receiver logging to $WORK/rx_NAME.jsonl
-start_rx() {
-  local name=$1 port=$2
-  shift 2
-  python3 "$HERE/receiver.py" --port "$port" --log "$WORK/rx_$name.jsonl" \
-    --schema-dir "$SCHEMAS" "$@" >"$WORK/rx_$name.out" 2>&1 &
-  eval "RX_$name=$!"
-  defer "kill $! 2>/dev/null"
-  wait_port "$port"
-}
-stop_rx() { local v="RX_$1"; kill "${!v}"; wait "${!v}" 2>/dev/null || true; }
 # rx NAME JQ: the receiver's log as one array, filtered
 rx() { touch "$WORK/rx_$1.jsonl"; jq -s "$2" "$WORK/rx_$1.jsonl"; }
 # wait_rx NAME JQ SECONDS: until JQ (on the log array) is true
@@ -77,10 +64,10 @@ wait_rx() {
   return 1
 }
 
-start_rx ops $P_OPS --secret "$TG_TEST_SECRET"
-start_rx retry $P_RETRY --plan 500,200
-start_rx reject $P_REJECT --plan 400
-start_rx llm $P_LLM --openai
+start_receiver ops $P_OPS --secret "$TG_TEST_SECRET"
+start_receiver retry $P_RETRY --plan 500,200
+start_receiver reject $P_REJECT --plan 400
+start_receiver llm $P_LLM --openai
 # "late" is down for now.
 start_agent "$WORK/agent.json"
 
@@ -184,7 +171,7 @@ n_spooled=$(ls "$STATE/$E2E_TAG/spool/late" | wc -l)
 [ "$n_spooled" -ge 1 ] && ok "events for the down receiver are spooled ($n_spooled files)" || fail "nothing spooled"
 kill -KILL "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
 start_agent "$WORK/agent.json"
-start_rx late $P_LATE --secret "$TG_TEST_SECRET"
+start_receiver late $P_LATE --secret "$TG_TEST_SECRET"
 OPS_IDS='[.[] | select(.status == 200 and .body.schema == "tollgate.anomaly.v1") | .id] | unique'
 want=$(rx ops "$OPS_IDS")
 if wait_rx late "([.[] | select(.status == 200) | .id] | unique) as \$got | ($want - \$got) | length == 0" 30; then

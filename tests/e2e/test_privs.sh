@@ -7,10 +7,9 @@
 # SIGHUP reload that changes a quota and adds an interface, the spool, a
 # clean stop that removes the TC filters and pins, keep + restart adoption,
 # and a start as a service user given only the loading capabilities.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
-HERE=$(cd "$(dirname "$0")" && pwd)
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 E=$E2E_TAG
 
 # The documented set: CAP_NET_ADMIN (12). CAP_BPF joins it only on kernels

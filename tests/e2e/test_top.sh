@@ -13,7 +13,7 @@
 #     a resize drops columns, q quits and the terminal is restored; SIGTERM
 #     as well; an unreachable agent is shown and retried;
 #  6. `tollgate top --once` into a pipe: one plain table, no escapes.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 command -v tmux >/dev/null || die "tmux is missing (scripts/install-deps.sh test)"
 
