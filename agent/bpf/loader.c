@@ -138,8 +138,10 @@ static int open_pin_dirs(struct tg_kern *k)
 	if (!slash)
 		return -EINVAL;
 	*slash = 0;
-	k->pin_dirfd = open(k->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	k->inst_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Both may be the agent's user's from a run with `user`: a symlink
+	 * planted for them is refused (ELOOP), never followed. */
+	k->pin_dirfd = open(k->pin_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	k->inst_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	return k->pin_dirfd < 0 || k->inst_dirfd < 0 ? -errno : 0;
 }
 

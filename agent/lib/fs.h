@@ -17,11 +17,6 @@
  * paths of the operator's (the config's): it follows symlinks. */
 int tg_mkdir_p(const char *path, mode_t mode);
 
-/* A regular file of at most max bytes into a malloc'd, NUL-terminated
- * buffer. Returns 0, -EFBIG (larger, or not a regular file) or another
- * negative errno. */
-int tg_read_file(const char *path, size_t max, char **out, size_t *len);
-
 /* openat(name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC): the fd, or -ELOOP
  * for a symlink (which openat itself reports as ENOTDIR), -ENOTDIR, or
  * another negative errno. */
