@@ -5,6 +5,7 @@
  * values never reach an error message or the printed config. */
 #include "config/config.h"
 #include "config/config_int.h"
+#include "lib/fs.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -315,7 +316,6 @@ static void parse_entry(struct tg_webhook_config *w, const cJSON *obj, const cha
 	uint32_t seen = 0;
 	const char *reason;
 	const cJSON *it;
-	struct stat st;
 	int k;
 
 	memset(w, 0, sizeof(*w));
@@ -361,10 +361,13 @@ static void parse_entry(struct tg_webhook_config *w, const cJSON *obj, const cha
 		tg_config_errf(errs, path, "format openai needs a model");
 	if (w->format == TG_FMT_PLUGIN && !(seen & (1u << W_PLUGIN)))
 		tg_config_errf(errs, path, "format plugin needs a plugin path");
+	/* The agent loads a plugin as root at start: one that anyone but
+	 * root could change is refused here, so check-config and run exit 2
+	 * naming it (the loader checks again before dlopen). */
 	if (w->format == TG_FMT_PLUGIN && w->plugin[0] &&
-	    (stat(w->plugin, &st) < 0 || !S_ISREG(st.st_mode))) {
+	    tg_fs_trusted_file(w->plugin, 0, NULL, buf, sizeof(buf)) < 0) {
 		tg_config_path_key(kpath, sizeof(kpath), path, "plugin");
-		tg_config_errf(errs, kpath, "%s is not a readable file", w->plugin);
+		tg_config_errf(errs, kpath, "%s", buf);
 	}
 }
 

@@ -233,7 +233,7 @@ Test(config_alerts, webhooks_bad)
 		  "$.webhooks[0]", "format plugin needs a plugin path" },
 		{ "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\", \"format\": \"plugin\","
 		  " \"plugin\": \"/nonexistent.so\"}]}",
-		  "$.webhooks[0].plugin", "/nonexistent.so is not a readable file" },
+		  "$.webhooks[0].plugin", "/nonexistent.so: No such file or directory" },
 		{ "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\", \"format\": \"generic\"},"
 		  " {\"name\": \"a\", \"url\": \"http://b/\", \"format\": \"slack\"}]}",
 		  "$.webhooks[1]", "name \"a\" is used by webhooks[0]" },
@@ -262,6 +262,28 @@ Test(config_alerts, plugin_options)
 	s = tg_config_to_json_flags(&cfg, TG_CONFIG_JSON_SECRETS);
 	cr_assert(strstr(s, "R0UT1NG") != NULL, "%s", s);
 	free(s);
+}
+
+/* A plugin the agent would load as root, in a directory anyone may write
+ * (/tmp): another user could replace it with their own code. Refused at
+ * parse time, naming the file and the directory, so check-config and run
+ * exit 2 before anything is loaded. */
+Test(config_alerts, plugin_others_could_replace_is_refused)
+{
+	char dir[] = "/tmp/tg-plugin-XXXXXX", path[64], json[256], want[160];
+	FILE *f;
+
+	cr_assert(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/p.so", dir);
+	f = fopen(path, "w");
+	cr_assert(f != NULL);
+	fclose(f);
+	snprintf(json, sizeof(json), "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\","
+		 " \"format\": \"plugin\", \"plugin\": \"%s\"}]}", path);
+	snprintf(want, sizeof(want), "%s: /tmp is writable by group or others (mode 1777)", path);
+	bad(json, "$.webhooks[0].plugin", want);
+	unlink(path);
+	rmdir(dir);
 }
 
 Test(config_alerts, too_many_webhooks)
