@@ -138,6 +138,63 @@ Test(config_alerts, webhooks_valid)
 	free(s);
 }
 
+/* Webhook URLs are often bearer secrets: Slack's incoming-webhook URL,
+ * user:password@, ?token=. check-config and /v1/config print them
+ * redacted (both print tg_config_to_json). */
+Test(config_alerts, webhook_urls_are_printed_redacted)
+{
+	static const char *const cases[][2] = {
+		{ "https://hooks.slack.com/services/T0001/B0002/XXXXSECRETXXXX",
+		  "https://hooks.slack.com/services/<redacted>" },
+		{ "https://bot:s3cr3t-pw@alerts.example:8443/hook?token=TOPSECRET#frag",
+		  "https://<redacted>@alerts.example:8443/hook?<redacted>#<redacted>" },
+		{ "http://a@b@host/x/y/z?q", "http://<redacted>@host/x/<redacted>?<redacted>" },
+		{ "http://127.0.0.1:9093/api/v2/alerts", "http://127.0.0.1:9093/api/<redacted>" },
+		{ "http://[::1]:4000/hook", "http://[::1]:4000/hook" },
+		{ "http://host/hook/", "http://host/hook/" },
+		{ "http://host", "http://host" },
+		{ "http://host?", "http://host?" },
+		{ "http://host/?a=1", "http://host/?<redacted>" },
+	};
+	char out[TG_URL_LEN + 64], *s;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tg_config_url_redacted(cases[i][0], out, sizeof(out));
+		cr_assert(eq(str, out, (char *)cases[i][1]), "%s", cases[i][0]);
+	}
+
+	ok("{\"webhooks\": ["
+	   " {\"name\": \"slack\", \"format\": \"slack\","
+	   "  \"url\": \"https://hooks.slack.com/services/T0001/B0002/XXXXSECRETXXXX\"},"
+	   " {\"name\": \"basic\", \"format\": \"generic\","
+	   "  \"url\": \"https://bot:s3cr3t-pw@alerts.example/hook?token=TOPSECRET\"},"
+	   " {\"name\": \"plain\", \"format\": \"generic\", \"redact_url\": false,"
+	   "  \"url\": \"http://10.0.0.9:9000/hooks/tollgate/in?team=sre\"}]}");
+	cr_assert(cfg.webhooks[0].redact_url);
+	cr_assert(not(cfg.webhooks[2].redact_url));
+	s = tg_config_to_json(&cfg);
+	cr_assert(s != NULL);
+	cr_assert(eq(ptr, strstr(s, "XXXXSECRETXXXX"), NULL), "%s", s);
+	cr_assert(eq(ptr, strstr(s, "T0001"), NULL), "%s", s);
+	cr_assert(eq(ptr, strstr(s, "s3cr3t-pw"), NULL), "%s", s);
+	cr_assert(eq(ptr, strstr(s, "TOPSECRET"), NULL), "%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "\"https://hooks.slack.com/services/<redacted>\""), NULL)), "%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "\"https://<redacted>@alerts.example/hook?<redacted>\""), NULL)),
+		  "%s", s);
+	/* the opt-in: shown whole, and said so */
+	cr_assert(not(eq(ptr, strstr(s, "\"http://10.0.0.9:9000/hooks/tollgate/in?team=sre\""), NULL)),
+		  "%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "\"redact_url\":\tfalse"), NULL)), "%s", s);
+
+	/* pasting the printed config back: the redacted URLs are refused */
+	cr_assert(eq(int, parse(s), -EINVAL));
+	cr_assert(eq(str, errs.e[0].path, "$.webhooks[0].url"));
+	cr_assert(eq(str, errs.e[0].reason,
+		     "holds <redacted>: put the real URL here (check-config prints it redacted)"));
+	free(s);
+	bad(HOOK(", \"redact_url\": \"no\""), "$.webhooks[0].redact_url", "expected true or false");
+}
+
 Test(config_alerts, secret_file)
 {
 	char path[] = "/tmp/tg-secret-XXXXXX", json[256], reason[128];
