@@ -31,7 +31,9 @@ static const char usage[] =
 	"\n"
 	"status and top send the API token (api.token_env) from the variable NAME\n"
 	"(default: the config's api.token_env, else TOLLGATE_API_TOKEN), or from\n"
-	"TOLLGATE_API_TOKEN when NAME is not set.\n"
+	"TOLLGATE_API_TOKEN when NAME is not set. To an --api address that is not\n"
+	"loopback, only with --token-env: a token in the environment is not handed\n"
+	"to whatever host a command line names.\n"
 	"\n"
 	"exit codes: 0 ok, 1 runtime failure, 2 usage or config error\n"
 	"\n"
@@ -40,7 +42,7 @@ static const char usage[] =
 	"  sudo tollgate run --config /etc/tollgate/tollgate.json\n"
 	"  tollgate check-config config/example.json\n"
 	"  tollgate status --sort requests_per_sec --limit 20\n"
-	"  TOLLGATE_API_TOKEN=... tollgate top --api 10.0.0.5:9470\n"
+	"  tollgate top --api 10.0.0.5:9470 --token-env TOLLGATE_API_TOKEN\n"
 	"  sudo tollgate detach --instance edge\n";
 
 static int cmd_check_config(int argc, char **argv)
@@ -134,6 +136,13 @@ static int api_target_resolve(const char *cmd, struct api_target *t)
 		fprintf(stderr, "tollgate %s: environment variable %s is not set (--token-env)\n",
 			cmd, t->token_env);
 		return 2;
+	}
+	/* The token would go to whatever --api names: another host, or one a
+	 * user was talked into typing. Only loopback, or when asked for. */
+	if (t->token && !tg_api_client_may_send_token(t->api, t->token_env != NULL)) {
+		fprintf(stderr, "tollgate %s: not sending the API token to %s (not loopback): "
+			"name its variable with --token-env to send it\n", cmd, t->api);
+		t->token = NULL;
 	}
 	return -1;
 }

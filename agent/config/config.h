@@ -62,6 +62,7 @@ enum tg_hook_format {
 #define TG_MAX_TRUSTED 64
 #define TG_MAX_HOOK_HEADERS 8
 #define TG_URL_LEN 512
+#define TG_API_TOKEN_MIN 16 /* api.token_env's value: shorter is refused */
 #define TG_PATH_LEN 256
 #define TG_SECRET_MAX 256
 
