@@ -152,8 +152,8 @@ static bool parse_limit(const char *cmd, const char *s, long *out)
 	char *end;
 
 	*out = strtol(s, &end, 10);
-	if (!*s || *end || *out < 1 || *out > 100000) {
-		fprintf(stderr, "tollgate %s: --limit must be in 1..100000\n", cmd);
+	if (!*s || *end || *out < 1 || *out > 1000) {
+		fprintf(stderr, "tollgate %s: --limit must be in 1..1000\n", cmd);
 		return false;
 	}
 	return true;
