@@ -15,7 +15,11 @@
 #     exit 2 naming it, and its code (a constructor that leaves a file)
 #     never runs;
 #  4. /v1/clients?limit=100000 with thousands of clients: at most 1000 are
-#     listed, in a bounded answer.
+#     listed, in a bounded answer;
+#  5. a hostile Redis (fleet mode) answering a 1 GB bulk string streamed
+#     without end, an array of 2^31-1 elements and a tree of hundreds of
+#     small arrays: each connection is dropped into the fallback, the
+#     agent's memory stays flat and its API answers.
 source "$(dirname "$0")/lib.sh"
 require_root
 TGFLOOD=${TGFLOOD:?path to the tgflood binary}
@@ -192,5 +196,82 @@ rc=0; "$TOLLGATE" status --api "$API" --limit 1001 > /dev/null 2> "$WORK/err.txt
 check "status --limit 1001 is a usage error" 2 "$rc"
 kill -0 "$AGENT_PID" && ok "the agent is alive" || fail "the agent died"
 kill "$FLOOD_PID"; wait "$FLOOD_PID" 2>/dev/null || true
+stop_agent TERM
+check "it stops cleanly" 0 "$AGENT_RC"
+
+# --- 5. a hostile Redis ---------------------------------------------------------
+REDIS_PORT=19552
+cat > "$WORK/hostile_redis.py" <<'PY'
+import socket, sys, time
+port, log = int(sys.argv[1]), sys.argv[2]
+tree = b"*16\r\n" + (b"*16\r\n" + b":1\r\n" * 16) * 16
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(4)
+n = 0
+while True:
+    c, _ = srv.accept()
+    c.settimeout(5)
+    try:
+        c.recv(65536)  # the agent's first command (SCRIPT LOAD)
+        mode = n % 3
+        sent = 0
+        if mode == 0:  # a bulk string of 1 GB, streamed until the agent hangs up
+            c.sendall(b"$1000000000\r\n")
+            chunk = b"x" * 65536
+            end = time.time() + 10
+            while sent < 1000000000 and time.time() < end:
+                sent += c.send(chunk)
+        elif mode == 1:
+            c.sendall(b"*2147483647\r\n")
+        else:
+            c.sendall(tree)
+        with open(log, "a") as f:
+            f.write("%d %d\n" % (mode, sent))
+        c.recv(1)  # until the agent closes
+    except OSError:
+        with open(log, "a") as f:
+            f.write("%d closed\n" % (n % 3))
+    c.close()
+    n += 1
+PY
+python3 "$WORK/hostile_redis.py" $REDIS_PORT "$WORK/redis.log" > "$WORK/redis.out" 2>&1 &
+defer "kill $!"
+wait_port $REDIS_PORT
+cat > "$WORK/fleet.json" <<JSON
+{
+  "instance": "$E",
+  "gateway": { "interfaces": ["${E}h"], "ports": [$PORT] },
+  "quotas": { "clients": [ { "name": "g", "api_key": "sk-global-0123456789", "requests_per_sec": 10,
+                             "global": true } ] },
+  "cluster": { "redis": "redis://127.0.0.1:$REDIS_PORT", "node_id": "n1", "sync_interval_ms": 100,
+               "fallback": "local_share" },
+  "api": { "listen": "127.0.0.1:$API_PORT" },
+  "state_dir": "$STATE",
+  "log": { "level": "debug" }
+}
+JSON
+start_agent "$WORK/fleet.json"
+rss0=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$AGENT_PID/status")
+for _ in $(seq 100); do # each reason once (20 s): the server cycles through them
+  grep -q 'reason="reply from redis too large"' "$AGENT_LOG" &&
+    grep -q 'reason="array reply from redis too long"' "$AGENT_LOG" &&
+    grep -q 'reason="reply from redis has too many objects"' "$AGENT_LOG" && break
+  sleep 0.2
+done
+grep -q 'reason="reply from redis too large"' "$AGENT_LOG" \
+  && ok "a streamed 1 GB bulk string: the connection is dropped" || fail "bulk string not refused"
+grep -q 'reason="array reply from redis too long"' "$AGENT_LOG" \
+  && ok "an array of 2^31-1 elements: refused" || fail "huge array not refused"
+grep -q 'reason="reply from redis has too many objects"' "$AGENT_LOG" \
+  && ok "a tree of 273 objects: refused" || fail "object tree not refused"
+hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$AGENT_PID/status")
+log "agent RSS ${rss0} kB at start, peak ${hwm} kB; the hostile server: $(tr '\n' ' ' < "$WORK/redis.log")"
+[ "$hwm" -lt $((rss0 + 65536)) ] && ok "the agent's memory stayed flat (peak $hwm kB, start $rss0 kB)" \
+  || fail "the agent's peak memory grew to $hwm kB from $rss0 kB"
+check "in the fallback, the API answers" fallback \
+  "$(api /metrics | awk '$1 ~ /^tollgate_cluster_state\{/ && $2 == 1 { sub(/.*state="/, "", $1); sub(/".*/, "", $1); print $1 }')"
+kill -0 "$AGENT_PID" && ok "the agent is alive" || fail "the agent died"
 stop_agent TERM
 check "it stops cleanly" 0 "$AGENT_RC"
