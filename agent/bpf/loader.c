@@ -348,8 +348,11 @@ int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int g
 			bpf_map_update_elem(ports_fd, &port, &on, BPF_ANY);
 		}
 	}
-	/* Quotas before the settings: a mode switch to enforce finds them. */
+	/* Quotas before the settings: a mode switch to enforce finds them;
+	 * so do the trusted proxies once the settings say to use them. */
 	err = tg_quotas_apply(k, cfg);
+	if (!err)
+		err = tg_proxy_trusted_apply(k, cfg);
 	if (err)
 		return err;
 	tg_settings_build(&s, cfg, generation);
