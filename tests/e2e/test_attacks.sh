@@ -19,7 +19,9 @@
 #  5. a hostile Redis (fleet mode) answering a 1 GB bulk string streamed
 #     without end, an array of 2^31-1 elements and a tree of hundreds of
 #     small arrays: each connection is dropped into the fallback, the
-#     agent's memory stays flat and its API answers.
+#     agent's memory stays flat and its API answers;
+#  6. a webhook receiver whose TLS certificate the agent cannot verify (a
+#     man in the middle, say): the event is not sent to it.
 source "$(dirname "$0")/lib.sh"
 require_root
 TGFLOOD=${TGFLOOD:?path to the tgflood binary}
@@ -273,5 +275,35 @@ log "agent RSS ${rss0} kB at start, peak ${hwm} kB; the hostile server: $(tr '\n
 check "in the fallback, the API answers" fallback \
   "$(api /metrics | awk '$1 ~ /^tollgate_cluster_state\{/ && $2 == 1 { sub(/.*state="/, "", $1); sub(/".*/, "", $1); print $1 }')"
 kill -0 "$AGENT_PID" && ok "the agent is alive" || fail "the agent died"
+stop_agent TERM
+check "it stops cleanly" 0 "$AGENT_RC"
+
+# --- 6. a receiver whose certificate cannot be verified -------------------------
+TLS_PORT=19553
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/tls.key" -out "$WORK/tls.crt" \
+  -subj /CN=127.0.0.1 -days 1 2> /dev/null
+openssl s_server -accept $TLS_PORT -cert "$WORK/tls.crt" -key "$WORK/tls.key" -www \
+  > "$WORK/tls.out" 2>&1 < /dev/null &
+defer "kill $!"
+wait_port $TLS_PORT
+cat > "$WORK/tls.json" <<JSON
+{
+  "instance": "$E",
+  "gateway": { "interfaces": ["${E}h"], "ports": [$PORT] },
+  "webhooks": [ { "name": "mitm", "url": "https://127.0.0.1:$TLS_PORT/hook", "format": "generic" } ],
+  "api": { "listen": "127.0.0.1:$API_PORT" },
+  "state_dir": "$STATE"
+}
+JSON
+# an event waiting in the spool (the format spool.c documents), replayed
+# at start
+mkdir -p -m 0700 "$STATE/$E/spool/mitm"
+printf '{"v":1,"id":"evt_tls","severity":2,"content_type":"application/json","created_ns":1,"len":2}\n{}' \
+  > "$STATE/$E/spool/mitm/00000000000000000001-2-evt_tls.ev"
+start_agent "$WORK/tls.json"
+for _ in $(seq 50); do grep -q 'webhook attempt failed' "$AGENT_LOG" && break; sleep 0.2; done
+grep 'webhook attempt failed' "$AGENT_LOG" | grep -q 'webhook=mitm id=evt_tls .*err="SSL peer certificate' \
+  && ok "an unverifiable certificate: the delivery fails" || { cat "$AGENT_LOG"; fail "no TLS verification failure"; }
+check "the event stays spooled, not sent" 1 "$(api /v1/webhooks | jq '.webhooks[0] | .queued - .sent')"
 stop_agent TERM
 check "it stops cleanly" 0 "$AGENT_RC"

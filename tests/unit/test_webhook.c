@@ -49,6 +49,7 @@ struct rx {
 	int script[RX_MAX_SCRIPT]; /* statuses to answer, in order; then 200 */
 	int n_script, pos;
 	const char *retry_after;   /* sent with 429 and 503 */
+	const char *location;      /* sent with a 3xx */
 	const char *answer;        /* response body */
 	bool hang;                 /* read requests, never answer */
 	struct rx_req reqs[RX_MAX_REQS];
@@ -207,6 +208,8 @@ static void respond(struct rx_conn *c, int status)
 
 	if ((status == 429 || status == 503) && c->rx->retry_after)
 		snprintf(extra, sizeof(extra), "Retry-After: %s\r\n", c->rx->retry_after);
+	if (status >= 300 && status < 400 && c->rx->location)
+		snprintf(extra, sizeof(extra), "Location: %s\r\n", c->rx->location);
 	w = malloc(sizeof(*w) + 512 + strlen(body));
 	cr_assert(not(eq(ptr, w, NULL)));
 	n = sprintf(w->data,
@@ -710,6 +713,31 @@ Test(webhook, client_error_goes_to_dead_letters)
 	cr_assert(cJSON_IsString(cJSON_GetObjectItem(j, "body")));
 	cJSON_Delete(j);
 	rx_free(&rx);
+}
+
+/* A receiver cannot send the agent, and the event with its signature,
+ * somewhere else: a redirect is not followed; the event is refused like
+ * any other answer that is not retried (a dead letter). */
+Test(webhook, redirects_are_not_followed)
+{
+	static struct rx rx, other;
+	struct tg_webhook_config c;
+	char loc[64];
+
+	rx_up(&rx);
+	rx_up(&other);
+	snprintf(loc, sizeof(loc), "http://127.0.0.1:%d/elsewhere", other.port);
+	rx.location = loc;
+	rx_script(&rx, 1, 307);
+	hook_cfg(&c, "redir", &rx, "/");
+	start(&c, 1, 0);
+	send_event("evt_redir", 2);
+	WAIT_STAT(0, dead_letters, 1);
+	run_for(300);
+	cr_assert(eq(int, rx.n, 1));
+	cr_assert(eq(int, other.n, 0), "the redirect was followed");
+	rx_free(&rx);
+	rx_free(&other);
 }
 
 Test(webhook, refused_then_up_delivers_once)
