@@ -572,6 +572,20 @@ static void open_refused(const char *want)
 	tg_spool_close(&s); /* a failed open leaves nothing open */
 }
 
+/* The directory rel (under tmpdir) made a symlink to the directory to:
+ * the open must refuse it, naming it, and leave the target alone. */
+static void swapped_dir_refused(const char *rel, const char *to)
+{
+	char link[300], dir[300], want[700];
+
+	snprintf(link, sizeof(link), "%s/%s", tmpdir, rel);
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, to);
+	cr_assert(eq(int, symlink(dir, link), 0));
+	snprintf(want, sizeof(want), "%s is a symbolic link: refused", link);
+	open_refused(want);
+	target_unchanged();
+}
+
 Test(spool, dead_letter_symlink_to_a_root_file_is_refused)
 {
 	char link[700], want[800];
@@ -619,21 +633,13 @@ Test(spool, dead_letter_symlink_planted_at_run_time_is_not_followed)
  * directory holding a hook.jsonl of someone else's. */
 Test(spool, dead_letter_directory_swapped_for_a_symlink_is_refused)
 {
-	char link[700], want[800];
-
 	make_dir("inst");
 	make_dir("inst/spool");
 	make_dir("inst/spool/hook");
 	make_dir("etc");
 	make_target("etc", "hook.jsonl");
-	snprintf(link, sizeof(link), "%s/inst/deadletter", tmpdir);
-	snprintf(want, sizeof(want), "%s/etc", tmpdir);
-	cr_assert(eq(int, symlink(want, link), 0));
 	plant_junk();
-
-	snprintf(want, sizeof(want), "%s is a symbolic link: refused", link);
-	open_refused(want);
-	target_unchanged();
+	swapped_dir_refused("inst/deadletter", "etc");
 }
 
 /* spool/<hook> a symlink to a directory with files named like the
@@ -641,7 +647,7 @@ Test(spool, dead_letter_directory_swapped_for_a_symlink_is_refused)
  * files there. */
 Test(spool, spool_directory_swapped_for_a_symlink_is_refused)
 {
-	char link[700], dir[300], want[800], tmp[700];
+	char dir[300], tmp[700];
 
 	make_dir("inst");
 	make_dir("inst/spool");
@@ -650,12 +656,7 @@ Test(spool, spool_directory_swapped_for_a_symlink_is_refused)
 	make_target("etc", ".free-1");
 	snprintf(dir, sizeof(dir), "%s/etc", tmpdir);
 	write_file(dir, ".tmp-00000000000000000001", ORIGINAL, strlen(ORIGINAL));
-	snprintf(link, sizeof(link), "%s/inst/spool/hook", tmpdir);
-	cr_assert(eq(int, symlink(dir, link), 0));
-
-	snprintf(want, sizeof(want), "%s is a symbolic link: refused", link);
-	open_refused(want);
-	target_unchanged();
+	swapped_dir_refused("inst/spool/hook", "etc");
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-00000000000000000001", dir);
 	cr_assert(eq(int, access(tmp, F_OK), 0), "a file beyond the link was removed");
 }
@@ -663,17 +664,10 @@ Test(spool, spool_directory_swapped_for_a_symlink_is_refused)
 /* And the instance directory itself. */
 Test(spool, instance_directory_swapped_for_a_symlink_is_refused)
 {
-	char link[700], dir[300], want[800];
-
 	make_dir("other");
 	make_dir("other/deadletter");
 	make_target("other/deadletter", "hook.jsonl");
-	snprintf(dir, sizeof(dir), "%s/other", tmpdir);
-	snprintf(link, sizeof(link), "%s/inst", tmpdir);
-	cr_assert(eq(int, symlink(dir, link), 0));
-	snprintf(want, sizeof(want), "%s is a symbolic link: refused", link);
-	open_refused(want);
-	target_unchanged();
+	swapped_dir_refused("inst", "other");
 }
 
 /* A hard link is a file of someone else's too (where the kernel lets a
