@@ -369,9 +369,15 @@ int tg_fs_remove_tree(int dirfd, const char *name, char *why, size_t whylen)
 	return remove_walk(dirfd, name, path, sizeof(path), 0, why, whylen);
 }
 
-static int trusted_one(const char *path, const char *at, bool last, uid_t owner, char *why,
+/* depth: 0 the file, 1 its directory, 2 and more the directories above.
+ * Above its own directory, a root-owned sticky directory (/tmp) may be
+ * writable by all: nobody else can rename or remove what is in it, and
+ * what is in it is checked in turn. The file's own directory may not be:
+ * anyone could add files beside it (a library it loads from $ORIGIN). */
+static int trusted_one(const char *path, const char *at, int depth, uid_t owner, char *why,
 		       size_t whylen)
 {
+	bool last = depth == 0;
 	struct stat st;
 	int rc;
 
@@ -389,7 +395,8 @@ static int trusted_one(const char *path, const char *at, bool last, uid_t owner,
 			 (unsigned)st.st_uid);
 		return -EPERM;
 	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(depth >= 2 && st.st_uid == 0 && (st.st_mode & S_ISVTX))) {
 		snprintf(why, whylen, "%s: %s is writable by group or others (mode %04o)", path,
 			 at, (unsigned)(st.st_mode & 07777));
 		return -EACCES;
@@ -401,23 +408,27 @@ int tg_fs_trusted_file(const char *path, uid_t owner, char *resolved, char *why,
 {
 	char real[PATH_MAX], at[PATH_MAX];
 	size_t n;
-	int rc;
+	int rc, depth;
 
 	if (!realpath(path, real)) {
 		rc = -errno;
 		snprintf(why, whylen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	/* "/", then each directory below it, then the file itself */
-	if ((rc = trusted_one(path, "/", real[1] == '\0', owner, why, whylen)))
-		return rc;
+	/* "/", then each directory below it, then the file itself; depth
+	 * counts the components left below the one checked */
 	n = strlen(real);
+	depth = 0;
+	for (size_t i = 1; i < n; i++)
+		depth += real[i] == '/';
+	if ((rc = trusted_one(path, "/", real[1] ? depth + 1 : 0, owner, why, whylen)))
+		return rc;
 	for (size_t i = 1; i <= n && real[1]; i++) {
 		if (i < n && real[i] != '/')
 			continue;
 		memcpy(at, real, i);
 		at[i] = '\0';
-		if ((rc = trusted_one(path, at, i == n, owner, why, whylen)))
+		if ((rc = trusted_one(path, at, depth--, owner, why, whylen)))
 			return rc;
 	}
 	if (resolved)

@@ -68,7 +68,9 @@ int tg_fs_remove_tree(int dirfd, const char *name, char *why, size_t whylen);
 /* Code the agent loads (a format plugin) must be out of reach of anyone
  * but root: path (symlinks resolved) is a regular file, and it and every
  * directory above it are owned by root or by owner and writable by
- * neither group nor others. Returns 0 with the resolved path in resolved
+ * neither group nor others; above the file's own directory, a root-owned
+ * sticky directory (/tmp, mode 1777) is accepted, as nobody else can
+ * rename or remove what is in it. Returns 0 with the resolved path in resolved
  * (PATH_MAX bytes, or NULL): load that one, since a symlink on the way
  * may sit in a directory nobody checked. Else a negative errno with a
  * sentence in why that names path and the offending component. The agent

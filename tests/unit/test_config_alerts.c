@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "config_check.h"
 #include "telemetry/rates.h"
@@ -321,26 +322,52 @@ Test(config_alerts, plugin_options)
 	free(s);
 }
 
-/* A plugin the agent would load as root, in a directory anyone may write
- * (/tmp): another user could replace it with their own code. Refused at
- * parse time, naming the file and the directory, so check-config and run
- * exit 2 before anything is loaded. */
+/* A plugin the agent would load as root, in a directory anyone may write:
+ * another user could replace it with their own code. Refused at parse
+ * time, naming the file and the directory, so check-config and run exit
+ * 2 before anything is loaded. Above the plugin's own directory a sticky
+ * directory of root's (/tmp) is fine: nobody else can rename or remove
+ * what is in it. */
+static void plugin_json(char *json, size_t len, const char *path)
+{
+	snprintf(json, len, "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\","
+		 " \"format\": \"plugin\", \"plugin\": \"%s\"}]}", path);
+}
+
 Test(config_alerts, plugin_others_could_replace_is_refused)
 {
-	char dir[] = "/tmp/tg-plugin-XXXXXX", path[64], json[256], want[160];
+	char dir[] = "/tmp/tg-plugin-XXXXXX", path[64], json[256], want[200];
+	char loose[] = "/tmp/tg-plugin-XXXXXX.so";
 	FILE *f;
+	int fd;
 
 	cr_assert(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/p.so", dir);
 	f = fopen(path, "w");
 	cr_assert(f != NULL);
 	fclose(f);
-	snprintf(json, sizeof(json), "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\","
-		 " \"format\": \"plugin\", \"plugin\": \"%s\"}]}", path);
-	snprintf(want, sizeof(want), "%s: /tmp is writable by group or others (mode 1777)", path);
+	cr_assert(eq(int, chmod(path, 0644), 0));
+	plugin_json(json, sizeof(json), path);
+	cr_assert(eq(int, chmod(dir, 0755), 0));
+	ok(json); /* its own directory the owner's alone; /tmp above it */
+	cr_assert(eq(int, chmod(dir, 0777), 0));
+	snprintf(want, sizeof(want), "%s: %s is writable by group or others (mode 0777)", path, dir);
+	bad(json, "$.webhooks[0].plugin", want);
+	cr_assert(eq(int, chmod(dir, 0755), 0));
+	cr_assert(eq(int, chmod(path, 0666), 0));
+	snprintf(want, sizeof(want), "%s: %s is writable by group or others (mode 0666)", path, path);
 	bad(json, "$.webhooks[0].plugin", want);
 	unlink(path);
 	rmdir(dir);
+
+	/* right in /tmp: anyone may put files beside it */
+	fd = mkstemps(loose, 3);
+	cr_assert(fd >= 0);
+	close(fd);
+	plugin_json(json, sizeof(json), loose);
+	snprintf(want, sizeof(want), "%s: /tmp is writable by group or others (mode 1777)", loose);
+	bad(json, "$.webhooks[0].plugin", want);
+	unlink(loose);
 }
 
 Test(config_alerts, too_many_webhooks)

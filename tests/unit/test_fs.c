@@ -157,3 +157,37 @@ Test(fs, chown_tree_skips_symlinks_and_hard_links)
 	cr_assert(eq(int, stat(outside, &st), 0));
 	cr_assert(eq(u32, (unsigned)st.st_uid, 0), "a directory outside the tree was given away");
 }
+
+/* Where code may be loaded from: every directory up to the file root's (or
+ * the expected owner's) and writable by nobody else; above the file's own
+ * directory, a sticky directory of root's (/tmp) may be open to all,
+ * since nobody else can rename or remove what is in it. */
+Test(fs, trusted_file_checks_every_directory_up)
+{
+	char path[200], why[512] = "", real[4096];
+
+	snprintf(path, sizeof(path), "%s/lib.so", tree);
+	put(path, "x");
+	cr_assert(eq(int, chmod(tmpdir, 0755), 0));
+	cr_assert(eq(int, tg_fs_trusted_file(path, geteuid(), real, why, sizeof(why)), 0), "%s", why);
+	cr_assert(eq(str, real, path));
+	cr_assert(eq(int, chmod(tree, 0770), 0));
+	cr_assert(eq(int, tg_fs_trusted_file(path, geteuid(), NULL, why, sizeof(why)), -EACCES));
+	cr_assert(strstr(why, "tree is writable by group or others (mode 0770)") != NULL, "%s", why);
+	cr_assert(eq(int, chmod(tree, 01777), 0)); /* sticky, but its own directory */
+	cr_assert(eq(int, tg_fs_trusted_file(path, geteuid(), NULL, why, sizeof(why)), -EACCES));
+	cr_assert(eq(int, chmod(tree, 0700), 0));
+	if (geteuid() == 0) { /* a sticky directory of root's above: fine */
+		cr_assert(eq(int, chmod(tmpdir, 01777), 0));
+		cr_assert(eq(int, tg_fs_trusted_file(path, 0, NULL, why, sizeof(why)), 0), "%s", why);
+		cr_assert(eq(int, chmod(tmpdir, 0777), 0)); /* not sticky: no */
+		cr_assert(eq(int, tg_fs_trusted_file(path, 0, NULL, why, sizeof(why)), -EACCES));
+		cr_assert(strstr(why, "writable by group or others (mode 0777)") != NULL, "%s", why);
+		cr_assert(eq(int, chown(path, 65534, 65534), 0));
+		cr_assert(eq(int, chmod(tmpdir, 0700), 0));
+		cr_assert(eq(int, tg_fs_trusted_file(path, 0, NULL, why, sizeof(why)), -EPERM));
+		cr_assert(strstr(why, "is owned by uid 65534, not root") != NULL, "%s", why);
+	}
+	cr_assert(eq(int, tg_fs_trusted_file(tree, geteuid(), NULL, why, sizeof(why)), -EINVAL));
+	cr_assert(eq(int, tg_fs_trusted_file("/nonexistent/x.so", 0, NULL, why, sizeof(why)), -ENOENT));
+}
