@@ -237,13 +237,19 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 
 /* At a connection's first payload, with identity.proxy_protocol: a PROXY
  * header names the client. Returns 1 when the segment was only the header
- * (the request comes next), else 0 with p moved past any header. */
+ * (the request comes next), else 0 with p moved past any header. From a
+ * source outside identity.trusted_proxies (when set) a PROXY header is
+ * not read: the payload counts as the source's own request. */
 static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
 				      struct tg_conn *cn)
 {
 	__u32 zero = 0, hdr;
 	struct tg_scratch *sc;
-	int rc = tg_proxy_scan(skb, p->payload_off, p->payload_len);
+	int rc;
+
+	if (!proxy_source_trusted(&p->flow.saddr))
+		return 0;
+	rc = tg_proxy_scan(skb, p->payload_off, p->payload_len);
 
 	if (rc == TG_PROXY_NONE)
 		return 0;

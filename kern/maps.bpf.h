@@ -254,6 +254,16 @@ struct {
 	__type(value, struct tg_sk_state);
 } tg_sk SEC(".maps") __weak;
 
+/* identity.trusted_proxies: the sources whose PROXY header is believed
+ * (with TG_SET_PROXY_TRUSTED). Value unused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TG_MAX_PROXY_TRUSTED);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_lpm_key);
+	__type(value, __u8);
+} tg_proxy_trusted SEC(".maps") __weak;
+
 /* Interfaces with the TC programs: cgroup_skb skips their packets, so
  * nothing is counted twice when both attach points are configured. */
 struct {
@@ -282,6 +292,19 @@ static __always_inline struct tg_settings *settings_get(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&tg_settings, &zero);
+}
+
+/* May a PROXY header from this source name the client? Without a
+ * trusted list, any source may (identity.proxy_protocol alone). */
+static __always_inline int proxy_source_trusted(const struct tg_addr *src)
+{
+	struct tg_settings *s = settings_get();
+	struct tg_lpm_key k = { .prefixlen = 128 };
+
+	if (!s || !(s->flags & TG_SET_PROXY_TRUSTED))
+		return 1;
+	k.addr = *src;
+	return bpf_map_lookup_elem(&tg_proxy_trusted, &k) != NULL;
 }
 
 static __always_inline int port_is_gateway(__u16 port_be)

@@ -317,6 +317,10 @@ struct tg_hash_key {
 };
 
 #define TG_SET_PROXY_PROTOCOL (1u << 0)
+/* identity.trusted_proxies is set: a PROXY header is believed only from a
+ * source in tg_proxy_trusted. Off (an empty list): from any source. */
+#define TG_SET_PROXY_TRUSTED (1u << 2)
+#define TG_MAX_PROXY_TRUSTED 64 /* identity.trusted_proxies entries */
 /* Record (API key, client) pairs in tg_key_use: the key_shared and
  * key_rotation detectors are on. Makes every request start scan its
  * headers for a key, even with no API-key quota entry. */

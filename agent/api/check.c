@@ -40,20 +40,33 @@ int tg_check_client(const struct tg_config *cfg, const char *real_ip, const char
 		    struct tg_addr *client, const char **why)
 {
 	const char *end;
+	bool from_xff = !real_ip || !*real_ip;
 
-	if (!real_ip || !*real_ip) {
-		*why = "X-Real-IP is required (the client's address)";
+	if (from_xff && (!xff || !*xff)) {
+		*why = "X-Real-IP or X-Forwarded-For is required (the client's address)";
 		return -1;
 	}
-	if (parse_addr(real_ip, strlen(real_ip), client)) {
+	if (!from_xff && parse_addr(real_ip, strlen(real_ip), client)) {
 		*why = "X-Real-IP is not an IP address";
 		return -1;
 	}
-	if (!xff || !tg_config_trusted(cfg, client->w))
+	if (!from_xff && (!xff || !tg_config_trusted(cfg, client->w)))
 		return 0;
 	/* Right to left: the first hop that is not ours is the client. A
-	 * malformed hop ends the walk: what lies left of it is unverifiable. */
+	 * malformed hop ends the walk: what lies left of it is unverifiable.
+	 * Without X-Real-IP the gateway's own hop, the rightmost (its TCP
+	 * peer, which Traefik's ForwardAuth appends), must parse. */
 	end = xff + strlen(xff);
+	if (from_xff) {
+		const char *start = end;
+
+		while (start > xff && start[-1] != ',')
+			start--;
+		if (parse_addr(start, (size_t)(end - start), client)) {
+			*why = "X-Forwarded-For's last hop is not an IP address";
+			return -1;
+		}
+	}
 	while (end > xff) {
 		const char *start = end;
 		struct tg_addr hop;

@@ -14,8 +14,11 @@
 #include "shared.h"
 
 /* The client a check is about: X-Real-IP, or, when that is a trusted
- * proxy, the rightmost X-Forwarded-For address that is not. 0, or -1 with
- * a reason. */
+ * proxy, the rightmost X-Forwarded-For address that is not. Without
+ * X-Real-IP, the rightmost X-Forwarded-For address that is not a trusted
+ * proxy: a gateway that appends its TCP peer there and sends no X-Real-IP
+ * (Traefik's ForwardAuth, gateway-hooks/GATEWAYS.md) names the client
+ * that way. 0, or -1 with a reason. */
 int tg_check_client(const struct tg_config *cfg, const char *real_ip, const char *xff,
 		    struct tg_addr *client, const char **why);
 

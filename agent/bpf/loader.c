@@ -139,8 +139,10 @@ static int open_pin_dirs(struct tg_kern *k)
 	if (!slash)
 		return -EINVAL;
 	*slash = 0;
-	k->pin_dirfd = open(k->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	k->inst_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Both may be the agent's user's from a run with `user`: a symlink
+	 * planted for them is refused (ELOOP), never followed. */
+	k->pin_dirfd = open(k->pin_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	k->inst_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	return k->pin_dirfd < 0 || k->inst_dirfd < 0 ? -errno : 0;
 }
 
@@ -379,8 +381,11 @@ int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int g
 			bpf_map_update_elem(ports_fd, &port, &on, BPF_ANY);
 		}
 	}
-	/* Quotas before the settings: a mode switch to enforce finds them. */
+	/* Quotas before the settings: a mode switch to enforce finds them;
+	 * so do the trusted proxies once the settings say to use them. */
 	err = tg_quotas_apply(k, cfg);
+	if (!err)
+		err = tg_proxy_trusted_apply(k, cfg);
 	if (err)
 		return err;
 	tg_settings_build(&s, cfg, generation);

@@ -182,6 +182,36 @@ int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg)
 	return 0;
 }
 
+static int keep_trusted(const void *key, void *arg)
+{
+	const struct tg_config *cfg = arg;
+
+	for (int i = 0; i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
+		struct tg_lpm_key want;
+
+		tg_trusted_lpm_key(&want, &cfg->trusted[i]);
+		if (!memcmp(&want, key, sizeof(want)))
+			return 1;
+	}
+	return 0;
+}
+
+int tg_proxy_trusted_apply(struct tg_kern *k, const struct tg_config *cfg)
+{
+	int fd = bpf_map__fd(k->skel->maps.tg_proxy_trusted);
+	__u8 one = 1;
+
+	for (int i = 0; i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
+		struct tg_lpm_key lk;
+
+		tg_trusted_lpm_key(&lk, &cfg->trusted[i]);
+		if (bpf_map_update_elem(fd, &lk, &one, BPF_ANY))
+			return -errno;
+	}
+	prune(fd, sizeof(struct tg_lpm_key), keep_trusted, (void *)cfg);
+	return 0;
+}
+
 int tg_quotas_find(const struct tg_kern *k, const char *name)
 {
 	for (int id = 0; id < TG_MAX_QUOTAS; id++)

@@ -560,11 +560,12 @@ static void proxy_on(void)
 	apply_settings(cfg.mode);
 }
 
-/* From the balancer 198.18.9.1: SYN, then `first` as the first payload;
- * returns its verdict. */
-static int via_balancer(uint16_t sport, const void *first, size_t len)
+/* From src:sport, SYN then `first` as the first payload; returns the
+ * verdict of `first`. */
+static int via(const char *src, uint16_t sport, const void *first, size_t len)
 {
-	struct pkt_opts o = { .saddr = "198.18.9.1", .sport = sport, .seq = 100, .flags = F_SYN };
+	struct pkt_opts o = { .v6 = strchr(src, ':') != NULL, .saddr = src, .sport = sport,
+			      .seq = 100, .flags = F_SYN };
 
 	cr_assert_eq(h_run(&o, 0), TC_PASS);
 	o.flags = F_ACK;
@@ -572,6 +573,12 @@ static int via_balancer(uint16_t sport, const void *first, size_t len)
 	o.payload = first;
 	o.len = len;
 	return h_run(&o, 0);
+}
+
+/* From the balancer 198.18.9.1. */
+static int via_balancer(uint16_t sport, const void *first, size_t len)
+{
+	return via("198.18.9.1", sport, first, len);
 }
 
 static char proxied[512];
@@ -641,6 +648,61 @@ Test(quota, proxy_off_or_malformed_counts_the_source)
 	proxy_on();
 	cr_assert_eq(via_balancer(40001, bad, strlen(bad)), TC_DROP, "malformed: the source's quota, spent");
 	cr_assert_eq(bucket(0, "198.18.9.1").denied, 1);
+}
+
+/* identity.trusted_proxies set: a PROXY header is believed only from a
+ * source in it, as the agent writes the list (tg_trusted_lpm_key, the
+ * settings flag). From anyone else, the header is the source's own first
+ * payload: a client that reaches the gateway directly cannot name
+ * another client (and spend its bucket) with a PROXY header. */
+static void trust(const char *cidr)
+{
+	struct tg_lpm_key k;
+	__u8 one = 1;
+
+	cr_assert_eq(tg_cidr_parse(cidr, cfg.trusted[cfg.n_trusted].net,
+				   &cfg.trusted[cfg.n_trusted].prefix_len), 0);
+	tg_trusted_lpm_key(&k, &cfg.trusted[cfg.n_trusted++]);
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_proxy_trusted"), &k, &one, 0), 0);
+	apply_settings(cfg.mode);
+}
+
+Test(quota, proxy_believed_only_from_trusted_proxies)
+{
+	static const unsigned char v2[28] = { '\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n',
+					      0x21, 0x11, 0, 12, 198, 19, 7, 9, 198, 18, 0, 1, 0x15, 0xb3, 0x1f, 0x90 };
+
+	proxy_on();
+	trust("198.18.9.0/30");
+	trust("fd00:198:18::9/128");
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	/* from the balancer: the header names the client */
+	cr_assert_eq(via("198.18.9.1", 40000, proxied, v1("198.19.7.7")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.7.7").allowed, 1, "the trusted balancer names the client");
+	cr_assert_eq(bucket(0, "198.18.9.1").allowed, 0);
+	/* the attack: a client outside the list sends a PROXY header naming
+	 * a victim; the victim's bucket is not touched, its own pays */
+	cr_assert_eq(via("198.18.10.2", 40001, proxied, v1("198.19.8.8")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.8.8").allowed, 0, "an untrusted source named another client");
+	cr_assert_eq(bucket(0, "198.19.8.8").denied, 0);
+	cr_assert_eq(bucket(0, "198.18.10.2").allowed, 1, "the untrusted source pays itself");
+	cr_assert_eq(via("198.18.10.2", 40002, proxied, v1("198.19.7.7")), TC_DROP,
+		     "its own bucket, spent: dropped");
+	cr_assert_eq(bucket(0, "198.19.7.7").denied, 0, "not charged to the victim");
+	/* PROXY v2, and the same over IPv6: trusted /128, untrusted neighbour */
+	cr_assert_eq(via("198.18.10.3", 40003, v2, sizeof(v2)), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.7.9").allowed, 0);
+	cr_assert_eq(bucket(0, "198.18.10.3").allowed, 1, "v2 from an untrusted source: the source");
+	cr_assert_eq(via("fd00:198:18::9", 40004, proxied, v1("198.19.6.6")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.6.6").allowed, 1, "a trusted IPv6 balancer");
+	cr_assert_eq(via("fd00:198:18::a", 40005, proxied, v1("198.19.5.5")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.5.5").allowed, 0, "an untrusted IPv6 source");
+	cr_assert_eq(bucket(0, "fd00:198:18::").allowed, 1, "charged to its own /64");
+	/* the list emptied (a reload): any source again, as without it */
+	cfg.n_trusted = 0;
+	apply_settings(cfg.mode);
+	cr_assert_eq(via("198.18.10.4", 40006, proxied, v1("198.19.4.4")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.4.4").allowed, 1, "no list: the header is believed");
 }
 
 static struct tg_key_use key_use(const char *key, const char *addr)

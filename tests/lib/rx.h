@@ -43,6 +43,7 @@ struct rx {
 	int script[RX_MAX_SCRIPT]; /* statuses to answer, in order; then 200 */
 	int n_script, pos;
 	const char *retry_after;   /* sent with 429 and 503 */
+	const char *location;      /* sent with a 3xx */
 	const char *answer;        /* response body; NULL: {} */
 	bool hang;                 /* read requests, never answer */
 	void (*on_request)(struct rx *rx, const struct rx_req *req); /* each one */
@@ -205,6 +206,8 @@ static inline void rx_respond(struct rx_conn *c, int status)
 
 	if ((status == 429 || status == 503) && c->rx->retry_after)
 		snprintf(extra, sizeof(extra), "Retry-After: %s\r\n", c->rx->retry_after);
+	if (status >= 300 && status < 400 && c->rx->location)
+		snprintf(extra, sizeof(extra), "Location: %s\r\n", c->rx->location);
 	w = malloc(sizeof(*w) + 512 + strlen(body));
 	if (!w)
 		return;

@@ -416,6 +416,31 @@ Test(webhook, client_error_goes_to_dead_letters)
 	rx_free(&rx);
 }
 
+/* A receiver cannot send the agent, and the event with its signature,
+ * somewhere else: a redirect is not followed; the event is refused like
+ * any other answer that is not retried (a dead letter). */
+Test(webhook, redirects_are_not_followed)
+{
+	static struct rx rx, other;
+	struct tg_webhook_config c;
+	char loc[64];
+
+	rx_up(&rx);
+	rx_up(&other);
+	snprintf(loc, sizeof(loc), "http://127.0.0.1:%d/elsewhere", other.port);
+	rx.location = loc;
+	rx_script(&rx, 1, 307);
+	hook_cfg(&c, "redir", &rx, "/");
+	start(&c, 1, 0);
+	send_event("evt_redir", 2);
+	WAIT_STAT(0, dead_letters, 1);
+	run_for(300);
+	cr_assert(eq(int, rx.n, 1));
+	cr_assert(eq(int, other.n, 0), "the redirect was followed");
+	rx_free(&rx);
+	rx_free(&other);
+}
+
 Test(webhook, refused_then_up_delivers_once)
 {
 	static struct rx rx;
