@@ -274,12 +274,16 @@ static void conn_send(struct conn *c, bool keep_alive)
 	if (!r->content_type || r->content_type[strcspn(r->content_type, "\r\n")])
 		r->content_type = "application/json";
 	keep_alive = keep_alive && !c->api->stopping;
+	/* A 204 has no body and must not announce one (RFC 9110 8.6). */
+	if (r->status == 204)
+		tg_buf_reset(&r->body);
 	tg_buf_reset(&c->hdr);
-	tg_buf_printf(&c->hdr,
-		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-		      "Content-Length: %zu\r\nConnection: %s\r\n",
-		      r->status, tg_http_reason(r->status), r->content_type,
-		      r->body.len, keep_alive ? "keep-alive" : "close");
+	tg_buf_printf(&c->hdr, "HTTP/1.1 %d %s\r\n", r->status, tg_http_reason(r->status));
+	if (r->body.len)
+		tg_buf_printf(&c->hdr, "Content-Type: %s\r\n", r->content_type);
+	if (r->status != 204)
+		tg_buf_printf(&c->hdr, "Content-Length: %zu\r\n", r->body.len);
+	tg_buf_printf(&c->hdr, "Connection: %s\r\n", keep_alive ? "keep-alive" : "close");
 	if (c->allow[0])
 		tg_buf_printf(&c->hdr, "Allow: %s\r\n", c->allow);
 	if (header_value_ok(r->retry_after, sizeof(r->retry_after)))

@@ -25,7 +25,8 @@ cat > "$WORK/agent.json" <<JSON
   "mode": "enforce",
   "quotas": { "clients": [
     { "name": "limited", "cidr": "198.18.60.0/24", "requests_per_sec": 1, "burst": 2, "action": "gateway" },
-    { "name": "team-gw", "api_key_env": "TG_TEST_GW_KEY", "requests_per_sec": 1, "burst": 3, "action": "gateway" }
+    { "name": "team-gw", "api_key_env": "TG_TEST_GW_KEY", "requests_per_sec": 1, "burst": 3, "action": "gateway" },
+    { "name": "one-shot", "cidr": "198.18.62.0/24", "requests_per_sec": 1, "burst": 1, "action": "gateway" }
   ] },
   "api": { "listen": "127.0.0.1:$API_PORT", "check_deny_status": 403 }
 }
@@ -104,6 +105,26 @@ check "... and 2 denied" 2 "$(key_field team-gw denied)"
 check "a check without X-Real-IP is a 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$API_PORT/v1/check")"
 check "a check with a bad address is a 400" 400 \
   "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Real-IP: 999.1.1.1' "http://127.0.0.1:$API_PORT/v1/check")"
+
+# --- the answer itself: a head without a body -----------------------------------
+# nginx's auth subrequest reads only the head; a body would cost it its
+# connection to the agent. What a body said is in the headers.
+ask() { # ask OUT: one check of 198.18.62.9, head into OUT.h, body into OUT.b
+  curl -s -D "$1.h" -o "$1.b" -H 'X-Real-IP: 198.18.62.9' "http://127.0.0.1:$API_PORT/v1/check"
+}
+ask "$WORK/one"
+ask "$WORK/two"
+check "allowed: 204" 204 "$(awk 'NR == 1 { print $2 }' "$WORK/one.h")"
+check "allowed: no body" 0 "$(wc -c < "$WORK/one.b")"
+check "allowed: no Content-Length on a 204" "" "$(header "$WORK/one.h" 1 Content-Length)"
+check "allowed: the key in X-Tollgate-Key" one-shot "$(header "$WORK/one.h" 1 X-Tollgate-Key)"
+check "denied: the deny status" 403 "$(awk 'NR == 1 { print $2 }' "$WORK/two.h")"
+check "denied: Content-Length 0" 0 "$(header "$WORK/two.h" 1 Content-Length)"
+check "denied: no body" 0 "$(wc -c < "$WORK/two.b")"
+check "denied: the key in X-Tollgate-Key" one-shot "$(header "$WORK/two.h" 1 X-Tollgate-Key)"
+check "denied: Retry-After" 1 "$(header "$WORK/two.h" 1 Retry-After)"
+check "a client without a quota: 204" 204 \
+  "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Real-IP: 198.18.99.9' "http://127.0.0.1:$API_PORT/v1/check")"
 
 stop_agent TERM
 check "agent exits 0" 0 "$AGENT_RC"

@@ -213,7 +213,8 @@ class Stub(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(out)))
+        if status != 204:
+            self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
 
@@ -228,11 +229,13 @@ LIMITS = {"RateLimit-Policy": '"team";q=5;w=1', "RateLimit": '"team";r=0;t=2',
 
 
 def agent_respond(h):
+    """The /v1/check contract: no body; 204, or the deny status."""
     key = h.headers.get("X-API-Key", "")
     if key == "deny":
-        return 403, dict(LIMITS, **{"Retry-After": "2"}), b'{"allowed":false,"key":"team","retry_after":2}'
-    allowed = dict(LIMITS, **{"X-RateLimit-Remaining": "4", "x-ratelimit-remaining-requests": "4"})
-    return 200, allowed, b'{"allowed":true,"key":"team"}'
+        return 403, dict(LIMITS, **{"Retry-After": "2", "X-Tollgate-Key": "team"}), b""
+    allowed = dict(LIMITS, **{"X-RateLimit-Remaining": "4", "x-ratelimit-remaining-requests": "4",
+                              "X-Tollgate-Key": "team"})
+    return 204, allowed, b""
 
 
 def serve(respond):

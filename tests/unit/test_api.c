@@ -57,6 +57,19 @@ static void h_limited(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	tg_buf_printf(&resp->body, "slow down\n");
 }
 
+/* /v1/check's answers: a header, no body. */
+static void h_nobody(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	resp->status = 204;
+	tg_api_resp_header(resp, "X-Tollgate-Key", "team");
+}
+
+static void h_denied_empty(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	resp->status = 403;
+	snprintf(resp->retry_after, sizeof(resp->retry_after), "3");
+}
+
 static void h_big(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
 	int i;
@@ -105,6 +118,8 @@ static const struct tg_api_route routes[] = {
 	{ "POST", "/submit", h_hello, 0 },
 	{ "GET", "/limited", h_limited, 0 },
 	{ "GET", "/big", h_big, 0 },
+	{ "*", "/nobody", h_nobody, 0 },
+	{ "GET", "/denied", h_denied_empty, 0 },
 	{ "GET", "/quit", h_quit, 0 },
 	{ "GET", "/headers", h_headers, 0 },
 	{ "GET", "/check/", h_headers, TG_API_NO_BEARER },
@@ -290,7 +305,12 @@ static int cli_read(struct cli *c, bool head, struct resp *r)
 	r->head[hl] = '\0';
 	if (sscanf(r->head, "HTTP/1.1 %d ", &r->status) != 1)
 		return -1;
-	cr_assert(hdr_get(r, "Content-Length", cl, sizeof(cl)) != NULL, "no Content-Length");
+	if (r->status == 204) { /* no body, and none announced */
+		cr_assert(hdr_get(r, "Content-Length", cl, sizeof(cl)) == NULL);
+		snprintf(cl, sizeof(cl), "0");
+	} else {
+		cr_assert(hdr_get(r, "Content-Length", cl, sizeof(cl)) != NULL, "no Content-Length");
+	}
 	r->body_len = head ? 0 : strtoul(cl, NULL, 10);
 	cr_assert(lt(sz, r->body_len, sizeof(r->body)));
 	while (c->len < hl + r->body_len)
@@ -666,6 +686,37 @@ Test(api, retry_after_and_content_type)
 	cr_assert(eq(str, R.body, "slow down\n"));
 	request(c, "GET", "/hello");
 	cr_assert(hdr_get(&R, "Retry-After", v, sizeof(v)) == NULL);
+	cli_close(c);
+	srv_stop();
+}
+
+/* The answers a gateway's auth subrequest gets: it reads the head only,
+ * so the connection stays usable only when no body follows. */
+Test(api, answers_without_a_body)
+{
+	char v[64];
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	request(c, "GET", "/nobody");
+	cr_assert(eq(int, strncmp(R.head, "HTTP/1.1 204 No Content\r\n", 25), 0), "%s", R.head);
+	cr_assert(eq(ptr, (void *)hdr_get(&R, "Content-Type", v, sizeof(v)), NULL));
+	cr_assert(eq(str, (char *)hdr_get(&R, "X-Tollgate-Key", v, sizeof(v)), "team"));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Connection", v, sizeof(v)), "keep-alive"));
+	request(c, "HEAD", "/nobody");
+	cr_assert(eq(int, R.status, 204));
+	cli_send(c, "POST /nobody HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 204));
+	request(c, "GET", "/denied");
+	cr_assert(eq(int, R.status, 403));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Content-Length", v, sizeof(v)), "0"));
+	cr_assert(eq(ptr, (void *)hdr_get(&R, "Content-Type", v, sizeof(v)), NULL));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Retry-After", v, sizeof(v)), "3"));
+	/* nothing was sent after those heads: the next answer is intact */
+	request(c, "GET", "/hello");
+	cr_assert(eq(str, R.body, "{\"hello\":\"world\"}"));
 	cli_close(c);
 	srv_stop();
 }
