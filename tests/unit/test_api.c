@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,19 +141,34 @@ static void on_stop_async(uv_async_t *a)
 	uv_close((uv_handle_t *)a, NULL);
 }
 
-static void srv_start_full(unsigned int idle_ms, const char *token)
+/* o: NULL for tg_api_start's defaults on 127.0.0.1:0 */
+static void srv_start_opts(const struct tg_api_opts *o, unsigned int idle_ms,
+			   unsigned int head_ms, const char *token)
 {
 	cr_assert(eq(int, uv_loop_init(&S.loop), 0));
-	cr_assert(eq(int, tg_api_start(&S.loop, "127.0.0.1:0", routes,
-				       sizeof(routes) / sizeof(routes[0]), NULL, &S.api), 0));
+	if (o)
+		cr_assert(eq(int, tg_api_start_opts(&S.loop, o, routes,
+						    sizeof(routes) / sizeof(routes[0]), NULL,
+						    &S.api), 0));
+	else
+		cr_assert(eq(int, tg_api_start(&S.loop, "127.0.0.1:0", routes,
+					       sizeof(routes) / sizeof(routes[0]), NULL, &S.api), 0));
 	cr_assert(eq(int, tg_api_set_token(S.api, token), 0));
 	if (idle_ms)
 		tg_api_set_idle_ms(S.api, idle_ms);
+	if (head_ms)
+		tg_api_set_head_ms(S.api, head_ms);
 	S.port = tg_api_port(S.api);
-	cr_assert(gt(int, S.port, 0));
+	if (!o)
+		cr_assert(gt(int, S.port, 0));
 	cr_assert(eq(int, uv_async_init(&S.loop, &S.stop_async, on_stop_async), 0));
 	S.run_rc = -1;
 	cr_assert(eq(int, pthread_create(&S.thread, NULL, loop_main, NULL), 0));
+}
+
+static void srv_start_full(unsigned int idle_ms, const char *token)
+{
+	srv_start_opts(NULL, idle_ms, 0, token);
 }
 
 static void srv_start_idle(unsigned int idle_ms)
@@ -208,26 +226,39 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static struct cli *cli_open(void)
+/* unix_path: NULL for TCP to S.port */
+static struct cli *cli_open_at(const char *unix_path)
 {
 	struct timeval tv = { .tv_sec = 3 };
 	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_un su = { .sun_family = AF_UNIX };
 	struct cli *c = calloc(1, sizeof(*c));
 	int one = 1;
 
 	cr_assert(c != NULL);
 	c->buf = malloc(CLI_BUF);
 	cr_assert(c->buf != NULL);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	c->fd = socket(unix_path ? AF_UNIX : AF_INET, SOCK_STREAM, 0);
 	cr_assert(ge(int, c->fd, 0));
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (unix_path) {
+		snprintf(su.sun_path, sizeof(su.sun_path), "%s", unix_path);
+		cr_assert(eq(int, connect(c->fd, (struct sockaddr *)&su, sizeof(su)), 0),
+			  "connect: %s", strerror(errno));
+		return c;
+	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	sa.sin_port = htons((uint16_t)S.port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cr_assert(eq(int, connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0),
 		  "connect: %s", strerror(errno));
 	return c;
+}
+
+static struct cli *cli_open(void)
+{
+	return cli_open_at(NULL);
 }
 
 static void cli_close(struct cli *c)
@@ -752,24 +783,139 @@ Test(api, half_close_still_answered)
 	srv_stop();
 }
 
+static void get_hello(struct cli *c)
+{
+	request(c, "GET", "/hello");
+	cr_assert(eq(int, R.status, 200));
+}
+
+static struct tg_api_stats stats_now(void)
+{
+	struct tg_api_stats st;
+
+	/* the loop thread writes them; a test reads after it went quiet */
+	usleep(50000);
+	tg_api_get_stats(S.api, &st);
+	return st;
+}
+
+/* Full: a newcomer is served, and the connection idle the longest makes
+ * room; the others are untouched. */
+Test(api, full_server_displaces_the_oldest_idle)
+{
+	struct tg_api_opts o = { .listen = "127.0.0.1:0", .max_conns = 4, .sock_uid = -1,
+				 .sock_gid = -1 };
+	struct tg_api_stats st;
+	struct cli *cs[5];
+	int i;
+
+	srv_start_opts(&o, 0, 0, NULL);
+	for (i = 0; i < 4; i++) {
+		cs[i] = cli_open();
+		get_hello(cs[i]);
+		usleep(20000); /* distinct idle ages: cs[0] the oldest */
+	}
+	get_hello(cs[0]); /* ... no longer: cs[1] is now */
+	cs[4] = cli_open();
+	get_hello(cs[4]);
+	cr_assert(cli_eof(cs[1]), "the longest idle made room");
+	get_hello(cs[0]);
+	get_hello(cs[2]);
+	get_hello(cs[3]);
+	st = stats_now();
+	cr_assert(eq(u64, st.open, 4));
+	cr_assert(eq(u64, st.max, 4));
+	cr_assert(eq(u64, st.accepted, 5));
+	cr_assert(eq(u64, st.evicted, 1));
+	cr_assert(eq(u64, st.refused, 0));
+	for (i = 0; i < 5; i++)
+		cli_close(cs[i]);
+	srv_stop();
+}
+
+/* Connections that hold without asking (the first request's head not
+ * there yet) make room before a request that is arriving. */
+Test(api, silent_connections_make_room_first)
+{
+	struct tg_api_opts o = { .listen = "127.0.0.1:0", .max_conns = 3, .sock_uid = -1,
+				 .sock_gid = -1 };
+	struct cli *slow, *a, *b, *c;
+
+	srv_start_opts(&o, 0, 0, NULL);
+	slow = cli_open();
+	cli_send(slow, "GET /hello HTTP/1.1\r\nHo"); /* arriving, the oldest */
+	usleep(20000);
+	a = cli_open();
+	usleep(20000);
+	b = cli_open();
+	usleep(20000);
+	c = cli_open(); /* a and b are silent: a goes */
+	get_hello(c);
+	cr_assert(cli_eof(a));
+	cli_send(slow, "st: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(slow, false, &R), 0));
+	cr_assert(eq(int, R.status, 200), "the arriving request was kept");
+	get_hello(b);
+	cli_close(slow);
+	cli_close(a);
+	cli_close(b);
+	cli_close(c);
+	srv_stop();
+}
+
+/* One peer (every loopback address is one) holds at most max_per_peer:
+ * beyond it, it displaces only its own. */
+Test(api, per_peer_cap)
+{
+	struct tg_api_opts o = { .listen = "127.0.0.1:0", .max_conns = 16, .max_per_peer = 2,
+				 .sock_uid = -1, .sock_gid = -1 };
+	struct tg_api_stats st;
+	struct cli *a, *b, *c;
+
+	srv_start_opts(&o, 0, 0, NULL);
+	a = cli_open();
+	get_hello(a);
+	usleep(20000);
+	b = cli_open();
+	get_hello(b);
+	c = cli_open();
+	get_hello(c);
+	cr_assert(cli_eof(a));
+	get_hello(b);
+	st = stats_now();
+	cr_assert(eq(u64, st.open, 2));
+	cr_assert(eq(u64, st.evicted, 1));
+	cli_close(a);
+	cli_close(b);
+	cli_close(c);
+	srv_stop();
+}
+
+/* The default listener: TG_API_MAX_CONNS, TG_API_MAX_PER_PEER from one
+ * peer; after a crowd leaves, it serves again. */
 Test(api, max_conns)
 {
 	enum { N = TG_API_MAX_CONNS + 5 };
+	struct tg_api_stats st;
 	struct cli *cs[N];
-	int i, ok = 0, refused = 0, tries;
+	int i, ok = 0, closed = 0, tries;
 
 	srv_start();
 	for (i = 0; i < N; i++)
 		cs[i] = cli_open();
+	/* silent newcomers displaced each other: the latest are served */
 	for (i = 0; i < N; i++) {
 		if (cli_send_n(cs[i], "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", 32) == 0 &&
 		    cli_read(cs[i], false, &R) == 0 && R.status == 200)
 			ok++;
 		else
-			refused++;
+			closed++;
 	}
-	cr_assert(eq(int, ok, TG_API_MAX_CONNS));
-	cr_assert(eq(int, refused, 5));
+	cr_assert(eq(int, ok, TG_API_MAX_PER_PEER));
+	cr_assert(eq(int, closed, N - TG_API_MAX_PER_PEER));
+	st = stats_now();
+	cr_assert(eq(u64, st.evicted, N - TG_API_MAX_PER_PEER));
+	cr_assert(eq(u64, st.refused, 0));
 	for (i = 0; i < N; i++)
 		cli_close(cs[i]);
 	/* the server notices the closes asynchronously */
@@ -785,6 +931,157 @@ Test(api, max_conns)
 	}
 	cr_assert(lt(int, tries, 50), "server did not recover after the connections closed");
 	srv_stop();
+}
+
+/* A request's head has head_ms from its first byte (the first request:
+ * from the connection); an idle keep-alive connection has idle_ms. */
+Test(api, head_deadline)
+{
+	struct tg_api_stats st;
+	struct cli *silent, *slow, *kept;
+	long t0, dt;
+
+	srv_start_opts(NULL, 3000, 300, NULL);
+	t0 = now_ms();
+	silent = cli_open();
+	slow = cli_open();
+	kept = cli_open();
+	get_hello(kept);
+	cli_send(slow, "GET /hello HTTP/1.1\r\n");
+	usleep(150000);
+	cli_send(slow, "X-Slow: 1\r\n"); /* bytes do not extend it */
+	cr_assert(cli_eof(silent));
+	cr_assert(cli_eof(slow));
+	dt = now_ms() - t0;
+	cr_assert(lt(long, dt, 1500), "closed after %ld ms", dt);
+	/* idle past head_ms: still open, and the next head gets its own time */
+	usleep(200000);
+	cli_send(kept, "GET /hello HTTP/1.1\r\n");
+	usleep(200000);
+	cli_send(kept, "Host: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(kept, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	/* a head that takes too long on a kept connection */
+	t0 = now_ms();
+	cli_send(kept, "GET /hello HTTP/1.1\r\n");
+	cr_assert(cli_eof(kept));
+	dt = now_ms() - t0;
+	cr_assert(lt(long, dt, 1500), "closed after %ld ms", dt);
+	st = stats_now();
+	cr_assert(eq(u64, st.timed_out, 3));
+	cli_close(silent);
+	cli_close(slow);
+	cli_close(kept);
+	srv_stop();
+}
+
+/* A body has what is left of idle_ms after its head. */
+Test(api, body_within_the_request_bound)
+{
+	struct cli *c;
+
+	srv_start_opts(NULL, 600, 200, NULL);
+	c = cli_open();
+	cli_send(c, "POST /submit HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+	usleep(300000); /* past head_ms, within idle_ms */
+	cli_send(c, "cd");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	cli_send(c, "POST /submit HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+	cr_assert(cli_eof(c), "a body that never ends is cut off");
+	cli_close(c);
+	srv_stop();
+}
+
+/* ---- Unix sockets ------------------------------------------------------ */
+
+static char udir[64], upath[96];
+
+static void unix_paths(void)
+{
+	snprintf(udir, sizeof(udir), "/tmp/tg-api-test.XXXXXX");
+	cr_assert(mkdtemp(udir) != NULL);
+	snprintf(upath, sizeof(upath), "%s/sub/check.sock", udir);
+}
+
+static void unix_cleanup(void)
+{
+	char p[160];
+
+	unlink(upath);
+	snprintf(p, sizeof(p), "%s/sub", udir);
+	rmdir(p);
+	rmdir(udir);
+}
+
+Test(api, unix_socket)
+{
+	struct tg_api_opts o = { .sock_uid = -1, .sock_gid = (int)getgid(), .sock_mode = 0660 };
+	char listen[160];
+	struct stat st;
+	struct cli *c;
+
+	unix_paths();
+	snprintf(listen, sizeof(listen), "unix:%s", upath);
+	o.listen = listen;
+	srv_start_opts(&o, 0, 0, NULL);
+	cr_assert(eq(int, tg_api_port(S.api), 0));
+	/* the directory was made; the socket has the mode and group asked */
+	cr_assert(eq(int, lstat(upath, &st), 0));
+	cr_assert(eq(u32, st.st_mode & S_IFMT, S_IFSOCK));
+	cr_assert(eq(u32, st.st_mode & 07777, 0660));
+	cr_assert(eq(u32, st.st_gid, getgid()));
+	c = cli_open_at(upath);
+	cli_send(c, "POST /any HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(str, R.body, "{\"peer\":\"unix\"}"));
+	get_hello(c);
+	cli_close(c);
+	srv_stop();
+	cr_assert(eq(int, lstat(upath, &st), -1), "the socket's file goes with the server");
+	unix_cleanup();
+}
+
+Test(api, unix_socket_stale_live_and_foreign_files)
+{
+	struct sockaddr_un su = { .sun_family = AF_UNIX };
+	struct tg_api *a = NULL, *b = NULL;
+	char listen[160];
+	uv_loop_t loop;
+	int fd;
+
+	unix_paths();
+	snprintf(listen, sizeof(listen), "unix:%s", upath);
+	cr_assert(eq(int, uv_loop_init(&loop), 0));
+	/* a stale socket file: bound, never listened on (a killed agent's) */
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s/sub", udir);
+	cr_assert(eq(int, mkdir(su.sun_path, 0755), 0));
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s", upath);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert(eq(int, bind(fd, (struct sockaddr *)&su, sizeof(su)), 0));
+	close(fd);
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &a), 0), "stale file replaced");
+	/* a live one: refused, and left in place */
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &b), -EADDRINUSE));
+	cr_assert(eq(ptr, b, NULL));
+	cr_assert(eq(int, access(upath, F_OK), 0));
+	tg_api_stop(a);
+	cr_assert(eq(int, uv_run(&loop, UV_RUN_DEFAULT), 0));
+	/* not a socket: never removed */
+	fd = open(upath, O_CREAT | O_WRONLY, 0600);
+	cr_assert(ge(int, fd, 0));
+	close(fd);
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &b), -EEXIST));
+	cr_assert(eq(int, access(upath, F_OK), 0));
+	/* relative or too long: malformed */
+	cr_assert(eq(int, tg_api_start(&loop, "unix:rel.sock", routes, 1, NULL, &b), -EINVAL));
+	cr_assert(eq(int, tg_api_start(&loop, "unix:/tmp/", routes, 1, NULL, &b), -EINVAL));
+	memset(listen + 5, 'x', 120);
+	listen[5] = '/';
+	listen[125] = '\0';
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &b), -EINVAL));
+	cr_assert(eq(int, uv_loop_close(&loop), 0));
+	unix_cleanup();
 }
 
 Test(api, idle_timeout)
