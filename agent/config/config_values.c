@@ -59,6 +59,19 @@ bool tg_cfg_listen_is_loopback(const char *listen)
 	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
 }
 
+/* A user or group name as the config takes it: 1..32 of [A-Za-z0-9_.-],
+ * not starting with '-' (an option to a tool), not all digits (an id). Its
+ * length, or 0 when it is not one. */
+static size_t account_name_len(const char *name)
+{
+	size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+	if (n < 1 || n >= TG_USER_LEN || name[n] || name[0] == '-' ||
+	    strspn(name, "0123456789") == n)
+		return 0;
+	return n;
+}
+
 #define UNIX_PREFIX "unix:"
 
 /* "unix:/path": absolute, a socket's name (no trailing '/'), visible
@@ -126,10 +139,7 @@ void tg_cfg_parse_check_group(struct tg_config *cfg, const struct cJSON *v, cons
 	cfg->api_check_gid = 0;
 	if (cJSON_IsNull(v))
 		return;
-	n = name ? strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-		 : 0;
-	if (!name || n < 1 || n >= TG_USER_LEN || name[n] || name[0] == '-' ||
-	    strspn(name, "0123456789") == n) {
+	if (!name || !(n = account_name_len(name))) {
 		tg_config_errf(errs, path, "must be null or a group name: 1..32 characters of "
 			       "A-Z a-z 0-9 _ . -, not all digits");
 		return;
@@ -267,9 +277,7 @@ void tg_cfg_parse_user(struct tg_config *cfg, const struct cJSON *v, const char 
 		tg_config_errf(errs, path, "expected a user name or null");
 		return;
 	}
-	n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
-	if (n < 1 || n >= TG_USER_LEN || name[n] || name[0] == '-' ||
-	    strspn(name, "0123456789") == n) {
+	if (!(n = account_name_len(name))) {
 		tg_config_errf(errs, path, "must be a user name: 1..32 characters of A-Z a-z "
 			       "0-9 _ . -, not all digits");
 		return;
