@@ -11,7 +11,7 @@
 #include "lib/buf.h"
 
 #define TG_API_MAX_CONNS 64       /* connections served at once (a listener's default) */
-#define TG_API_MAX_PER_PEER 16    /* of them from one TCP peer (tg_api_start) */
+#define TG_API_MAX_PER_PEER 32    /* of them from one TCP peer: half (tg_api_start) */
 #define TG_API_IDLE_MS 10000      /* idle keep-alive connections are closed; and the
 				     bound of a whole request */
 #define TG_API_HEAD_MS 2000       /* a request's head, from its first byte (the
