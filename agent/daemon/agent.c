@@ -298,6 +298,11 @@ static int start_loop(struct tg_agent *a)
 	int err;
 
 	a->loop = uv_default_loop();
+	/* A peer that closes while its answer is written (nginx dropping the
+	 * auth subrequest of a client that went away) makes writev() fail with
+	 * EPIPE, which libuv reports; the signal that comes with it would kill
+	 * the agent. On a Unix socket the very first such write raises it. */
+	signal(SIGPIPE, SIG_IGN);
 	uv_signal_init(a->loop, &a->sig_int);
 	uv_signal_init(a->loop, &a->sig_term);
 	uv_signal_init(a->loop, &a->sig_hup);

@@ -126,6 +126,22 @@ to=$(( $(metric api_request_timeouts_total api) - ${to0:-0} ))
   ok "a slowloris connection is closed at the head deadline ($to in 3.5 s)" ||
   fail "slowloris alone: $(cat "$WORK/slow.json"), $to timeouts"
 
+# --- a client gone before its answer ------------------------------------------------
+# Writing the answer then fails with EPIPE: an error for that connection,
+# not a signal that ends the agent (the first such write on a Unix socket
+# raises SIGPIPE).
+python3 - "$SOCK" <<'PY'
+import socket, sys
+for _ in range(50):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b"GET /v1/check HTTP/1.1\r\nHost: x\r\nX-Real-IP: 198.18.0.9\r\n\r\n")
+    s.close()
+PY
+sleep 0.5
+kill -0 "$AGENT_PID" 2>/dev/null && ok "clients that close before their answer do not stop the agent" ||
+  fail "the agent died when a client closed before its answer"
+
 # --- a socket left by kill -9 does not stop the next start --------------------------
 stop_agent KILL
 [ -S "$SOCK" ] && ok "kill -9 leaves the socket file" || fail "no socket file after kill -9"
