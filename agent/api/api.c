@@ -78,6 +78,7 @@ struct conn {
 	http_parser parser;
 	int handles;            /* open uv handles; memory is freed at 0 */
 	bool reading, writing, draining, closing, close_after;
+	bool peer_eof;          /* the peer stopped sending while answered */
 	bool msg_done, headers_done, keep_alive, head;
 	bool challenge;         /* a 401: the response says how to authenticate */
 	int err_status;         /* why a parser callback aborted, 0 if it did not */
@@ -96,6 +97,7 @@ struct conn {
 };
 
 static void conn_process(struct conn *c);
+static void conn_read(struct conn *c, bool on);
 
 #define conn_of(s) ((struct conn *)((char *)(s) - offsetof(struct conn, slot)))
 
@@ -202,6 +204,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread == 0)
 		return;
+	/* A half-close after the request while its answer is on its way: the
+	 * answer goes out, then the connection closes. */
+	if (nread == UV_EOF && c->writing && !c->draining) {
+		c->peer_eof = true;
+		conn_read(c, false);
+		return;
+	}
 	if (nread < 0) {
 		conn_close(c);
 		return;
@@ -210,6 +219,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	c->rpos = 0;
 	c->rlen = (size_t)nread;
+	/* Reading goes on while an answer is out (see conn_send): what comes
+	 * meanwhile waits in rbuf, unparsed, and nothing more is read. */
+	if (c->writing) {
+		conn_read(c, false);
+		return;
+	}
 	conn_process(c);
 }
 
@@ -225,6 +240,16 @@ static void conn_read(struct conn *c, bool on)
 		uv_read_stop(&c->io.s);
 		c->reading = false;
 	}
+}
+
+/* While an answer is out, reading stops only if rbuf holds unparsed bytes
+ * (pipelined requests) a read would overwrite. A gateway sends its next
+ * check only after the answer, so its connections keep their read watcher:
+ * no pair of epoll_ctl calls per request. */
+static void conn_read_pause(struct conn *c)
+{
+	if (c->rpos < c->rlen)
+		conn_read(c, false);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -368,7 +393,7 @@ static void conn_send(struct conn *c, bool keep_alive)
 	c->allow[0] = '\0';
 	c->head = false;
 	c->challenge = false;
-	c->close_after = !keep_alive;
+	c->close_after = !keep_alive || c->peer_eof;
 	if (uv_write(&c->wreq, &c->io.s, bufs, nbufs, on_write)) {
 		conn_close(c);
 		return;
@@ -379,7 +404,7 @@ static void conn_send(struct conn *c, bool keep_alive)
 	 * gets idle_ms, not what is left of the head's deadline. */
 	if (uv_stream_get_write_queue_size(&c->io.s))
 		uv_timer_start(&c->timer, on_timer, c->api->idle_ms, 0);
-	conn_read(c, false);
+	conn_read_pause(c);
 }
 
 static void conn_error(struct conn *c, int status, const char *msg, bool keep_alive)

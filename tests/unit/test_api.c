@@ -81,6 +81,17 @@ static void h_big(void *ctx, const struct tg_api_req *req, struct tg_api_resp *r
 		tg_buf_printf(&resp->body, "%09d\n", i);
 }
 
+/* 8 MiB: more than a socket holds, so its write stays pending */
+static void h_huge(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	static char chunk[4096];
+
+	memset(chunk, 'x', sizeof(chunk));
+	for (int i = 0; i < 2048; i++)
+		tg_buf_append(&resp->body, chunk, sizeof(chunk));
+	tg_buf_append(&resp->body, "END\n", 4);
+}
+
 static void h_quit(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
 	tg_api_stop(S.api);
@@ -121,6 +132,7 @@ static const struct tg_api_route routes[] = {
 	{ "POST", "/submit", h_hello, 0 },
 	{ "GET", "/limited", h_limited, 0 },
 	{ "GET", "/big", h_big, 0 },
+	{ "GET", "/huge", h_huge, 0 },
 	{ "*", "/nobody", h_nobody, 0 },
 	{ "GET", "/denied", h_denied_empty, 0 },
 	{ "GET", "/quit", h_quit, 0 },
@@ -226,6 +238,8 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+static int cli_rcvbuf; /* SO_RCVBUF of the next cli_open, 0 for the default */
+
 /* unix_path: NULL for TCP to S.port */
 static struct cli *cli_open_at(const char *unix_path)
 {
@@ -249,6 +263,9 @@ static struct cli *cli_open_at(const char *unix_path)
 		return c;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (cli_rcvbuf) /* before connect: the window it advertises */
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &cli_rcvbuf, sizeof(cli_rcvbuf));
+	cli_rcvbuf = 0;
 	sa.sin_port = htons((uint16_t)S.port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cr_assert(eq(int, connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0),
@@ -764,6 +781,57 @@ Test(api, big_body_twice)
 		cr_assert(eq(sz, R.body_len, 100000));
 		cr_assert(eq(int, memcmp(R.body + 99990, "000009999\n", 10), 0));
 	}
+	cli_close(c);
+	srv_stop();
+}
+
+/* A slow reader of a big answer sends its next request, then stops
+ * sending, while the answer is still on its way: both answers arrive
+ * whole and in order, then the connection closes. */
+Test(api, request_and_half_close_during_an_answer)
+{
+	struct cli *c;
+
+	srv_start();
+	cli_rcvbuf = 4096;
+	c = cli_open();
+	cli_send(c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100000); /* the answer fills the socket: its write is pending */
+	cli_send(c, "GET /echo?q=next HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(50000);
+	shutdown(c->fd, SHUT_WR);
+	usleep(50000);
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(sz, R.body_len, 100000));
+	cr_assert(eq(int, memcmp(R.body + 99990, "000009999\n", 10), 0));
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(not(eq(ptr, strstr(R.body, "\"q\":\"next\""), NULL)), "%s", R.body);
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, half_close_during_a_big_answer)
+{
+	char buf[65536], tail[4];
+	size_t total = 0;
+	struct cli *c;
+	ssize_t r;
+
+	srv_start();
+	cli_rcvbuf = 4096;
+	c = cli_open();
+	cli_send(c, "GET /huge HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100000);
+	shutdown(c->fd, SHUT_WR); /* seen while the answer is still written */
+	usleep(50000);
+	while ((r = recv(c->fd, buf, sizeof(buf), 0)) > 0) {
+		total += (size_t)r;
+		memcpy(tail, buf + r - (r < 4 ? r : 4), r < 4 ? (size_t)r : 4);
+	}
+	cr_assert(eq(int, (int)r, 0), "closed cleanly after the answer");
+	cr_assert(gt(sz, total, (size_t)8 * 1024 * 1024), "the whole answer: %zu bytes", total);
+	cr_assert(eq(int, memcmp(tail, "END\n", 4), 0));
 	cli_close(c);
 	srv_stop();
 }
