@@ -59,6 +59,8 @@ struct tg_api {
 	/* the open connections (closing ones leave the table), lim.max slots */
 	struct tg_conn_slot **slots;
 	unsigned int n_open;
+	unsigned int n_held;    /* open connections whose answer waits (delay_ms) */
+	uint32_t rng;           /* xorshift32 state: held answers' spread */
 	unsigned int n_conns;   /* allocated connections, closing ones included */
 	unsigned int idle_ms, head_ms;
 	bool stopping, listener_closed;
@@ -78,6 +80,7 @@ struct conn {
 	http_parser parser;
 	int handles;            /* open uv handles; memory is freed at 0 */
 	bool reading, writing, draining, closing, close_after;
+	bool held;              /* the answer waits for its delay_ms */
 	bool peer_eof;          /* the peer stopped sending while answered */
 	bool msg_done, headers_done, keep_alive, head;
 	bool challenge;         /* a 401: the response says how to authenticate */
@@ -155,6 +158,9 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->held)
+		c->api->n_held--;
+	c->held = false;
 	table_remove(c->api, c);
 	uv_close(&c->io.h, on_conn_closed);
 	uv_close((uv_handle_t *)&c->timer, on_conn_closed);
@@ -206,7 +212,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	/* A half-close after the request while its answer is on its way: the
 	 * answer goes out, then the connection closes. */
-	if (nread == UV_EOF && c->writing && !c->draining) {
+	if (nread == UV_EOF && (c->writing || c->held) && !c->draining) {
 		c->peer_eof = true;
 		conn_read(c, false);
 		return;
@@ -221,7 +227,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	c->rlen = (size_t)nread;
 	/* Reading goes on while an answer is out (see conn_send): what comes
 	 * meanwhile waits in rbuf, unparsed, and nothing more is read. */
-	if (c->writing) {
+	if (c->writing || c->held) {
 		conn_read(c, false);
 		return;
 	}
@@ -305,6 +311,7 @@ static void resp_prepare(struct tg_api_resp *r, int status)
 	tg_buf_reset(&r->body);
 	r->retry_after[0] = '\0';
 	r->extra_len = 0;
+	r->delay_ms = 0;
 }
 
 int tg_api_resp_header(struct tg_api_resp *r, const char *name, const char *fmt, ...)
@@ -405,6 +412,36 @@ static void conn_send(struct conn *c, bool keep_alive)
 	if (uv_stream_get_write_queue_size(&c->io.s))
 		uv_timer_start(&c->timer, on_timer, c->api->idle_ms, 0);
 	conn_read_pause(c);
+}
+
+static void on_held(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	c->held = false;
+	c->api->n_held--;
+	conn_send(c, c->keep_alive);
+}
+
+/* The answer is ready but waits about delay_ms, and the connection counts
+ * as one being answered (never displaced). The wait is spread over
+ * 0.5..1.5 delay_ms: answers held at once (a client's many connections,
+ * answered together) would otherwise come back at once, again and again,
+ * in bursts that every other request waits behind. */
+static void conn_hold(struct conn *c)
+{
+	struct tg_api *api = c->api;
+	uint64_t d = c->resp.delay_ms;
+
+	api->rng ^= api->rng << 13;
+	api->rng ^= api->rng >> 17;
+	api->rng ^= api->rng << 5;
+	c->held = true;
+	api->n_held++;
+	api->st.delayed++;
+	conn_phase(c, TG_CONN_BUSY);
+	conn_read_pause(c);
+	uv_timer_start(&c->timer, on_held, d / 2 + api->rng % (d + 1), 0);
 }
 
 static void conn_error(struct conn *c, int status, const char *msg, bool keep_alive)
@@ -555,6 +592,10 @@ static void conn_dispatch(struct conn *c)
 	rt->fn(c->api->ctx, &req, &c->resp);
 	if (c->closing) /* the handler stopped the server */
 		return;
+	if (c->resp.delay_ms && c->api->n_held < c->api->lim.max / 2) {
+		conn_hold(c);
+		return;
+	}
 	conn_send(c, c->keep_alive);
 }
 
@@ -677,7 +718,7 @@ static void conn_process(struct conn *c)
 	enum http_errno e;
 	bool big, hdr_big;
 
-	while (!c->writing && !c->closing && !c->draining && c->rpos < c->rlen) {
+	while (!c->writing && !c->held && !c->closing && !c->draining && c->rpos < c->rlen) {
 		avail = c->rlen - c->rpos;
 		n = http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->rpos, avail);
 		e = HTTP_PARSER_ERRNO(&c->parser);
@@ -708,7 +749,7 @@ static void conn_process(struct conn *c)
 		return;
 	if (c->rpos >= c->rlen)
 		c->rpos = c->rlen = 0;
-	if (!c->writing && !c->rlen)
+	if (!c->writing && !c->held && !c->rlen)
 		conn_read(c, true);
 }
 
@@ -856,6 +897,7 @@ int tg_api_start_opts(uv_loop_t *loop, const struct tg_api_opts *o,
 	api->ctx = ctx;
 	api->idle_ms = TG_API_IDLE_MS;
 	api->head_ms = TG_API_HEAD_MS;
+	api->rng = (uint32_t)uv_hrtime() | 1; /* xorshift's state must not be 0 */
 	api->lim.max = or_default(o->max_conns, TG_API_MAX_CONNS);
 	api->lim.per_peer = o->max_per_peer;
 	api->slots = calloc(api->lim.max, sizeof(*api->slots));

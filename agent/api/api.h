@@ -38,6 +38,11 @@ struct tg_api_resp {
 	char retry_after[16];      /* extra header when non-empty */
 	char extra[TG_API_EXTRA_HEADERS]; /* more "Name: value\r\n" lines */
 	size_t extra_len;
+	/* Hold the answer about this long (0: at once; spread over 0.5..1.5
+	 * times it). A client that waits for its answer asks nothing else
+	 * meanwhile. Connections held so take at most half of the listener's
+	 * slots; beyond, answers go at once. */
+	unsigned int delay_ms;
 };
 
 /* Adds a response header line. Values with control characters, and lines
@@ -104,6 +109,7 @@ struct tg_api_stats {
 	uint64_t evicted;        /* closed to make room for a newcomer */
 	uint64_t refused;        /* newcomers closed: nothing could make room */
 	uint64_t timed_out;      /* closed before a request arrived in time */
+	uint64_t delayed;        /* answers held for their delay_ms */
 };
 
 void tg_api_get_stats(const struct tg_api *api, struct tg_api_stats *out);

@@ -348,6 +348,7 @@ static void listener_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char 
 		{ "api_connections_evicted_total", "counter", "Connections closed to make room for a newcomer (full, or its peer at its cap): the one idle the longest.", offsetof(struct tg_api_stats, evicted) },
 		{ "api_connections_refused_total", "counter", "Newcomers closed because nothing could make room.", offsetof(struct tg_api_stats, refused) },
 		{ "api_request_timeouts_total", "counter", "Connections closed because a request's head or body did not arrive in time.", offsetof(struct tg_api_stats, timed_out) },
+		{ "api_answers_delayed_total", "counter", "Answers held before they were sent (denied checks, api.check_deny_delay_ms).", offsetof(struct tg_api_stats, delayed) },
 	};
 	const struct tg_api *const lst[] = { a->api, a->check_api };
 	static const char *const names[] = { "api", "check" };

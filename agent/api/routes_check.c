@@ -112,6 +112,7 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 	if (deny) {
 		cs->denied++;
 		resp->status = (int)a->cfg->check_deny_status;
+		resp->delay_ms = a->cfg->check_deny_delay_ms;
 		if (!resp->retry_after[0])
 			snprintf(resp->retry_after, sizeof(resp->retry_after), "1");
 	} else {

@@ -116,6 +116,7 @@ static const struct opt opts[] = {
 	{ .name = "api.token_env", .type = OPT_CUSTOM, FIELD(api_token_env), .restart = true,
 	  .parse = tg_cfg_parse_token_env, .print = tg_cfg_token_env_json },
 	U32("api.check_deny_status", check_deny_status, 400, 499, 429, false),
+	U32("api.check_deny_delay_ms", check_deny_delay_ms, 0, 1000, 0, false),
 	U32("api.top_n", api_top_n, 1, 10000, 50, false),
 	STR("state_dir", state_dir, "/var/lib/tollgate", tg_cfg_check_state_dir, true),
 	BOOL("keep", keep, false),

@@ -166,6 +166,7 @@ struct tg_config {
 	char api_check_group[TG_USER_LEN];  /* "" (null): the socket's group as made */
 	uint32_t api_check_gid;             /* api_check_group's, resolved when parsed */
 	uint32_t check_deny_status;         /* api.check_deny_status, 400..499 */
+	uint32_t check_deny_delay_ms;       /* api.check_deny_delay_ms, 0..1000 */
 	struct tg_cidr { uint32_t net[4]; uint32_t prefix_len; } trusted[TG_MAX_TRUSTED];
 	int n_trusted;                      /* identity.trusted_proxies */
 	char api_token_env[TG_ENV_NAME_LEN]; /* "" (null): the API asks for no token */

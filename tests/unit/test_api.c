@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,13 @@ static void h_denied_empty(void *ctx, const struct tg_api_req *req, struct tg_ap
 	snprintf(resp->retry_after, sizeof(resp->retry_after), "3");
 }
 
+/* A denial held for a while, as /v1/check's with api.check_deny_delay_ms. */
+static void h_held(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	resp->status = 429;
+	resp->delay_ms = 300;
+}
+
 static void h_big(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
 	int i;
@@ -132,9 +140,10 @@ static const struct tg_api_route routes[] = {
 	{ "POST", "/submit", h_hello, 0 },
 	{ "GET", "/limited", h_limited, 0 },
 	{ "GET", "/big", h_big, 0 },
-	{ "GET", "/huge", h_huge, 0 },
 	{ "*", "/nobody", h_nobody, 0 },
 	{ "GET", "/denied", h_denied_empty, 0 },
+	{ "GET", "/held", h_held, 0 },
+	{ "GET", "/huge", h_huge, 0 },
 	{ "GET", "/quit", h_quit, 0 },
 	{ "GET", "/headers", h_headers, 0 },
 	{ "GET", "/check/", h_headers, TG_API_NO_BEARER },
@@ -1059,6 +1068,118 @@ Test(api, body_within_the_request_bound)
 	cr_assert(cli_eof(c), "a body that never ends is cut off");
 	cli_close(c);
 	srv_stop();
+}
+
+/* A held answer comes after its delay, in order with what follows it on
+ * the connection; held connections are never displaced, and take at most
+ * half of the slots: beyond, answers go at once. */
+Test(api, held_answers)
+{
+	struct tg_api_opts o = { .listen = "127.0.0.1:0", .max_conns = 4, .sock_uid = -1,
+				 .sock_gid = -1 };
+	struct tg_api_stats st;
+	struct cli *a, *b, *c, *d, *e;
+	long t0, dt;
+
+	srv_start_opts(&o, 0, 0, NULL);
+	a = cli_open();
+	t0 = now_ms();
+	cli_send(a, "GET /held HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(a, false, &R), 0));
+	dt = now_ms() - t0;
+	cr_assert(eq(int, R.status, 429));
+	/* 300 ms, spread over 150..450 */
+	cr_assert(ge(long, dt, 140), "answered after %ld ms", dt);
+	cr_assert(lt(long, dt, 1500), "answered after %ld ms", dt);
+	cr_assert(eq(int, cli_read(a, false, &R), 0));
+	cr_assert(eq(int, R.status, 200), "the pipelined request after it");
+	/* two held at once (half of 4); a third is answered at once */
+	b = cli_open();
+	c = cli_open();
+	cli_send(a, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	cli_send(b, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(50000);
+	t0 = now_ms();
+	cli_send(c, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 429));
+	cr_assert(lt(long, now_ms() - t0, 120), "beyond half of the slots: at once");
+	/* full (a, b held; c idle, e new): a newcomer displaces c, the
+	 * longest idle, never a held one */
+	usleep(20000);
+	e = cli_open();
+	usleep(20000);
+	d = cli_open();
+	get_hello(d);
+	cr_assert(cli_eof(c));
+	cr_assert(eq(int, cli_read(a, false, &R), 0));
+	cr_assert(eq(int, R.status, 429));
+	cr_assert(eq(int, cli_read(b, false, &R), 0));
+	cr_assert(eq(int, R.status, 429));
+	st = stats_now();
+	cr_assert(eq(u64, st.delayed, 3));
+	cli_close(a);
+	cli_close(b);
+	cli_close(c);
+	cli_close(d);
+	cli_close(e);
+	srv_stop();
+}
+
+/* Answers held together do not come back together: the wait is spread
+ * over 0.5..1.5 times the delay. */
+Test(api, held_answers_spread)
+{
+	enum { N = 8 };
+	struct pollfd p[N];
+	struct cli *cs[N];
+	long t0, at[N] = { 0 }, first = 0, last = 0;
+	int left = N;
+
+	srv_start();
+	for (int i = 0; i < N; i++) {
+		cs[i] = cli_open();
+		p[i] = (struct pollfd){ .fd = cs[i]->fd, .events = POLLIN };
+	}
+	t0 = now_ms();
+	for (int i = 0; i < N; i++)
+		cli_send(cs[i], "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	/* when each answer arrives */
+	while (left && now_ms() - t0 < 3000) {
+		cr_assert(ge(int, poll(p, N, 100), 0));
+		for (int i = 0; i < N; i++) {
+			if (!(p[i].revents & POLLIN) || at[i])
+				continue;
+			at[i] = now_ms() - t0;
+			p[i].events = 0;
+			left--;
+		}
+	}
+	cr_assert(eq(int, left, 0));
+	for (int i = 0; i < N; i++) {
+		first = i == 0 || at[i] < first ? at[i] : first;
+		last = at[i] > last ? at[i] : last;
+		cr_assert(eq(int, cli_read(cs[i], false, &R), 0));
+		cr_assert(eq(int, R.status, 429));
+		cli_close(cs[i]);
+	}
+	cr_assert(ge(long, first, 140));
+	cr_assert(gt(long, last - first, 30), "all within %ld ms", last - first);
+	srv_stop();
+}
+
+/* Stopping with answers held: the connections close, nothing leaks. */
+Test(api, stop_with_held_answers)
+{
+	struct cli *a;
+
+	srv_start();
+	a = cli_open();
+	cli_send(a, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(50000);
+	srv_stop();
+	cr_assert(cli_eof(a));
+	cli_close(a);
 }
 
 /* ---- Unix sockets ------------------------------------------------------ */

@@ -802,3 +802,27 @@ Test(config, check_listen_needs_a_restart)
 	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
 	cr_assert(eq(str, buf, "api.check_listen,api.check_group"));
 }
+
+/* api.check_deny_delay_ms: how long a denial's answer is held; reloadable. */
+Test(config, check_deny_delay)
+{
+	static struct tg_config a, b;
+	char buf[64];
+
+	tg_config_defaults(&cfg);
+	cr_assert(eq(u32, cfg.check_deny_delay_ms, 0), "at once by default");
+	ok(API("\"check_deny_delay_ms\": 1000"));
+	cr_assert(eq(u32, cfg.check_deny_delay_ms, 1000));
+	ok(API("\"check_deny_delay_ms\": 100"));
+	bad(API("\"check_deny_delay_ms\": 1001"), "$.api.check_deny_delay_ms",
+	    "must be an integer in 0..1000");
+	bad(API("\"check_deny_delay_ms\": -1"), "$.api.check_deny_delay_ms",
+	    "must be an integer in 0..1000");
+	bad(API("\"check_deny_delay_ms\": \"100\""), "$.api.check_deny_delay_ms",
+	    "must be an integer in 0..1000");
+	tg_config_defaults(&a);
+	b = a;
+	b.check_deny_delay_ms = 100;
+	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
+	cr_assert(eq(str, buf, ""));
+}
