@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1746,4 +1747,32 @@ Test(api, response_headers_any_method_and_peer)
 	cr_assert(eq(str, (char *)hdr_get(&R, "X-Echo-A", v, sizeof(v)), "-"), "nothing left over");
 	cli_close(c);
 	srv_stop();
+}
+
+/* Header lines as tg_api_resp_header writes them: "%s" and "%" PRIu64
+ * without printf, anything else through it; a value with a control
+ * character, or a line that does not fit, leaves nothing behind. */
+Test(api, response_header_lines)
+{
+	static struct tg_api_resp r;
+	char big[TG_API_EXTRA_HEADERS];
+
+	memset(&r, 0, sizeof(r));
+	cr_assert(eq(int, tg_api_resp_header(&r, "A", "%s", "text"), 0));
+	cr_assert(eq(int, tg_api_resp_header(&r, "B", "%" PRIu64, (uint64_t)0), 0));
+	cr_assert(eq(int, tg_api_resp_header(&r, "C", "%" PRIu64, UINT64_MAX), 0));
+	cr_assert(eq(int, tg_api_resp_header(&r, "D", "\"%s\";q=%d", "k", 5), 0));
+	cr_assert(eq(int, tg_api_resp_header(&r, "E", "%s", "a\nb"), -1));
+	cr_assert(eq(int, tg_api_resp_header(&r, "F", "%s", ""), 0));
+	r.extra[r.extra_len] = '\0';
+	cr_assert(eq(str, r.extra, "A: text\r\nB: 0\r\nC: 18446744073709551615\r\nD: \"k\";q=5\r\nF: \r\n"));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert(eq(int, tg_api_resp_header(&r, "G", "%s", big), -1));
+	cr_assert(eq(int, tg_api_resp_header(&r, "H", "%s%s", "x", big), -1));
+	cr_assert(eq(int, tg_api_resp_header(&r, big, "%s", "x"), -1));
+	r.extra[r.extra_len] = '\0';
+	cr_assert(eq(sz, strlen(r.extra), r.extra_len), "nothing left behind");
+	cr_assert(eq(int, tg_api_resp_header(&r, "I", "%" PRIu64, (uint64_t)42), 0));
+	cr_assert(not(eq(ptr, strstr(r.extra, "F: \r\nI: 42\r\n"), NULL)));
 }
