@@ -31,7 +31,9 @@ static const char usage[] =
 	"\n"
 	"status and top send the API token (api.token_env) from the variable NAME\n"
 	"(default: the config's api.token_env, else TOLLGATE_API_TOKEN), or from\n"
-	"TOLLGATE_API_TOKEN when NAME is not set.\n"
+	"TOLLGATE_API_TOKEN when NAME is not set. To an --api address that is not\n"
+	"loopback, only with --token-env: a token in the environment is not handed\n"
+	"to whatever host a command line names.\n"
 	"\n"
 	"exit codes: 0 ok, 1 runtime failure, 2 usage or config error\n"
 	"\n"
@@ -40,7 +42,7 @@ static const char usage[] =
 	"  sudo tollgate run --config /etc/tollgate/tollgate.json\n"
 	"  tollgate check-config config/example.json\n"
 	"  tollgate status --sort requests_per_sec --limit 20\n"
-	"  TOLLGATE_API_TOKEN=... tollgate top --api 10.0.0.5:9470\n"
+	"  tollgate top --api 10.0.0.5:9470 --token-env TOLLGATE_API_TOKEN\n"
 	"  sudo tollgate detach --instance edge\n";
 
 static int cmd_check_config(int argc, char **argv)
@@ -135,6 +137,13 @@ static int api_target_resolve(const char *cmd, struct api_target *t)
 			cmd, t->token_env);
 		return 2;
 	}
+	/* The token would go to whatever --api names: another host, or one a
+	 * user was talked into typing. Only loopback, or when asked for. */
+	if (t->token && !tg_api_client_may_send_token(t->api, t->token_env != NULL)) {
+		fprintf(stderr, "tollgate %s: not sending the API token to %s (not loopback): "
+			"name its variable with --token-env to send it\n", cmd, t->api);
+		t->token = NULL;
+	}
 	return -1;
 }
 
@@ -143,8 +152,8 @@ static bool parse_limit(const char *cmd, const char *s, long *out)
 	char *end;
 
 	*out = strtol(s, &end, 10);
-	if (!*s || *end || *out < 1 || *out > 100000) {
-		fprintf(stderr, "tollgate %s: --limit must be in 1..100000\n", cmd);
+	if (!*s || *end || *out < 1 || *out > 1000) {
+		fprintf(stderr, "tollgate %s: --limit must be in 1..1000\n", cmd);
 		return false;
 	}
 	return true;

@@ -6,7 +6,7 @@
 # least 5 R for t seconds. accepted = requests nginx logged with status 200
 # from that client within [t0, t0 + t], t0 being the first request of the
 # load as nginx logged it; expected = R t + burst (a full bucket at t0, then
-# R a second). R = 10 and 100: tests/e2e/loadgen.py, open loop, a new
+# R a second). R = 10 and 100: tests/lib/loadgen.py, open loop, a new
 # connection per request (abortive closes: nothing outlives the run).
 # R = 1000: loadgen.py cannot offer 5000 req/s, so wrk (closed loop,
 # keep-alive), whose own rate is reported, next to the same wrk against an
@@ -17,7 +17,7 @@
 #
 # Writes the "Enforcement accuracy" section of BENCHMARKS.md (between its
 # markers) to SECTION.md; bench/run.sh puts it in place. Namespaces, veth
-# pairs, nginx and the agent come from tests/e2e/lib.sh, which removes them
+# pairs, nginx and the agent come from tests/lib/e2e.sh, which removes them
 # all on exit, pass or fail. Addresses in 198.18.0.0/15 only; gateway port
 # 18181 and API port 19476, away from the end-to-end tests'. About a minute.
 set -euo pipefail
@@ -28,14 +28,14 @@ T=10        # seconds of load per R
 T_BASE=3    # seconds of the unthrottled wrk run
 PORT=18181
 WRK_ARGS=(-t2 -c128 "-d${T}s" --timeout 2s)
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 for c in nginx wrk jq python3 ss; do
   command -v "$c" >/dev/null || die "$c is needed (apt-get install $c)"
 done
 [ -x "$TOLLGATE" ] || die "no agent binary at $TOLLGATE (build it: cmake --build build --target tollgate)"
-LOADGEN=(python3 "$ROOT/tests/e2e/loadgen.py")
+LOADGEN=(python3 "$ROOT/tests/lib/loadgen.py")
 
 # One namespace per R (its own bucket, full at the start), and one with no
 # limit for wrk's unthrottled rate.
@@ -194,7 +194,7 @@ offers at least 5 R for t = $T s. **Accepted**: requests nginx logged with
 status 200 from that client within [t0, t0 + t], t0 being the first request
 of the load in nginx's log (\`\$msec\`); **expected**: R·t + burst (the
 bucket is full at t0, then refills at R). R = 10 and 100:
-\`tests/e2e/loadgen.py\`, open loop at 5 R, a new connection per request,
+\`tests/lib/loadgen.py\`, open loop at 5 R, a new connection per request,
 0.5 s timeout. R = 1000: \`wrk ${WRK_ARGS[*]}\` (loadgen.py cannot offer
 5000 req/s). "At the limiter": request-start segments the kernel admitted
 plus those it dropped (a dropped start's TCP retransmissions included),

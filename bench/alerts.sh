@@ -4,7 +4,7 @@
 #
 # - Detect-to-delivery latency: the real agent (enforce mode, a 1 s scan,
 #   quota_exhausted critical, so sent at once) and a real receiver
-#   (tests/e2e/receiver.py). Each round, a fresh source address in a client
+#   (tests/lib/receiver.py). Each round, a fresh source address in a client
 #   namespace sends one request its quota admits, then one beyond it
 #   (bench/abuse.py notes when); latency = the receiver's arrival time of the
 #   event naming that address minus that send time (one host, one clock).
@@ -20,7 +20,7 @@
 #   sudo ./bench/alerts.sh SECTION.md [RAW.json]
 #
 # Namespaces, nginx, receivers and the agent are removed on exit, pass or
-# fail (tests/e2e/lib.sh). Addresses in 198.18.0.0/15; gateway port 18183,
+# fail (tests/lib/e2e.sh). Addresses in 198.18.0.0/15; gateway port 18183,
 # API port 19490, receiver 19491. About 2 minutes.
 set -euo pipefail
 BENCH_NAME=alerts.sh
@@ -30,8 +30,8 @@ ROUNDS=${ALERT_ROUNDS:-20}
 IDLE_S=${ALERT_IDLE_S:-10}
 PORT=18183
 RX_PORT=19491
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 for c in nginx jq python3 ss; do
   command -v "$c" >/dev/null || die "$c is needed (apt-get install $c)"
@@ -64,10 +64,7 @@ cat > "$WORK/agent.json" <<JSON
   "api": { "listen": "127.0.0.1:19490" }
 }
 JSON
-python3 "$ROOT/tests/e2e/receiver.py" --port $RX_PORT --log "$WORK/rx.jsonl" \
-  --schema-dir "$ROOT/schema" >/dev/null 2>&1 &
-defer "kill $!"
-wait_port $RX_PORT
+start_receiver hook $RX_PORT
 start_agent "$WORK/agent.json"
 
 # --- detect-to-delivery latency ----------------------------------------------
@@ -77,7 +74,7 @@ for i in $(seq 1 "$ROUNDS"); do
   t=$(ip netns exec "${E2E_TAG}a" python3 "$BENCH/abuse.py" "$addr" 198.18.20.1 $PORT)
   arrived=""
   for _ in $(seq 50); do
-    arrived=$(jq -r --arg a "$addr" 'select(.body.anomalies? and any(.body.anomalies[]; .type == "quota_exhausted" and .client.address == $a)) | .t' "$WORK/rx.jsonl" | head -n1)
+    arrived=$(jq -r --arg a "$addr" 'select(.body.anomalies? and any(.body.anomalies[]; .type == "quota_exhausted" and .client.address == $a)) | .t' "$WORK/rx_hook.jsonl" | head -n1)
     [ -n "$arrived" ] && break
     sleep 0.1
   done
@@ -85,7 +82,7 @@ for i in $(seq 1 "$ROUNDS"); do
   echo "$arrived $t" | awk '{ printf "%.6f\n", $1 - $2 }' >> "$WORK/lat.txt"
   sleep 0.2
 done
-invalid=$(jq -s '[.[] | select(.schema_ok == false)] | length' "$WORK/rx.jsonl")
+invalid=$(jq -s '[.[] | select(.schema_ok == false)] | length' "$WORK/rx_hook.jsonl")
 [ "$invalid" = 0 ] || die "$invalid events failed schema validation"
 read -r lat_p50 lat_p99 lat_max < <(sort -n "$WORK/lat.txt" | awk '{ v[NR] = $1 } END {
   p50 = v[int((NR + 1) * 0.50)]; i99 = int(NR * 0.99 + 0.999); if (i99 > NR) i99 = NR
@@ -135,7 +132,7 @@ cat > "$OUT" <<EOF
 
 Machine: ${cpu_model:-$(uname -m)}, $(nproc) cores, kernel $(uname -r); $(date -u +%Y-%m-%d).
 \`bench/alerts.sh\`: the real agent, nginx, a client namespace and a real
-webhook receiver (\`tests/e2e/receiver.py\`, which also validated every event
+webhook receiver (\`tests/lib/receiver.py\`, which also validated every event
 against \`schema/\`).
 
 **Detect-to-delivery latency**, $ROUNDS rounds: a fresh client sends the

@@ -20,7 +20,7 @@
 #
 #   sudo ./bench/check.sh SECTION.md [RAW.json]
 #
-# nginx and the agent are removed on exit, pass or fail (tests/e2e/lib.sh).
+# nginx and the agent are removed on exit, pass or fail (tests/lib/e2e.sh).
 # Ports 18095-18098, API port 19485, sockets under /run/tollgate-bench-*.
 # About two minutes.
 set -euo pipefail
@@ -31,8 +31,8 @@ D=${CHECK_SECONDS:-6}
 ROUNDS=${CHECK_ROUNDS:-3}
 API_PORT=19485 HOOKED=18095 PLAIN=18096 BACKEND=18097 TRIVIAL=18098
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 for c in nginx wrk jq; do
   command -v "$c" >/dev/null || die "$c is needed (apt-get install $c)"

@@ -1,9 +1,9 @@
 /* Webhook delivery rate: events/s from tg_deliver_event() to 2xx at a
  * local receiver, without loss, against a baseline of bare libcurl.
  *
- * A forked child is the receiver (its own libuv loop, http-parser, 200 to
- * everything, keep-alive); it counts requests and distinct event ids. The
- * parent runs three phases on one libuv loop:
+ * A forked child is the receiver (tests/lib/rx.h on its own libuv loop,
+ * 200 to everything, keep-alive); it counts requests and distinct event
+ * ids. The parent runs three phases on one libuv loop:
  *  - baseline: the same body POSTed by libcurl's multi interface on the
  *    same loop (agent/curl_uv.c), 16 in flight over kept-alive
  *    connections, for S seconds: no spool, no format, no signature;
@@ -24,12 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <http_parser.h>
 #include <uv.h>
 
 #include "deliver/curl_uv.h"
@@ -37,130 +37,23 @@
 #include "lib/log.h"
 #include "deliver/deliver.h"
 
+#include "../tests/lib/rx.h"
+
 /* ---- receiver (child) ------------------------------------------------- */
 
 #define MAX_IDS (1 << 20)
 
 static uint8_t *seen; /* by event number */
-static uint64_t rx_requests, rx_distinct;
+static uint64_t rx_distinct;
+static struct rx rx;
 
-struct conn {
-	uv_tcp_t tcp;
-	http_parser p;
-	char field[32], id[40];
-	size_t flen, idlen;
-	bool in_value, is_id;
-	char buf[65536];
-};
-
-static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-
-static void append(char *dst, size_t cap, size_t *len, const char *p, size_t n)
+static void count_event(struct rx *r, const struct rx_req *q)
 {
-	if (*len + n >= cap)
-		n = cap - 1 - *len;
-	memcpy(dst + *len, p, n);
-	*len += n;
-	dst[*len] = '\0';
-}
-
-static int on_field(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-
-	if (c->in_value) { /* a new header starts */
-		c->in_value = false;
-		c->flen = 0;
-	}
-	append(c->field, sizeof(c->field), &c->flen, at, n);
-	return 0;
-}
-
-static int on_value(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-
-	if (!c->in_value) {
-		c->in_value = true;
-		c->is_id = strcasecmp(c->field, "webhook-id") == 0;
-	}
-	if (c->is_id)
-		append(c->id, sizeof(c->id), &c->idlen, at, n);
-	return 0;
-}
-
-static void written(uv_write_t *w, int status)
-{
-	free(w);
-}
-
-static int on_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-	uv_write_t *w = malloc(sizeof(*w));
-	uv_buf_t b = uv_buf_init((char *)resp, sizeof(resp) - 1);
 	unsigned long n;
 
-	if (!w)
-		return -1;
-	rx_requests++;
-	if (sscanf(c->id, "evt_%lx", &n) == 1 && n < MAX_IDS && !seen[n]) {
+	if (sscanf(q->webhook_id, "evt_%lx", &n) == 1 && n < MAX_IDS && !seen[n]) {
 		seen[n] = 1;
 		rx_distinct++;
-	}
-	c->flen = c->idlen = 0;
-	c->in_value = c->is_id = false;
-	c->id[0] = '\0';
-	if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, written) < 0)
-		free(w);
-	return 0;
-}
-
-static const http_parser_settings settings = {
-	.on_header_field = on_field,
-	.on_header_value = on_value,
-	.on_message_complete = on_complete,
-};
-
-static void closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	struct conn *c = h->data;
-
-	*b = uv_buf_init(c->buf, sizeof(c->buf));
-}
-
-static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct conn *c = s->data;
-
-	if (n < 0 || http_parser_execute(&c->p, &settings, b->base, (size_t)n) != (size_t)n)
-		uv_close((uv_handle_t *)s, closed);
-}
-
-static uint64_t rx_conns;
-
-static void on_conn(uv_stream_t *srv, int status)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-
-	if (status < 0 || !c) {
-		free(c);
-		return;
-	}
-	uv_tcp_init(srv->loop, &c->tcp);
-	c->tcp.data = c;
-	http_parser_init(&c->p, HTTP_REQUEST);
-	c->p.data = c;
-	if (uv_accept(srv, (uv_stream_t *)&c->tcp) == 0) {
-		rx_conns++;
-		uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-	} else {
-		uv_close((uv_handle_t *)&c->tcp, closed);
 	}
 }
 
@@ -169,27 +62,28 @@ static int report_fd;
 static void on_term(uv_signal_t *s, int sig)
 {
 	char line[128];
-	int n = snprintf(line, sizeof(line), "%llu %llu %llu\n", (unsigned long long)rx_requests,
-			 (unsigned long long)rx_distinct, (unsigned long long)rx_conns);
+	int n = snprintf(line, sizeof(line), "%llu %llu %llu\n", (unsigned long long)rx.requests,
+			 (unsigned long long)rx_distinct, (unsigned long long)rx.connections);
 
 	if (write(report_fd, line, (size_t)n) < 0)
 		_exit(1);
 	_exit(0);
 }
 
+/* tests/lib/rx.h on listen_fd, 200 to everything; at SIGTERM the counts go
+ * to fd as "requests distinct connections". */
 static void receiver(int listen_fd, int fd)
 {
 	uv_loop_t *loop = uv_default_loop();
-	uv_tcp_t srv;
 	uv_signal_t sig;
 
 	report_fd = fd;
 	seen = calloc(MAX_IDS, 1);
 	if (!seen)
 		_exit(1);
-	uv_tcp_init(loop, &srv);
-	uv_tcp_open(&srv, listen_fd);
-	uv_listen((uv_stream_t *)&srv, 512, on_conn);
+	rx.on_request = count_event;
+	if (rx_open(&rx, loop, listen_fd) < 0)
+		_exit(1);
 	uv_signal_init(loop, &sig);
 	uv_signal_start(&sig, on_term, SIGTERM);
 	uv_run(loop, UV_RUN_DEFAULT);
@@ -428,7 +322,9 @@ int main(int argc, char **argv)
 	}
 	tg_log_setup(getenv("TG_DEBUG") ? TG_LOG_DEBUG : TG_LOG_ERROR, TG_LOG_LOGFMT);
 	uv_loop_init(&loop);
-	/* The listening socket is made here so the port is known before the fork. */
+	/* The listening socket is made here so the port is known before the
+	 * fork, and listens before it: the parent's first connections wait in
+	 * its backlog until the child accepts them. */
 	uv_tcp_init(&loop, &probe);
 	uv_ip4_addr("127.0.0.1", 0, &sa);
 	uv_tcp_bind(&probe, (struct sockaddr *)&sa, 0);
@@ -437,10 +333,12 @@ int main(int argc, char **argv)
 	lfd = dup(lfd);
 	uv_close((uv_handle_t *)&probe, NULL);
 	uv_run(&loop, UV_RUN_NOWAIT);
-	if (pipe(pfd) < 0)
+	if (listen(lfd, RX_BACKLOG) < 0 || pipe(pfd) < 0)
 		return 1;
 	pid = fork();
 	if (pid == 0) {
+		/* a parent that fails does not leave its receiver behind */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(pfd[0]);
 		receiver(lfd, pfd[1]);
 		_exit(0);

@@ -5,7 +5,7 @@
 # N agents (each in its own namespace with its own nginx, started with
 # nsenter --net), one redis-server of our own, one API-key entry with
 # "global": true at Q req/s, burst Q. A client offers 3 Q spread evenly
-# over the N gateways for t seconds (tests/e2e/loadgen.py, open loop, a new
+# over the N gateways for t seconds (tests/lib/loadgen.py, open loop, a new
 # connection per request, 0.5 s timeout). accepted = requests answered 200;
 # expected = Q × t' + burst, t' the span loadgen measured (the load's
 # t plus the tail in which a dropped request's retransmission may still
@@ -24,11 +24,11 @@ set -euo pipefail
 BENCH_NAME=fleet.sh
 source "$(dirname "$0")/common.sh" "$@"
 E2E_TAG=${E2E_TAG:-tgfltb$$}
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 FLEET_NET=144 FLEET_PORT=18145 FLEET_API=19544 FLEET_REDIS_PORT=16385
 # shellcheck disable=SC1091
-source "$ROOT/tests/e2e/fleet_lib.sh"
+source "$ROOT/tests/lib/fleet.sh"
 require_root
 for c in nginx redis-server redis-cli jq python3; do
   command -v "$c" >/dev/null || die "$c is needed (scripts/install-deps.sh bench)"
@@ -128,7 +128,7 @@ with \`nsenter --net\`, and one redis-server $(redis-server --version | sed -n '
 on the host, reached over the namespaces' veth pairs. One API key has a
 global quota (\`"global": true\`) of Q = $Q req/s with burst Q; its
 client offers 3 Q spread evenly over the N gateways for t = $T s
-(\`tests/e2e/loadgen.py\`, open loop, a new connection per request, 0.5 s
+(\`tests/lib/loadgen.py\`, open loop, a new connection per request, 0.5 s
 timeout). **Accepted**: requests answered 200; **kernel**: request starts
 the agents' kernels admitted under the quota, summed over the nodes;
 **expected**: Q·t' + burst, t' being the load's span as loadgen measured

@@ -2,7 +2,7 @@
 # A legitimate client under an abusive one's flood, with each limiter.
 #
 # Two clients, each in its own network namespace behind its own veth pair:
-# the legitimate one sends at a steady rate (tests/e2e/loadgen.py: open
+# the legitimate one sends at a steady rate (tests/lib/loadgen.py: open
 # loop, latency counted from each request's scheduled start, so a stall is
 # not hidden), the abusive one as fast as wrk can (closed loop, far beyond
 # its quota: its rate with no limiter is reported as the multiple of the
@@ -50,8 +50,8 @@ API_PORT=19535
 HL=198.18.135.1 CL=198.18.135.2 # legitimate client
 HA=198.18.136.1 CA=198.18.136.2 # abuser
 ABUSE_WRK=(wrk -t1 -c64 "-d${D}s" --timeout 2s)
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 for c in nginx wrk jq python3; do
   command -v "$c" >/dev/null || die "$c is needed (bash scripts/install-deps.sh bench)"
@@ -132,7 +132,7 @@ one_run() {
     apid=$!
     sleep 0.5 # the flood is on before the measured load starts
   fi
-  timeout $((D + 20)) ip netns exec "$NSL" python3 "$ROOT/tests/e2e/loadgen.py" \
+  timeout $((D + 20)) ip netns exec "$NSL" python3 "$ROOT/tests/lib/loadgen.py" \
     --url "http://$HL:$port/" --rate "$LEGIT_RATE" --duration "$D" --conns 16 --json \
     > "$WORK/$name.legit.json" || die "$name: loadgen failed"
   [ -z "$apid" ] || wait "$apid" || true

@@ -99,7 +99,7 @@ proxies to a backend on itself (keep-alive upstream). Two clients, each in
 its own network namespace behind its own veth pair, each with the same
 quota: {a.quota:g} req/s, burst {a.quota:g}, per address.
 
-- **Legitimate client**: `tests/e2e/loadgen.py`, {a.rate:g} req/s for
+- **Legitimate client**: `tests/lib/loadgen.py`, {a.rate:g} req/s for
   {a.seconds:g} s, keep-alive, open loop: latency is counted from each
   request's scheduled start, so a stall shows in full. Debian's wrk has
   no constant-rate mode (`-R` is wrk2's), hence loadgen.py.

@@ -27,8 +27,8 @@ fi
 BENCH_NAME=footprint.sh
 source "$(dirname "$0")/common.sh" "$@"
 E2E_TAG=${E2E_TAG:-tgprsf$$}
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 TGFLOOD=${TGFLOOD:-$(dirname "$TOLLGATE")/tgflood}
 [ -x "$TOLLGATE" ] || die "no agent binary at $TOLLGATE"

@@ -21,7 +21,7 @@
 # Writes the "Gateway overhead" section of BENCHMARKS.md (between its
 # markers) to SECTION.md; bench/run.sh puts it in place. Namespace, veth
 # pair, cgroup, nginx and the agent are removed on exit, pass or fail
-# (tests/e2e/lib.sh's EXIT trap; the cgroup after nginx has exited).
+# (tests/lib/e2e.sh's EXIT trap; the cgroup after nginx has exited).
 # Addresses 198.18.134.0/30, port 18134, API port 19534. About 2 minutes.
 set -euo pipefail
 BENCH_NAME=gateway.sh
@@ -36,8 +36,8 @@ WRK_ARGS=(-t1 -c32 "-d${D}s" --timeout 2s --latency)
 TARGET=0.97 TARGET_P99=1.05
 H4=198.18.134.1 # the gateway, host side of the veth
 C4=198.18.134.2 # the client
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 for c in nginx wrk jq curl ss; do
   command -v "$c" >/dev/null || die "$c is needed (apt-get install $c)"
@@ -64,13 +64,7 @@ make_cgroup "tollgate-bench-$$"
 }
 NGX
 } > "$WORK/nginx.conf"
-# The shell moves itself into the cgroup, then becomes nginx: every socket
-# nginx creates belongs to the cgroup.
-bash -c "echo \$\$ > $CG/cgroup.procs && exec nginx -c $WORK/nginx.conf -e $WORK/nginx/error.log" &
-NGINX_PID=$!
-defer "kill $NGINX_PID; wait $NGINX_PID"
-wait_port $PORT
-check "nginx master and worker run inside the cgroup" 2 "$(grep -c . "$CG/cgroup.procs")"
+nginx_in_cgroup "$WORK/nginx.conf" $PORT
 
 agent_conf() { # agent_conf CONFIG: the agent's config file for one configuration
   local gw mode=monitor quotas='{}'

@@ -2,7 +2,7 @@
 # Per-packet cost of tg_tc_ingress on live traffic, from the kernel's own
 # BPF statistics (kernel.bpf_stats_enabled: run_time_ns and run_cnt of each
 # program, read with bpftool), against a trivial counting program
-# (bench/trivial.bpf.c) attached on the same hook in front of it, so both
+# (tests/lib/trivial.bpf.c) attached on the same hook in front of it, so both
 # see the same packets in the same run.
 #
 # The real agent attaches tg_tc_ingress to the host side of a client's veth
@@ -47,8 +47,8 @@ H4=198.18.131.1 C4=198.18.131.2
 SYN_SRC=198.18.131.6
 KEY=tgbn-live-key-0123456789abcdef
 BUILD=$(dirname "$TOLLGATE")
-# shellcheck disable=SC1091 # tests/e2e/lib.sh
-source "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC1091 # tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 require_root
 for c in nginx wrk jq bpftool tc ethtool python3; do
   command -v "$c" >/dev/null || die "$c is needed (bash scripts/install-deps.sh bench)"

@@ -126,7 +126,7 @@ def main():
 conditions above. The kernel's own statistics (`kernel.bpf_stats_enabled` = 1
 for the run, {a.stats_before} before and after): `run_time_ns` ÷ `run_cnt` of
 `tg_tc_ingress`, attached by the real agent to the host side of a client's
-veth pair, and of the trivial program (bench/trivial.bpf.c, one per-CPU
+veth pair, and of the trivial program (tests/lib/trivial.bpf.c, one per-CPU
 counter) attached on the same TC hook in front of it, so both ran on the
 same packets of the same run: it is the baseline of every row. It runs
 first, so on request/response traffic it also pays for bringing the

@@ -88,6 +88,7 @@
 #include "telemetry/rates.h"
 #include "pkt.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 #define REPEAT 1000000
 #define ROUNDS 9

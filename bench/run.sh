@@ -48,35 +48,87 @@
 #
 # Needs root (BPF_PROG_TEST_RUN, namespaces, cgroups). Builds pktcost, the
 # agent and the helpers first if needed. Each benchmark has a watchdog (the
-# run_script timeouts below); the total is measured and written to
-# BENCHMARKS.md. Other work on the machine shows up as noise, so run it on a
+# table below); the total is measured and written to BENCHMARKS.md. Other work on the machine shows up as noise, so run it on a
 # quiet host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+
+# ---- the benchmarks ----------------------------------------------------------
+# bench NAME RUNS WATCHDOG ABOUT TARGETS REPORT SECTION...: one benchmark.
+# They run in the order of this table, and write their sections and report
+# in it.
+#   NAME      what `bench/run.sh NAME` selects; its raw figures are kept in
+#             the build directory as NAME.json
+#   RUNS      bench/NAME.sh (arguments SECTION.md RAW.json: bench/common.sh),
+#             or pktcost: the build's pktcost (bench/pktcost.c, run_pktcost)
+#   WATCHDOG  seconds before timeout(1) stops it
+#   ABOUT     how long it takes, for the progress line
+#   TARGETS   the build targets it needs
+#   REPORT    what of its results is printed at the end (run in $tmp)
+#   SECTION   MARKER=HEADING: a section of BENCHMARKS.md it writes, from
+#             $tmp/MARKER.md (bench/common.sh: replace_section)
+names=()
+declare -A runs watchdog about needs report sections
+bench() {
+  local n=$1
+  names+=("$n")
+  runs[$n]=$2 watchdog[$n]=$3 about[$n]=$4 needs[$n]=$5 report[$n]=$6
+  shift 6
+  sections[$n]=$(printf '%s\n' "$@")
+}
+bench pktcost   pktcost            300 "about 1.5 minutes" "pktcost" \
+  "cat table.md enforce.md socket.md" \
+  "pktcost=Conditions" \
+  "enforcecost=Per-packet cost with enforcement" \
+  "socketcost=Per-packet cost of the socket-level path"
+bench accuracy  bench/accuracy.sh  150 "about 1 minute" "tollgate" \
+  "sed -n '/^| R /,/^\$/p' accuracy.md" \
+  "accuracy=Enforcement accuracy"
+bench livecost  bench/livecost.sh  420 "about 3 minutes" "tollgate populate" \
+  "grep '^| ' livecost.md" \
+  "livecost=Per-packet cost on live traffic (bpf_stats)"
+bench gateway   bench/gateway.sh   360 "about 2.5 minutes" "tollgate" \
+  "sed -n '/^| no agent/,/^Raw/p' gateway.md" \
+  "gateway=Gateway overhead"
+bench flood     bench/flood.sh     420 "about 2.5 minutes" "tollgate" \
+  "sed -n '/^| baseline/,/^Raw/p' flood.md" \
+  "flood=Under flood: a legitimate client beside an abusive one"
+bench alerts    bench/alerts.sh    300 "about 2 minutes" "tollgate deliver_rate" \
+  "grep '^| ' alerts.md" \
+  "alerts=Anomaly events: latency, delivery rate, idle cost"
+bench check     bench/check.sh     240 "about 2 minutes" "tollgate" \
+  "grep '^| ' check.md" \
+  "check=/v1/check and the gateway hook"
+bench fleet     bench/fleet.sh     240 "about 3 minutes" "tollgate" \
+  "grep '^| ' fleet.md" \
+  "fleet=Fleet accuracy"
+bench footprint bench/footprint.sh 480 "about 3 minutes, more on a busy host" "tollgate tgflood" \
+  "sed -n '/^| tracked/,/^Raw/p' footprint.md" \
+  "footprint=Agent footprint"
+
 "$root/scripts/install-deps.sh" bench
 build=${BUILD_DIR:-build}
 # The directory as given names it in BENCHMARKS.md; scripts get its full path.
 case $build in /*) build_abs=$build ;; *) build_abs=$root/$build ;; esac
 out=${BENCHMARKS_MD:-$root/BENCHMARKS.md}
-want_pktcost=1 want_accuracy=1 want_gateway=1 want_alerts=1 want_check=1 want_livecost=1 want_flood=1 want_fleet=1 want_footprint=1
-if [ $# -gt 0 ]; then
-  want_pktcost=0 want_accuracy=0 want_gateway=0 want_alerts=0 want_check=0 want_livecost=0 want_flood=0 want_fleet=0 want_footprint=0
-  for a in "$@"; do
-    case $a in
-      pktcost) want_pktcost=1 ;;
-      accuracy) want_accuracy=1 ;;
-      gateway) want_gateway=1 ;;
-      alerts) want_alerts=1 ;;
-      check) want_check=1 ;;
-      livecost) want_livecost=1 ;;
-      flood) want_flood=1 ;;
-      fleet) want_fleet=1 ;;
-      footprint) want_footprint=1 ;;
-      *) echo "usage: bench/run.sh [pktcost] [accuracy] [gateway] [alerts] [check] [livecost] [flood] [fleet] [footprint]" >&2; exit 2 ;;
-    esac
-  done
-fi
+declare -A want # the benchmarks this run does
+for a in "$@"; do
+  known=
+  for n in "${names[@]}"; do [ "$a" != "$n" ] || known=1; done
+  if [ -z "$known" ]; then
+    echo "usage: bench/run.sh$(printf ' [%s]' "${names[@]}")" >&2
+    exit 2
+  fi
+  want[$a]=1
+done
+selected=() # in the table's order; no name given: every benchmark
+for n in "${names[@]}"; do
+  if [ $# -eq 0 ] || [ -n "${want[$n]:-}" ]; then
+    want[$n]=1
+    selected+=("$n")
+  fi
+done
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench/run.sh: needs root (BPF_PROG_TEST_RUN, network namespaces); run it with sudo" >&2
@@ -91,12 +143,13 @@ elif grep -q '^TG_TESTS:BOOL=OFF' "$build/CMakeCache.txt"; then
   cmake -S . -B "$build" -DTG_TESTS=ON >/dev/null
 fi
 targets=()
-[ $want_pktcost = 0 ] || targets+=(--target pktcost)
-[ $want_accuracy = 0 ] && [ $want_gateway = 0 ] && [ $want_alerts = 0 ] && [ $want_check = 0 ] &&
-  [ $want_livecost = 0 ] && [ $want_flood = 0 ] && [ $want_fleet = 0 ] && [ $want_footprint = 0 ] || targets+=(--target tollgate)
-[ $want_footprint = 0 ] || targets+=(--target tgflood)
-[ $want_alerts = 0 ] || targets+=(--target deliver_rate)
-[ $want_livecost = 0 ] || targets+=(--target populate)
+declare -A target_in
+for n in "${selected[@]}"; do
+  for t in ${needs[$n]}; do
+    [ -n "${target_in[$t]:-}" ] || targets+=(--target "$t")
+    target_in[$t]=1
+  done
+done
 cmake --build "$build" "${targets[@]}" -j"$(nproc)" >/dev/null
 
 tmp=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
@@ -106,59 +159,40 @@ first() { "$@" 2>&1 | head -n1 || true; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before=$(loadavg)
 run_start=$SECONDS
-declare -A took # seconds each benchmark took in this run
+declare -A took       # seconds each benchmark took in this run
+declare -A load_after # the load average after each
 
-if [ $want_pktcost = 1 ]; then
-  echo "bench/run.sh: running pktcost (about 1.5 minutes)..." >&2
-  t0=$SECONDS
+# run_pktcost: the per-packet cost tables into $tmp/{table,enforce,socket}.md
+run_pktcost() {
   # shellcheck disable=SC2086
-  timeout 300 "$build/pktcost" --json-out "$tmp/pktcost.json" --enforce-md "$tmp/enforce.md" \
-    --socket-md "$tmp/socket.md" ${PKTCOST_ARGS:-} > "$tmp/table.md"
-  load_pktcost=$(loadavg)
-  took[pktcost]=$((SECONDS - t0))
+  timeout "${watchdog[pktcost]}" "$build/pktcost" --json-out "$tmp/pktcost.json" \
+    --enforce-md "$tmp/enforce.md" --socket-md "$tmp/socket.md" ${PKTCOST_ARGS:-} > "$tmp/table.md"
   cp "$tmp/pktcost.json" "$build/pktcost.json"
-fi
-# run_script NAME SECONDS ABOUT: bench/NAME.sh into $tmp/NAME.{md,json}.
-# Each script bounds its own steps; the timeout is a last resort, and
-# lib.sh's EXIT trap still removes what the script created.
+}
+# run_script NAME: bench/NAME.sh into $tmp/NAME.{md,json}, with the agent
+# (and tgflood, when it needs it) in its environment. Each script bounds
+# its own steps; the watchdog is a last resort, and tests/lib/e2e.sh's EXIT
+# trap still removes what the script created.
 run_script() {
-  local t0=$SECONDS
-  echo "bench/run.sh: running bench/$1.sh ($3)..." >&2
-  if ! TOLLGATE="$build_abs/tollgate" timeout "$2" bash "bench/$1.sh" \
-    "$tmp/$1.md" "$tmp/$1.json" >&2; then
-    echo "bench/run.sh: bench/$1.sh failed; BENCHMARKS.md not written" >&2
+  local env=(TOLLGATE="$build_abs/tollgate")
+  [[ " ${needs[$1]} " != *" tgflood "* ]] || env+=(TGFLOOD="$build_abs/tgflood")
+  if ! env "${env[@]}" timeout "${watchdog[$1]}" \
+    bash "${runs[$1]}" "$tmp/$1.md" "$tmp/$1.json" >&2; then
+    echo "bench/run.sh: ${runs[$1]} failed; BENCHMARKS.md not written" >&2
     exit 1
   fi
   cp "$tmp/$1.json" "$build/$1.json"
-  took[$1]=$((SECONDS - t0))
 }
-if [ $want_accuracy = 1 ]; then
-  run_script accuracy 150 "about 1 minute"
-  load_accuracy=$(loadavg)
-fi
-if [ $want_livecost = 1 ]; then
-  run_script livecost 420 "about 3 minutes"
-fi
-if [ $want_gateway = 1 ]; then
-  run_script gateway 360 "about 2.5 minutes"
-fi
-if [ $want_flood = 1 ]; then
-  run_script flood 420 "about 2.5 minutes"
-fi
-if [ $want_alerts = 1 ]; then
-  run_script alerts 300 "about 2 minutes"
-fi
-if [ $want_check = 1 ]; then
-  run_script check 240 "about 2 minutes"
-fi
-if [ $want_fleet = 1 ]; then
-  run_script fleet 240 "about 3 minutes"
-fi
-if [ $want_footprint = 1 ]; then
-  TGFLOOD="$build_abs/tgflood" run_script footprint 480 "about 3 minutes, more on a busy host"
-fi
+for n in "${selected[@]}"; do
+  t0=$SECONDS
+  echo "bench/run.sh: running ${runs[$n]} (${about[$n]})..." >&2
+  if [ "${runs[$n]}" = pktcost ]; then run_pktcost; else run_script "$n"; fi
+  took[$n]=$((SECONDS - t0))
+  load_after[$n]=$(loadavg)
+done
 
-if [ $want_pktcost = 1 ]; then
+# pktcost's three sections around its tables, with the conditions of the run.
+if [ -n "${want[pktcost]:-}" ]; then
   cpu_model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   cpu_model=${cpu_model:-$(uname -m)}
   pin_cpu=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cpu"])' "$tmp/pktcost.json" 2>/dev/null || echo "?")
@@ -173,8 +207,8 @@ if [ $want_pktcost = 1 ]; then
   dirty=""
   if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then dirty=" (with uncommitted changes)"; fi
   mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-  load_row="$load_before before, $load_pktcost after pktcost"
-  [ $want_accuracy = 0 ] || load_row+=", $load_accuracy after accuracy"
+  load_row="$load_before before, ${load_after[pktcost]} after pktcost"
+  [ -z "${want[accuracy]:-}" ] || load_row+=", ${load_after[accuracy]} after accuracy"
 
   {
     cat <<EOF
@@ -200,7 +234,7 @@ if [ $want_pktcost = 1 ]; then
 ## Per-packet cost
 
 \`$build/pktcost\` (bench/pktcost.c) runs the TC program \`tg_tc_ingress\` and the
-trivial program \`trivial_tc\` (bench/trivial.bpf.c: one per-CPU array
+trivial program \`trivial_tc\` (tests/lib/trivial.bpf.c: one per-CPU array
 increment, the floor any TC program pays) on crafted packets with
 BPF_PROG_TEST_RUN, in monitor mode, one gateway port, with the client table
 (\`tg_clients\`, sized clients + 1/8) pre-populated with that many zeroed
@@ -243,7 +277,7 @@ EOF
     echo
     echo "Raw figures (per-round samples, kernel-timed cross-check of the loop rows): \`$build/pktcost.json\`."
     echo "<!-- pktcost:end -->"
-  } > "$tmp/pktcost-section.md"
+  } > "$tmp/pktcost.md"
 
   {
     cat <<EOF
@@ -279,7 +313,7 @@ EOF
     echo
     echo "Raw figures: \`$build/pktcost.json\` (\`config\`: telemetry, enforcement, enforcement-no-key)."
     echo "<!-- enforcecost:end -->"
-  } > "$tmp/enforce-section.md"
+  } > "$tmp/enforcecost.md"
 
   {
     cat <<EOF
@@ -310,7 +344,7 @@ EOF
     echo
     echo "Raw figures: \`$build/pktcost.json\` (\`program\`: tg_cgroup_ingress, tg_tc_egress, tg_cgroup_egress)."
     echo "<!-- socketcost:end -->"
-  } > "$tmp/socket-section.md"
+  } > "$tmp/socketcost.md"
 fi
 
 # replace_section (bench/common.sh) writes each section between its markers.
@@ -323,37 +357,11 @@ else
   # shellcheck disable=SC2016 # backquotes are Markdown
   printf '# Benchmarks\n\nRegenerate every section with `sudo ./bench/run.sh`.\n\n' > "$tmp/new.md"
 fi
-if [ $want_pktcost = 1 ]; then
-  replace_section pktcost "Conditions" "$tmp/pktcost-section.md" "$tmp/new.md"
-fi
-if [ $want_accuracy = 1 ]; then
-  replace_section accuracy "Enforcement accuracy" "$tmp/accuracy.md" "$tmp/new.md"
-fi
-if [ $want_pktcost = 1 ]; then
-  replace_section enforcecost "Per-packet cost with enforcement" "$tmp/enforce-section.md" "$tmp/new.md"
-  replace_section socketcost "Per-packet cost of the socket-level path" "$tmp/socket-section.md" "$tmp/new.md"
-fi
-if [ $want_livecost = 1 ]; then
-  replace_section livecost "Per-packet cost on live traffic (bpf_stats)" "$tmp/livecost.md" "$tmp/new.md"
-fi
-if [ $want_gateway = 1 ]; then
-  replace_section gateway "Gateway overhead" "$tmp/gateway.md" "$tmp/new.md"
-fi
-if [ $want_flood = 1 ]; then
-  replace_section flood "Under flood: a legitimate client beside an abusive one" "$tmp/flood.md" "$tmp/new.md"
-fi
-if [ $want_check = 1 ]; then
-  replace_section check "/v1/check and the gateway hook" "$tmp/check.md" "$tmp/new.md"
-fi
-if [ $want_footprint = 1 ]; then
-  replace_section footprint "Agent footprint" "$tmp/footprint.md" "$tmp/new.md"
-fi
-if [ $want_alerts = 1 ]; then
-  replace_section alerts "Anomaly events: latency, delivery rate, idle cost" "$tmp/alerts.md" "$tmp/new.md"
-fi
-if [ $want_fleet = 1 ]; then
-  replace_section fleet "Fleet accuracy" "$tmp/fleet.md" "$tmp/new.md"
-fi
+for n in "${selected[@]}"; do
+  while IFS= read -r s; do
+    replace_section "${s%%=*}" "${s#*=}" "$tmp/${s%%=*}.md" "$tmp/new.md"
+  done <<< "${sections[$n]}"
+done
 # The figures, from the raw figures of each benchmark's latest run.
 if bash "$root/bench/plots.sh" "$build" "$root/bench/plots"; then
   cat > "$tmp/plots.md" <<'EOF'
@@ -394,13 +402,5 @@ replace_section timing "Run time" "$tmp/timing.md" "$tmp/new.md"
 # no run of blank lines at the end
 awk 'NF { while (blank-- > 0) print ""; print; blank = 0; next } { blank++ }' "$tmp/new.md" > "$out"
 echo "bench/run.sh: wrote $out" >&2
-[ $want_pktcost = 0 ] || cat "$tmp/table.md" "$tmp/enforce.md" "$tmp/socket.md"
-[ $want_livecost = 0 ] || grep '^| ' "$tmp/livecost.md"
-[ $want_gateway = 0 ] || sed -n '/^| no agent/,/^Raw/p' "$tmp/gateway.md"
-[ $want_flood = 0 ] || sed -n '/^| baseline/,/^Raw/p' "$tmp/flood.md"
-[ $want_accuracy = 0 ] || sed -n '/^| R /,/^$/p' "$tmp/accuracy.md"
-[ $want_alerts = 0 ] || grep '^| ' "$tmp/alerts.md"
-[ $want_check = 0 ] || grep '^| ' "$tmp/check.md"
+for n in "${selected[@]}"; do (cd "$tmp" && eval "${report[$n]}"); done
 sed -n '/^| /p' "$tmp/timing.md"
-[ $want_fleet = 0 ] || grep '^| ' "$tmp/fleet.md"
-[ $want_footprint = 0 ] || sed -n '/^| tracked/,/^Raw/p' "$tmp/footprint.md"

@@ -26,6 +26,7 @@ int tg_cgroup_ingress(struct __sk_buff *skb)
 		return 1;
 	if (tc_has(skb->ingress_ifindex))
 		return 1;
+
 	return tg_count(skb, &pkt) == TG_DROP ? 0 : 1;
 }
 

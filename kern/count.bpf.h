@@ -237,13 +237,19 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 
 /* At a connection's first payload, with identity.proxy_protocol: a PROXY
  * header names the client. Returns 1 when the segment was only the header
- * (the request comes next), else 0 with p moved past any header. */
+ * (the request comes next), else 0 with p moved past any header. From a
+ * source outside identity.trusted_proxies (when set) a PROXY header is
+ * not read: the payload counts as the source's own request. */
 static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
 				      struct tg_conn *cn)
 {
 	__u32 zero = 0, hdr;
 	struct tg_scratch *sc;
-	int rc = tg_proxy_scan(skb, p->payload_off, p->payload_len);
+	int rc;
+
+	if (!proxy_source_trusted(&p->flow.saddr))
+		return 0;
+	rc = tg_proxy_scan(skb, p->payload_off, p->payload_len);
 
 	if (rc == TG_PROXY_NONE)
 		return 0;
@@ -265,6 +271,127 @@ static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
 	p->payload_off += hdr;
 	p->payload_len -= hdr;
 	return 0;
+}
+
+#define TG_TCP_ESTABLISHED 1
+#define TG_TCP_FIN_WAIT1 4
+#define TG_TCP_FIN_WAIT2 5
+#define TG_TCP_CLOSE_WAIT 8
+#define TG_TCP_LAST_ACK 9
+#define TG_TCP_CLOSING 11
+
+/* A socket past the handshake (data may flow to it). */
+static __always_inline int sk_state_open(__u32 state)
+{
+	return state == TG_TCP_ESTABLISHED || state == TG_TCP_FIN_WAIT1 ||
+	       state == TG_TCP_FIN_WAIT2 || state == TG_TCP_CLOSE_WAIT ||
+	       state == TG_TCP_LAST_ACK || state == TG_TCP_CLOSING;
+}
+
+/* Is there an established gateway socket for this segment's 4-tuple? At
+ * cgroup_skb the stack has matched the socket already; on TC it is looked
+ * up in the packet's network namespace (a gateway in another namespace,
+ * behind the host's end of a veth, is not found: the handshake proof
+ * covers it). */
+static __always_inline int conn_socket_open(struct __sk_buff *skb, const struct tg_pkt *p)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 state, len;
+
+	if (p->at_socket) {
+		sk = skb->sk;
+		if (!sk)
+			return 0;
+		sk = bpf_sk_fullsock(sk);
+		return sk && sk_state_open(sk->state);
+	}
+	if (p->is_v6) {
+		__builtin_memcpy(t.ipv6.saddr, p->flow.saddr.w, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->flow.daddr.w, 16);
+		t.ipv6.sport = p->flow.sport;
+		t.ipv6.dport = p->flow.dport;
+		len = sizeof(t.ipv6);
+	} else {
+		t.ipv4.saddr = p->flow.saddr.w[3];
+		t.ipv4.daddr = p->flow.daddr.w[3];
+		t.ipv4.sport = p->flow.sport;
+		t.ipv4.dport = p->flow.dport;
+		len = sizeof(t.ipv4);
+	}
+	sk = bpf_skc_lookup_tcp(skb, &t, len, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	state = sk->state;
+	bpf_sk_release(sk);
+	return sk_state_open(state);
+}
+
+/* Before a request start is charged: did its client complete the
+ * handshake? A blind spoofer sending request starts from a victim's
+ * address would otherwise drain the victim's bucket. Proof, cheapest
+ * first: the first payload acknowledges the server's ISN (seen in its
+ * SYN-ACK on egress), or an established socket exists for the 4-tuple.
+ * A global function: verified once, so its paths do not multiply those
+ * of the quota check after it. 1: proven. */
+__noinline __weak int tg_conn_verify(struct __sk_buff *skb, struct tg_pkt *p)
+{
+	struct tg_integrity *in = integrity_get();
+	__u32 *isn;
+
+	if (!p)
+		return 0;
+	isn = bpf_map_lookup_elem(&tg_handshake, &p->flow);
+	if (isn && p->ack == *isn + 1) {
+		bpf_map_delete_elem(&tg_handshake, &p->flow);
+		if (in)
+			in->verified_handshake++;
+		return 1;
+	}
+	if (conn_socket_open(skb, p)) {
+		if (in)
+			in->verified_socket++;
+		return 1;
+	}
+	if (in)
+		in->unverified++;
+	return 0;
+}
+
+/* Once proven, a connection stays proven: later request starts on it cost
+ * one flag test. */
+static __always_inline int conn_verify(struct __sk_buff *skb, struct tg_pkt *p,
+				       struct tg_conn *cn)
+{
+	if (cn->flags & TG_CONN_VERIFIED)
+		return 1;
+	if (!tg_conn_verify(skb, p))
+		return 0;
+	cn->flags |= TG_CONN_VERIFIED;
+	return 1;
+}
+
+/* The client closed while the dropped start at req_seq waited: that
+ * request is abandoned. Its client's kernel goes on retransmitting it
+ * (an orphan socket, up to ~100 s), and tokens coming back would admit it
+ * to a gateway nobody reads from; from now on it is never admitted. */
+static __always_inline void conn_abandon(struct tg_conn *cn)
+{
+	struct tg_quota_stats *qs;
+	struct tg_integrity *in;
+	__u32 qid = cn->qid;
+
+	if (cn->flags & TG_CONN_ABANDONED)
+		return;
+	cn->flags |= TG_CONN_ABANDONED;
+	in = integrity_get();
+	if (in)
+		in->abandoned++;
+	if (!(cn->flags & TG_CONN_BUCKET))
+		return;
+	qs = bpf_map_lookup_elem(&tg_quota_stats, &qid);
+	if (qs)
+		__sync_fetch_and_add(&qs->abandoned, 1);
 }
 
 /* A request start, or what may be one. Counts it unless it is a
@@ -334,7 +461,18 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		if ((before & TG_CONN_REQ_DENIED) && d <= 0 &&
 		    (__s32)(p->seq + p->payload_len - cn->req_seq) > 0) {
 			/* Covers a dropped start: a retransmission of it, maybe
-			 * with bytes before it the gateway has already. */
+			 * with bytes before it the gateway has already. Once
+			 * the client has closed (a FIN before, or with it) it
+			 * is abandoned: dropped, never admitted. */
+			if ((before & TG_CONN_ABANDONED) || (p->tcp_flags & TCP_FIN)) {
+				struct tg_integrity *in = integrity_get();
+
+				conn_abandon(cn);
+				if (in)
+					in->abandoned_drops++;
+				v = TG_DROP;
+				goto out;
+			}
 			p->seq = cn->req_seq;
 			recheck = 1;
 		} else if (d <= 0) {
@@ -350,12 +488,24 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		}
 	}
 	if (!recheck) {
+		__u64 w;
+		__u32 n;
+
 		cn->req_seq = p->seq;
 		cn->flags |= TG_CONN_HAVE_REQ | TG_CONN_SEEN_PAYLOAD;
+		/* What /v1/check may hand over as a key's verdict: an HTTP
+		 * request start, never a first payload of other bytes. Looked
+		 * at after any PROXY header. */
+		cn->flags &= ~TG_CONN_REQ_HTTP;
+		if (payload_head(skb, p, &w, &n) == 0 && tg_is_request_start(w, n))
+			cn->flags |= TG_CONN_REQ_HTTP;
 		cn->requests++;
 		cn->req_ns = now;
 	}
-	v = conn_verdict(skb, p, client, ckey, cn, now, s);
+	/* An unproven start is counted, never charged: a spoofed one would
+	 * charge its victim. The gateway's stack refuses it anyway. */
+	if (conn_verify(skb, p, cn))
+		v = conn_verdict(skb, p, client, ckey, cn, now, s);
 	if (v == TG_PASS)
 		cn->flags |= TG_CONN_RESP_PENDING;
 	conn_attention(key, before, cn->flags);
@@ -416,6 +566,17 @@ static __always_inline void conn_end(struct tg_pkt *p, struct tg_client *c,
 
 	if (!cn)
 		return;
+	/* A FIN at or after a dropped start still waiting for its turn: the
+	 * client gave up on it. The connection stays known, so the start's
+	 * retransmissions are recognised and dropped. */
+	if ((p->tcp_flags & (TCP_FIN | TCP_RST)) == TCP_FIN &&
+	    (cn->flags & (TG_CONN_HAVE_REQ | TG_CONN_REQ_DENIED)) ==
+		    (TG_CONN_HAVE_REQ | TG_CONN_REQ_DENIED) &&
+	    (__s32)(p->seq + p->payload_len - cn->req_seq) >= 0) {
+		conn_abandon(cn);
+		client_touch(c, now);
+		return;
+	}
 	/* A FIN ends the last request: its size is the FIN's sequence number
 	 * minus the request start's. A RST aborts it: no size. */
 	if ((p->tcp_flags & TCP_FIN) && (cn->flags & TG_CONN_HAVE_REQ))

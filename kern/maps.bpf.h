@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "shared.h"
+#include "apikey.h"
 
 /* The PROXY address parsers run as global functions on the scratch (see
  * scan.bpf.h), so the verifier checks their loops once. */
@@ -65,6 +66,18 @@ struct {
 	__type(value, struct tg_conn);
 } tg_conns SEC(".maps") __weak;
 
+/* Handshakes in flight: the server's initial sequence number of each
+ * connection, from its SYN-ACK on egress, until the client's first payload
+ * acknowledges it (and proves the client is no blind spoofer). Small: an
+ * entry lives for one round trip. Keyed like tg_conns. */
+#define TG_HANDSHAKES 65536
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TG_HANDSHAKES);
+	__type(key, struct tg_flow);
+	__type(value, __u32);
+} tg_handshake SEC(".maps") __weak;
+
 /* Whole-agent counters of rare events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -72,6 +85,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tg_global);
 } tg_global SEC(".maps") __weak;
+
+/* Request integrity per quota id: abandoned requests (see shared.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_MAX_QUOTAS);
+	__type(key, __u32);
+	__type(value, struct tg_quota_stats);
+} tg_quota_stats SEC(".maps") __weak;
+
+/* Request integrity over every client: abandoned, unverified starts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_integrity);
+} tg_integrity SEC(".maps") __weak;
 
 /* Run-time settings written by the agent (mode, IPv6 prefix, generation). */
 struct {
@@ -115,6 +144,15 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } tg_apikeys SEC(".maps") __weak;
+
+/* The key of the API-key hash (apikey.h), drawn by the agent when it makes
+ * the maps; pinned, so a restart that adopts them keeps matching. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_hash_key);
+} tg_hash_key SEC(".maps") __weak;
 
 /* Buckets of configured keys (shared CIDR, API key): never evicted. */
 struct {
@@ -166,6 +204,15 @@ struct tg_scratch {
 	struct tg_proxy_state proxy;
 };
 
+/* The key hash's state (tg_scan_hash), per CPU: not on the stack, which
+ * the scan's chain of calls has used up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_sip);
+} tg_hash_state SEC(".maps") __weak;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -207,6 +254,16 @@ struct {
 	__type(value, struct tg_sk_state);
 } tg_sk SEC(".maps") __weak;
 
+/* identity.trusted_proxies: the sources whose PROXY header is believed
+ * (with TG_SET_PROXY_TRUSTED). Value unused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TG_MAX_PROXY_TRUSTED);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tg_lpm_key);
+	__type(value, __u8);
+} tg_proxy_trusted SEC(".maps") __weak;
+
 /* Interfaces with the TC programs: cgroup_skb skips their packets, so
  * nothing is counted twice when both attach points are configured. */
 struct {
@@ -223,11 +280,31 @@ static __always_inline struct tg_global *global_get(void)
 	return bpf_map_lookup_elem(&tg_global, &zero);
 }
 
+static __always_inline struct tg_integrity *integrity_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tg_integrity, &zero);
+}
+
 static __always_inline struct tg_settings *settings_get(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&tg_settings, &zero);
+}
+
+/* May a PROXY header from this source name the client? Without a
+ * trusted list, any source may (identity.proxy_protocol alone). */
+static __always_inline int proxy_source_trusted(const struct tg_addr *src)
+{
+	struct tg_settings *s = settings_get();
+	struct tg_lpm_key k = { .prefixlen = 128 };
+
+	if (!s || !(s->flags & TG_SET_PROXY_TRUSTED))
+		return 1;
+	k.addr = *src;
+	return bpf_map_lookup_elem(&tg_proxy_trusted, &k) != NULL;
 }
 
 static __always_inline int port_is_gateway(__u16 port_be)

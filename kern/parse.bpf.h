@@ -39,14 +39,21 @@ enum tg_parse_rc {
 struct tg_pkt {
 	struct tg_flow flow;
 	__u32 seq;         /* host order */
-	__u32 l3_off;      /* offset of the IP header */
+	__u32 ack;         /* host order */
 	__u32 payload_off; /* offset of the TCP payload */
 	__u32 payload_len; /* TCP payload bytes, from the IP length fields */
 	__u32 hdr_len;     /* IP + TCP header bytes of one segment */
 	__u8 tcp_flags;
 	__u8 is_v6;
 	__u8 frag_first;  /* a first fragment of TCP (offset 0, more to come) */
-	__u8 frag_ports;  /* ... whose ports were readable: flow.dport is set */
+	/* 64 bytes, every field in the stack slot it has always had: the
+	 * verifier tracks the offsets precisely where they are, and the main
+	 * program's frame has no byte to spare (512 with the key scan's
+	 * calls). */
+	union {
+		__u8 frag_ports; /* a fragment: its ports were readable, flow.dport is set */
+		__u8 at_socket;  /* TCP at cgroup_skb: skb->sk is the socket the stack matched */
+	};
 };
 
 struct tg_cursor {
@@ -151,13 +158,13 @@ static __always_inline int tg_parse_at(struct __sk_buff *skb, struct tg_pkt *p, 
 		.end = (void *)(long)skb->data_end,
 	};
 	void *start = c.pos;
-	__u32 ip_end_len = 0, tcp_len;
+	__u32 ip_end_len = 0, tcp_len, l3_off;
 	int l4, frag = 0;
 	struct tcphdr *tcp;
 	__u16 proto;
 
 	p->frag_first = 0;
-	p->frag_ports = 0;
+	p->frag_ports = 0; /* at_socket too */
 	if (l2) {
 		struct ethhdr *eth = cursor_take(&c, sizeof(*eth));
 
@@ -180,7 +187,7 @@ static __always_inline int tg_parse_at(struct __sk_buff *skb, struct tg_pkt *p, 
 		proto = (__u16)skb->protocol;
 	}
 
-	p->l3_off = c.pos - start;
+	l3_off = c.pos - start;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = cursor_take(&c, sizeof(*ip));
 		__u32 ihl;
@@ -236,15 +243,16 @@ static __always_inline int tg_parse_at(struct __sk_buff *skb, struct tg_pkt *p, 
 	p->flow.dport = tcp->dest;
 	p->flow.pad = 0;
 	p->seq = bpf_ntohl(tcp->seq);
+	p->ack = bpf_ntohl(tcp->ack_seq);
 	p->tcp_flags = ((__u8 *)tcp)[13];
 	p->payload_off = ((void *)tcp - start) + tcp_len;
-	p->hdr_len = p->payload_off - p->l3_off;
+	p->hdr_len = p->payload_off - l3_off;
 
 	/* Payload length from the IP length fields, not skb->len, so link-layer
 	 * padding is not payload. BIG TCP super-packets carry a zero length. */
 	if (ip_end_len == 0 || (p->is_v6 && ip_end_len == sizeof(struct ipv6hdr)))
-		ip_end_len = skb->len - p->l3_off;
-	if (ip_end_len < p->hdr_len || p->l3_off + ip_end_len > skb->len)
+		ip_end_len = skb->len - l3_off;
+	if (ip_end_len < p->hdr_len || l3_off + ip_end_len > skb->len)
 		return TG_PARSE_BAD;
 	p->payload_len = ip_end_len - p->hdr_len;
 	return TG_PARSE_TCP;

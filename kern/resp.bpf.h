@@ -62,6 +62,17 @@ static __always_inline void tg_count_response(struct __sk_buff *skb, struct tg_p
 	__u64 w0, w1;
 	int cls;
 
+	/* The server's SYN-ACK: its ISN, which the client's first payload must
+	 * acknowledge (count.bpf.h, conn_verify). */
+	if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+		f.saddr = p->flow.daddr;
+		f.daddr = p->flow.saddr;
+		f.sport = p->flow.dport;
+		f.dport = p->flow.sport;
+		f.pad = 0;
+		bpf_map_update_elem(&tg_handshake, &f, &p->seq, BPF_ANY);
+		return;
+	}
 	addr_key(&key, &p->flow.daddr);
 	r = resp_get(&key);
 	if (!r)

@@ -2,7 +2,7 @@
 /* The API-key scan of a request start: copy up to scan_bytes of the
  * segment into per-CPU scratch, then line by line (newlines searched 8
  * bytes a step) look for one that starts with a configured header name
- * (case-insensitive), strip "Bearer ", hash the value, and stop at the
+ * (case-insensitive), skip blanks and "Bearer", hash the value, and stop at the
  * first configured key. A header split across two TCP segments is not
  * seen: the scan covers the request-start segment only. */
 #ifndef TG_SCAN_BPF_H
@@ -15,12 +15,12 @@
 #include "maps.bpf.h"
 #include "parse.bpf.h"
 
-#define TG_WS_MAX 8 /* spaces allowed between ':' and the value */
 #define TG_KEY_CANDIDATES 4 /* matching header lines hashed at most */
 #define TG_SCAN_END 0xffffffffu /* tg_scan_line: no line left to look at */
 
 #define TG_NL_BYTES 0x0a0a0a0a0a0a0a0aULL
 #define TG_LOW7 0x7f7f7f7f7f7f7f7fULL
+#define TG_HIGH1 0x8080808080808080ULL
 
 /* The 8-aligned word of the scratch at (at & ~7) + 8 * k, at < TG_SCAN_MAX,
  * k <= 2 (the buffer's 64 bytes of slack hold the words past the end).
@@ -161,29 +161,77 @@ __noinline __weak __u32 tg_scan_find(void)
 	return 0;
 }
 
-/* The hash of the header value at off: blanks and "Bearer " skipped. */
+#define TG_TAB_BYTES 0x0909090909090909ULL
+#define TG_SP_BYTES 0x2020202020202020ULL
+
+/* 0x80 in each byte of x that is zero (no false positives: see tg_scan_nl). */
+static __always_inline __u64 zero_bytes(__u64 x)
+{
+	return ~(((x & TG_LOW7) + TG_LOW7) | x | TG_LOW7);
+}
+
+/* Moves sc->off past a run of blanks (SP, HTAB), however long, within the
+ * scanned bytes: eight bytes a step, a byte being blank when its XOR with
+ * 0x20 or with 0x09 is zero. A global function with the offset in map
+ * memory, verified once: a byte-at-a-time loop over the whole window is
+ * too long a path for the verifier. */
+__noinline __weak int tg_scan_blanks(void)
+{
+	__u32 zero = 0, base;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	__u64 skip;
+
+	if (!sc)
+		return 0;
+	base = sc->off & (TG_SCAN_MAX - 1);
+	/* bytes of the first word before off are not part of the run */
+	skip = ~0ULL << ((base & 7) * 8);
+	base &= ~7u;
+	for (__u32 n = 0; n < TG_SCAN_MAX / 8; n++) {
+		__u64 w, m;
+
+		if (base >= sc->len) {
+			sc->off = sc->len;
+			return 0;
+		}
+		w = scratch_aligned(sc, base, 0);
+		m = ~(zero_bytes(w ^ TG_SP_BYTES) | zero_bytes(w ^ TG_TAB_BYTES)) & TG_HIGH1 &
+		    (skip & TG_HIGH1);
+		if (m) {
+			sc->off = base + lowest_flagged_byte(m);
+			return 0;
+		}
+		skip = ~0ULL;
+		base += 8;
+	}
+	return 0;
+}
+
+/* The keyed hash of the header value at off, by the rules of apikey.h:
+ * blank runs skipped, "Bearer" and the blanks after it skipped, the key
+ * up to a key-end byte. 0 when there is no key. */
 __noinline __weak __u64 tg_scan_hash(__u32 off)
 {
 	__u32 zero = 0, n;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
-	__u64 h = TG_FNV_OFFSET, w;
+	struct tg_hash_key *hk;
+	struct tg_sip *st;
 
 	if (!sc)
 		return 0;
 	sc->off = off;
-#pragma unroll
-	for (n = 0; n < TG_WS_MAX; n++) {
-		__u8 c = sc->buf[sc->off & (TG_SCAN_MAX - 1)];
-
-		if (c != ' ' && c != '\t')
-			break;
-		sc->off++;
-	}
-	/* "bearer " is 62 65 61 72 65 72 20: fold the six letters */
-	w = scratch_word(sc, sc->off & (TG_SCAN_MAX - 1));
+	tg_scan_blanks();
 	if (sc->off + 7 <= sc->len &&
-	    ((w | 0x0000202020202020ULL) & 0x00ffffffffffffffULL) == 0x0020726572616562ULL)
+	    tg_key_bearer(scratch_word(sc, sc->off & (TG_SCAN_MAX - 1)))) {
 		sc->off += 7;
+		tg_scan_blanks();
+	}
+	/* looked up after the calls: nothing more to keep across them */
+	hk = bpf_map_lookup_elem(&tg_hash_key, &zero);
+	st = bpf_map_lookup_elem(&tg_hash_state, &zero);
+	if (!hk || !st)
+		return 0;
+	tg_sip_init(st, hk->k0, hk->k1);
 	for (n = 0; n < TG_APIKEY_MAX; n++) {
 		__u32 at = sc->off + n;
 		__u8 c;
@@ -193,9 +241,9 @@ __noinline __weak __u64 tg_scan_hash(__u32 off)
 		c = sc->buf[at & (TG_SCAN_MAX - 1)];
 		if (tg_key_end(c))
 			break;
-		h = tg_fnv_step(h, c);
+		tg_sip_byte(st, c);
 	}
-	return n ? tg_fnv_final(h) : 0;
+	return st->n ? tg_sip_final(st) : 0;
 }
 
 /* Header lines are matched as the newline search finds them, and the scan

@@ -71,6 +71,12 @@ struct tg_flow {
 #define TG_CONN_RESP_PENDING (1u << 9) /* a request awaits its response's first byte */
 #define TG_CONN_REQ_OVER (1u << 10)    /* the request start at req_seq is over a
 					* gateway-action quota: /v1/check denies it */
+#define TG_CONN_REQ_HTTP (1u << 11)    /* ... and reads as an HTTP request start (not
+					* a TLS ClientHello or other first bytes) */
+#define TG_CONN_ABANDONED (1u << 12)   /* the client closed (FIN) while the dropped start
+					* at req_seq waited: it is never admitted */
+#define TG_CONN_VERIFIED (1u << 13)    /* the client proved the handshake: its request
+					* starts may be charged */
 /* A connection with any of these needs the per-segment path. */
 #define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE)
 
@@ -250,6 +256,23 @@ struct tg_client {
 	__u32 size_hist[TG_SIZE_BUCKETS];
 };
 
+/* Request integrity, per quota id (ARRAY, TG_MAX_QUOTAS entries, atomic
+ * adds): what the buckets' own counters do not hold. */
+struct tg_quota_stats {
+	__u64 abandoned; /* dropped starts whose client closed: never admitted */
+	__u64 pad[3];
+};
+
+/* Request integrity over every client (PERCPU_ARRAY, one entry). */
+struct tg_integrity {
+	__u64 abandoned;  /* dropped starts whose client closed */
+	__u64 abandoned_drops; /* their retransmissions dropped after that */
+	__u64 unverified; /* request starts with no proven handshake: not charged */
+	__u64 verified_handshake; /* first payloads proven by the server's ISN */
+	__u64 verified_socket;    /* ... by an established socket */
+	__u64 pad[3];
+};
+
 /* Whole-agent counters (PERCPU_ARRAY, one entry). Only rare paths touch it. */
 struct tg_global {
 	__u64 new_clients;   /* per-client entries created (minus live = evicted) */
@@ -288,7 +311,16 @@ struct tg_settings {
 	__u32 pad;
 };
 
+/* The 128-bit key of the API-key hash (ARRAY, one entry: tg_hash_key). */
+struct tg_hash_key {
+	__u64 k0, k1;
+};
+
 #define TG_SET_PROXY_PROTOCOL (1u << 0)
+/* identity.trusted_proxies is set: a PROXY header is believed only from a
+ * source in tg_proxy_trusted. Off (an empty list): from any source. */
+#define TG_SET_PROXY_TRUSTED (1u << 2)
+#define TG_MAX_PROXY_TRUSTED 64 /* identity.trusted_proxies entries */
 /* Record (API key, client) pairs in tg_key_use: the key_shared and
  * key_rotation detectors are on. Makes every request start scan its
  * headers for a key, even with no API-key quota entry. */

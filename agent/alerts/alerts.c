@@ -15,6 +15,7 @@
 #include "lib/clock.h"
 #include "lib/buf.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 /* A triage answer waiting to be handed to delivery. */
 struct tg_triage_item {

@@ -11,6 +11,7 @@
 #include "api/check.h"
 #include "telemetry/rates.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 static int parse_addr(const char *s, size_t n, struct tg_addr *a)
 {
@@ -39,20 +40,33 @@ int tg_check_client(const struct tg_config *cfg, const char *real_ip, const char
 		    struct tg_addr *client, const char **why)
 {
 	const char *end;
+	bool from_xff = !real_ip || !*real_ip;
 
-	if (!real_ip || !*real_ip) {
-		*why = "X-Real-IP is required (the client's address)";
+	if (from_xff && (!xff || !*xff)) {
+		*why = "X-Real-IP or X-Forwarded-For is required (the client's address)";
 		return -1;
 	}
-	if (parse_addr(real_ip, strlen(real_ip), client)) {
+	if (!from_xff && parse_addr(real_ip, strlen(real_ip), client)) {
 		*why = "X-Real-IP is not an IP address";
 		return -1;
 	}
-	if (!xff || !tg_config_trusted(cfg, client->w))
+	if (!from_xff && (!xff || !tg_config_trusted(cfg, client->w)))
 		return 0;
 	/* Right to left: the first hop that is not ours is the client. A
-	 * malformed hop ends the walk: what lies left of it is unverifiable. */
+	 * malformed hop ends the walk: what lies left of it is unverifiable.
+	 * Without X-Real-IP the gateway's own hop, the rightmost (its TCP
+	 * peer, which Traefik's ForwardAuth appends), must parse. */
 	end = xff + strlen(xff);
+	if (from_xff) {
+		const char *start = end;
+
+		while (start > xff && start[-1] != ',')
+			start--;
+		if (parse_addr(start, (size_t)(end - start), client)) {
+			*why = "X-Forwarded-For's last hop is not an IP address";
+			return -1;
+		}
+	}
 	while (end > xff) {
 		const char *start = end;
 		struct tg_addr hop;
@@ -76,18 +90,23 @@ void tg_check_client_key(const struct tg_config *cfg, const struct tg_addr *a, s
 		tg_addr_mask(key, cfg->ipv6_prefix);
 }
 
+/* The rules of apikey.h, as the kernel's scan applies them. */
 uint64_t tg_check_key_hash(const char *v)
 {
-	uint64_t h = TG_FNV_OFFSET;
+	uint64_t w = 0;
 	size_t n;
 
-	while (*v == ' ' || *v == '\t')
+	while (tg_key_blank((uint8_t)*v))
 		v++;
-	if (!strncasecmp(v, "bearer ", 7))
-		v += 7;
+	if (strnlen(v, 7) == 7) {
+		memcpy(&w, v, 7);
+		if (tg_key_bearer(w))
+			for (v += 7; tg_key_blank((uint8_t)*v); v++)
+				;
+	}
 	for (n = 0; v[n] && n < TG_APIKEY_MAX && !tg_key_end((uint8_t)v[n]); n++)
-		h = tg_fnv_step(h, (uint8_t)v[n]);
-	return n ? tg_fnv_final(h) : 0;
+		;
+	return n ? tg_apikey_hash(v, n) : 0;
 }
 
 static int u64_cmp(const void *a, const void *b)

@@ -14,8 +14,11 @@
 #include "shared.h"
 
 /* The client a check is about: X-Real-IP, or, when that is a trusted
- * proxy, the rightmost X-Forwarded-For address that is not. 0, or -1 with
- * a reason. */
+ * proxy, the rightmost X-Forwarded-For address that is not. Without
+ * X-Real-IP, the rightmost X-Forwarded-For address that is not a trusted
+ * proxy: a gateway that appends its TCP peer there and sends no X-Real-IP
+ * (Traefik's ForwardAuth, gateway-hooks/GATEWAYS.md) names the client
+ * that way. 0, or -1 with a reason. */
 int tg_check_client(const struct tg_config *cfg, const char *real_ip, const char *xff,
 		    struct tg_addr *client, const char **why);
 
@@ -25,9 +28,9 @@ int tg_check_addr(const char *s, struct tg_addr *a);
 /* The client key of an address: IPv6 masked to identity.ipv6_prefix. */
 void tg_check_client_key(const struct tg_config *cfg, const struct tg_addr *a, struct tg_addr *key);
 
-/* The hash of an API key header's value as the kernel computes it:
- * blanks and "Bearer " skipped, up to a blank, ',' or ';', at most
- * TG_APIKEY_MAX bytes. 0 when there is no key. */
+/* The keyed hash of an API key header's value as the kernel computes it
+ * (the rules of kern/apikey.h: blank runs and "Bearer" skipped, up to a
+ * blank, ',' or ';', at most TG_APIKEY_MAX bytes). 0 when there is no key. */
 uint64_t tg_check_key_hash(const char *value);
 
 /* The hashes of cfg's API-key entries, sorted, into out (at most cap);

@@ -98,6 +98,12 @@ static void totals_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *i
 	tg_metric_one(b, "addr_buckets", "gauge", "Per-address buckets live (quotas.default, per_address entries).", inst, (double)t->addr_buckets);
 	tg_metric_one(b, "addr_buckets_evicted_total", "counter", "Per-address buckets evicted under map pressure: those clients start again from a full bucket.", inst, (double)t->addr_buckets_evicted);
 	tg_metric_one(b, "fragments_dropped_total", "counter", "First IP fragments toward gateway ports dropped (enforce mode).", inst, (double)t->fragments_dropped);
+	tg_metric_one(b, "requests_abandoned_total", "counter", "Dropped request starts whose client closed (FIN) before they were admitted: never admitted after.", inst, (double)t->abandoned);
+	tg_metric_one(b, "requests_abandoned_dropped_total", "counter", "Retransmissions of abandoned request starts dropped.", inst, (double)t->abandoned_drops);
+	tg_metric_one(b, "requests_unverified_total", "counter", "Request starts whose client proved no handshake (a spoofed source, or a gateway socket out of sight): counted, never charged to a bucket.", inst, (double)t->unverified);
+	tg_metric_family(b, "connections_verified_total", "counter", "Connections whose client proved the handshake at its first request start, by proof.");
+	tg_metric_sample(b, "connections_verified_total", inst, ",proof=\"handshake\"", "%" PRIu64, t->verified_handshake);
+	tg_metric_sample(b, "connections_verified_total", inst, ",proof=\"socket\"", "%" PRIu64, t->verified_socket);
 	tg_metric_one(b, "denial_events_total", "counter", "Denial events received from the kernel (one per key per second at most).", inst, (double)a->events->received);
 	tg_metric_one(b, "denial_events_lost_total", "counter", "Denial events lost to a full ring buffer.", inst, (double)t->events_lost);
 	tg_metric_one(b, "enforcing", "gauge", "1 in enforce mode, 0 in monitor mode.", inst, a->cfg->mode == TG_MODE_ENFORCE ? 1 : 0);
@@ -183,6 +189,7 @@ static void keys_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *ins
 		{ "key_bytes_allowed_total", "counter", "Payload bytes of admitted requests, per key." },
 		{ "key_connections_denied_total", "counter", "SYNs beyond the connection rate (dropped or would be), per key." },
 		{ "key_tokens", "gauge", "Requests the key's bucket admits now (shared buckets only)." },
+		{ "key_requests_abandoned_total", "counter", "Dropped request starts whose client closed before they were admitted: never admitted after, per key." },
 	};
 	static struct tg_bucket st[TG_MAX_QUOTAS]; /* 100 KB: not on the stack */
 	int per[TG_MAX_QUOTAS];
@@ -209,6 +216,7 @@ static void keys_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *ins
 			case 2: v = (double)s->would_deny; break;
 			case 3: v = (double)s->allowed_bytes; break;
 			case 4: v = (double)s->conns_denied; break;
+			case 6: v = (double)tg_key_abandoned(a, qid); break;
 			default:
 				if (per[qid] || !q->req_interval)
 					continue;

@@ -54,6 +54,16 @@ int tg_key_state(struct tg_api_ctx *a, int qid, struct tg_bucket *sum, uint64_t 
 	return 0;
 }
 
+uint64_t tg_key_abandoned(struct tg_api_ctx *a, int qid)
+{
+	struct tg_quota_stats qs;
+	__u32 id = (__u32)qid;
+
+	if (bpf_map_lookup_elem(tg_kern_fd(a->kern, tg_quota_stats), &id, &qs))
+		return 0;
+	return qs.abandoned;
+}
+
 /* "tokens" (requests a bucket admits now) and "bytes_left" (negative in
  * debt); null where the quota has no such limit. */
 void tg_bucket_levels_json(struct tg_buf *b, const struct tg_quota *q, const struct tg_bucket *bk)
@@ -132,7 +142,7 @@ static void key_json(struct tg_api_ctx *a, struct tg_buf *b, int qid)
 	else
 		tg_bucket_levels_json(b, q, &st);
 	tg_bucket_counts_json(b, &st);
-	tg_buf_printf(b, "}}");
+	tg_buf_printf(b, ",\"abandoned\":%" PRIu64 "}}", tg_key_abandoned(a, qid));
 }
 
 void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)

@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <linux/magic.h>
 #include <net/if.h>
@@ -21,6 +22,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 #include "shared.h"
+#include "lib/fs.h"
 
 #define BPFFS "/sys/fs/bpf"
 #define PIN_ROOT BPFFS "/tollgate"
@@ -297,23 +299,13 @@ int tg_detach_dir_filters(const char *dir, void (*fn)(void *arg, bool error, con
 	return failed ? -1 : done;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if ((type == FTW_DP ? rmdir(path) : unlink(path)) != 0) {
-		fprintf(stderr, "tollgate detach: cannot remove %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* Returns 1 when pins were removed, 0 when there were none, -1 on failure. */
 static int remove_pins(const char *instance)
 {
-	char dir[128];
+	char dir[128], why[320];
 	struct statfs sf;
 	struct stat st;
+	int rc;
 
 	/* bpffs not mounted: nothing was ever pinned here (and it is not
 	 * ours to mount) */
@@ -322,8 +314,14 @@ static int remove_pins(const char *instance)
 	snprintf(dir, sizeof(dir), PIN_ROOT "/%s", instance);
 	if (lstat(dir, &st) != 0)
 		return errno == ENOENT ? 0 : -1;
-	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+	/* The directory is the agent's user's (with `user`): it may have put
+	 * symlinks there, or swap a directory for one while this runs. From
+	 * held fds, never following one, only what is under dir goes. */
+	rc = tg_fs_remove_tree(AT_FDCWD, dir, why, sizeof(why));
+	if (rc && rc != -ENOENT) {
+		fprintf(stderr, "tollgate detach: %s\n", why);
 		return -1;
+	}
 	printf("removed pins under %s\n", dir);
 	/* another instance's directory keeps the parent */
 	if (rmdir(PIN_ROOT) == 0)

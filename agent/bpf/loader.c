@@ -19,6 +19,7 @@
 #include "lib/caps.h"
 #include "bpf/instance_lock.h"
 #include "lib/fs.h"
+#include "lib/keyhash.h"
 
 #define TG_BPFFS "/sys/fs/bpf"
 #define TG_BTF "/sys/kernel/btf/vmlinux"
@@ -138,8 +139,10 @@ static int open_pin_dirs(struct tg_kern *k)
 	if (!slash)
 		return -EINVAL;
 	*slash = 0;
-	k->pin_dirfd = open(k->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	k->inst_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Both may be the agent's user's from a run with `user`: a symlink
+	 * planted for them is refused (ELOOP), never followed. */
+	k->pin_dirfd = open(k->pin_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	k->inst_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	return k->pin_dirfd < 0 || k->inst_dirfd < 0 ? -errno : 0;
 }
 
@@ -211,6 +214,33 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 	if (err)
 		return err;
 	return tollgate_bpf__load(k->skel);
+}
+
+/* The API-key hash key: the one the adopted maps hold (their keys keep
+ * matching), else a fresh random one. Before tg_kern_apply, which hashes
+ * the configured keys. */
+static int hash_key_init(struct tg_kern *k)
+{
+	int fd = tg_kern_fd(k, tg_hash_key);
+	struct tg_hash_key hk = { 0 };
+	__u32 zero = 0;
+	int err;
+
+	if (bpf_map_lookup_elem(fd, &zero, &hk))
+		return -errno;
+	if (!hk.k0 && !hk.k1) {
+		uint64_t k0, k1;
+
+		err = tg_keyhash_random(&k0, &k1);
+		if (err)
+			return err;
+		hk.k0 = k0;
+		hk.k1 = k1;
+		if (bpf_map_update_elem(fd, &zero, &hk, BPF_ANY))
+			return -errno;
+	}
+	tg_keyhash_set(hk.k0, hk.k1);
+	return 0;
 }
 
 /* Two agents of one instance would count, enforce and sync into the same
@@ -302,6 +332,11 @@ int tg_kern_open(struct tg_kern *k, const struct tg_config *cfg)
 	/* before tg_kern_apply: the config's quotas and settings are written
 	 * over what was copied, and quota ids stay those the buckets use */
 	tg_migrate_copy(k, k->instance_dir, k->old_layouts, k->n_old_layouts, adopt);
+	err = hash_key_init(k);
+	if (err) {
+		tg_log_fail("cannot set the API-key hash key: %s", strerror(-err));
+		goto unlock;
+	}
 	return 0;
 unlock:
 	close(k->lock_fd);
@@ -346,8 +381,11 @@ int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int g
 			bpf_map_update_elem(ports_fd, &port, &on, BPF_ANY);
 		}
 	}
-	/* Quotas before the settings: a mode switch to enforce finds them. */
+	/* Quotas before the settings: a mode switch to enforce finds them;
+	 * so do the trusted proxies once the settings say to use them. */
 	err = tg_quotas_apply(k, cfg);
+	if (!err)
+		err = tg_proxy_trusted_apply(k, cfg);
 	if (err)
 		return err;
 	tg_settings_build(&s, cfg, generation);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "tollgate.skel.h"
 #include "bpf/detach.h"
 #include "bpf/kern.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "bpf/migrate_plan.h"
 #include "shared.h"
@@ -279,31 +281,18 @@ static void say_log(void *arg, bool error, const char *line)
 		pr_info("old layout: filter removed", "pin_dir=%s detail=\"%s\"", dir, line);
 }
 
-static int remove_dir(const char *dir)
+/* The old layout's pins. The instance directory is the agent's user's
+ * (with `user`), so from held fds, never following a symlink. */
+static int remove_dir(const char *dir, char *why, size_t whylen)
 {
-	char path[768];
-	struct dirent *e;
-	int err = 0;
-	DIR *d = opendir(dir);
+	int err = tg_fs_remove_tree(AT_FDCWD, dir, why, whylen);
 
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (unlink(path) && !err)
-			err = -errno;
-	}
-	closedir(d);
-	if (rmdir(dir) && !err)
-		err = -errno;
-	return err;
+	return err == -ENOENT ? 0 : err;
 }
 
 int tg_migrate_finish(const char *instance_dir, const int *old, int n_old)
 {
-	char dir[512];
+	char dir[512], why[320];
 	int failed = 0;
 
 	for (int i = 0; i < n_old; i++) {
@@ -319,10 +308,10 @@ int tg_migrate_finish(const char *instance_dir, const int *old, int n_old)
 			failed = 1;
 			continue;
 		}
-		err = remove_dir(dir);
+		err = remove_dir(dir, why, sizeof(why));
 		if (err) {
 			pr_warn("old layout: pins not all removed", "pin_dir=%s err=\"%s\"", dir,
-				strerror(-err));
+				why);
 			failed = 1;
 			continue;
 		}

@@ -79,6 +79,8 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 	s->event_interval_ns = TG_EVENT_INTERVAL_NS;
 	if (cfg->proxy_protocol)
 		s->flags |= TG_SET_PROXY_PROTOCOL;
+	if (cfg->n_trusted > 0)
+		s->flags |= TG_SET_PROXY_TRUSTED;
 	if (cfg->anomaly.det[TG_AN_KEY_SHARED].enabled || cfg->anomaly.det[TG_AN_KEY_ROTATION].enabled)
 		s->flags |= TG_SET_KEY_USE;
 	for (int i = 0; i < cfg->n_key_headers && i < TG_MAX_KEY_HEADERS; i++) {
@@ -97,6 +99,13 @@ void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e)
 	memset(k, 0, sizeof(*k));
 	k->prefixlen = e->prefix_len;
 	memcpy(k->addr.w, e->cidr, sizeof(k->addr.w));
+}
+
+void tg_trusted_lpm_key(struct tg_lpm_key *k, const struct tg_cidr *c)
+{
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = c->prefix_len;
+	memcpy(k->addr.w, c->net, sizeof(k->addr.w));
 }
 
 void tg_quota_local_share(uint64_t rate, uint64_t burst, uint32_t nodes, uint64_t *lrate,

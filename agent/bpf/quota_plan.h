@@ -26,6 +26,10 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 /* LPM key of a CIDR entry. */
 void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e);
 
+/* LPM key of an identity.trusted_proxies CIDR (tg_proxy_trusted). */
+_Static_assert(TG_MAX_TRUSTED == TG_MAX_PROXY_TRUSTED, "trusted proxies: one bound");
+void tg_trusted_lpm_key(struct tg_lpm_key *k, const struct tg_cidr *c);
+
 /* The local share of a global quota (used while Redis is out of reach):
  * rate and burst divided by expected_nodes, at least 1. */
 void tg_quota_local_share(uint64_t rate, uint64_t burst, uint32_t nodes, uint64_t *lrate,

@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "bpf/quota_plan.h"
 #include "bpf/quotas.h"
+#include "lib/keyhash.h"
 
 static int write_quota(int fd, __u32 id, const struct tg_quota *q)
 {
@@ -178,6 +179,36 @@ int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg)
 		tg_quota_build(&k->qvals[ids[i]], cfg, &cfg->quotas[i]);
 		k->qentry[ids[i]] = i;
 	}
+	return 0;
+}
+
+static int keep_trusted(const void *key, void *arg)
+{
+	const struct tg_config *cfg = arg;
+
+	for (int i = 0; i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
+		struct tg_lpm_key want;
+
+		tg_trusted_lpm_key(&want, &cfg->trusted[i]);
+		if (!memcmp(&want, key, sizeof(want)))
+			return 1;
+	}
+	return 0;
+}
+
+int tg_proxy_trusted_apply(struct tg_kern *k, const struct tg_config *cfg)
+{
+	int fd = bpf_map__fd(k->skel->maps.tg_proxy_trusted);
+	__u8 one = 1;
+
+	for (int i = 0; i < cfg->n_trusted && i < TG_MAX_TRUSTED; i++) {
+		struct tg_lpm_key lk;
+
+		tg_trusted_lpm_key(&lk, &cfg->trusted[i]);
+		if (bpf_map_update_elem(fd, &lk, &one, BPF_ANY))
+			return -errno;
+	}
+	prune(fd, sizeof(struct tg_lpm_key), keep_trusted, (void *)cfg);
 	return 0;
 }
 

@@ -7,6 +7,9 @@
 
 /* Writes cfg's quotas, CIDRs and API keys in place. Returns 0 or -errno. */
 int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg);
+/* Writes identity.trusted_proxies into tg_proxy_trusted (new ones first,
+ * then the ones gone), before the settings say to use it. 0 or -errno. */
+int tg_proxy_trusted_apply(struct tg_kern *k, const struct tg_config *cfg);
 /* The quota id of an entry name ("default" is 0), or -1. */
 int tg_quotas_find(const struct tg_kern *k, const char *name);
 

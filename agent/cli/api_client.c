@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/api_client.h"
+#include "lib/addr.h"
 #include "lib/buf.h"
 
 #define TG_API_TOKEN_HDR_MAX 320 /* "X-Tollgate-Token: " and a 256-byte token */
@@ -74,6 +75,11 @@ static bool token_ok(const char *t)
 		if ((unsigned char)t[n] < 0x21 || (unsigned char)t[n] > 0x7e)
 			return false;
 	return n >= 1 && n < TG_API_TOKEN_HDR_MAX - 32;
+}
+
+bool tg_api_client_may_send_token(const char *api, bool token_env_given)
+{
+	return !api || token_env_given || tg_addr_listen_is_loopback(api);
 }
 
 const char *tg_api_client_token_from_env(const char *name, bool *bad)

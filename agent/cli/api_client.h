@@ -30,6 +30,13 @@ const char *tg_api_client_token_from_env(const char *name, bool *bad);
 
 #define TG_API_TOKEN_ENV_DEFAULT "TOLLGATE_API_TOKEN"
 
+/* Whether status and top send the token to api (the --api address, NULL
+ * when the address is the config's api.listen): always for the config's
+ * address or when the user named the variable (--token-env); for an
+ * --api address only when it is loopback. A token in the environment is
+ * not handed to whatever host a command line names. */
+bool tg_api_client_may_send_token(const char *api, bool token_env_given);
+
 /* The error line for a failed answer ("cannot reach ...", "the agent asks
  * for an API token ...", "the agent answered 500: ..."), after "cmd: "
  * unless cmd is NULL. */

@@ -28,7 +28,7 @@
 #define TOP_HEAD_LINES 3     /* title, status line, column titles */
 #define TOP_PLAIN_ROWS 20    /* clients in a frame for a pipe without -n */
 #define TOP_PLAIN_COLS 200   /* wide enough for every column and address */
-#define TOP_MAX_ROWS 100000  /* /v1/clients' limit */
+#define TOP_MAX_ROWS 1000  /* /v1/clients' limit */
 
 #define ESC_ALT_ON "\x1b[?1049h\x1b[?25l\x1b[2J"
 #define ESC_ALT_OFF "\x1b[?25h\x1b[?1049l"

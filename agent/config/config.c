@@ -3,6 +3,7 @@
  * of them, and a bad reload leaves the running config untouched. */
 #include "config/config.h"
 #include "config/config_int.h"
+#include "lib/addr.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -350,7 +351,7 @@ static void cross_check(struct ctx *c)
 	char path[64];
 
 	tg_config_cluster_check(c->cfg, c->errs);
-	if (!c->cfg->api_token_env[0] && !tg_cfg_listen_is_loopback(c->cfg->api_listen))
+	if (!c->cfg->api_token_env[0] && !tg_addr_listen_is_loopback(c->cfg->api_listen))
 		errf(c, "$.api.listen", "a non-loopback address needs api.token_env (a bearer token)");
 	tg_cfg_check_listen_cross(c->cfg, c->errs);
 	if (c->cfg->cgroup[0])

@@ -63,6 +63,7 @@ enum tg_hook_format {
 #define TG_MAX_TRUSTED 64
 #define TG_MAX_HOOK_HEADERS 8
 #define TG_URL_LEN 512
+#define TG_API_TOKEN_MIN 16 /* api.token_env's value: shorter is refused */
 #define TG_PATH_LEN 256
 #define TG_SECRET_MAX 256
 
@@ -74,6 +75,7 @@ struct tg_hook_header {
 struct tg_webhook_config {
 	char name[TG_NAME_LEN];        /* [A-Za-z0-9_.-]{1,31}, unique */
 	char url[TG_URL_LEN];          /* http:// or https:// */
+	bool redact_url;               /* print it redacted (tg_config_url_redacted); default true */
 	int format;                    /* enum tg_hook_format */
 	char secret_env[TG_ENV_NAME_LEN];
 	char secret_file[TG_PATH_LEN];
@@ -208,11 +210,13 @@ int tg_config_load(const char *file, struct tg_config *cfg,
 
 /* The effective config as JSON (every supported key, defaults filled in).
  * API keys given inline print as "<redacted>", keys from the environment as
- * their api_key_env name. Caller frees. */
+ * their api_key_env name, webhook URLs redacted (tg_config_url_redacted)
+ * unless the webhook says "redact_url": false. Caller frees. */
 char *tg_config_to_json(const struct tg_config *cfg);
 
-/* Prints inline API keys in clear, so the output parses back to the same
- * config. Only for tests and in-process copies: never print or log it. */
+/* Prints inline API keys and webhook URLs in clear, so the output parses
+ * back to the same config. Only for tests and in-process copies: never
+ * print or log it. */
 #define TG_CONFIG_JSON_SECRETS 1u
 
 /* tg_config_to_json with TG_CONFIG_JSON_* flags. */
@@ -230,6 +234,14 @@ void tg_config_errors_print(FILE *f, const char *file,
 
 /* The detectors' defaults (anomaly.*). */
 void tg_config_anomaly_defaults(struct tg_anomaly_config *a);
+
+/* A webhook URL as check-config, /v1/config and the logs show it: its
+ * userinfo, query, fragment and any path after the first segment are
+ * "<redacted>" (a Slack incoming-webhook URL, a user:password@ or a
+ * ?token= is a bearer secret): "https://hooks.slack.com/services/<redacted>".
+ * The scheme, host, port and first path segment stay, to tell receivers
+ * apart. out: at least TG_URL_LEN + 32 bytes. */
+void tg_config_url_redacted(const char *url, char *out, size_t len);
 
 /* addr (network order, IPv4-mapped) is inside one of the trusted CIDRs
  * (identity.trusted_proxies). */

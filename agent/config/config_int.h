@@ -39,8 +39,6 @@ const char *tg_cfg_check_state_dir(const char *in, char *out, size_t len);
 void tg_cfg_parse_trusted(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			  struct tg_config_errors *errs);
 struct cJSON *tg_cfg_trusted_json(const struct tg_config *cfg, unsigned flags);
-/* A "host:port" as tg_cfg_check_listen stored it: is the host loopback? */
-bool tg_cfg_listen_is_loopback(const char *listen);
 /* An environment variable's name, [A-Za-z_][A-Za-z0-9_]{0,62}; the reason
  * every *_env key gives for one that is not. */
 bool tg_cfg_env_name_ok(const char *name);

@@ -45,20 +45,6 @@ const char *tg_cfg_check_listen(const char *in, char *out, size_t len)
 	return NULL;
 }
 
-bool tg_cfg_listen_is_loopback(const char *listen)
-{
-	struct sockaddr_storage ss;
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
-
-	if (tg_addr_parse_listen(listen, &ss))
-		return false;
-	if (ss.ss_family == AF_INET)
-		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
-}
-
 /* A user or group name as the config takes it: 1..32 of [A-Za-z0-9_.-],
  * not starting with '-' (an option to a tool), not all digits (an id). Its
  * length, or 0 when it is not one. */
@@ -186,7 +172,7 @@ void tg_cfg_check_listen_cross(struct tg_config *cfg, struct tg_config_errors *e
 	if (port_of(l) == port_of(cfg->api_listen))
 		tg_config_errf(errs, "$.api.check_listen", "needs a port of its own (api.listen has "
 			       "port %d)", port_of(cfg->api_listen));
-	if (!cfg->api_token_env[0] && !tg_cfg_listen_is_loopback(l))
+	if (!cfg->api_token_env[0] && !tg_addr_listen_is_loopback(l))
 		tg_config_errf(errs, "$.api.check_listen", "a non-loopback address needs "
 			       "api.token_env (a bearer token)");
 }
@@ -200,7 +186,8 @@ bool tg_cfg_env_name_ok(const char *name)
 
 /* api.token_env: null, or the name of a variable holding the API's bearer
  * token, read once here like the other secrets. The token travels in a
- * header, hence visible ASCII only. */
+ * header, hence visible ASCII only; it is all that stands between a local
+ * user (or the network) and the API, hence at least 16 bytes. */
 void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			    struct tg_config_errors *errs)
 {
@@ -227,9 +214,10 @@ void tg_cfg_parse_token_env(struct tg_config *cfg, const struct cJSON *v, const 
 	for (n = 0; val[n]; n++)
 		if ((unsigned char)val[n] < 0x21 || (unsigned char)val[n] > 0x7e)
 			break;
-	if (val[n] || n > TG_SECRET_MAX) {
-		tg_config_errf(errs, path, "environment variable %s must hold 1..%d visible "
-			       "ASCII characters (no spaces)", name, TG_SECRET_MAX);
+	if (val[n] || n > TG_SECRET_MAX || n < TG_API_TOKEN_MIN) {
+		tg_config_errf(errs, path, "environment variable %s must hold %d..%d visible "
+			       "ASCII characters (no spaces)%s", name, TG_API_TOKEN_MIN, TG_SECRET_MAX,
+			       !val[n] && n < TG_API_TOKEN_MIN ? ": a shorter token is guessed" : "");
 		return;
 	}
 	memcpy(cfg->api_token, val, n + 1);

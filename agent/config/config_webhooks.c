@@ -5,6 +5,7 @@
  * values never reach an error message or the printed config. */
 #include "config/config.h"
 #include "config/config_int.h"
+#include "lib/fs.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -29,11 +30,12 @@ static const char *const format_names[] = {
 };
 
 enum wkey { W_NAME, W_URL, W_FORMAT, W_SECRET_ENV, W_SECRET_FILE, W_MIN_SEV, W_TIMEOUT,
-	    W_RETRY_MAX, W_HEADERS, W_PLUGIN, W_OPTIONS, W_MODEL, W_API_KEY_ENV, N_WKEYS };
+	    W_RETRY_MAX, W_HEADERS, W_PLUGIN, W_OPTIONS, W_MODEL, W_API_KEY_ENV, W_REDACT_URL,
+	    N_WKEYS };
 
 static const char *const wkeys[N_WKEYS] = {
 	"name", "url", "format", "secret_env", "secret_file", "min_severity", "timeout_ms",
-	"retry_max_ms", "headers", "plugin", "options", "model", "api_key_env"
+	"retry_max_ms", "headers", "plugin", "options", "model", "api_key_env", "redact_url"
 };
 
 /* Headers the agent sets itself: a configured one would corrupt the
@@ -121,6 +123,8 @@ static const char *check_url(const char *s)
 
 	if (strlen(s) >= TG_URL_LEN)
 		return "longer than 511 characters";
+	if (strstr(s, REDACTED))
+		return "holds " REDACTED ": put the real URL here (check-config prints it redacted)";
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p <= ' ' || *p == 0x7f)
 			return "must not hold spaces or control characters";
@@ -287,6 +291,11 @@ static const char *parse_value(struct tg_webhook_config *w, int k, const cJSON *
 	}
 	case W_MODEL:
 		return copy_str(v, w->model, sizeof(w->model));
+	case W_REDACT_URL:
+		if (!cJSON_IsBool(v))
+			return "expected true or false";
+		w->redact_url = cJSON_IsTrue(v);
+		return NULL;
 	case W_API_KEY_ENV:
 		if (!cJSON_IsString(v))
 			return "expected a string";
@@ -315,10 +324,10 @@ static void parse_entry(struct tg_webhook_config *w, const cJSON *obj, const cha
 	uint32_t seen = 0;
 	const char *reason;
 	const cJSON *it;
-	struct stat st;
 	int k;
 
 	memset(w, 0, sizeof(*w));
+	w->redact_url = true;
 	w->timeout_ms = 5000;
 	w->retry_max_ms = 60000;
 	w->min_severity = TG_SEV_INFO;
@@ -361,10 +370,13 @@ static void parse_entry(struct tg_webhook_config *w, const cJSON *obj, const cha
 		tg_config_errf(errs, path, "format openai needs a model");
 	if (w->format == TG_FMT_PLUGIN && !(seen & (1u << W_PLUGIN)))
 		tg_config_errf(errs, path, "format plugin needs a plugin path");
+	/* The agent loads a plugin as root at start: one that anyone but
+	 * root could change is refused here, so check-config and run exit 2
+	 * naming it (the loader checks again before dlopen). */
 	if (w->format == TG_FMT_PLUGIN && w->plugin[0] &&
-	    (stat(w->plugin, &st) < 0 || !S_ISREG(st.st_mode))) {
+	    tg_fs_trusted_file(w->plugin, 0, NULL, buf, sizeof(buf)) < 0) {
 		tg_config_path_key(kpath, sizeof(kpath), path, "plugin");
-		tg_config_errf(errs, kpath, "%s is not a readable file", w->plugin);
+		tg_config_errf(errs, kpath, "%s", buf);
 	}
 }
 
@@ -434,12 +446,77 @@ static bool add_str(cJSON *o, const char *k, const char *v)
 	return !v[0] || cJSON_AddStringToObject(o, k, v);
 }
 
+/* Appends at most n bytes of s to out (len), keeping it terminated. */
+static void cat_n(char *out, size_t len, const char *s, size_t n)
+{
+	size_t have = strlen(out);
+
+	if (have + 1 >= len)
+		return;
+	if (n > len - have - 1)
+		n = len - have - 1;
+	memcpy(out + have, s, n);
+	out[have + n] = '\0';
+}
+
+/* On a URL check_url accepted: scheme "://" [userinfo "@"] host[:port]
+ * [path] ["?" query] ["#" fragment]. The userinfo ends at the authority's
+ * last '@', so whatever a parser might take for userinfo is hidden. */
+void tg_config_url_redacted(const char *url, char *out, size_t len)
+{
+	const char *auth = strstr(url, "://"), *end, *at = NULL, *p, *seg, *q;
+
+	if (!len)
+		return;
+	out[0] = '\0';
+	if (!auth) {
+		cat_n(out, len, REDACTED, strlen(REDACTED));
+		return;
+	}
+	auth += 3;
+	cat_n(out, len, url, (size_t)(auth - url));
+	end = auth + strcspn(auth, "/?#");
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at) {
+		cat_n(out, len, REDACTED "@", strlen(REDACTED) + 1);
+		auth = at + 1;
+	}
+	cat_n(out, len, auth, (size_t)(end - auth));
+	q = end + strcspn(end, "?#"); /* the path ends here */
+	if (*end == '/') {
+		seg = end + 1 + strcspn(end + 1, "/?#");
+		cat_n(out, len, end, (size_t)(seg - end));
+		if (seg < q && *seg == '/') /* more path after the first segment */
+			cat_n(out, len, seg + 1 < q ? "/" REDACTED : "/",
+			      seg + 1 < q ? strlen(REDACTED) + 1 : 1);
+	}
+	if (*q == '?') {
+		size_t n = strcspn(q + 1, "#");
+
+		cat_n(out, len, n ? "?" REDACTED : "?", n ? strlen(REDACTED) + 1 : 1);
+		q += 1 + n;
+	}
+	if (*q == '#' && q[1])
+		cat_n(out, len, "#" REDACTED, strlen(REDACTED) + 1);
+}
+
 cJSON *tg_config_webhook_json(const struct tg_webhook_config *w, unsigned flags)
 {
 	cJSON *o = cJSON_CreateObject(), *h;
 	const char *sev = tg_severity_name(w->min_severity);
-	bool ok = o && sev && w->format >= 0 && w->format <= TG_FMT_PLUGIN &&
-		  add_str(o, "name", w->name) && add_str(o, "url", w->url) &&
+	bool clear = !w->redact_url || (flags & TG_CONFIG_JSON_SECRETS);
+	char url[TG_URL_LEN + 64];
+	bool ok;
+
+	if (clear)
+		snprintf(url, sizeof(url), "%s", w->url);
+	else
+		tg_config_url_redacted(w->url, url, sizeof(url));
+	ok = o && sev && w->format >= 0 && w->format <= TG_FMT_PLUGIN &&
+		  add_str(o, "name", w->name) && add_str(o, "url", url) &&
+		  (w->redact_url || cJSON_AddFalseToObject(o, "redact_url")) &&
 		  add_str(o, "format", format_names[w->format]) &&
 		  add_str(o, "secret_env", w->secret_env) && add_str(o, "secret_file", w->secret_file) &&
 		  cJSON_AddStringToObject(o, "min_severity", sev) &&

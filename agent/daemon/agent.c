@@ -224,7 +224,8 @@ static void privs_plan(struct tg_agent *a, struct tg_privs_plan *p)
 
 /* Everything that needs privileges beyond what the running agent keeps is
  * done: the programs are loaded and attached, the maps pinned, the API
- * bound, the ring buffer mapped, the spool open. */
+ * bound, the ring buffer mapped. The spool is not open yet: state_dir is
+ * touched only after this, with the rights the agent keeps. */
 static int drop_privileges(struct tg_agent *a)
 {
 	struct tg_privs_plan p;
@@ -294,7 +295,6 @@ static int start_check_api(struct tg_agent *a)
 
 static int start_loop(struct tg_agent *a)
 {
-	char why[256];
 	int err;
 
 	a->loop = uv_default_loop();
@@ -344,6 +344,18 @@ static int start_loop(struct tg_agent *a)
 			strerror(-err));
 		return err;
 	}
+	return 0;
+}
+
+/* After the privilege drop: the spools under state_dir (which the user,
+ * with `user`, owned during the last run and may have filled with
+ * anything) are opened with the user's rights, and so are the format
+ * plugins. */
+static int start_delivery(struct tg_agent *a)
+{
+	char why[256];
+	int err;
+
 	err = tg_alerts_start(&a->alerts, a->loop, &a->cfg, &a->kern, &a->col, why, sizeof(why));
 	if (err) {
 		tg_log_fail("cannot start webhook delivery: %s", why);
@@ -441,6 +453,7 @@ int tg_agent_run(const char *config_path)
 				tg_clients_map_size(a->cfg.max_clients));
 	a->col.resp_fd = tg_kern_fd(&a->kern, tg_responses);
 	a->col.socks_fd = tg_kern_fd(&a->kern, tg_socks);
+	a->col.integrity_fd = tg_kern_fd(&a->kern, tg_integrity);
 	tg_collector_use_active(&a->col, tg_kern_fd(&a->kern, tg_active),
 				tg_kern_epoch(&a->kern));
 	tg_collector_set_interval(&a->col, a->cfg.anomaly.scan_interval_ms);
@@ -456,6 +469,9 @@ int tg_agent_run(const char *config_path)
 	if (err)
 		goto cleanup;
 	err = drop_privileges(a);
+	if (err)
+		goto cleanup;
+	err = start_delivery(a);
 	if (err)
 		goto cleanup;
 	/* After the drop: resolving the Redis host starts libuv's thread

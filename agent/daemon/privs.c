@@ -8,7 +8,6 @@
  * and libcurl start theirs later; they inherit the reduced state). */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,33 +89,41 @@ uint64_t tg_privs_needed(int map_fd)
 	return keep;
 }
 
-static uid_t chown_uid;
-static gid_t chown_gid;
-
-static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	if (lchown(path, chown_uid, chown_gid) && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-/* path and everything under it (not following links). */
-static int chown_tree(const char *path, uid_t uid, gid_t gid)
-{
-	int rc;
-
-	chown_uid = uid;
-	chown_gid = gid;
-	rc = nftw(path, chown_one, 16, FTW_PHYS);
-	return rc < 0 ? -errno : rc;
-}
-
 static int mkdir_owned(const char *path, uid_t uid, gid_t gid)
 {
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return -errno;
 	return lchown(path, uid, gid) ? -errno : 0;
+}
+
+/* dir (the instance's pin directory, or <state_dir>/<instance>) and what
+ * is under it for the user, from held fds (lib/fs.h): a directory the
+ * user swapped for a symlink since the last run is refused, a symlink or
+ * hard link inside is left as it is. */
+static int give_tree(int parent, const char *shown, const char *name, const struct tg_privs_plan *p,
+		     bool make, char *err, size_t errlen)
+{
+	char path[512], why[320];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/%s", shown, name);
+	if (make && mkdirat(parent, name, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot make %s for user %s: %s", path, p->user, strerror(-rc));
+		return rc;
+	}
+	fd = tg_fs_open_dir_at(parent, name);
+	if (fd < 0) {
+		rc = fd;
+		snprintf(err, errlen, "cannot give %s to user %s: %s", path, p->user,
+			 rc == -ELOOP ? "a symbolic link, refused" : strerror(-rc));
+		return rc;
+	}
+	rc = tg_fs_chown_tree(fd, path, p->uid, p->gid, why, sizeof(why));
+	close(fd);
+	if (rc)
+		snprintf(err, errlen, "cannot give %s to user %s: %s", path, p->user, why);
+	return rc;
 }
 
 /* The pins (unlinked on a clean stop, reopened by a later start as the
@@ -127,31 +134,37 @@ static int mkdir_owned(const char *path, uid_t uid, gid_t gid)
  * makes is given away: state_dir when it did not exist (as nginx does with
  * its temp paths), and always <state_dir>/<instance>. An existing
  * state_dir is never chowned (it could be any directory): the user must
- * be able to search it. */
+ * be able to search it, and it must be root's or the user's and writable
+ * by nobody else, or another user could swap what is under it. Nothing
+ * here opens a file under these trees: the spool is opened after the
+ * drop, as the user. */
 static int give_files(const struct tg_privs_plan *p, const gid_t *groups, int ng,
 		      char *err, size_t errlen)
 {
-	char path[512], *slash;
+	char path[512], why[320], *slash;
 	struct stat st;
-	int rc;
+	int dfd, rc;
 
 	snprintf(path, sizeof(path), "%s", p->pin_dir);
 	slash = strrchr(path, '/');
-	if (slash) {
-		*slash = '\0';
-		if (lchown(path, p->uid, p->gid)) {
-			rc = -errno;
-			snprintf(err, errlen, "cannot give %s to user %s: %s", path, p->user,
-				 strerror(-rc));
-			return rc;
-		}
+	if (!slash || slash == path) {
+		snprintf(err, errlen, "pin directory %s has no parent", p->pin_dir);
+		return -EINVAL;
 	}
-	rc = chown_tree(p->pin_dir, p->uid, p->gid);
+	*slash = '\0';
+	dfd = tg_fs_open_dir_at(AT_FDCWD, path);
+	rc = dfd < 0 ? dfd : fchown(dfd, p->uid, p->gid) ? -errno : 0;
 	if (rc) {
-		snprintf(err, errlen, "cannot give %s to user %s: %s", p->pin_dir, p->user,
-			 strerror(-rc));
+		snprintf(err, errlen, "cannot give %s to user %s: %s", path, p->user,
+			 rc == -ELOOP ? "a symbolic link, refused" : strerror(-rc));
+		if (dfd >= 0)
+			close(dfd);
 		return rc;
 	}
+	rc = give_tree(dfd, path, slash + 1, p, false, err, errlen);
+	close(dfd);
+	if (rc)
+		return rc;
 	if (stat(p->state_dir, &st) < 0) {
 		rc = errno == ENOENT ? mkdir_owned(p->state_dir, p->uid, p->gid) : -errno;
 		if (rc) {
@@ -164,13 +177,20 @@ static int give_files(const struct tg_privs_plan *p, const gid_t *groups, int ng
 			 "chown it to %s, or chmod o+x it", p->state_dir, p->user, p->user);
 		return -EACCES;
 	}
-	snprintf(path, sizeof(path), "%s/%s", p->state_dir, p->instance);
-	if ((rc = mkdir_owned(path, p->uid, p->gid)) || (rc = chown_tree(path, p->uid, p->gid))) {
-		snprintf(err, errlen, "cannot give %s to user %s: %s", path, p->user,
-			 strerror(-rc));
+	dfd = open(p->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "state_dir %s: %s", p->state_dir, strerror(-rc));
 		return rc;
 	}
-	return 0;
+	rc = tg_fs_dir_check(dfd, p->state_dir, p->uid, true, why, sizeof(why));
+	if (rc)
+		snprintf(err, errlen, "state_dir refused: %s: another user could replace what "
+			 "the agent keeps there", why);
+	else
+		rc = give_tree(dfd, p->state_dir, p->instance, p, true, err, errlen);
+	close(dfd);
+	return rc;
 }
 
 /* The directory of a "unix:/dir/name" check socket: the socket goes at

@@ -143,7 +143,7 @@ static int settings_open(struct settings *s, const struct tg_webhook_config *cfg
 			 size_t errlen)
 {
 	const char *ferr = NULL;
-	char why[256];
+	char why[640];
 	char *opts;
 
 	memset(s, 0, sizeof(*s));
@@ -162,7 +162,9 @@ static int settings_open(struct settings *s, const struct tg_webhook_config *cfg
 		}
 	}
 	if (cfg->format == TG_FMT_PLUGIN) {
-		if (tg_format_plugin_open(cfg->plugin, &s->fmt, &s->plugin, why, sizeof(why)) < 0) {
+		/* root's alone: the config check refused anything else already,
+		 * this is the same check at load time */
+		if (tg_format_plugin_open(cfg->plugin, 0, &s->fmt, &s->plugin, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "webhook %s: %s", s->cfg.name, why);
 			return -EINVAL;
 		}

@@ -29,7 +29,15 @@
  *
  * Names that do not parse as spool entries are someone else's and are left
  * alone. A file that has our name but not our content goes to the dead
- * letter file ("corrupt spool file") instead of being replayed or lost. */
+ * letter file ("corrupt spool file") instead of being replayed or lost.
+ *
+ * Everything is reached from directory fds opened once, one component at a
+ * time with O_NOFOLLOW, and every file is opened relative to them with
+ * O_NOFOLLOW: a symlink, or a directory swapped for one, is refused, never
+ * followed. The directories must be the running user's and writable by
+ * nobody else (lib/fs.h); the agent opens its spools only after it has
+ * dropped its privileges, so whatever a previous run left here is
+ * handled with the rights of the user who could have planted it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +56,8 @@
 #include "deliver/spool.h"
 #include "lib/clock.h"
 #include "lib/fs.h"
+
+#define SPOOL_DIR_MODE 0700
 
 #define SPOOL_SUFFIX ".ev"
 #define SPOOL_TMP ".tmp-"
@@ -82,11 +92,11 @@ static bool valid_component(const char *s)
 	return s && s[0] && strchr(s, '/') == NULL && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
-static int item_path(const struct tg_spool *s, const struct tg_spool_item *it, char *buf,
-		     size_t len)
+/* An item's file name in the spool directory. */
+static int item_name(const struct tg_spool_item *it, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%s/%020" PRIu64 "-%d-%s" SPOOL_SUFFIX, s->dir, it->seq,
-			 it->severity, it->id);
+	int n = snprintf(buf, len, "%020" PRIu64 "-%d-%s" SPOOL_SUFFIX, it->seq, it->severity,
+			 it->id);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -219,9 +229,9 @@ static int dead_append(struct tg_spool *s, const char *id, long status, const ch
 	}
 	n = strlen(text);
 	text[n++] = '\n'; /* replaces the NUL: the length is known */
-	fd = open(s->dead_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = tg_fs_open_file_at(s->dead_dfd, s->dead_name, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	if (fd < 0) {
-		err = -errno;
+		err = fd;
 		goto out;
 	}
 	/* One write() of an O_APPEND file: concurrent lines do not mix. */
@@ -284,62 +294,61 @@ static struct tg_spool_item *pick_victim(struct tg_spool *s, int sev)
 	return best && best->severity <= sev ? best : NULL;
 }
 
-static int pool_path(const struct tg_spool *s, uint64_t n, char *buf, size_t len)
+static void pool_name(uint64_t n, char *buf, size_t len)
 {
-	int r = snprintf(buf, len, "%s/" SPOOL_FREE "%" PRIu64, s->dir, n);
-
-	return r < 0 || (size_t)r >= len ? -ENAMETOOLONG : 0;
+	snprintf(buf, len, SPOOL_FREE "%" PRIu64, n);
 }
 
 /* An event's file is no longer needed: into the pool, or away when the
  * pool is full. */
-static int release_file(struct tg_spool *s, const char *path)
+static int release_file(struct tg_spool *s, const char *name)
 {
-	char to[sizeof(s->dir) + 32];
+	char to[32];
 
-	if (s->n_pool < TG_SPOOL_POOL && pool_path(s, s->next_pool, to, sizeof(to)) == 0) {
-		if (rename(path, to) == 0) {
+	if (s->n_pool < TG_SPOOL_POOL) {
+		pool_name(s->next_pool, to, sizeof(to));
+		if (renameat(s->dfd, name, s->dfd, to) == 0) {
 			s->pool[s->n_pool++] = s->next_pool++;
 			return 0;
 		}
 		if (errno == ENOENT)
 			return 0;
 	}
-	if (unlink(path) < 0 && errno != ENOENT)
+	if (unlinkat(s->dfd, name, 0) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }
 
 static void drop_item(struct tg_spool *s, struct tg_spool_item *it)
 {
-	char path[sizeof(s->dir) + 64];
+	char name[96];
 
 	list_unlink(s, it);
-	if (item_path(s, it, path, sizeof(path)) == 0)
-		release_file(s, path);
+	if (item_name(it, name, sizeof(name)) == 0)
+		release_file(s, name);
 	if (it->severity >= 0 && it->severity < SEV_N)
 		s->dropped[it->severity]++;
 }
 
 /* A file with our name that cannot be loaded: into the dead-letter file
  * with whatever it holds, then away. */
-static void load_corrupt(struct tg_spool *s, const char *path, const char *id)
+static void load_corrupt(struct tg_spool *s, const char *name, const char *id)
 {
 	char *raw = NULL;
 	size_t len = 0;
 
-	if (tg_read_file(path, SPOOL_FILE_MAX, &raw, &len) < 0) {
+	if (tg_fs_read_at(s->dfd, name, SPOOL_FILE_MAX, &raw, &len) < 0) {
 		raw = NULL;
 		len = 0;
 	}
 	if (dead_append(s, id, 0, CORRUPT_REASON, raw ? raw : "", len) == 0)
-		unlink(path);
+		unlinkat(s->dfd, name, 0);
 	free(raw);
 }
 
 static int load_entry(struct tg_spool *s, const char *name, struct tg_spool_item **out)
 {
-	char path[sizeof(s->dir) + 300], ct[64], head[SPOOL_META_MAX];
+	char ct[64], head[SPOOL_META_MAX];
 	struct tg_spool_item *it;
 	uint64_t seq, created = 0;
 	struct stat st;
@@ -352,19 +361,19 @@ static int load_entry(struct tg_spool *s, const char *name, struct tg_spool_item
 	*out = NULL;
 	if (!parse_name(name, &seq, &sev, id, sizeof(id)))
 		return 0; /* not ours */
-	if (snprintf(path, sizeof(path), "%s/%s", s->dir, name) >= (int)sizeof(path))
-		return 0;
-	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* A symlink, a FIFO or a hard link is not an event we wrote: left
+	 * where it is, for a person to look at, as an unreadable file is. */
+	fd = tg_fs_open_file_at(s->dfd, name, O_RDONLY, 0);
 	if (fd < 0)
-		return 0; /* unreadable: left where it is, for a person to look at */
-	r = read(fd, head, sizeof(head));
+		return 0;
+	r = fstat(fd, &st) < 0 ? -1 : read(fd, head, sizeof(head));
 	close(fd);
-	if (r >= 0 && sev >= 0 && sev < SEV_N && valid_id(id))
+	if (r < 0)
+		return 0;
+	if (sev >= 0 && sev < SEV_N && valid_id(id))
 		off = parse_meta(head, (size_t)r, id, sev, ct, sizeof(ct), &created, &blen);
 	if (off < 0 || (uint64_t)off + blen > (uint64_t)st.st_size) {
-		load_corrupt(s, path, id);
+		load_corrupt(s, name, id);
 		return 0;
 	}
 	it = calloc(1, sizeof(*it));
@@ -417,12 +426,14 @@ static int load_dir(struct tg_spool *s, char *err, size_t errlen)
 	DIR *dir;
 	int rc = 0;
 
-	dir = opendir(s->dir);
+	rc = fcntl(s->dfd, F_DUPFD_CLOEXEC, 0);
+	dir = rc < 0 ? NULL : fdopendir(rc);
 	if (!dir) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", s->dir, strerror(-rc));
 		return rc;
 	}
+	rc = 0;
 	while ((de = readdir(dir))) {
 		if (strncmp(de->d_name, SPOOL_TMP, sizeof(SPOOL_TMP) - 1) == 0) {
 			unlinkat(dirfd(dir), de->d_name, 0);
@@ -472,13 +483,91 @@ static int load_dir(struct tg_spool *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* The dead-letter file, if there is one already, must be a regular file
+ * of ours: anything else (a symlink to a file of root's, a FIFO) refuses
+ * the spool at open, so the start says so instead of a delivery failing
+ * later. */
+static int dead_check(struct tg_spool *s, char *err, size_t errlen)
+{
+	int fd = tg_fs_open_file_at(s->dead_dfd, s->dead_name, O_RDONLY, 0);
+	struct stat st;
+
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s: refused", s->dead_path,
+			 fd == -ELOOP ? "a symbolic link" : fd == -EINVAL ? "not a regular file"
+			 : fd == -EMLINK ? "has other hard links" : strerror(-fd));
+		return fd;
+	}
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "%s: %s", s->dead_path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: owned by uid %u, not uid %u: refused", s->dead_path,
+			 (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* state_dir itself is the operator's path (followed); what is under it is
+ * the agent's: <instance>/spool/<webhook> and <instance>/deadletter. */
+static int open_dirs(struct tg_spool *s, const char *state_dir, const char *instance,
+		     const char *webhook, char *err, size_t errlen)
+{
+	char rel[256];
+	uid_t me = geteuid();
+	int sfd, rc;
+
+	sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 && errno == ENOENT) {
+		if ((rc = tg_mkdir_p(state_dir, SPOOL_DIR_MODE)) < 0) {
+			snprintf(err, errlen, "%s: %s", state_dir, strerror(-rc));
+			return rc;
+		}
+		sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (sfd < 0) {
+		struct stat st;
+
+		rc = -errno;
+		/* the agent keeps no capability to read other users' files:
+		 * a state_dir of someone else's says who */
+		if (rc == -EACCES && stat(state_dir, &st) == 0 && st.st_uid != me && st.st_uid != 0)
+			snprintf(err, errlen, "%s is owned by uid %u, not uid %u (the user the agent "
+				 "runs as) or root", state_dir, (unsigned)st.st_uid, (unsigned)me);
+		else
+			snprintf(err, errlen, "%s: %s", state_dir, strerror(-rc));
+		return rc;
+	}
+	/* root's (/var/lib/tollgate made by a package) or the agent's user's */
+	rc = tg_fs_dir_check(sfd, state_dir, me, true, err, errlen);
+	if (rc == 0) {
+		snprintf(rel, sizeof(rel), "%s/spool/%s", instance, webhook);
+		rc = s->dfd = tg_fs_open_dirs(sfd, state_dir, rel, SPOOL_DIR_MODE, me, err, errlen);
+	}
+	if (rc >= 0) {
+		snprintf(rel, sizeof(rel), "%s/deadletter", instance);
+		rc = s->dead_dfd = tg_fs_open_dirs(sfd, state_dir, rel, SPOOL_DIR_MODE, me, err,
+						   errlen);
+	}
+	close(sfd);
+	return rc < 0 ? rc : 0;
+}
+
 int tg_spool_open(struct tg_spool *s, const char *state_dir, const char *instance,
 		  const char *webhook, size_t max_items, char *err, size_t errlen)
 {
-	char deaddir[sizeof(s->dead_path)];
 	int n, rc;
 
 	memset(s, 0, sizeof(*s));
+	s->dfd = s->dead_dfd = -1;
 	s->max_items = max_items ? max_items : TG_SPOOL_DEFAULT_MAX;
 	s->next_seq = 1;
 	if (!state_dir || !state_dir[0] || !valid_component(instance) ||
@@ -487,26 +576,24 @@ int tg_spool_open(struct tg_spool *s, const char *state_dir, const char *instanc
 		return -EINVAL;
 	}
 	n = snprintf(s->dir, sizeof(s->dir), "%s/%s/spool/%s", state_dir, instance, webhook);
-	if (n < 0 || (size_t)n >= sizeof(s->dir)) {
-		snprintf(err, errlen, "state_dir too long");
+	if (n < 0 || (size_t)n >= sizeof(s->dir) || strlen(instance) > 200 ||
+	    strlen(webhook) > 40) {
+		snprintf(err, errlen, "state_dir, instance or webhook name too long");
 		return -ENAMETOOLONG;
 	}
-	snprintf(deaddir, sizeof(deaddir), "%s/%s/deadletter", state_dir, instance);
-	n = snprintf(s->dead_path, sizeof(s->dead_path), "%s/%s.jsonl", deaddir, webhook);
+	snprintf(s->dead_name, sizeof(s->dead_name), "%.40s.jsonl", webhook);
+	n = snprintf(s->dead_path, sizeof(s->dead_path), "%s/%s/deadletter/%s", state_dir,
+		     instance, s->dead_name);
 	if (n < 0 || (size_t)n >= sizeof(s->dead_path)) {
 		snprintf(err, errlen, "state_dir too long");
 		return -ENAMETOOLONG;
 	}
-	if ((rc = tg_mkdir_p(s->dir, 0700)) < 0) {
-		snprintf(err, errlen, "%s: %s", s->dir, strerror(-rc));
+	s->opened = true;
+	if ((rc = open_dirs(s, state_dir, instance, webhook, err, errlen)) < 0 ||
+	    (rc = dead_check(s, err, errlen)) < 0 || (rc = load_dir(s, err, errlen)) < 0) {
+		tg_spool_close(s);
 		return rc;
 	}
-	if ((rc = tg_mkdir_p(deaddir, 0700)) < 0) {
-		snprintf(err, errlen, "%s: %s", deaddir, strerror(-rc));
-		return rc;
-	}
-	if ((rc = load_dir(s, err, errlen)) < 0)
-		return rc;
 	/* A smaller bound than last run's: the same policy as for new events. */
 	while (s->n_items > s->max_items) {
 		struct tg_spool_item *v = pick_victim(s, SEV_N - 1);
@@ -528,6 +615,14 @@ void tg_spool_close(struct tg_spool *s)
 	s->head = s->tail = NULL;
 	s->n_items = 0;
 	s->bytes = 0;
+	if (!s->opened)
+		return; /* never opened: its fds are not fds */
+	if (s->dfd >= 0)
+		close(s->dfd);
+	if (s->dead_dfd >= 0)
+		close(s->dead_dfd);
+	s->dfd = s->dead_dfd = -1;
+	s->opened = false;
 }
 
 static size_t json_escape(char *out, size_t cap, const char *s)
@@ -581,32 +676,32 @@ static int write_fd(int fd, const char *meta, size_t mlen, const void *body, siz
 static int write_event(struct tg_spool *s, uint64_t seq, const char *final, const char *meta,
 		       size_t mlen, const void *body, size_t len)
 {
-	char src[sizeof(s->dir) + 32];
+	char src[48];
 	int fd = -1, err;
 
 	while (fd < 0 && s->n_pool > 0) {
 		uint64_t n = s->pool[--s->n_pool];
 
-		if (pool_path(s, n, src, sizeof(src)) == 0)
-			fd = open(src, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		pool_name(n, src, sizeof(src));
+		fd = tg_fs_open_file_at(s->dfd, src, O_WRONLY, 0);
 		if (fd >= 0) {
 			err = write_fd(fd, meta, mlen, body, len);
-			if (!err && rename(src, final) < 0)
+			if (!err && renameat(s->dfd, src, s->dfd, final) < 0)
 				err = -errno;
 			if (err)
 				s->pool[s->n_pool++] = n; /* still a pool file */
 			return err;
 		}
 	}
-	snprintf(src, sizeof(src), "%s/" SPOOL_TMP "%020" PRIu64, s->dir, seq);
-	fd = open(src, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	snprintf(src, sizeof(src), SPOOL_TMP "%020" PRIu64, seq);
+	fd = tg_fs_open_file_at(s->dfd, src, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	err = write_fd(fd, meta, mlen, body, len);
-	if (!err && rename(src, final) < 0)
+	if (!err && renameat(s->dfd, src, s->dfd, final) < 0)
 		err = -errno;
 	if (err)
-		unlink(src);
+		unlinkat(s->dfd, src, 0);
 	return err;
 }
 
@@ -614,7 +709,7 @@ struct tg_spool_item *tg_spool_put(struct tg_spool *s, const char *id, int sever
 				   const char *content_type, const void *body, size_t len,
 				   struct tg_spool_item **victim)
 {
-	char path[sizeof(s->dir) + 64], ct[400];
+	char name[96], ct[400];
 	char meta[sizeof(ct) + 200];
 	struct tg_spool_item *it, *v = NULL;
 	int mlen, err;
@@ -646,14 +741,14 @@ struct tg_spool_item *tg_spool_put(struct tg_spool *s, const char *id, int sever
 			"{\"v\":1,\"id\":\"%s\",\"severity\":%d,\"content_type\":\"%s\","
 			"\"created_ns\":%" PRIu64 ",\"len\":%zu}\n",
 			id, severity, ct, it->created_ns, len);
-	if (mlen < 0 || (size_t)mlen >= sizeof(meta) || item_path(s, it, path, sizeof(path)) < 0) {
+	if (mlen < 0 || (size_t)mlen >= sizeof(meta) || item_name(it, name, sizeof(name)) < 0) {
 		free(it);
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
 	/* Written before the victim goes: a failed write loses nothing. */
 	err = len > SPOOL_FILE_MAX ? -EFBIG
-				   : write_event(s, it->seq, path, meta, (size_t)mlen, body, len);
+				   : write_event(s, it->seq, name, meta, (size_t)mlen, body, len);
 	if (err < 0) {
 		free(it);
 		errno = -err;
@@ -675,15 +770,15 @@ struct tg_spool_item *tg_spool_put(struct tg_spool *s, const char *id, int sever
 int tg_spool_read(const struct tg_spool *s, const struct tg_spool_item *it, char **body,
 		  size_t *len, char *content_type, size_t ct_len)
 {
-	char path[sizeof(s->dir) + 64], ct[64];
+	char name[96], ct[64];
 	char *buf;
 	size_t n, blen = 0;
 	long off;
 	int rc;
 
-	if ((rc = item_path(s, it, path, sizeof(path))) < 0)
+	if ((rc = item_name(it, name, sizeof(name))) < 0)
 		return rc;
-	if ((rc = tg_read_file(path, SPOOL_FILE_MAX + SPOOL_META_MAX, &buf, &n)) < 0)
+	if ((rc = tg_fs_read_at(s->dfd, name, SPOOL_FILE_MAX + SPOOL_META_MAX, &buf, &n)) < 0)
 		return rc;
 	off = parse_meta(buf, n, it->id, it->severity, ct, sizeof(ct), NULL, &blen);
 	if (off < 0 || (size_t)off + blen > n) {
@@ -702,26 +797,26 @@ int tg_spool_read(const struct tg_spool *s, const struct tg_spool_item *it, char
 
 int tg_spool_done(struct tg_spool *s, struct tg_spool_item *it)
 {
-	char path[sizeof(s->dir) + 64];
+	char name[96];
 	int rc;
 
 	list_unlink(s, it);
-	if ((rc = item_path(s, it, path, sizeof(path))) < 0)
+	if ((rc = item_name(it, name, sizeof(name))) < 0)
 		return rc;
-	return release_file(s, path);
+	return release_file(s, name);
 }
 
 int tg_spool_dead(struct tg_spool *s, struct tg_spool_item *it, long status,
 		  const char *reason)
 {
-	char path[sizeof(s->dir) + 64];
+	char name[96];
 	char *body = NULL;
 	size_t len = 0;
 	int rc;
 
 	if (tg_spool_read(s, it, &body, &len, NULL, 0) < 0 &&
-	    (item_path(s, it, path, sizeof(path)) < 0 ||
-	     tg_read_file(path, SPOOL_FILE_MAX, &body, &len) < 0)) {
+	    (item_name(it, name, sizeof(name)) < 0 ||
+	     tg_fs_read_at(s->dfd, name, SPOOL_FILE_MAX, &body, &len) < 0)) {
 		body = NULL;
 		len = 0;
 	}

@@ -13,6 +13,7 @@
 #ifndef TG_SPOOL_H
 #define TG_SPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +32,12 @@ struct tg_spool_item {
 };
 
 struct tg_spool {
-	char dir[512];         /* .../spool/<webhook> */
-	char dead_path[512];   /* .../deadletter/<webhook>.jsonl */
+	char dir[512];         /* .../spool/<webhook> (for messages) */
+	char dead_path[512];   /* .../deadletter/<webhook>.jsonl (for messages) */
+	char dead_name[48];    /* <webhook>.jsonl */
+	int dfd;               /* the spool directory */
+	int dead_dfd;          /* the dead-letter directory */
+	bool opened;           /* the fds are ours to close */
 	size_t max_items;
 	size_t n_items;
 	uint64_t bytes;
@@ -48,10 +53,15 @@ struct tg_spool {
 
 /* Creates the directories as needed and loads what is already there.
  * Returns 0 or -errno with a reason in err. Files that are not spool
- * entries are left alone. */
+ * entries are left alone. state_dir must be root's or the running user's
+ * (geteuid()); everything under it the running user's, and none of it
+ * writable by group or others; a symlink anywhere under state_dir (a
+ * directory or the dead-letter file) is refused, never followed. */
 int tg_spool_open(struct tg_spool *s, const char *state_dir, const char *instance,
 		  const char *webhook, size_t max_items, char *err, size_t errlen);
-void tg_spool_close(struct tg_spool *s); /* frees the list; files stay */
+/* Frees the list and closes the directories; files stay. Safe on a spool
+ * that was zeroed and never opened, or whose open failed. */
+void tg_spool_close(struct tg_spool *s);
 
 /* Stores one event: its HTTP body and content type. Applies the bound
  * first; *victim is set to an item the caller must forget (it was dropped

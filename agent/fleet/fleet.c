@@ -52,6 +52,7 @@ struct tg_fleet {
 	int buckets_fd; /* tg_buckets: the local share's bucket (fallback) */
 	redisAsyncContext *ac;
 	uv_timer_t tick, deadline, retry;
+	uv_check_t guard;     /* after each loop turn: the reader's buffer */
 	uv_getaddrinfo_t gai;
 	bool gai_busy, stopping;
 	int state;
@@ -123,6 +124,9 @@ static void fail(struct tg_fleet *f, const char *why)
 
 	f->errors++;
 	set_fallback_modes(f);
+	if (f->state == ST_FALLBACK) /* said once at warn; each retry's reason at debug */
+		pr_debug("cluster error", "redis=%s:%u reason=\"%s\"", f->cfg->cluster.host,
+			 f->cfg->cluster.port, why ? why : "?");
 	set_state(f, ST_FALLBACK, why);
 	uv_timer_stop(&f->deadline);
 	f->pending = 0;
@@ -146,6 +150,26 @@ static void on_fail_later(uv_timer_t *t)
 }
 
 static uv_timer_t fail_timer_storage; /* one agent, one fleet */
+
+/* hiredis buffers a bulk string whole before it parses it: a Redis that
+ * announces $1000000000 and streams would grow the buffer without bound.
+ * Checked after every turn of the loop (a read is at most 16 KiB). */
+static void on_guard(uv_check_t *c)
+{
+	struct tg_fleet *f = c->data;
+
+	if (f->ac && tg_fleet_reader_overflow(f->ac->c.reader))
+		fail(f, tg_fleet_reader_why());
+}
+
+/* The reason of a dropped connection: what the reply guard refused (it
+ * shows as hiredis's "Out of memory"), else hiredis's own. */
+static const char *lost_why(const redisAsyncContext *ac, const char *dflt)
+{
+	const char *why = tg_fleet_reader_why();
+
+	return why ? why : ac->errstr[0] ? ac->errstr : dflt;
+}
 
 static void fail_later(struct tg_fleet *f)
 {
@@ -355,7 +379,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 		return;
 	/* hiredis frees the context after this callback */
 	f->ac = NULL;
-	fail(f, ac->errstr[0] ? ac->errstr : "connect failed");
+	fail(f, lost_why(ac, "connect failed"));
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -366,7 +390,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	if (!f || ac != f->ac)
 		return; /* one we freed ourselves */
 	f->ac = NULL;
-	fail(f, ac->errstr[0] ? ac->errstr : "connection closed");
+	fail(f, lost_why(ac, "connection closed"));
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -406,6 +430,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	ac->data = f;
 	f->ac = ac;
 	f->connects++;
+	tg_fleet_reader_guard(ac->c.reader);
+	tg_fleet_reader_why_reset();
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	f->round_start_ns = tg_now_mono_ns();
@@ -520,7 +546,10 @@ int tg_fleet_start(uv_loop_t *loop, const struct tg_config *cfg, struct tg_kern 
 	uv_timer_init(loop, &f->deadline);
 	uv_timer_init(loop, &f->retry);
 	uv_timer_init(loop, &fail_timer_storage);
+	uv_check_init(loop, &f->guard);
 	f->tick.data = f->deadline.data = f->retry.data = f;
+	f->guard.data = f;
+	uv_check_start(&f->guard, on_guard);
 	uv_timer_start(&f->tick, on_tick, cfg->cluster.sync_interval_ms,
 		       cfg->cluster.sync_interval_ms);
 	pr_info("cluster starting", "redis=%s:%u node_id=%s sync_interval_ms=%u global_quotas=%d",
@@ -563,6 +592,7 @@ void tg_fleet_stop(struct tg_fleet *f)
 	uv_timer_stop(&f->deadline);
 	uv_timer_stop(&f->retry);
 	uv_timer_stop(&fail_timer_storage);
+	uv_check_stop(&f->guard);
 	ac = f->ac;
 	f->ac = NULL;
 	if (ac)

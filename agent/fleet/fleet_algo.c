@@ -123,6 +123,92 @@ int tg_fleet_parse_reply(const struct redisReply *reply, struct tg_fleet_result 
 	return 0;
 }
 
+/* ---- the reader guard ---------------------------------------------- */
+
+static redisReplyObjectFunctions *guard_next; /* hiredis's own functions */
+static unsigned guard_objects;                /* in the reply being built */
+static const char *guard_why;
+
+/* A top-level object starts a reply: the count starts again. */
+static bool guard_take(const redisReadTask *task)
+{
+	if (!task->parent)
+		guard_objects = 0;
+	if (++guard_objects > TG_FLEET_REPLY_OBJECTS) {
+		guard_why = "reply from redis has too many objects";
+		return false;
+	}
+	return true;
+}
+
+static void *guard_string(const redisReadTask *task, char *str, size_t len)
+{
+	if (len > TG_FLEET_REPLY_BULK) {
+		guard_why = "string reply from redis too long";
+		return NULL;
+	}
+	if (!guard_take(task))
+		return NULL;
+	return guard_next->createString(task, str, len);
+}
+
+static void *guard_array(const redisReadTask *task, int elements)
+{
+	if (elements > TG_FLEET_REPLY_ELEMENTS) {
+		guard_why = "array reply from redis too long";
+		return NULL;
+	}
+	if (!guard_take(task))
+		return NULL;
+	return guard_next->createArray(task, elements);
+}
+
+static void *guard_integer(const redisReadTask *task, long long value)
+{
+	return guard_take(task) ? guard_next->createInteger(task, value) : NULL;
+}
+
+static void *guard_nil(const redisReadTask *task)
+{
+	return guard_take(task) ? guard_next->createNil(task) : NULL;
+}
+
+static void guard_free(void *obj)
+{
+	guard_next->freeObject(obj);
+}
+
+static redisReplyObjectFunctions guard_fns = {
+	guard_string, guard_array, guard_integer, guard_nil, guard_free,
+};
+
+void tg_fleet_reader_guard(struct redisReader *r)
+{
+	if (!r || r->fn == &guard_fns)
+		return;
+	guard_next = r->fn; /* the same for every context: hiredis's defaults */
+	r->fn = &guard_fns;
+}
+
+bool tg_fleet_reader_overflow(const struct redisReader *r)
+{
+	if (r && r->len > r->pos && r->len - r->pos > TG_FLEET_READER_MAX) {
+		guard_why = "reply from redis too large";
+		return true;
+	}
+	return false;
+}
+
+const char *tg_fleet_reader_why(void)
+{
+	return guard_why;
+}
+
+void tg_fleet_reader_why_reset(void)
+{
+	guard_why = NULL;
+}
+
 int tg_fleet_parse_sha(const struct redisReply *reply, char sha[41], const char **why)
 {
 	*why = NULL;

@@ -4,11 +4,13 @@
 #ifndef TG_FLEET_ALGO_H
 #define TG_FLEET_ALGO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "config/config.h"
 
 struct redisReply;
+struct redisReader;
 
 /* The shared bucket, run atomically by EVALSHA. KEYS[1]: the bucket (hash:
  * tokens, ts), KEYS[2]: the nodes heard from lately (zset, score = last
@@ -40,6 +42,29 @@ int tg_fleet_parse_reply(const struct redisReply *reply, struct tg_fleet_result 
 
 /* Checks a SCRIPT LOAD reply: a 40-hex-digit SHA1 into sha[41]. */
 int tg_fleet_parse_sha(const struct redisReply *reply, char sha[41], const char **why);
+
+/* A hostile or broken Redis could answer with an array of 2^31 elements,
+ * a bulk string of 512 MB or a tree of millions of small objects; hiredis
+ * 0.14 would allocate for all of it. The agent's replies are small (a
+ * 40-byte SHA, three integers, OK, an error line): tg_fleet_reader_guard
+ * makes a reader refuse (as an out-of-memory error, which drops the
+ * connection into the fallback) any array of more than
+ * TG_FLEET_REPLY_ELEMENTS, any string of more than TG_FLEET_REPLY_BULK
+ * bytes, and any reply of more than TG_FLEET_REPLY_OBJECTS objects.
+ * hiredis buffers a bulk string whole before it builds it:
+ * tg_fleet_reader_overflow says a reader holds more than
+ * TG_FLEET_READER_MAX bytes not parsed yet (fleet.c checks after each
+ * read and drops the connection). tg_fleet_reader_why: what the guard
+ * last refused, NULL after a reset. One guard for the process: the agent
+ * has one Redis connection at a time. */
+#define TG_FLEET_REPLY_ELEMENTS 16
+#define TG_FLEET_REPLY_BULK 4096
+#define TG_FLEET_REPLY_OBJECTS 64
+#define TG_FLEET_READER_MAX (64u * 1024)
+void tg_fleet_reader_guard(struct redisReader *r);
+bool tg_fleet_reader_overflow(const struct redisReader *r);
+const char *tg_fleet_reader_why(void);
+void tg_fleet_reader_why_reset(void);
 
 /* The kernel credit of one node: its new lease, less what it admitted
  * (from its last credit) while the answer was on its way: those are in

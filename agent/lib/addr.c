@@ -164,3 +164,17 @@ int tg_addr_parse_listen(const char *listen, struct sockaddr_storage *ss)
 	}
 	return 0;
 }
+
+bool tg_addr_listen_is_loopback(const char *listen)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+	if (tg_addr_parse_listen(listen, &ss))
+		return false;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+}

@@ -38,4 +38,8 @@ void tg_cidr_format(const uint32_t net[4], uint32_t prefix_len, char *buf, size_
  * no leading zero) into a sockaddr. Returns 0 or -EINVAL. */
 int tg_addr_parse_listen(const char *listen, struct sockaddr_storage *ss);
 
+/* A listen address ("host:port" as above) on loopback: 127.0.0.0/8, ::1,
+ * ::ffff:127.x, "localhost". false for anything else or malformed. */
+bool tg_addr_listen_is_loopback(const char *listen);
+
 #endif

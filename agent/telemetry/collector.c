@@ -54,6 +54,7 @@ int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
 	c->clients_fd = clients_fd;
 	c->global_fd = global_fd;
 	c->abuckets_fd = abuckets_fd;
+	c->integrity_fd = -1;
 	c->bb.ksz = sizeof(struct tg_bucket_key);
 	c->bb.vsz = sizeof(struct tg_bucket);
 	c->rb.ksz = sizeof(struct tg_addr);
@@ -119,6 +120,22 @@ static int grow(struct tg_collector *c, size_t need)
 	return 0;
 }
 
+static void read_integrity(struct tg_collector *c)
+{
+	struct tg_integrity v[TG_MAX_CPUS];
+	__u32 zero = 0;
+
+	if (c->integrity_fd < 0 || bpf_map_lookup_elem(c->integrity_fd, &zero, v) != 0)
+		return;
+	for (int i = 0; i < c->ncpus; i++) {
+		c->totals.abandoned += v[i].abandoned;
+		c->totals.abandoned_drops += v[i].abandoned_drops;
+		c->totals.unverified += v[i].unverified;
+		c->totals.verified_handshake += v[i].verified_handshake;
+		c->totals.verified_socket += v[i].verified_socket;
+	}
+}
+
 static void read_global(struct tg_collector *c)
 {
 	struct tg_global g[TG_MAX_CPUS];
@@ -142,6 +159,7 @@ static void read_global(struct tg_collector *c)
 		c->totals.syns += g[i].syns;
 		c->totals.requests += g[i].requests;
 	}
+	read_integrity(c);
 }
 
 static int bucket_cmp(const void *pa, const void *pb)

@@ -61,6 +61,8 @@ struct tg_totals {
 	uint64_t addr_buckets, addr_buckets_created, addr_buckets_evicted;
 	uint64_t fragments_dropped, events_lost;
 	uint64_t active_lost;    /* kernel: active-set inserts that failed */
+	/* request integrity (kernel: tg_integrity) */
+	uint64_t abandoned, abandoned_drops, unverified, verified_handshake, verified_socket;
 	double requests_per_sec, bytes_per_sec;
 };
 
@@ -94,6 +96,7 @@ struct tg_collector {
 	double scan_ms; /* duration of the last scan */
 	struct tg_totals totals;
 	int abuckets_fd, resp_fd, socks_fd;
+	int integrity_fd; /* tg_integrity; -1 when not read */
 	struct tg_bucket_view *bk; /* sorted by address, then quota id */
 	size_t n_bk, cap_bk;
 	struct tg_resp_view *resp; /* sorted by address */

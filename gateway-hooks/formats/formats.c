@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "config/config.h"
 #include "formats/fmt_util.h"
 #include "formats/formats.h"
+#include "lib/fs.h"
 
 const struct tollgate_hook *tg_format_builtin(int format)
 {
@@ -50,16 +52,26 @@ static void plugin_fini_none(void *state)
 {
 }
 
-/* dlopen's own message for a file that is not an ELF object ("invalid ELF
- * header", "file too short") reads like a bug; look first. */
-static int plugin_check_file(const char *path, char *err, size_t errlen)
+/* A plugin runs inside the agent, which loads it as root at start: a
+ * file anyone but root could replace, or that sits in a directory anyone
+ * but root could change, would be root's code execution for them. Then
+ * dlopen's own message for a file that is not an ELF object ("invalid ELF
+ * header", "file too short") reads like a bug; look first. real: the
+ * resolved path, the one to load. */
+static int plugin_check_file(const char *path, uid_t owner, char *real, char *err,
+			     size_t errlen)
 {
 	unsigned char hdr[18];
+	char why[PATH_MAX + 200];
 	struct stat st;
 	ssize_t n;
 	int fd;
 
-	if (stat(path, &st) < 0) {
+	if (tg_fs_trusted_file(path, owner, real, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if (stat(real, &st) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -67,7 +79,7 @@ static int plugin_check_file(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: not a regular file", path);
 		return -1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
@@ -86,9 +98,10 @@ static int plugin_check_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int tg_format_plugin_open(const char *path, const struct tollgate_hook **hook,
+int tg_format_plugin_open(const char *path, uid_t owner, const struct tollgate_hook **hook,
 			  void **handle, char *err, size_t errlen)
 {
+	char real[PATH_MAX];
 	const struct tollgate_hook *h;
 	tollgate_hook_entry_fn entry;
 	struct tg_plugin *p;
@@ -101,11 +114,11 @@ int tg_format_plugin_open(const char *path, const struct tollgate_hook **hook,
 		snprintf(err, errlen, "no plugin path");
 		return -1;
 	}
-	if (plugin_check_file(path, err, errlen) < 0)
+	if (plugin_check_file(path, owner, real, err, errlen) < 0)
 		return -1;
 	/* RTLD_NOW: an unresolved symbol fails here, not in the middle of
 	 * formatting; RTLD_LOCAL: two plugins never see each other's symbols */
-	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
 		dlerr = dlerror();
 		snprintf(err, errlen, "%s: cannot load: %s", path, dlerr ? dlerr : "dlopen failed");

@@ -3,6 +3,7 @@
 #define TG_FORMATS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "formats/tollgate_hook.h"
 
 #define TG_SCHEMA_ANOMALY "tollgate.anomaly.v1"
@@ -17,9 +18,12 @@ extern const struct tollgate_hook tg_format_alertmanager;
 extern const struct tollgate_hook tg_format_slack;
 extern const struct tollgate_hook tg_format_openai;
 
-/* dlopen()s a plugin and checks its ABI version. Returns 0 with *hook and
- * *handle (for tg_format_plugin_close), or -1 with a reason in err. */
-int tg_format_plugin_open(const char *path, const struct tollgate_hook **hook,
+/* dlopen()s a plugin and checks its ABI version. The plugin and every
+ * directory above it must be owned by root (or by owner: tests pass their
+ * own uid, the agent 0) and writable by neither group nor others
+ * (tg_fs_trusted_file). Returns 0 with *hook and *handle (for
+ * tg_format_plugin_close), or -1 with a reason naming path in err. */
+int tg_format_plugin_open(const char *path, uid_t owner, const struct tollgate_hook **hook,
 			  void **handle, char *err, size_t errlen);
 void tg_format_plugin_close(void *handle);
 

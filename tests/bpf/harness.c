@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include "harness.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 struct tollgate_bpf *skel;
 int ncpus;
@@ -14,6 +15,8 @@ void h_setup(void)
 	struct tg_settings s = { .mode = TG_MODE_MONITOR, .ipv6_prefix = 64, .scan_bytes = 1024,
 				 .event_interval_ns = 1000000000ULL };
 	__u32 zero = 0, port = 8080;
+	struct tg_hash_key hk;
+	uint64_t k0, k1;
 	__u8 on = 1;
 
 	ncpus = libbpf_num_possible_cpus();
@@ -26,6 +29,13 @@ void h_setup(void)
 	cr_assert_eq(tollgate_bpf__load(skel), 0, "load failed (root needed)");
 	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_ports), &port, &on, 0), 0);
 	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_settings), &zero, &s, 0), 0);
+	/* the API-key hash key, as the loader draws it; the agent's side
+	 * hashes with the same one */
+	cr_assert_eq(tg_keyhash_random(&k0, &k1), 0);
+	hk.k0 = k0;
+	hk.k1 = k1;
+	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_hash_key), &zero, &hk, 0), 0);
+	tg_keyhash_set(k0, k1);
 }
 
 void h_teardown(void)
@@ -33,7 +43,9 @@ void h_teardown(void)
 	tollgate_bpf__destroy(skel);
 }
 
-int h_run(const struct pkt_opts *o, uint32_t gso_segs)
+int h_handshake = 1;
+
+static int run_prog(int prog, const struct pkt_opts *o, uint32_t gso_segs)
 {
 	uint8_t buf[PKT_MAX];
 	size_t n = pkt_build(buf, sizeof(buf), o);
@@ -47,9 +59,41 @@ int h_run(const struct pkt_opts *o, uint32_t gso_segs)
 		opts.ctx_in = &ctx;
 		opts.ctx_size_in = sizeof(ctx);
 	}
-	cr_assert_eq(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.tg_tc_ingress), &opts), 0,
+	cr_assert_eq(bpf_prog_test_run_opts(prog, &opts), 0,
 		     "test run of a %zu-byte packet: %s", n, strerror(errno));
 	return (int)opts.retval;
+}
+
+int h_run_egress(const struct pkt_opts *o)
+{
+	return run_prog(bpf_program__fd(skel->progs.tg_tc_egress), o, 0);
+}
+
+int h_run(const struct pkt_opts *o, uint32_t gso_segs)
+{
+	struct pkt_opts q = *o;
+	int v;
+
+	if (!q.ack && !q.udp)
+		q.ack = H_SRV_ISN + 1;
+	v = run_prog(bpf_program__fd(skel->progs.tg_tc_ingress), &q, gso_segs);
+	if (h_handshake && !q.udp && !q.frag && (q.flags & (F_SYN | F_ACK)) == F_SYN &&
+	    v != 2 /* TC_ACT_SHOT */) {
+		struct pkt_opts sa = { .v6 = q.v6, .saddr = q.daddr, .daddr = q.saddr,
+				       .sport = q.dport ? q.dport : 8080,
+				       .dport = q.sport ? q.sport : 40000, .seq = H_SRV_ISN,
+				       .ack = q.seq + 1, .flags = F_SYN | F_ACK };
+
+		if (q.v6) {
+			sa.saddr = q.daddr ? q.daddr : "fd00:198:18::1";
+			sa.daddr = q.saddr ? q.saddr : "fd00:198:18::2";
+		} else {
+			sa.saddr = q.daddr ? q.daddr : "198.18.0.1";
+			sa.daddr = q.saddr ? q.saddr : "198.18.0.2";
+		}
+		h_run_egress(&sa);
+	}
+	return v;
 }
 
 int h_seg(uint32_t seq, uint8_t flags, const char *payload)

@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "bpf/quota_plan.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 #define GW_PORT 8080
 #define Q_EXEMPT 1
@@ -167,10 +168,11 @@ static void cidr(const char *net, unsigned int prefixlen, __u32 id)
 
 static void configure(int m)
 {
-	__u64 h = tg_apikey_hash(EXEMPT_KEY, strlen(EXEMPT_KEY));
 	__u32 id = Q_KEY;
+	__u64 h;
 
-	h_setup();
+	h_setup(); /* draws the key hash's key: hash after it */
+	h = tg_apikey_hash(EXEMPT_KEY, strlen(EXEMPT_KEY));
 	tg_config_defaults(&cfg);
 	mode = m;
 	/* quotas.default: limits no test traffic comes near */
@@ -391,10 +393,27 @@ static size_t request_head(char *buf, size_t cap, int allow_key, int *exempt)
 	return n;
 }
 
+/* The gateway's SYN-ACK, through the egress program: its ISN is what the
+ * client's segments acknowledge from now on (the kernel charges a request
+ * start only on a connection whose client proved the handshake). */
+static void syn_ack(struct flow *f)
+{
+	struct pkt_opts sa = { .v6 = f->o.v6, .saddr = f->o.daddr, .daddr = f->o.saddr,
+			       .sport = GW_PORT, .dport = f->o.sport, .seq = (uint32_t)rnd(),
+			       .ack = f->isn + 1, .flags = F_SYN | F_ACK };
+	uint8_t buf[PKT_MAX];
+	size_t n = pkt_build(buf, sizeof(buf), &sa);
+
+	cr_assert(n > 0);
+	run_prog(bpf_program__fd(skel->progs.tg_tc_egress), buf, n, 0);
+	f->o.ack = sa.seq + 1;
+}
+
 static void run_flow(struct client *c)
 {
 	struct flow f = { .c = c, .isn = (uint32_t)rnd() };
 	uint32_t seq;
+	int v;
 	int nreq = c->kind == K_TIGHT ? 1 : 1 + (int)below(3);
 	char head[1024], body[1400];
 
@@ -403,15 +422,17 @@ static void run_flow(struct client *c)
 	f.o.sport = c->next_port++;
 	if (c->next_port == 0)
 		c->next_port = 1024;
-	flow_seg(&f, f.isn, F_SYN, NULL, 0);
+	v = flow_seg(&f, f.isn, F_SYN, NULL, 0);
 	c->syns++;
 	if (chance(15))
-		flow_seg(&f, f.isn, F_SYN, NULL, 0); /* retransmitted */
+		v = flow_seg(&f, f.isn, F_SYN, NULL, 0); /* retransmitted */
+	if (v == TC_PASS)
+		syn_ack(&f);
 	seq = f.isn + 1;
 	if (chance(50))
 		flow_seg(&f, seq, F_ACK, NULL, 0);
 	for (int r = 0; r < nreq; r++) {
-		int exempt, v, nbody = (int)below(3);
+		int exempt, nbody = (int)below(3);
 		size_t hl = request_head(head, sizeof(head), 1, &exempt);
 
 		v = flow_seg(&f, seq, F_ACK | F_PSH, head, hl);

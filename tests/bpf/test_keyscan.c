@@ -12,6 +12,8 @@
 #include "config/config.h"
 #include "harness.h"
 #include "bpf/quota_plan.h"
+#include "api/check.h"
+#include "lib/keyhash.h"
 
 #define CLIENT "198.18.0.2"
 #define SCAN_LINES 32      /* TG_SCAN_LINES (kern/maps.bpf.h) */
@@ -220,6 +222,53 @@ Test(keyscan, key_at_byte_900_with_scan_bytes_1024_and_512)
 	cr_assert_eq(scan(req), hash_of("k-9"));
 }
 
+/* The same header spellings through both sides: the kernel's scan of the
+ * request start and the agent's hash of the value /v1/check receives (a
+ * gateway passes the value with the whitespace around it trimmed, as
+ * nginx does). RFC 9110: any run of SP/HTAB is optional whitespace around
+ * a value and between the auth scheme and its token; the scheme is
+ * case-insensitive. Each must give the key's own hash. */
+static const struct spacing {
+	const char *line;  /* the header line in the request */
+	const char *value; /* the value a gateway hands the check */
+} spacing[] = {
+	{ "Authorization: Bearer k-sp", "Bearer k-sp" },
+	{ "Authorization: Bearer  k-sp", "Bearer  k-sp" },
+	{ "Authorization: Bearer\tk-sp", "Bearer\tk-sp" },
+	{ "Authorization: Bearer \t \t k-sp", "Bearer \t \t k-sp" },
+	{ "Authorization:Bearer k-sp", "Bearer k-sp" },
+	{ "Authorization:\tBearer k-sp", "Bearer k-sp" },
+	{ "Authorization:          Bearer           k-sp", "Bearer           k-sp" },
+	{ "authorization: bearer k-sp", "bearer k-sp" },
+	{ "AUTHORIZATION: BEARER\tk-sp", "BEARER\tk-sp" },
+	{ "Authorization: bEaReR k-sp", "bEaReR k-sp" },
+	{ "X-API-Key: k-sp", "k-sp" },
+	{ "X-API-Key:k-sp", "k-sp" },
+	{ "X-API-Key:            k-sp", "k-sp" },
+	{ "x-api-key:\t\t\t\t\t\t\t\t\t\tk-sp", "k-sp" },
+	{ "api-key:                                                                 k-sp", "k-sp" },
+	{ "X-API-Key: k-sp   ", "k-sp" },
+};
+
+Test(keyscan, spacing_gives_the_same_hash_on_both_sides)
+{
+	__u64 want = hash_of("k-sp");
+	char req[512];
+
+	configured("k-sp");
+	for (size_t i = 0; i < sizeof(spacing) / sizeof(spacing[0]); i++) {
+		snprintf(req, sizeof(req), REQ_LINE "Host: gw\r\n%s\r\n\r\n", spacing[i].line);
+		cr_assert_eq(scan(req), want, "kernel: %s", spacing[i].line);
+		cr_assert_eq(tg_check_key_hash(spacing[i].value), want, "agent: %s", spacing[i].value);
+	}
+	/* a scheme is a word of its own: "Bearerk-sp" is a key, not the scheme */
+	cr_assert_eq(scan(REQ_LINE "Authorization: Bearerk-sp\r\n\r\n"), hash_of("Bearerk-sp"));
+	cr_assert_eq(tg_check_key_hash("Bearerk-sp"), hash_of("Bearerk-sp"));
+	/* blanks and the scheme alone: no key */
+	cr_assert_eq(scan(REQ_LINE "Authorization: Bearer    \r\nx: y\r\n\r\n"), 0);
+	cr_assert_eq(tg_check_key_hash("Bearer    "), 0);
+}
+
 /* ---- the scan's rules, byte by byte ---------------------------------- */
 
 static int configured_hash(__u64 h)
@@ -247,21 +296,20 @@ static __u32 model_match(const __u8 *p, size_t len, size_t at)
 
 static __u64 model_hash(const __u8 *p, size_t len, size_t off)
 {
-	static const char bearer[] = "bearer ";
-	__u64 h = TG_FNV_OFFSET;
-	size_t n, j;
+	__u64 w = 0;
+	size_t n;
 
-	for (n = 0; n < 8 && off < len && (p[off] == ' ' || p[off] == '\t'); n++)
+	while (off < len && (p[off] == ' ' || p[off] == '\t'))
 		off++;
 	if (off + 7 <= len) {
-		for (j = 0; j < 6 && (p[off + j] | 0x20) == bearer[j]; j++)
-			;
-		if (j == 6 && p[off + 6] == ' ')
-			off += 7;
+		memcpy(&w, p + off, 7);
+		if (tg_key_bearer(w))
+			for (off += 7; off < len && (p[off] == ' ' || p[off] == '\t'); off++)
+				;
 	}
 	for (n = 0; n < TG_APIKEY_MAX && off + n < len && !tg_key_end(p[off + n]); n++)
-		h = tg_fnv_step(h, p[off + n]);
-	return n ? tg_fnv_final(h) : 0;
+		;
+	return n ? tg_apikey_hash((const char *)p + off, n) : 0;
 }
 
 /* What the scan is meant to give: lines start after a '\n' that is not

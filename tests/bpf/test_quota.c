@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -14,6 +16,7 @@
 #include "harness.h"
 #include "bpf/quota_plan.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 static struct tg_config cfg;
 
@@ -186,6 +189,78 @@ Test(quota, retransmission_of_a_dropped_start_is_checked_again)
 	cr_assert_eq(b.denied, 2);
 	cr_assert_eq(h_client("198.18.0.2", &v), 0);
 	cr_assert_eq(v.requests, 2, "a dropped then admitted start is one request");
+}
+
+static struct tg_quota_stats quota_stats(__u32 qid)
+{
+	struct tg_quota_stats qs;
+
+	memset(&qs, 0, sizeof(qs));
+	bpf_map_lookup_elem(h_map_fd("tg_quota_stats"), &qid, &qs);
+	return qs;
+}
+
+static struct tg_integrity integrity(void)
+{
+	struct tg_integrity v[TG_MAX_CPUS], sum;
+	__u32 zero = 0;
+
+	memset(&sum, 0, sizeof(sum));
+	cr_assert_eq(bpf_map_lookup_elem(h_map_fd("tg_integrity"), &zero, v), 0);
+	for (int i = 0; i < ncpus; i++) {
+		sum.abandoned += v[i].abandoned;
+		sum.abandoned_drops += v[i].abandoned_drops;
+		sum.unverified += v[i].unverified;
+	}
+	return sum;
+}
+
+/* A client gives up on a request that is over its quota and closes: its
+ * kernel keeps retransmitting the dropped start (an orphan socket), and
+ * once the bucket refills it must not be admitted: nobody reads the
+ * answer. A FIN at or after the start, or carried with it, abandons it. */
+Test(quota, a_start_whose_client_closed_is_never_admitted)
+{
+	uint32_t end = 101 + (uint32_t)strlen(get_req);
+
+	quota(0, 1000, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.2", 39999, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.2", 40000, get_req), TC_DROP);
+	cr_assert_eq(h_seg(end, F_ACK | F_FIN, NULL), TC_PASS, "the FIN itself passes");
+	usleep(20000); /* refilled */
+	cr_assert_eq(h_seg(101, F_ACK, get_req), TC_DROP, "abandoned: dropped with tokens there");
+	cr_assert_eq(h_seg(101, F_ACK | F_PSH, get_req), TC_DROP);
+	cr_assert_eq(bucket(0, "198.18.0.2").allowed, 1, "no token taken");
+	cr_assert_eq(quota_stats(0).abandoned, 1, "counted once, for its key");
+	cr_assert_eq(integrity().abandoned, 1);
+	cr_assert_eq(integrity().abandoned_drops, 2);
+
+	/* the retransmission carries the FIN itself */
+	cr_assert_eq(conn_request("198.18.0.2", 40001, get_req), TC_PASS, "refilled");
+	cr_assert_eq(conn_request("198.18.0.2", 40002, get_req), TC_DROP);
+	usleep(20000);
+	cr_assert_eq(h_run(&(struct pkt_opts){ .saddr = "198.18.0.2", .sport = 40002, .seq = 101,
+					      .flags = F_ACK | F_FIN, .payload = get_req,
+					      .len = strlen(get_req) }, 0),
+		     TC_DROP);
+	cr_assert_eq(quota_stats(0).abandoned, 2);
+	cr_assert_eq(bucket(0, "198.18.0.2").allowed, 2);
+}
+
+/* A client that sends its request and half-closes (the FIN with or after
+ * an admitted start) has abandoned nothing. */
+Test(quota, a_half_close_after_an_admitted_start_is_not_abandoned)
+{
+	quota(0, 1000, 5, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(h_run(&(struct pkt_opts){ .saddr = "198.18.0.2", .sport = 40000, .seq = 100,
+					      .flags = F_SYN }, 0), TC_PASS);
+	cr_assert_eq(h_run(&(struct pkt_opts){ .saddr = "198.18.0.2", .sport = 40000, .seq = 101,
+					      .flags = F_ACK | F_FIN, .payload = get_req,
+					      .len = strlen(get_req) }, 0),
+		     TC_PASS);
+	cr_assert_eq(bucket(0, "198.18.0.2").allowed, 1);
+	cr_assert_eq(quota_stats(0).abandoned, 0);
+	cr_assert_eq(integrity().abandoned, 0);
 }
 
 Test(quota, a_segment_covering_a_dropped_start_is_dropped)
@@ -485,11 +560,12 @@ static void proxy_on(void)
 	apply_settings(cfg.mode);
 }
 
-/* From the balancer 198.18.9.1: SYN, then `first` as the first payload;
- * returns its verdict. */
-static int via_balancer(uint16_t sport, const void *first, size_t len)
+/* From src:sport, SYN then `first` as the first payload; returns the
+ * verdict of `first`. */
+static int via(const char *src, uint16_t sport, const void *first, size_t len)
 {
-	struct pkt_opts o = { .saddr = "198.18.9.1", .sport = sport, .seq = 100, .flags = F_SYN };
+	struct pkt_opts o = { .v6 = strchr(src, ':') != NULL, .saddr = src, .sport = sport,
+			      .seq = 100, .flags = F_SYN };
 
 	cr_assert_eq(h_run(&o, 0), TC_PASS);
 	o.flags = F_ACK;
@@ -497,6 +573,12 @@ static int via_balancer(uint16_t sport, const void *first, size_t len)
 	o.payload = first;
 	o.len = len;
 	return h_run(&o, 0);
+}
+
+/* From the balancer 198.18.9.1. */
+static int via_balancer(uint16_t sport, const void *first, size_t len)
+{
+	return via("198.18.9.1", sport, first, len);
 }
 
 static char proxied[512];
@@ -566,6 +648,61 @@ Test(quota, proxy_off_or_malformed_counts_the_source)
 	proxy_on();
 	cr_assert_eq(via_balancer(40001, bad, strlen(bad)), TC_DROP, "malformed: the source's quota, spent");
 	cr_assert_eq(bucket(0, "198.18.9.1").denied, 1);
+}
+
+/* identity.trusted_proxies set: a PROXY header is believed only from a
+ * source in it, as the agent writes the list (tg_trusted_lpm_key, the
+ * settings flag). From anyone else, the header is the source's own first
+ * payload: a client that reaches the gateway directly cannot name
+ * another client (and spend its bucket) with a PROXY header. */
+static void trust(const char *cidr)
+{
+	struct tg_lpm_key k;
+	__u8 one = 1;
+
+	cr_assert_eq(tg_cidr_parse(cidr, cfg.trusted[cfg.n_trusted].net,
+				   &cfg.trusted[cfg.n_trusted].prefix_len), 0);
+	tg_trusted_lpm_key(&k, &cfg.trusted[cfg.n_trusted++]);
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_proxy_trusted"), &k, &one, 0), 0);
+	apply_settings(cfg.mode);
+}
+
+Test(quota, proxy_believed_only_from_trusted_proxies)
+{
+	static const unsigned char v2[28] = { '\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n',
+					      0x21, 0x11, 0, 12, 198, 19, 7, 9, 198, 18, 0, 1, 0x15, 0xb3, 0x1f, 0x90 };
+
+	proxy_on();
+	trust("198.18.9.0/30");
+	trust("fd00:198:18::9/128");
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	/* from the balancer: the header names the client */
+	cr_assert_eq(via("198.18.9.1", 40000, proxied, v1("198.19.7.7")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.7.7").allowed, 1, "the trusted balancer names the client");
+	cr_assert_eq(bucket(0, "198.18.9.1").allowed, 0);
+	/* the attack: a client outside the list sends a PROXY header naming
+	 * a victim; the victim's bucket is not touched, its own pays */
+	cr_assert_eq(via("198.18.10.2", 40001, proxied, v1("198.19.8.8")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.8.8").allowed, 0, "an untrusted source named another client");
+	cr_assert_eq(bucket(0, "198.19.8.8").denied, 0);
+	cr_assert_eq(bucket(0, "198.18.10.2").allowed, 1, "the untrusted source pays itself");
+	cr_assert_eq(via("198.18.10.2", 40002, proxied, v1("198.19.7.7")), TC_DROP,
+		     "its own bucket, spent: dropped");
+	cr_assert_eq(bucket(0, "198.19.7.7").denied, 0, "not charged to the victim");
+	/* PROXY v2, and the same over IPv6: trusted /128, untrusted neighbour */
+	cr_assert_eq(via("198.18.10.3", 40003, v2, sizeof(v2)), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.7.9").allowed, 0);
+	cr_assert_eq(bucket(0, "198.18.10.3").allowed, 1, "v2 from an untrusted source: the source");
+	cr_assert_eq(via("fd00:198:18::9", 40004, proxied, v1("198.19.6.6")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.6.6").allowed, 1, "a trusted IPv6 balancer");
+	cr_assert_eq(via("fd00:198:18::a", 40005, proxied, v1("198.19.5.5")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.5.5").allowed, 0, "an untrusted IPv6 source");
+	cr_assert_eq(bucket(0, "fd00:198:18::").allowed, 1, "charged to its own /64");
+	/* the list emptied (a reload): any source again, as without it */
+	cfg.n_trusted = 0;
+	apply_settings(cfg.mode);
+	cr_assert_eq(via("198.18.10.4", 40006, proxied, v1("198.19.4.4")), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.4.4").allowed, 1, "no list: the header is believed");
 }
 
 static struct tg_key_use key_use(const char *key, const char *addr)
@@ -715,6 +852,179 @@ Test(quota, check_of_an_address_uses_its_own_bucket)
 	cr_assert_eq(bucket(0, "198.18.9.9").allowed, 1);
 	/* an unknown connection falls back to charging */
 	cr_assert_eq(check("198.18.9.11", 5555, "198.18.0.1", 8080, NULL) & (TG_CK_DENY | TG_CK_KERNEL), 0);
+}
+
+/* A TLS connection to the gateway: its first payload is a ClientHello,
+ * which the kernel charges to the address (here: no limit, no bucket).
+ * The gateway's check carries the key from the decrypted request: the
+ * kernel's verdict is not about that key, so the check charges the key,
+ * once per request; a key of 4 admits 4 such connections, not all. */
+static const unsigned char client_hello[] = {
+	0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03, 0x11, 0x22, 0x33, 0x44,
+	0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00, 0x01, 0x02, 0x03,
+};
+
+Test(quota, tls_first_payload_is_not_handed_over_as_a_keys_verdict)
+{
+	struct pkt_opts o = { .saddr = "198.18.0.2", .seq = 100 };
+	int denied = 0;
+
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(6, 1, 4, 0, 0, 0, TG_ACTION_GATEWAY, 0);
+	apikey("sk-tls", 6);
+	for (int i = 0; i < 8; i++) {
+		o.sport = (uint16_t)(41000 + i);
+		o.flags = F_SYN;
+		o.seq = 100;
+		o.payload = NULL;
+		o.len = 0;
+		cr_assert_eq(h_run(&o, 0), TC_PASS);
+		o.flags = F_ACK;
+		o.seq = 101;
+		o.payload = client_hello;
+		o.len = sizeof(client_hello);
+		cr_assert_eq(h_run(&o, 0), TC_PASS);
+		__u32 r = check("198.18.0.2", o.sport, "198.18.0.1", 8080, "sk-tls");
+		cr_assert_eq(r & (TG_CK_KERNEL | TG_CK_BUCKET), TG_CK_BUCKET, "connection %d", i);
+		cr_assert_eq(CK_QID(r), 6);
+		denied += !!(r & TG_CK_DENY);
+	}
+	cr_assert_eq(bucket(6, NULL).allowed, 4, "the key's burst, one token a connection");
+	cr_assert_eq(denied, 4);
+}
+
+/* The key lies beyond what the kernel scans (or is split across
+ * segments): the kernel charges the request start to the address's
+ * bucket; the check, which sees the key, charges the key, once. */
+Test(quota, a_key_the_kernel_did_not_see_is_charged_by_the_check)
+{
+	quota(0, 100, 100, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(7, 1, 2, 0, 0, 0, TG_ACTION_GATEWAY, 0);
+	apikey("sk-deep", 7);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(conn_request("198.18.0.2", (uint16_t)(42000 + i),
+					  with_key("Authorization", "Bearer sk-deep", 1500)), TC_PASS);
+		__u32 r = check("198.18.0.2", (uint16_t)(42000 + i), "198.18.0.1", 8080, "sk-deep");
+		cr_assert_eq(r & (TG_CK_KERNEL | TG_CK_BUCKET), TG_CK_BUCKET, "request %d", i);
+		cr_assert_eq(CK_QID(r), 7);
+		cr_assert_eq(!!(r & TG_CK_DENY), i >= 2, "request %d", i);
+	}
+	cr_assert_eq(bucket(7, NULL).allowed, 2);
+	cr_assert_eq(bucket(7, NULL).denied, 1);
+	cr_assert_eq(bucket(0, "198.18.0.2").allowed, 3, "the kernel's charge of the starts");
+}
+
+/* The kernel saw the key: the check takes its verdict and charges nothing
+ * again, once per request start. */
+Test(quota, a_key_the_kernel_saw_is_not_charged_twice)
+{
+	quota(0, 0, 0, 0, 0, 0, TG_ACTION_DROP, 0);
+	quota(8, 1, 2, 0, 0, 0, TG_ACTION_GATEWAY, 0);
+	apikey("sk-seen", 8);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(conn_request("198.18.0.2", (uint16_t)(43000 + i),
+					  with_key("X-API-Key", "sk-seen", 10)), TC_PASS);
+		__u32 r = check("198.18.0.2", (uint16_t)(43000 + i), "198.18.0.1", 8080, "sk-seen");
+		cr_assert_eq(r & (TG_CK_KERNEL | TG_CK_BUCKET), TG_CK_KERNEL | TG_CK_BUCKET);
+		cr_assert_eq(!!(r & TG_CK_DENY), i >= 2, "request %d", i);
+	}
+	cr_assert_eq(bucket(8, NULL).allowed, 2);
+	cr_assert_eq(bucket(8, NULL).denied, 1, "each request charged once");
+}
+
+/* ---- spoofed request starts ------------------------------------------- */
+
+/* A blind spoofer sends request starts from its victim's address: it never
+ * sees the gateway's SYN-ACK, so it cannot acknowledge the server's ISN,
+ * and no established socket has its 4-tuple. The victim's bucket is not
+ * charged; the victim's own requests still pass. */
+Test(quota, spoofed_request_starts_do_not_charge_the_victim)
+{
+	struct pkt_opts o = { .saddr = "198.18.0.9", .seq = 500, .payload = get_req,
+			      .len = strlen(get_req) };
+	struct tg_integrity before = integrity();
+
+	quota(0, 1, 2, 0, 0, 0, TG_ACTION_DROP, 0);
+	/* no SYN at all, a guessed ack */
+	for (int i = 0; i < 20; i++) {
+		o.sport = (uint16_t)(30000 + i);
+		o.flags = F_ACK | F_PSH;
+		o.ack = 0x12345678u + (uint32_t)i;
+		cr_assert_eq(h_run(&o, 0), TC_PASS, "not charged, not dropped: the stack refuses it");
+	}
+	/* a spoofed SYN (the SYN-ACK goes to the victim), then a guess */
+	h_handshake = 1;
+	for (int i = 0; i < 5; i++) {
+		o.sport = (uint16_t)(31000 + i);
+		o.flags = F_SYN;
+		o.seq = 500;
+		o.payload = NULL;
+		o.len = 0;
+		o.ack = 0;
+		cr_assert_eq(h_run(&o, 0), TC_PASS);
+		o.flags = F_ACK | F_PSH;
+		o.seq = 501;
+		o.payload = get_req;
+		o.len = strlen(get_req);
+		o.ack = H_SRV_ISN + 7;
+		cr_assert_eq(h_run(&o, 0), TC_PASS);
+	}
+	cr_assert_eq(bucket(0, "198.18.0.9").allowed + bucket(0, "198.18.0.9").denied, 0,
+		     "the victim's bucket untouched");
+	cr_assert_eq(integrity().unverified - before.unverified, 25);
+	/* the victim, with real handshakes: its burst is whole */
+	cr_assert_eq(conn_request("198.18.0.9", 32000, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.9", 32001, get_req), TC_PASS);
+	cr_assert_eq(conn_request("198.18.0.9", 32002, get_req), TC_DROP);
+	cr_assert_eq(bucket(0, "198.18.0.9").allowed, 2);
+}
+
+/* The SYN-ACK was not seen (the agent started after the handshake, or it
+ * left the host another way): an established socket of the 4-tuple is
+ * proof too. A real connection on loopback, and a request start crafted
+ * with its 4-tuple. */
+Test(quota, an_established_socket_proves_the_client)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int ls = socket(AF_INET, SOCK_STREAM, 0), cs = socket(AF_INET, SOCK_STREAM, 0), as;
+	struct sockaddr_in local;
+	struct tg_integrity before;
+	__u32 port;
+	__u8 on = 1;
+
+	cr_assert(ls >= 0 && cs >= 0);
+	cr_assert_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(ls, 4), 0);
+	cr_assert_eq(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+	cr_assert_eq(connect(cs, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	as = accept(ls, NULL, NULL);
+	cr_assert(as >= 0);
+	sl = sizeof(local);
+	cr_assert_eq(getsockname(cs, (struct sockaddr *)&local, &sl), 0);
+	port = ntohs(sa.sin_port);
+	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_ports"), &port, &on, 0), 0);
+	quota(0, 1, 5, 0, 0, 0, TG_ACTION_DROP, 0);
+	before = integrity();
+	cr_assert_eq(h_run(&(struct pkt_opts){ .saddr = "127.0.0.1", .daddr = "127.0.0.1",
+					      .sport = ntohs(local.sin_port), .dport = (uint16_t)port,
+					      .seq = 7, .ack = 99, .flags = F_ACK | F_PSH,
+					      .payload = get_req, .len = strlen(get_req) }, 0),
+		     TC_PASS);
+	cr_assert_eq(bucket(0, "127.0.0.1").allowed, 1, "charged: the socket is there");
+	cr_assert_eq(integrity().unverified, before.unverified);
+	/* the same tuple but another client port: no socket, no charge */
+	cr_assert_eq(h_run(&(struct pkt_opts){ .saddr = "127.0.0.1", .daddr = "127.0.0.1",
+					      .sport = (uint16_t)(ntohs(local.sin_port) ^ 0x5a5a),
+					      .dport = (uint16_t)port, .seq = 7, .ack = 99,
+					      .flags = F_ACK | F_PSH, .payload = get_req,
+					      .len = strlen(get_req) }, 0),
+		     TC_PASS);
+	cr_assert_eq(bucket(0, "127.0.0.1").allowed, 1);
+	cr_assert_eq(integrity().unverified, before.unverified + 1);
+	close(as);
+	close(cs);
+	close(ls);
 }
 
 /* A global quota (fleet mode): the kernel takes from the slot's credit

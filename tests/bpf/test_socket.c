@@ -103,6 +103,18 @@ Test(socket, time_to_first_byte_after_a_request)
 	cr_assert_eq(r.lat_hist[0], 1, "answered at once: under a millisecond");
 }
 
+/* The gateway's SYN-ACK to o's SYN through cgroup egress; o's next
+ * segments acknowledge it, as a real client's do. */
+static void synack_at_cgroup(struct pkt_opts *o)
+{
+	struct pkt_opts sa = { .saddr = "198.18.0.1", .daddr = "198.18.0.2", .sport = 8080,
+			       .dport = o->sport ? o->sport : 40000, .seq = H_SRV_ISN,
+			       .ack = o->seq + 1, .flags = F_SYN | F_ACK };
+
+	cr_assert_eq(run_prog(skel->progs.tg_cgroup_egress, &sa, 7), 1);
+	o->ack = H_SRV_ISN + 1;
+}
+
 Test(socket, cgroup_ingress_counts_from_the_ip_header_and_drops_beyond_quota)
 {
 	static const char req[] = "GET / HTTP/1.1\r\nHost: gw\r\n\r\n";
@@ -123,6 +135,7 @@ Test(socket, cgroup_ingress_counts_from_the_ip_header_and_drops_beyond_quota)
 	cr_assert_eq(bpf_map_update_elem(h_map_fd("tg_settings"), &zero, &s, 0), 0);
 
 	cr_assert_eq(run_prog(skel->progs.tg_cgroup_ingress, &o, 7), 1);
+	synack_at_cgroup(&o);
 	o.seq = 101;
 	o.flags = F_ACK;
 	o.payload = req;
@@ -134,6 +147,7 @@ Test(socket, cgroup_ingress_counts_from_the_ip_header_and_drops_beyond_quota)
 	o.payload = NULL;
 	o.len = 0;
 	cr_assert_eq(run_prog(skel->progs.tg_cgroup_ingress, &o, 7), 1);
+	synack_at_cgroup(&o);
 	o.seq = 101;
 	o.flags = F_ACK;
 	o.payload = req;

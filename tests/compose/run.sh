@@ -166,7 +166,7 @@ check_attached=$(curl -s http://127.0.0.1:9470/healthz | jq -r '[.interfaces[] |
 
 # --- over quota through the gateway: the kernel drops, the agent reports -------
 t=$SECONDS
-timeout 30 ip netns exec tgc40 python3 "$SRC/tests/e2e/loadgen.py" \
+timeout 30 ip netns exec tgc40 python3 "$SRC/tests/lib/loadgen.py" \
   --url http://198.18.40.1:18080/v1/chat/completions --rate 50 --duration 3 \
   --new-conn-per-request --timeout 0.5 --json > "$WORK/load40.json" || true
 log "load from 198.18.40.2: $(jq -c '{offered, ok, status, timeouts}' "$WORK/load40.json" 2>/dev/null)"

@@ -5,13 +5,13 @@
 # against schema/. Covers: the event naming the client and its counts, a
 # receiver that is down and then up (nothing lost), 500 then 200 (retried,
 # same id), 400 (dead letter), the agent killed with events queued (the
-# spool is replayed), and an OpenAI-compatible stub whose triage answer
-# comes back as a tollgate.triage.v1 event.
-source "$(dirname "$0")/lib.sh"
+# spool is replayed), an OpenAI-compatible stub whose triage answer
+# comes back as a tollgate.triage.v1 event, and a webhook URL holding
+# secrets (Slack's shape, user:password@, ?token=) that is used whole but
+# never printed or logged.
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
-HERE=$(cd "$(dirname "$0")" && pwd)
-SCHEMAS=$(cd "$HERE/../../schema" && pwd)
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 python3 -c 'import jsonschema' 2>/dev/null || die "python3-jsonschema is missing (scripts/install-deps.sh test)"
 
 PORT=8080
@@ -23,6 +23,8 @@ export TG_TEST_SECRET="whsec_$(head -c 24 /dev/urandom | base64)"
 export TG_TEST_LLM_KEY="sk-llm-$$"
 STATE=$WORK/state
 P_OPS=19481 P_LATE=19482 P_RETRY=19483 P_REJECT=19484 P_LLM=19485
+# The ops URL's secrets: its userinfo, the path after /hook, the query.
+U_PW="pw-$$" U_PATH="T0001/B0002/slk$$" U_TOKEN="tok-$$"
 cat > "$WORK/agent.json" <<JSON
 {
   "instance": "$E2E_TAG",
@@ -37,7 +39,7 @@ cat > "$WORK/agent.json" <<JSON
     "rate_spike": { "warmup_intervals": 4, "min_requests_per_sec": 10 }
   },
   "webhooks": [
-    { "name": "ops", "url": "http://127.0.0.1:$P_OPS/hook", "format": "generic",
+    { "name": "ops", "url": "http://tgops:$U_PW@127.0.0.1:$P_OPS/hook/$U_PATH?token=$U_TOKEN", "format": "generic",
       "secret_env": "TG_TEST_SECRET", "headers": { "X-Team": "sre" } },
     { "name": "late", "url": "http://127.0.0.1:$P_LATE/hook", "format": "generic",
       "secret_env": "TG_TEST_SECRET", "timeout_ms": 1000, "retry_max_ms": 2000 },
@@ -54,17 +56,6 @@ cat > "$WORK/agent.json" <<JSON
 JSON
 "$TOLLGATE" check-config "$WORK/agent.json" >/dev/null || die "config rejected"
 
-# start_rx NAME PORT [ARGS...]: a receiver logging to $WORK/rx_NAME.jsonl
-start_rx() {
-  local name=$1 port=$2
-  shift 2
-  python3 "$HERE/receiver.py" --port "$port" --log "$WORK/rx_$name.jsonl" \
-    --schema-dir "$SCHEMAS" "$@" >"$WORK/rx_$name.out" 2>&1 &
-  eval "RX_$name=$!"
-  defer "kill $! 2>/dev/null"
-  wait_port "$port"
-}
-stop_rx() { local v="RX_$1"; kill "${!v}"; wait "${!v}" 2>/dev/null || true; }
 # rx NAME JQ: the receiver's log as one array, filtered
 rx() { touch "$WORK/rx_$1.jsonl"; jq -s "$2" "$WORK/rx_$1.jsonl"; }
 # wait_rx NAME JQ SECONDS: until JQ (on the log array) is true
@@ -77,10 +68,10 @@ wait_rx() {
   return 1
 }
 
-start_rx ops $P_OPS --secret "$TG_TEST_SECRET"
-start_rx retry $P_RETRY --plan 500,200
-start_rx reject $P_REJECT --plan 400
-start_rx llm $P_LLM --openai
+start_receiver ops $P_OPS --secret "$TG_TEST_SECRET"
+start_receiver retry $P_RETRY --plan 500,200
+start_receiver reject $P_REJECT --plan 400
+start_receiver llm $P_LLM --openai
 # "late" is down for now.
 start_agent "$WORK/agent.json"
 
@@ -135,6 +126,21 @@ check "every event's signature verifies" 0 "$(rx ops '[.[] | select(.sig_ok != t
 check "every event validates against its schema" 0 "$(rx ops '[.[] | select(.schema_ok != true)] | length')"
 check "configured headers are sent" 0 "$(rx ops '[.[] | select(.x_team != "sre")] | length')"
 
+# --- a URL that holds secrets: used whole, printed redacted -------------------
+check "the whole URL is used: its path and query" 0 \
+  "$(rx ops "[.[] | select(.path != \"/hook/$U_PATH?token=$U_TOKEN\")] | length")"
+check "... and its userinfo (Basic auth)" 0 \
+  "$(rx ops "[.[] | select(.authorization != \"Basic $(printf 'tgops:%s' "$U_PW" | base64)\")] | length")"
+REDACTED_URL="http://<redacted>@127.0.0.1:$P_OPS/hook/<redacted>?<redacted>"
+printed=$("$TOLLGATE" check-config "$WORK/agent.json")
+check "check-config prints the URL redacted" "$REDACTED_URL" \
+  "$(echo "$printed" | jq -r '.webhooks[] | select(.name == "ops") | .url')"
+check "/v1/config shows it redacted" "$REDACTED_URL" \
+  "$(api /v1/config | jq -r '.webhooks[] | select(.name == "ops") | .url')"
+leaks() { grep -c -e "$U_PW" -e "slk$$" -e "$U_TOKEN" || true; }
+check "no secret of the URL in check-config's output" 0 "$(echo "$printed" | leaks)"
+check "... nor in /v1/config" 0 "$(api /v1/config | leaks)"
+
 # --- 500 then 200: retried with the same id -------------------------------------
 r_first=$(rx retry '[.[] | select(.status == 500)][0]')
 check "the first attempt was answered 500" 500 "$(echo "$r_first" | jq .status)"
@@ -183,8 +189,9 @@ late_q=$(echo "$m" | awk -v w="webhook=\"late\"" 'index($0, "tollgate_webhook_qu
 n_spooled=$(ls "$STATE/$E2E_TAG/spool/late" | wc -l)
 [ "$n_spooled" -ge 1 ] && ok "events for the down receiver are spooled ($n_spooled files)" || fail "nothing spooled"
 kill -KILL "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
+cp "$AGENT_LOG" "$WORK/first-run.log"
 start_agent "$WORK/agent.json"
-start_rx late $P_LATE --secret "$TG_TEST_SECRET"
+start_receiver late $P_LATE --secret "$TG_TEST_SECRET"
 OPS_IDS='[.[] | select(.status == 200 and .body.schema == "tollgate.anomaly.v1") | .id] | unique'
 want=$(rx ops "$OPS_IDS")
 if wait_rx late "([.[] | select(.status == 200) | .id] | unique) as \$got | ($want - \$got) | length == 0" 30; then
@@ -199,3 +206,4 @@ check "the spool is empty once delivered" 0 "$(ls "$STATE/$E2E_TAG/spool/late" |
 
 stop_agent TERM
 check "agent exits 0" 0 "$AGENT_RC"
+check "no secret of the ops URL in the agent's logs" 0 "$(cat "$WORK/first-run.log" "$AGENT_LOG" | leaks)"

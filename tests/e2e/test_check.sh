@@ -8,7 +8,7 @@
 # with the kernel's own verdict, counted once; a client the kernel does not
 # see (loopback, not a gateway interface: as with TLS ended at nginx) is
 # charged by the check itself, on the same bucket.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)

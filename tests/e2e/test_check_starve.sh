@@ -9,13 +9,13 @@
 # agent runs as nobody (privilege drop) and gives the socket to nginx's
 # workers' group; the socket is removed on a clean stop, and one left by a
 # kill -9 does not stop the next start.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 HOOK=$ROOT/gateway-hooks/nginx
 PORT=18151 BACKEND=18152 API_PORT=19551
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 
 SOCK_DIR=/run/tollgate-$E2E_TAG
 SOCK=$SOCK_DIR/check.sock

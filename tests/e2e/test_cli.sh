@@ -3,7 +3,7 @@
 # messages, the embedded default config on lo with `tollgate status`,
 # SIGHUP reload (ports changed in place, counters kept, bad config
 # rejected), coexistence with another TC filter, SIGINT.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 
 # --- check-config -----------------------------------------------------------

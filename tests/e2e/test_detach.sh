@@ -4,7 +4,7 @@
 # filter on the same hook, not a foreign program at tollgate's handle and
 # priority, not another instance's), says "nothing attached" the second time, and refuses to pull
 # the filters from under a running agent unless --force.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 
 PINS=/sys/fs/bpf/tollgate/$E2E_TAG

@@ -6,9 +6,9 @@
 # (±10%). Redis is killed mid-load: the agents enforce their local share
 # and never stall. Redis is restarted: they converge again.
 export E2E_TAG=${E2E_TAG:-tgflt$$}
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 FLEET_NET=140 FLEET_PORT=18141 FLEET_API=19540 FLEET_REDIS_PORT=16379
-source "$(dirname "$0")/fleet_lib.sh"
+source "$(dirname "$0")/../lib/fleet.sh"
 require_root
 command -v redis-server >/dev/null || die "redis-server missing (scripts/install-deps.sh test)"
 

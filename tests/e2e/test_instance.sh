@@ -4,7 +4,7 @@
 # the instance and the agent that holds it; the first keeps running
 # untouched. Two started at the same moment: exactly one runs. After a
 # kill -9 of the holder, the next agent adopts the pins as before.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 
 PORT=18087

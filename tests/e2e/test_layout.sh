@@ -8,10 +8,10 @@
 # v0 directory goes. A layout newer than the agent's makes it refuse to
 # start, touching nothing.
 E2E_TAG=${E2E_TAG:-tgmig$$}
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 HERE=$(cd "$(dirname "$0")" && pwd)
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 
 PORT=18101
 INST=$E2E_TAG

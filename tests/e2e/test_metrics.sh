@@ -4,7 +4,7 @@
 # cannot be reached, clients with responses) passes `promtool check
 # metrics` (the exposition format and its lint), and each family has one
 # HELP and one TYPE line.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 command -v promtool >/dev/null || die "promtool missing (scripts/install-deps.sh test installs prometheus)"
 

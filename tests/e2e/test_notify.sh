@@ -4,7 +4,7 @@
 # must come once the API answers (the listener connects to it the moment
 # READY=1 arrives), RELOADING=1 then READY=1 around a SIGHUP, STOPPING=1 on
 # SIGTERM, and the agent must still exit 0.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 
 API_ADDR=127.0.0.1:19489

@@ -10,7 +10,7 @@
 # exported, the scan must read only the active clients (a count, not a
 # time), and the agent must survive.
 E2E_TAG=${E2E_TAG:-tgprs$$}
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 TGFLOOD=${TGFLOOD:?path to the tgflood binary}
 [ -x "$TGFLOOD" ] || die "tgflood not built: $TGFLOOD"

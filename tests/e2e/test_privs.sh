@@ -7,10 +7,9 @@
 # SIGHUP reload that changes a quota and adds an interface, the spool, a
 # clean stop that removes the TC filters and pins, keep + restart adoption,
 # and a start as a service user given only the loading capabilities.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
-HERE=$(cd "$(dirname "$0")" && pwd)
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 E=$E2E_TAG
 
 # The documented set: CAP_NET_ADMIN (12). CAP_BPF joins it only on kernels
@@ -144,7 +143,15 @@ filter_on h1 || filter_on h2 && fail "a TC filter is left" || ok "clean stop rem
 check "clean stop removed the pins" "" "$(ls -A "$PIN" 2>/dev/null)"
 
 # --- 2. as root without user, keep: same capability set, uid 0 ----------------
+# The state tree is the user's now (run 1): as uid 0 the agent refuses it
+# rather than work in directories another user controls.
 write_cfg null true 1000 "\"${E}h1\""
+rc=0; "$TOLLGATE" run --config "$WORK/agent.json" > /dev/null 2> "$WORK/err.txt" || rc=$?
+check "without user, a state tree of the user's: exit 1" 1 "$rc"
+grep -q "$STATE is owned by uid $UID_N, not uid 0" "$WORK/err.txt" \
+  && ok "the message names the directory and its owner" || { cat "$WORK/err.txt"; fail "state owner message"; }
+check "... nothing left attached" absent "$(filter_on h1 && echo attached || echo absent)"
+sed -i "s|\"state_dir\": \"$STATE\"|\"state_dir\": \"$WORK/state-root\"|" "$WORK/agent.json"
 start_agent "$WORK/agent.json"
 check_privs "without user" 0 0
 reqs "${E}a" 198.18.111.1 4 > /dev/null

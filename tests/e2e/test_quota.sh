@@ -2,10 +2,10 @@
 # Per-key call limits end to end: real nginx, clients in namespaces, the
 # real agent in enforce mode. "Through" = requests nginx logged within
 # [0, t + 1 s]. Rates are offered open-loop by loadgen.py.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 HERE=$(dirname "$0")
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 RAW="python3 $HERE/rawclient.py"
 
 PORT=8080

@@ -4,10 +4,9 @@
 # while it is down, and the next run adopts them without resetting buckets
 # or counters. A kill -9 leaves the same state behind, and `tollgate run`
 # works after it. Then a run without keep detaches and unpins everything.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
-HERE=$(cd "$(dirname "$0")" && pwd)
-LOADGEN="python3 $HERE/loadgen.py"
+LOADGEN="python3 $TESTLIB/loadgen.py"
 
 PORT=18085
 make_client "${E2E_TAG}a" "${E2E_TAG}h1" "${E2E_TAG}c1" 198.18.95.1 198.18.95.2

@@ -10,7 +10,7 @@
 #  5. status classes 2xx, 4xx, 429, 5xx counted exactly;
 #  6. response bytes equal what curl received;
 #  7. TC and cgroup attached together: every request counted once.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 
 PORT=8080
@@ -31,26 +31,8 @@ make_client "$NS" "$HIF" "${E2E_TAG}c1" $H4 $C4
 make_cgroup "tollgate-e2e-$$"
 in_ns() { ip netns exec "$NS" "$@"; }
 
-# --- the slow upstream: answers every GET after SLOW_MS ------------------------
-cat > "$WORK/slow.py" <<'PY'
-import http.server, sys, time
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-    def do_GET(self):
-        time.sleep(float(sys.argv[3]) / 1000)
-        body = b"slow\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
-PY
-python3 "$WORK/slow.py" 127.0.0.1 $SLOW_PORT $SLOW_MS &
-SLOW_PID=$!
-defer "kill $SLOW_PID; wait $SLOW_PID"
-wait_port $SLOW_PORT
+# --- the slow upstream: answers every request after SLOW_MS -------------------
+start_receiver slow $SLOW_PORT --delay-ms $SLOW_MS
 
 # --- nginx, inside its own cgroup ---------------------------------------------
 mkdir -p "$WORK/nginx" "$WORK/www"
@@ -72,13 +54,7 @@ head -c 102400 /dev/urandom > "$WORK/www/big"
 }
 NGX
 } > "$WORK/nginx.conf"
-# The shell moves itself into the cgroup, then becomes nginx: every socket
-# nginx creates belongs to the cgroup.
-bash -c "echo \$\$ > $CG/cgroup.procs && exec nginx -c $WORK/nginx.conf -e $WORK/nginx/error.log" &
-NGINX_PID=$!
-defer "kill $NGINX_PID; wait $NGINX_PID"
-wait_port $PORT
-check "nginx master and worker run inside $CG" 2 "$(grep -c . "$CG/cgroup.procs")"
+nginx_in_cgroup "$WORK/nginx.conf" $PORT
 
 # --- the agent ------------------------------------------------------------------
 write_cfg() { # write_cfg INTERFACES_JSON
@@ -334,8 +310,7 @@ minpk=$(awk '{ s += int(($2 + $3 + 1447) / 1448) } END { print s }' "$WORK/c6.tx
 pk=$(( $(val .responses.packets) - p0 ))
 [ "$pk" -ge "$minpk" ] && ok "case 6: response packets ($pk) at least the segments the bytes need ($minpk)" \
   || fail "case 6: response packets $pk < $minpk"
-kill $SLOW_PID
-wait $SLOW_PID || true
+stop_receiver slow
 
 # ================================================================================
 log "7. TC and cgroup together"

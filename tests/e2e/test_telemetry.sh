@@ -3,7 +3,7 @@
 # requests to a real nginx through veth pairs the agent's TC program sees.
 # /v1/clients must show exactly the requests sent and the exact payload
 # bytes curl reports; IPv6 is grouped by prefix; SIGTERM leaves nothing.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 
 PORT=8080

@@ -8,12 +8,13 @@
 #  3. /v1/clients/{address} for an IPv4 client and for any address of an
 #     IPv6 /64 (::1 on lo), 404 and 400; /v1/config without secrets;
 #  4. status with the token (from --token-env, the config, or
-#     TOLLGATE_API_TOKEN);
+#     TOLLGATE_API_TOKEN to loopback); TOLLGATE_API_TOKEN alone is not sent
+#     to a non-loopback --api;
 #  5. `tollgate top` in a tmux pane of 120x30: the client and its rate show,
 #     a resize drops columns, q quits and the terminal is restored; SIGTERM
 #     as well; an unreachable agent is shown and retried;
 #  6. `tollgate top --once` into a pipe: one plain table, no escapes.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 command -v tmux >/dev/null || die "tmux is missing (scripts/install-deps.sh test)"
 
@@ -132,8 +133,15 @@ grep -q "asks for an API token" "$WORK/err.txt" && ok "status says a token is ne
   && ok "status --token-env" || fail "status --token-env"
 "$TOLLGATE" status --config "$WORK/top.json" | grep -Eq "^$C4/32 +5 " \
   && ok "status --config finds the token through api.token_env" || fail "status --config"
-TOLLGATE_API_TOKEN=$TOKEN "$TOLLGATE" status --api "$API_LISTEN" | grep -Eq "^$C4/32 +5 " \
-  && ok "status with TOLLGATE_API_TOKEN" || fail "status with TOLLGATE_API_TOKEN"
+# The token in the environment is not handed to whatever host --api names
+# (the agent here, on a non-loopback address, answers 401 without it).
+rc=0; TOLLGATE_API_TOKEN=$TOKEN "$TOLLGATE" status --api "$API_LISTEN" > /dev/null 2> "$WORK/err.txt" || rc=$?
+check "TOLLGATE_API_TOKEN is not sent to a non-loopback --api: 401, exit 1" 1 "$rc"
+grep -q "not sending the API token to $API_LISTEN (not loopback)" "$WORK/err.txt" \
+  && ok "status says why the token stays home" || { cat "$WORK/err.txt"; fail "withheld token message"; }
+TOLLGATE_API_TOKEN=$TOKEN "$TOLLGATE" status --api "$API_LISTEN" --token-env TOLLGATE_API_TOKEN \
+  | grep -Eq "^$C4/32 +5 " && ok "status with TOLLGATE_API_TOKEN named by --token-env" \
+  || fail "status --token-env TOLLGATE_API_TOKEN"
 rc=0; "$TOLLGATE" status --api "$API_LISTEN" --token-env TG_E2E_UNSET_VAR 2>/dev/null || rc=$?
 check "status --token-env of an unset variable exits 2" 2 "$rc"
 
@@ -146,7 +154,8 @@ grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +CONNS$' "$WORK/onc
   && ok "top --once: column titles" || { cat "$WORK/once.txt"; fail "top --once header"; }
 grep -Eq "^$C4 +[0-9.]+k?/s +[0-9.]+ k?B/s +5 +0 " "$WORK/once.txt" \
   && ok "top --once: the client's row" || { cat "$WORK/once.txt"; fail "top --once row"; }
-TOLLGATE_API_TOKEN=$TOKEN "$TOLLGATE" top --api "$API_LISTEN" -n 1 -s requests | cat > "$WORK/pipe.txt"
+TOLLGATE_API_TOKEN=$TOKEN "$TOLLGATE" top --api "$API_LISTEN" --token-env TOLLGATE_API_TOKEN -n 1 -s requests \
+  | cat > "$WORK/pipe.txt"
 check "top into a pipe without --once: one frame, one row of -n 1" 4 "$(wc -l < "$WORK/pipe.txt")"
 rc=0; "$TOLLGATE" top --once --api "$API_LISTEN" > /dev/null 2> "$WORK/err.txt" || rc=$?
 check "top --once without a token exits 1" 1 "$rc"

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "http_token.h"
 #include "apikey.h"
+#include "lib/keyhash.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

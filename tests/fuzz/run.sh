@@ -21,12 +21,15 @@ CONFIG_SRC="agent/config/config.c agent/config/config_util.c agent/config/config
 FORMAT_SRC="gateway-hooks/formats/formats.c gateway-hooks/formats/fmt_generic.c
 	    gateway-hooks/formats/fmt_alertmanager.c gateway-hooks/formats/fmt_slack.c
 	    gateway-hooks/formats/fmt_openai.c"
+# agent/lib is the bottom layer every module may use: link all of it, so a
+# helper moved there never leaves a target unlinkable.
+LIB_SRC=$(cd "$ROOT" && echo agent/lib/*.c)
 declare -A SRC=(
-	[fuzz_config]="$CONFIG_SRC agent/lib/anomaly.c agent/api/http_util.c agent/lib/buf.c agent/lib/log.c"
+	[fuzz_config]="$CONFIG_SRC agent/api/http_util.c $LIB_SRC"
 	[fuzz_proxy]=""
-	[fuzz_http_token]=""
-	[fuzz_webhook_reply]="$FORMAT_SRC agent/deliver/retry.c agent/lib/buf.c agent/lib/log.c"
-	[fuzz_api]="agent/api/api.c agent/api/api_hdrs.c agent/lib/buf.c agent/lib/log.c agent/api/http_util.c"
+	[fuzz_http_token]="agent/lib/keyhash.c"
+	[fuzz_webhook_reply]="$FORMAT_SRC agent/deliver/retry.c $LIB_SRC"
+	[fuzz_api]="agent/api/api.c agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
 )
 ALL="fuzz_config fuzz_proxy fuzz_http_token fuzz_webhook_reply fuzz_api"
 TARGETS=${*:-$ALL}
@@ -44,7 +47,7 @@ build() {
 		-g -O1 -std=gnu11 -D_GNU_SOURCE -DTG_FUZZ -Wall -Wextra -Wno-unused-parameter \
 		-I agent -I kern -I gateway-hooks -I "$OUT/gen" \
 		"tests/fuzz/$t.c" "${srcs[@]}" \
-		-o "$OUT/$t" -lcjson -luv -lcurl -lcrypto -lhttp_parser -ldl -lm -lpthread)
+		-o "$OUT/$t" -lcjson -luv -lcurl -lcrypto -lhttp_parser -lcap -ldl -lm -lpthread)
 }
 
 run() {

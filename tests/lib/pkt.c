@@ -98,7 +98,7 @@ size_t pkt_build(uint8_t *buf, size_t cap, const struct pkt_opts *o)
 		put16(p, o->sport ? o->sport : 40000);
 		put16(p + 2, o->dport ? o->dport : 8080);
 		put32(p + 4, o->seq);
-		put32(p + 8, 1);
+		put32(p + 8, o->ack ? o->ack : 1);
 		p[12] = 5 << 4;
 		p[13] = o->flags ? o->flags : F_ACK;
 		put16(p + 14, 65535);

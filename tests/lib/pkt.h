@@ -20,6 +20,7 @@ struct pkt_opts {
 	uint16_t sport;    /* default 40000 */
 	uint16_t dport;    /* default 8080 */
 	uint32_t seq;
+	uint32_t ack;      /* acknowledgment number; default 1 */
 	uint8_t flags;     /* TCP flags, default ACK */
 	const void *payload;
 	size_t len;

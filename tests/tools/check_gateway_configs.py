@@ -14,7 +14,9 @@ agent and the gateways expect.
 - Envoy, Traefik, APISIX: the YAML's structure (filter names and @types,
   the agent's check listener and /v1/check, connections kept alive below
   the agent's idle limit, the headers sent and the response headers let
-  through, the failure mode).
+  through, the failure mode). Traefik: a model of its header handling, step
+  by step from its source, run over the shipped file with a client that
+  names a victim in X-Real-Ip and X-Forwarded-For.
 - packaging/systemd/tollgate.service: the directives, and
   `systemd-analyze verify` when it is installed.
 - packaging/grafana/tollgate-dashboard.json: the structure, and every metric
@@ -481,11 +483,82 @@ def check_traefik(src):
     check(lower(RATELIMIT) <= lower(fa.get("authResponseHeaders", [])),
           "traefik: authResponseHeaders carry the rate-limit headers")
     sent = lower(fa.get("authRequestHeaders", []))
-    check(set(KEY_HEADERS) | {"x-real-ip"} <= sent, "traefik: the key headers and X-Real-Ip reach the agent",
+    check(set(KEY_HEADERS) <= sent, "traefik: the key headers reach the agent", str(sorted(sent)))
+    check("x-real-ip" not in sent, "traefik: X-Real-Ip is not sent (a client's own survives Traefik)",
           str(sorted(sent)))
     used = [r for r in http_["routers"].values() if name in r.get("middlewares", [])]
     check(used and all(r["service"] in http_["services"] for r in used),
           "traefik: a router uses the middleware and names a service")
+    check_traefik_identity(fa)
+
+
+def traefik_forward(fa, peer, headers, entry_trusts_peer):
+    """What Traefik's ForwardAuth sends to the agent, step by step from its
+    source (v2 and v3, the same; gateway-hooks/GATEWAYS.md quotes it):
+    pkg/middlewares/forwardedheaders/forwarded_header.go XForwarded.ServeHTTP
+    and rewrite, then pkg/middlewares/auth/forward.go writeHeader."""
+    h = {k.lower(): v for k, v in headers.items()}
+    # entry point: an untrusted peer's X-Forwarded-* and X-Real-Ip go ...
+    if not entry_trusts_peer:
+        for k in list(h):
+            if k.startswith("x-forwarded-") or k == "x-real-ip":
+                del h[k]
+    # ... and X-Real-Ip is the peer only when it is empty
+    if not h.get("x-real-ip"):
+        h["x-real-ip"] = peer
+    # ForwardAuth: the request's headers filtered by authRequestHeaders ...
+    allowed = lower(fa.get("authRequestHeaders", []))
+    out = {k: v for k, v in h.items() if not allowed or k in allowed}
+    # ... then X-Forwarded-For set to the peer, after the prior hops when
+    # trustForwardHeader
+    xff = peer
+    if fa.get("trustForwardHeader") and "x-forwarded-for" in h:
+        xff = h["x-forwarded-for"] + ", " + peer
+    out["x-forwarded-for"] = xff
+    return out
+
+
+def agent_client(headers, trusted):
+    """The agent's rule (agent/api/check.c, tg_check_client) for the two
+    headers, trusted proxies as a set of addresses."""
+    hops = [x.strip() for x in headers.get("x-forwarded-for", "").split(",")]
+    real = headers.get("x-real-ip")
+    if real and real not in trusted:
+        return real
+    client = real
+    for hop in reversed(hops):
+        client = hop
+        if hop not in trusted:
+            break
+    return client
+
+
+def check_traefik_identity(fa):
+    """The attack: a client sends X-Real-Ip and X-Forwarded-For naming a
+    victim, to spend the victim's quota. It must not work, with Traefik
+    facing clients or behind a balancer that appends X-Forwarded-For."""
+    client, victim, lb = "203.0.113.9", "198.19.66.6", "10.0.0.2"
+    spoof = {"X-Real-Ip": victim, "X-Forwarded-For": victim, "Authorization": "Bearer sk-x"}
+    # Traefik facing the client
+    out = traefik_forward(fa, client, spoof, entry_trusts_peer=False)
+    check("x-real-ip" not in out, "traefik facing clients: no X-Real-Ip reaches the agent", str(out))
+    check(agent_client(out, set()) == client, "traefik facing clients: the agent sees the client",
+          str(out))
+    # behind a trusted balancer that appends the client to X-Forwarded-For
+    # and passes the rest as it is
+    via_lb = dict(spoof, **{"X-Forwarded-For": victim + ", " + client})
+    out = traefik_forward(fa, lb, via_lb, entry_trusts_peer=True)
+    check("x-real-ip" not in out, "traefik behind a balancer: the client's X-Real-Ip does not reach the agent",
+          str(out))
+    check(agent_client(out, {lb}) == client,
+          "traefik behind a balancer: the agent sees the client, not its victim", str(out))
+    # the balancer not listed: everyone is the balancer (coarse, not spoofable)
+    check(agent_client(out, set()) == lb, "traefik behind an unlisted balancer: the balancer", str(out))
+    # what the old file (X-Real-Ip in authRequestHeaders) let through
+    old = dict(fa, authRequestHeaders=list(fa.get("authRequestHeaders", [])) + ["X-Real-Ip"])
+    out = traefik_forward(old, lb, via_lb, entry_trusts_peer=True)
+    check(out.get("x-real-ip") == victim,
+          "the model reproduces the attack on a config that sends X-Real-Ip", str(out))
 
 
 def check_apisix(src):

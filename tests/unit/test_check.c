@@ -9,6 +9,7 @@
 #include "bpf/quota_plan.h"
 #include "telemetry/rates.h"
 #include "lib/addr.h"
+#include "lib/keyhash.h"
 
 static const char *addr_text(const struct tg_addr *a)
 {
@@ -29,7 +30,9 @@ Test(check, client_from_x_real_ip)
 	cr_assert(eq(int, tg_check_client(&cfg, " [fd00:198:18::9] ", NULL, &c, &why), 0));
 	cr_assert(eq(str, (char *)addr_text(&c), "fd00:198:18::9"));
 	cr_assert(eq(int, tg_check_client(&cfg, NULL, NULL, &c, &why), -1));
-	cr_assert(eq(str, (char *)why, "X-Real-IP is required (the client's address)"));
+	cr_assert(eq(str, (char *)why, "X-Real-IP or X-Forwarded-For is required (the client's address)"));
+	cr_assert(eq(int, tg_check_client(&cfg, "", "", &c, &why), -1));
+	cr_assert(eq(str, (char *)why, "X-Real-IP or X-Forwarded-For is required (the client's address)"));
 	cr_assert(eq(int, tg_check_client(&cfg, "example.com", NULL, &c, &why), -1));
 	cr_assert(eq(str, (char *)why, "X-Real-IP is not an IP address"));
 	/* no trusted proxies: X-Forwarded-For is not believed */
@@ -37,6 +40,51 @@ Test(check, client_from_x_real_ip)
 	cr_assert(eq(str, (char *)addr_text(&c), "198.18.0.7"));
 	bad("{\"identity\": {\"trusted_proxies\": [1]}}", "$.identity.trusted_proxies[0]",
 	    "expected a CIDR string");
+}
+
+/* What Traefik's ForwardAuth sends with the shipped
+ * gateway-hooks/traefik/tollgate.yml (GATEWAYS.md has the reasoning from
+ * Traefik's source): no X-Real-IP (it is not in authRequestHeaders: a
+ * client's own X-Real-Ip survives Traefik when the peer is a trusted
+ * balancer), and X-Forwarded-For with the TCP peer Traefik saw appended
+ * (trustForwardHeader: the prior hops kept). The client is the rightmost
+ * hop that is not a trusted proxy, whatever the client put in front. */
+Test(check, traefik_client_cannot_choose_its_identity)
+{
+	struct tg_addr c;
+	const char *why;
+
+	/* behind a balancer (10.0.0.0/24) that appends X-Forwarded-For: the
+	 * client 203.0.113.9 sent X-Real-Ip and X-Forwarded-For 198.19.66.6
+	 * (its victim) */
+	ok("{\"identity\": {\"trusted_proxies\": [\"10.0.0.0/24\"]}}");
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, "198.19.66.6, 203.0.113.9, 10.0.0.2", &c, &why),
+		     0));
+	cr_assert(eq(str, (char *)addr_text(&c), "203.0.113.9"));
+	/* Traefik facing clients itself: its entry point dropped what the
+	 * client sent; the peer is the only hop */
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, "203.0.113.9", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "203.0.113.9"));
+	/* the same with the entry point trusting everyone (insecure): what
+	 * the client wrote is left of its own address, never used */
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, "198.19.66.6, 203.0.113.9", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "203.0.113.9"));
+	/* a client that claims to be a balancer itself stops nothing: the
+	 * walk goes on left of a trusted hop, to the next untrusted one */
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, "198.19.66.6, 10.0.0.7, 203.0.113.9, 10.0.0.2",
+					  &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "203.0.113.9"));
+	/* only balancers: the leftmost of them (the request came from one) */
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, "10.0.0.3, 10.0.0.2", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "10.0.0.3"));
+	/* the gateway's own hop must be an address */
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, "203.0.113.9, junk", &c, &why), -1));
+	cr_assert(eq(str, (char *)why, "X-Forwarded-For's last hop is not an IP address"));
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, "203.0.113.9,", &c, &why), -1));
+	/* no trusted proxies: the peer Traefik saw */
+	ok("{}");
+	cr_assert(eq(int, tg_check_client(&cfg, NULL, "198.19.66.6, 203.0.113.9", &c, &why), 0));
+	cr_assert(eq(str, (char *)addr_text(&c), "203.0.113.9"));
 }
 
 Test(check, forwarded_for_through_trusted_proxies_only)
@@ -72,6 +120,34 @@ Test(check, key_hash_matches_the_kernel)
 	cr_assert(eq(u64, tg_check_key_hash("sk-abc;x"), k));
 	cr_assert(eq(u64, tg_check_key_hash(""), 0));
 	cr_assert(eq(u64, tg_check_key_hash("Bearer "), 0));
+}
+
+/* SipHash-2-4's reference vectors (Aumasson and Bernstein, appendix A):
+ * key 00..0f; messages 00..(n-1). */
+Test(check, key_hash_is_siphash_2_4)
+{
+	uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
+	char m[16];
+
+	for (int i = 0; i < 16; i++)
+		m[i] = (char)i;
+	cr_assert(eq(u64, tg_siphash_key(k0, k1, m, 15), 0xa129ca6149be45e5ULL));
+	cr_assert(eq(u64, tg_siphash_key(k0, k1, m, 0), 0x726fdb47dd0e0e31ULL));
+	cr_assert(eq(u64, tg_siphash_key(k0, k1, m, 8), 0x93f5f5799a932462ULL));
+}
+
+/* Keyed: another key, another hash of the same secret, so a hash that
+ * leaves the agent (an event's key:…) fingerprints nothing elsewhere. */
+Test(check, key_hash_depends_on_the_key)
+{
+	uint64_t a, b;
+
+	tg_keyhash_set(1, 2);
+	a = tg_apikey_hash("sk-abc", 6);
+	tg_keyhash_set(3, 4);
+	b = tg_apikey_hash("sk-abc", 6);
+	cr_assert(ne(u64, a, b));
+	cr_assert(eq(u64, tg_check_key_hash("Bearer sk-abc"), b));
 }
 
 Test(check, request_key_prefers_a_configured_key)

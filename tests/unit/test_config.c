@@ -325,17 +325,17 @@ Test(config, not_supported_yet)
 #define TOKEN_VAR "TG_TEST_API_TOKEN"
 #define TOKEN_ENV(s) API("\"token_env\": " s)
 #define ENV_NAME_BAD "must be an environment variable name: [A-Za-z_][A-Za-z0-9_]{0,62}"
-#define TOKEN_VAL_BAD(v) "environment variable " v " must hold 1..256 visible ASCII characters (no spaces)"
+#define TOKEN_VAL_BAD(v) "environment variable " v " must hold 16..256 visible ASCII characters (no spaces)"
 
 Test(config, api_token_env)
 {
 	char big[300], json[256];
 	char *s;
 
-	setenv(TOKEN_VAR, "tg-9d2e7c41b0a5", 1);
+	setenv(TOKEN_VAR, "tg-9d2e7c41b0a5f3e8", 1);
 	ok(TOKEN_ENV("\"" TOKEN_VAR "\""));
 	cr_assert(eq(str, cfg.api_token_env, TOKEN_VAR));
-	cr_assert(eq(str, cfg.api_token, "tg-9d2e7c41b0a5"));
+	cr_assert(eq(str, cfg.api_token, "tg-9d2e7c41b0a5f3e8"));
 	ok(TOKEN_ENV("null"));
 	cr_assert(eq(str, cfg.api_token_env, ""));
 	cr_assert(eq(str, cfg.api_token, ""));
@@ -350,13 +350,13 @@ Test(config, api_token_env)
 	ok(TOKEN_ENV("\"" TOKEN_VAR "\""));
 	s = tg_config_to_json(&cfg);
 	cr_assert(s != NULL);
-	cr_assert(eq(ptr, strstr(s, "tg-9d2e7c41b0a5"), NULL), "%s", s);
+	cr_assert(eq(ptr, strstr(s, "tg-9d2e7c41b0a5f3e8"), NULL), "%s", s);
 	cr_assert(not(eq(ptr, strstr(s, "\"token_env\":\t\"" TOKEN_VAR "\""), NULL)), "%s", s);
 	ok(s);
-	cr_assert(eq(str, cfg.api_token, "tg-9d2e7c41b0a5"));
+	cr_assert(eq(str, cfg.api_token, "tg-9d2e7c41b0a5f3e8"));
 	free(s);
 	s = tg_config_to_json_flags(&cfg, TG_CONFIG_JSON_SECRETS);
-	cr_assert(eq(ptr, strstr(s, "tg-9d2e7c41b0a5"), NULL), "%s", s);
+	cr_assert(eq(ptr, strstr(s, "tg-9d2e7c41b0a5f3e8"), NULL), "%s", s);
 	free(s);
 	/* 256 visible characters fit, 257 do not */
 	memset(big, 'x', 256);
@@ -367,6 +367,15 @@ Test(config, api_token_env)
 	strcat(big, "x");
 	setenv(TOKEN_VAR, big, 1);
 	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env", TOKEN_VAL_BAD(TOKEN_VAR));
+	/* a short token is refused: 15 bytes are guessed, 16 are the floor */
+	setenv(TOKEN_VAR, "tg-0123456789ab", 1);
+	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env",
+	    TOKEN_VAL_BAD(TOKEN_VAR) ": a shorter token is guessed");
+	setenv(TOKEN_VAR, "x", 1);
+	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env",
+	    TOKEN_VAL_BAD(TOKEN_VAR) ": a shorter token is guessed");
+	setenv(TOKEN_VAR, "tg-0123456789abc", 1);
+	ok(TOKEN_ENV("\"" TOKEN_VAR "\""));
 	setenv(TOKEN_VAR, "two words", 1);
 	bad(TOKEN_ENV("\"" TOKEN_VAR "\""), "$.api.token_env", TOKEN_VAL_BAD(TOKEN_VAR));
 	setenv(TOKEN_VAR, "tab\there", 1);
@@ -740,7 +749,7 @@ Test(config, check_listen)
 	cJSON_Delete(j);
 	free(s);
 	/* a non-loopback TCP listener with the token the rule asks for */
-	setenv("TG_TEST_CK_TOKEN", "s3cret", 1);
+	setenv("TG_TEST_CK_TOKEN", "s3cret-s3cret-s3cret", 1);
 	ok("{\"api\": {\"check_listen\": \"0.0.0.0:9471\", \"token_env\": \"TG_TEST_CK_TOKEN\"}}");
 	unsetenv("TG_TEST_CK_TOKEN");
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "config_check.h"
 #include "telemetry/rates.h"
@@ -138,6 +139,63 @@ Test(config_alerts, webhooks_valid)
 	free(s);
 }
 
+/* Webhook URLs are often bearer secrets: Slack's incoming-webhook URL,
+ * user:password@, ?token=. check-config and /v1/config print them
+ * redacted (both print tg_config_to_json). */
+Test(config_alerts, webhook_urls_are_printed_redacted)
+{
+	static const char *const cases[][2] = {
+		{ "https://hooks.slack.com/services/T0001/B0002/XXXXSECRETXXXX",
+		  "https://hooks.slack.com/services/<redacted>" },
+		{ "https://bot:s3cr3t-pw@alerts.example:8443/hook?token=TOPSECRET#frag",
+		  "https://<redacted>@alerts.example:8443/hook?<redacted>#<redacted>" },
+		{ "http://a@b@host/x/y/z?q", "http://<redacted>@host/x/<redacted>?<redacted>" },
+		{ "http://127.0.0.1:9093/api/v2/alerts", "http://127.0.0.1:9093/api/<redacted>" },
+		{ "http://[::1]:4000/hook", "http://[::1]:4000/hook" },
+		{ "http://host/hook/", "http://host/hook/" },
+		{ "http://host", "http://host" },
+		{ "http://host?", "http://host?" },
+		{ "http://host/?a=1", "http://host/?<redacted>" },
+	};
+	char out[TG_URL_LEN + 64], *s;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tg_config_url_redacted(cases[i][0], out, sizeof(out));
+		cr_assert(eq(str, out, (char *)cases[i][1]), "%s", cases[i][0]);
+	}
+
+	ok("{\"webhooks\": ["
+	   " {\"name\": \"slack\", \"format\": \"slack\","
+	   "  \"url\": \"https://hooks.slack.com/services/T0001/B0002/XXXXSECRETXXXX\"},"
+	   " {\"name\": \"basic\", \"format\": \"generic\","
+	   "  \"url\": \"https://bot:s3cr3t-pw@alerts.example/hook?token=TOPSECRET\"},"
+	   " {\"name\": \"plain\", \"format\": \"generic\", \"redact_url\": false,"
+	   "  \"url\": \"http://10.0.0.9:9000/hooks/tollgate/in?team=sre\"}]}");
+	cr_assert(cfg.webhooks[0].redact_url);
+	cr_assert(not(cfg.webhooks[2].redact_url));
+	s = tg_config_to_json(&cfg);
+	cr_assert(s != NULL);
+	cr_assert(eq(ptr, strstr(s, "XXXXSECRETXXXX"), NULL), "%s", s);
+	cr_assert(eq(ptr, strstr(s, "T0001"), NULL), "%s", s);
+	cr_assert(eq(ptr, strstr(s, "s3cr3t-pw"), NULL), "%s", s);
+	cr_assert(eq(ptr, strstr(s, "TOPSECRET"), NULL), "%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "\"https://hooks.slack.com/services/<redacted>\""), NULL)), "%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "\"https://<redacted>@alerts.example/hook?<redacted>\""), NULL)),
+		  "%s", s);
+	/* the opt-in: shown whole, and said so */
+	cr_assert(not(eq(ptr, strstr(s, "\"http://10.0.0.9:9000/hooks/tollgate/in?team=sre\""), NULL)),
+		  "%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "\"redact_url\":\tfalse"), NULL)), "%s", s);
+
+	/* pasting the printed config back: the redacted URLs are refused */
+	cr_assert(eq(int, parse(s), -EINVAL));
+	cr_assert(eq(str, errs.e[0].path, "$.webhooks[0].url"));
+	cr_assert(eq(str, errs.e[0].reason,
+		     "holds <redacted>: put the real URL here (check-config prints it redacted)"));
+	free(s);
+	bad(HOOK(", \"redact_url\": \"no\""), "$.webhooks[0].redact_url", "expected true or false");
+}
+
 Test(config_alerts, secret_file)
 {
 	char path[] = "/tmp/tg-secret-XXXXXX", json[256], reason[128];
@@ -233,7 +291,7 @@ Test(config_alerts, webhooks_bad)
 		  "$.webhooks[0]", "format plugin needs a plugin path" },
 		{ "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\", \"format\": \"plugin\","
 		  " \"plugin\": \"/nonexistent.so\"}]}",
-		  "$.webhooks[0].plugin", "/nonexistent.so is not a readable file" },
+		  "$.webhooks[0].plugin", "/nonexistent.so: No such file or directory" },
 		{ "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\", \"format\": \"generic\"},"
 		  " {\"name\": \"a\", \"url\": \"http://b/\", \"format\": \"slack\"}]}",
 		  "$.webhooks[1]", "name \"a\" is used by webhooks[0]" },
@@ -262,6 +320,54 @@ Test(config_alerts, plugin_options)
 	s = tg_config_to_json_flags(&cfg, TG_CONFIG_JSON_SECRETS);
 	cr_assert(strstr(s, "R0UT1NG") != NULL, "%s", s);
 	free(s);
+}
+
+/* A plugin the agent would load as root, in a directory anyone may write:
+ * another user could replace it with their own code. Refused at parse
+ * time, naming the file and the directory, so check-config and run exit
+ * 2 before anything is loaded. Above the plugin's own directory a sticky
+ * directory of root's (/tmp) is fine: nobody else can rename or remove
+ * what is in it. */
+static void plugin_json(char *json, size_t len, const char *path)
+{
+	snprintf(json, len, "{\"webhooks\": [{\"name\": \"a\", \"url\": \"http://a/\","
+		 " \"format\": \"plugin\", \"plugin\": \"%s\"}]}", path);
+}
+
+Test(config_alerts, plugin_others_could_replace_is_refused)
+{
+	char dir[] = "/tmp/tg-plugin-XXXXXX", path[64], json[256], want[200];
+	char loose[] = "/tmp/tg-plugin-XXXXXX.so";
+	FILE *f;
+	int fd;
+
+	cr_assert(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/p.so", dir);
+	f = fopen(path, "w");
+	cr_assert(f != NULL);
+	fclose(f);
+	cr_assert(eq(int, chmod(path, 0644), 0));
+	plugin_json(json, sizeof(json), path);
+	cr_assert(eq(int, chmod(dir, 0755), 0));
+	ok(json); /* its own directory the owner's alone; /tmp above it */
+	cr_assert(eq(int, chmod(dir, 0777), 0));
+	snprintf(want, sizeof(want), "%s: %s is writable by group or others (mode 0777)", path, dir);
+	bad(json, "$.webhooks[0].plugin", want);
+	cr_assert(eq(int, chmod(dir, 0755), 0));
+	cr_assert(eq(int, chmod(path, 0666), 0));
+	snprintf(want, sizeof(want), "%s: %s is writable by group or others (mode 0666)", path, path);
+	bad(json, "$.webhooks[0].plugin", want);
+	unlink(path);
+	rmdir(dir);
+
+	/* right in /tmp: anyone may put files beside it */
+	fd = mkstemps(loose, 3);
+	cr_assert(fd >= 0);
+	close(fd);
+	plugin_json(json, sizeof(json), loose);
+	snprintf(want, sizeof(want), "%s: /tmp is writable by group or others (mode 1777)", loose);
+	bad(json, "$.webhooks[0].plugin", want);
+	unlink(loose);
 }
 
 Test(config_alerts, too_many_webhooks)

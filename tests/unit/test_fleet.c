@@ -299,6 +299,109 @@ Test(fleet, script_sha_reply)
 	cr_assert(eq(int, tg_fleet_parse_sha(NULL, sha, &why), -EPROTO));
 }
 
+/* ---- a hostile Redis: what the reader builds --------------------------
+ * The agent's reader is guarded (tg_fleet_reader_guard): these feed it
+ * what a hostile Redis would send, through hiredis's own parser. */
+
+/* Feeds bytes to a fresh guarded reader; returns redisReaderGetReply's
+ * result, the reply in *out (freed by the caller) and the reader. */
+static redisReader *guarded(void)
+{
+	redisReader *r = redisReaderCreate();
+
+	cr_assert(r != NULL);
+	tg_fleet_reader_guard(r);
+	tg_fleet_reader_why_reset();
+	return r;
+}
+
+static int feed(redisReader *r, const char *buf, size_t len, void **out)
+{
+	*out = NULL;
+	cr_assert(eq(int, redisReaderFeed(r, buf, len), REDIS_OK));
+	return redisReaderGetReply(r, out);
+}
+
+static void refused_reply(const char *wire, size_t len, const char *why)
+{
+	redisReader *r = guarded();
+	void *reply;
+
+	cr_assert(eq(int, feed(r, wire, len, &reply), REDIS_ERR), "%.40s accepted", wire);
+	cr_assert(eq(ptr, reply, NULL));
+	cr_assert(eq(str, (char *)tg_fleet_reader_why(), (char *)why));
+	redisReaderFree(r);
+}
+
+Test(fleet, hostile_replies_are_refused_before_they_cost_memory)
+{
+	static char wire[1 << 17];
+	redisReader *r;
+	void *reply;
+	size_t n = 0;
+
+	/* an array of 2^31-1 elements: hiredis 0.14 would calloc 16 GB */
+	refused_reply("*2147483647\r\n", 13, "array reply from redis too long");
+	refused_reply("*17\r\n", 5, "array reply from redis too long");
+	/* a complete string longer than any reply of ours */
+	n = (size_t)snprintf(wire, sizeof(wire), "$%d\r\n", TG_FLEET_REPLY_BULK + 1);
+	memset(wire + n, 'x', TG_FLEET_REPLY_BULK + 1);
+	n += TG_FLEET_REPLY_BULK + 1;
+	memcpy(wire + n, "\r\n", 2);
+	refused_reply(wire, n + 2, "string reply from redis too long");
+	/* a tree of small arrays: 16 of 16 of integers is 273 objects */
+	n = (size_t)snprintf(wire, sizeof(wire), "*16\r\n");
+	for (int i = 0; i < 16; i++) {
+		n += (size_t)snprintf(wire + n, sizeof(wire) - n, "*16\r\n");
+		for (int j = 0; j < 16; j++)
+			n += (size_t)snprintf(wire + n, sizeof(wire) - n, ":%d\r\n", j);
+	}
+	refused_reply(wire, n, "reply from redis has too many objects");
+
+	/* a bulk string announced at 1 GB and streamed: nothing is built
+	 * until it is whole, so the buffer is what grows; past 64 KiB the
+	 * reader says so and fleet.c drops the connection */
+	r = guarded();
+	n = (size_t)snprintf(wire, sizeof(wire), "$1000000000\r\n");
+	cr_assert(eq(int, feed(r, wire, n, &reply), REDIS_OK));
+	cr_assert(eq(ptr, reply, NULL), "no reply yet");
+	memset(wire, 'x', sizeof(wire));
+	for (size_t sent = 0; sent + 16384 < TG_FLEET_READER_MAX; sent += 16384) {
+		cr_assert(eq(int, feed(r, wire, 16384, &reply), REDIS_OK));
+		cr_assert(not(tg_fleet_reader_overflow(r)), "at %zu bytes", sent + 16384);
+	}
+	cr_assert(eq(int, feed(r, wire, 16384, &reply), REDIS_OK));
+	cr_assert(eq(ptr, reply, NULL));
+	cr_assert(tg_fleet_reader_overflow(r));
+	cr_assert(eq(str, (char *)tg_fleet_reader_why(), "reply from redis too large"));
+	redisReaderFree(r);
+
+	/* what the agent does get still parses, one reply after another */
+	r = guarded();
+	n = (size_t)snprintf(wire, sizeof(wire),
+			     "+OK\r\n$40\r\n0123456789abcdef0123456789abcdef01234567\r\n"
+			     "*3\r\n:7\r\n:3\r\n:-2500\r\n-NOSCRIPT No matching script\r\n");
+	cr_assert(eq(int, redisReaderFeed(r, wire, n), REDIS_OK));
+	for (int i = 0; i < 4; i++) {
+		struct tg_fleet_result res;
+		const char *why;
+		char sha[41];
+
+		cr_assert(eq(int, redisReaderGetReply(r, &reply), REDIS_OK));
+		cr_assert(not(eq(ptr, reply, NULL)), "reply %d", i);
+		if (i == 1)
+			cr_assert(eq(int, tg_fleet_parse_sha(reply, sha, &why), 0));
+		if (i == 2)
+			cr_assert(eq(int, tg_fleet_parse_reply(reply, &res, &why), 0));
+		if (i == 3)
+			cr_assert(eq(int, tg_fleet_parse_reply(reply, &res, &why), -ENOENT));
+		freeReplyObject(reply);
+	}
+	cr_assert(eq(ptr, (void *)tg_fleet_reader_why(), NULL));
+	cr_assert(not(tg_fleet_reader_overflow(r)));
+	redisReaderFree(r);
+}
+
 /* A model of the script (same steps, in C) and of n nodes syncing in
  * turn, each offered far more than the quota, with a report taking `rtt`
  * to come back (the node admits from its old credit meanwhile). Returns

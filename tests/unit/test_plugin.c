@@ -5,9 +5,14 @@
 #include <cjson/cJSON.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "formats/formats.h"
 #include "hook_events.h"
@@ -45,9 +50,9 @@ static void refused(const char *path, const char *want)
 {
 	const struct tollgate_hook *h = (void *)1;
 	void *hd = (void *)1;
-	char err[512] = "";
+	char err[2600] = "";
 
-	cr_assert(eq(int, tg_format_plugin_open(path, &h, &hd, err, sizeof(err)), -1), "%s", path);
+	cr_assert(eq(int, tg_format_plugin_open(path, getuid(), &h, &hd, err, sizeof(err)), -1), "%s", path);
 	cr_assert(eq(ptr, (void *)h, NULL));
 	cr_assert(eq(ptr, hd, NULL));
 	cr_assert(strstr(err, want) != NULL, "%s: \"%s\" lacks \"%s\"", path, err, want);
@@ -58,7 +63,7 @@ static void load_example(const char *options)
 	const char *err = "unset";
 	char why[512] = "";
 
-	cr_assert(eq(int, tg_format_plugin_open(TG_EXAMPLE_PLUGIN, &hook, &handle, why, sizeof(why)), 0),
+	cr_assert(eq(int, tg_format_plugin_open(TG_EXAMPLE_PLUGIN, getuid(), &hook, &handle, why, sizeof(why)), 0),
 		  "%s", why);
 	cr_assert(hook != NULL && handle != NULL);
 	state = hook->init("pd", options, &err);
@@ -231,9 +236,135 @@ Test(plugin, two_handles_and_close)
 	char err[256];
 
 	load_example(NULL);
-	cr_assert(eq(int, tg_format_plugin_open(TG_EXAMPLE_PLUGIN, &h2, &hd2, err, sizeof(err)), 0));
+	cr_assert(eq(int, tg_format_plugin_open(TG_EXAMPLE_PLUGIN, getuid(), &h2, &hd2, err, sizeof(err)), 0));
 	cr_assert(eq(ptr, (void *)h2->format, (void *)hook->format));
 	tg_format_plugin_close(hd2);
 	tg_format_plugin_close(NULL);
 	expect_pd("ROUTING_KEY_NOT_CONFIGURED"); /* the first stays loaded */
+}
+
+/* ---- who could replace the plugin ------------------------------------ */
+
+/* A plugin runs inside the agent, which loads it as root: a file, or a
+ * directory above it, that anyone but root could change is root's code
+ * for them. The tests copy plugins into a directory of their own beside
+ * the build's plugins (owned by the test's user, which these tests pass
+ * as the expected owner: the agent passes root). */
+static char trust_dir[1024];
+
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	ssize_t n;
+
+	cr_assert(in >= 0 && out >= 0, "%s -> %s: %s", from, to, strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		cr_assert(eq(sz, (size_t)write(out, buf, (size_t)n), (size_t)n));
+	close(in);
+	close(out);
+}
+
+static void trust_setup(void)
+{
+	char plugin[] = TG_EXAMPLE_PLUGIN;
+
+	snprintf(trust_dir, sizeof(trust_dir), "%s/plugin-trust-XXXXXX", dirname(plugin));
+	cr_assert(mkdtemp(trust_dir) != NULL, "%s", strerror(errno));
+	cr_assert(eq(int, chmod(trust_dir, 0755), 0));
+}
+
+static void trust_teardown(void)
+{
+	char cmd[1100];
+
+	teardown();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", trust_dir);
+	cr_assert(eq(int, system(cmd), 0));
+}
+
+static void planted(const char *from, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s", trust_dir, strrchr(from, '/') + 1);
+	copy_file(from, path);
+}
+
+/* The attack: a plugin in a directory anyone may write, that a user
+ * could have replaced with their own. Its constructor, which runs at
+ * dlopen before the agent calls anything, leaves a file: it must not
+ * run. */
+Test(plugin, refuses_a_world_writable_plugin_directory, .init = trust_setup,
+     .fini = trust_teardown)
+{
+	char path[1200], marker[1100], want[2600];
+
+	planted(TG_MARKER_PLUGIN, path, sizeof(path));
+	snprintf(marker, sizeof(marker), "%s.loaded", trust_dir);
+	setenv("TG_PLUGIN_MARKER", marker, 1);
+	cr_assert(eq(int, chmod(trust_dir, 0777), 0));
+	snprintf(want, sizeof(want), "%s: %s is writable by group or others (mode 0777)", path,
+		 trust_dir);
+	refused(path, want);
+	cr_assert(eq(int, access(marker, F_OK), -1), "the plugin's code ran");
+
+	/* control: the same file once only its owner can write there loads
+	 * (and runs: the marker appears, then its ABI is refused) */
+	cr_assert(eq(int, chmod(trust_dir, 0755), 0));
+	refused(path, "ABI version 99 not supported");
+	cr_assert(eq(int, access(marker, F_OK), 0), "the control did not load the plugin");
+	unlink(marker);
+	unsetenv("TG_PLUGIN_MARKER");
+}
+
+Test(plugin, refuses_a_plugin_file_others_may_write, .init = trust_setup,
+     .fini = trust_teardown)
+{
+	char path[1200], want[2600];
+
+	planted(TG_EXAMPLE_PLUGIN, path, sizeof(path));
+	cr_assert(eq(int, chmod(path, 0664), 0));
+	snprintf(want, sizeof(want), "%s: %s is writable by group or others (mode 0664)", path,
+		 path);
+	refused(path, want);
+	cr_assert(eq(int, chmod(path, 0646), 0));
+	refused(path, "writable by group or others (mode 0646)");
+	cr_assert(eq(int, chmod(path, 0755), 0));
+	load_example(NULL); /* the build's own copy still loads */
+}
+
+/* Root is the only owner the agent accepts: a plugin (or directory) of
+ * another user's is theirs to replace. Needs root to make one. */
+Test(plugin, refuses_a_plugin_owned_by_another_user, .init = trust_setup,
+     .fini = trust_teardown)
+{
+	const struct tollgate_hook *h;
+	char path[1200], err[2600] = "";
+	void *hd;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to give a file to another user");
+	planted(TG_EXAMPLE_PLUGIN, path, sizeof(path));
+	cr_assert(eq(int, chown(path, 65534, 65534), 0));
+	cr_assert(eq(int, tg_format_plugin_open(path, 0, &h, &hd, err, sizeof(err)), -1));
+	cr_assert(strstr(err, "is owned by uid 65534, not root") != NULL, "%s", err);
+	cr_assert(eq(int, chown(path, 0, 0), 0));
+	cr_assert(eq(int, chown(trust_dir, 65534, 65534), 0));
+	cr_assert(eq(int, tg_format_plugin_open(path, 0, &h, &hd, err, sizeof(err)), -1));
+	cr_assert(strstr(err, trust_dir) && strstr(err, "owned by uid 65534"), "%s", err);
+}
+
+/* A symlink on the way is resolved once, checked, and the resolved file
+ * is what is loaded: a link in a directory anyone may write, pointing at
+ * a trusted plugin, cannot be repointed between the check and dlopen. */
+Test(plugin, a_symlink_is_resolved_before_the_check, .init = trust_setup,
+     .fini = trust_teardown)
+{
+	char link[1100], want[2600];
+
+	cr_assert(eq(int, chmod(trust_dir, 0777), 0));
+	snprintf(link, sizeof(link), "%s/link.so", trust_dir);
+	cr_assert(eq(int, symlink(TG_EXAMPLE_PLUGIN, link), 0));
+	cr_assert(eq(int, tg_format_plugin_open(link, getuid(), &hook, &handle, want, sizeof(want)), 0),
+		  "%s", want);
+	cr_assert(eq(str, (char *)hook->name, "pagerduty"));
 }

@@ -506,3 +506,221 @@ Test(spool, read_of_a_file_changed_underneath)
 	cr_assert(eq(int, tg_spool_read(&s, it, &body, &len, NULL, 0), -ENOENT));
 	tg_spool_close(&s);
 }
+
+/* ---- a state tree someone else prepared --------------------------------
+ * With `user`, the tree under state_dir was that user's during the last
+ * run: a compromised agent could leave anything there for the next start.
+ * The attack this guards against: deadletter/<hook>.jsonl made a symlink
+ * to a file of root's (/etc/ld.so.preload), and a junk file named like a
+ * spool entry, so that loading it appends a dead letter, text of the
+ * attacker's choosing, to that file. Here the "file of root's" is one of
+ * the test's own outside the tree: it must stay byte for byte as it was. */
+
+#define ORIGINAL "the target's own content\n"
+#define PAYLOAD "/tmp/evil.so"
+
+static char target[700];
+
+static void make_dir(const char *rel)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	cr_assert(eq(int, mkdir(path, 0700), 0), "%s: %s", path, strerror(errno));
+}
+
+/* A file outside the state tree, as root's /etc/ld.so.preload would be. */
+static void make_target(const char *dir_rel, const char *name)
+{
+	char dir[300];
+
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, dir_rel);
+	write_file(dir, name, ORIGINAL, strlen(ORIGINAL));
+	snprintf(target, sizeof(target), "%s/%s", dir, name);
+}
+
+static void target_unchanged(void)
+{
+	char buf[256] = "";
+	FILE *f = fopen(target, "r");
+	size_t n;
+
+	cr_assert(not(eq(ptr, f, NULL)), "%s is gone", target);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	cr_assert(eq(sz, n, strlen(ORIGINAL)), "%s changed: \"%s\"", target, buf);
+	cr_assert(eq(int, memcmp(buf, ORIGINAL, n), 0), "%s changed: \"%s\"", target, buf);
+}
+
+/* The junk spool entry whose "corrupt" content would be dead-lettered. */
+static void plant_junk(void)
+{
+	char dir[700];
+
+	snprintf(dir, sizeof(dir), "%s/inst/spool/hook", tmpdir);
+	write_file(dir, "00000000000000000001-1-evt.ev", PAYLOAD "\n", strlen(PAYLOAD) + 1);
+}
+
+static void open_refused(const char *want)
+{
+	struct tg_spool s;
+	char err[512] = "";
+	int rc = tg_spool_open(&s, tmpdir, "inst", "hook", 0, err, sizeof(err));
+
+	cr_assert(lt(int, rc, 0), "opened: the attack was not refused");
+	cr_assert(not(eq(ptr, strstr(err, want), NULL)), "\"%s\" lacks \"%s\"", err, want);
+	tg_spool_close(&s); /* a failed open leaves nothing open */
+}
+
+/* The directory rel (under tmpdir) made a symlink to the directory to:
+ * the open must refuse it, naming it, and leave the target alone. */
+static void swapped_dir_refused(const char *rel, const char *to)
+{
+	char link[300], dir[300], want[700];
+
+	snprintf(link, sizeof(link), "%s/%s", tmpdir, rel);
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, to);
+	cr_assert(eq(int, symlink(dir, link), 0));
+	snprintf(want, sizeof(want), "%s is a symbolic link: refused", link);
+	open_refused(want);
+	target_unchanged();
+}
+
+Test(spool, dead_letter_symlink_to_a_root_file_is_refused)
+{
+	char link[700], want[800];
+
+	make_dir("inst");
+	make_dir("inst/spool");
+	make_dir("inst/spool/hook");
+	make_dir("inst/deadletter");
+	make_dir("elsewhere");
+	make_target("elsewhere", "ld.so.preload");
+	snprintf(link, sizeof(link), "%s/inst/deadletter/hook.jsonl", tmpdir);
+	cr_assert(eq(int, symlink(target, link), 0));
+	plant_junk();
+
+	snprintf(want, sizeof(want), "%s: a symbolic link: refused", link);
+	open_refused(want);
+	target_unchanged();
+	/* the junk stays, for a person to look at */
+	snprintf(link, sizeof(link), "%s/inst/spool/hook/00000000000000000001-1-evt.ev", tmpdir);
+	cr_assert(eq(int, access(link, F_OK), 0), "the junk entry was consumed");
+}
+
+/* Planted while the agent runs: a dead letter written then must not
+ * follow it either (each append opens the file again, O_NOFOLLOW). */
+Test(spool, dead_letter_symlink_planted_at_run_time_is_not_followed)
+{
+	struct tg_spool s;
+	struct tg_spool_item *it;
+	char link[700];
+
+	open_spool(&s, 0);
+	it = put(&s, "evt", 1, PAYLOAD);
+	make_dir("elsewhere");
+	make_target("elsewhere", "ld.so.preload");
+	snprintf(link, sizeof(link), "%s/inst/deadletter/hook.jsonl", tmpdir);
+	cr_assert(eq(int, symlink(target, link), 0));
+	cr_assert(eq(int, tg_spool_dead(&s, it, 400, "HTTP 400"), -ELOOP));
+	cr_assert(eq(int, tg_spool_dead_event(&s, "x", 0, "render", PAYLOAD, 12), -ELOOP));
+	target_unchanged();
+	tg_spool_item_free(it);
+	tg_spool_close(&s);
+}
+
+/* The same through a directory: deadletter/ itself a symlink to a
+ * directory holding a hook.jsonl of someone else's. */
+Test(spool, dead_letter_directory_swapped_for_a_symlink_is_refused)
+{
+	make_dir("inst");
+	make_dir("inst/spool");
+	make_dir("inst/spool/hook");
+	make_dir("etc");
+	make_target("etc", "hook.jsonl");
+	plant_junk();
+	swapped_dir_refused("inst/deadletter", "etc");
+}
+
+/* spool/<hook> a symlink to a directory with files named like the
+ * spool's own: opening would remove .tmp- files and write over .free-
+ * files there. */
+Test(spool, spool_directory_swapped_for_a_symlink_is_refused)
+{
+	char dir[300], tmp[700];
+
+	make_dir("inst");
+	make_dir("inst/spool");
+	make_dir("inst/deadletter");
+	make_dir("etc");
+	make_target("etc", ".free-1");
+	snprintf(dir, sizeof(dir), "%s/etc", tmpdir);
+	write_file(dir, ".tmp-00000000000000000001", ORIGINAL, strlen(ORIGINAL));
+	swapped_dir_refused("inst/spool/hook", "etc");
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-00000000000000000001", dir);
+	cr_assert(eq(int, access(tmp, F_OK), 0), "a file beyond the link was removed");
+}
+
+/* And the instance directory itself. */
+Test(spool, instance_directory_swapped_for_a_symlink_is_refused)
+{
+	make_dir("other");
+	make_dir("other/deadletter");
+	make_target("other/deadletter", "hook.jsonl");
+	swapped_dir_refused("inst", "other");
+}
+
+/* A hard link is a file of someone else's too (where the kernel lets a
+ * user make one: fs.protected_hardlinks=0), and a FIFO would hang the
+ * open: both refused. */
+Test(spool, dead_letter_hard_link_or_fifo_is_refused)
+{
+	char path[700];
+
+	make_dir("inst");
+	make_dir("inst/deadletter");
+	make_target("inst", "root-file");
+	snprintf(path, sizeof(path), "%s/inst/deadletter/hook.jsonl", tmpdir);
+	cr_assert(eq(int, link(target, path), 0));
+	open_refused("has other hard links: refused");
+	target_unchanged();
+	cr_assert(eq(int, unlink(path), 0));
+	cr_assert(eq(int, mkfifo(path, 0600), 0));
+	open_refused("not a regular file: refused");
+}
+
+/* Directories others may write are refused: state_dir, or any directory
+ * under it (someone else could swap what is inside). */
+Test(spool, directories_others_may_write_are_refused)
+{
+	struct tg_spool s;
+	char path[700], want[800];
+
+	cr_assert(eq(int, chmod(tmpdir, 0777), 0));
+	snprintf(want, sizeof(want), "%s is writable by group or others (mode 0777)", tmpdir);
+	open_refused(want);
+	cr_assert(eq(int, chmod(tmpdir, 0700), 0));
+
+	open_spool(&s, 0);
+	tg_spool_close(&s);
+	snprintf(path, sizeof(path), "%s/inst/spool", tmpdir);
+	cr_assert(eq(int, chmod(path, 0770), 0));
+	snprintf(want, sizeof(want), "%s is writable by group or others (mode 0770)", path);
+	open_refused(want);
+}
+
+/* A directory of another user's (needs root to make one). */
+Test(spool, directories_of_another_user_are_refused)
+{
+	struct tg_spool s;
+	char path[700], want[800];
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to give a directory to another user");
+	open_spool(&s, 0);
+	tg_spool_close(&s);
+	snprintf(path, sizeof(path), "%s/inst", tmpdir);
+	cr_assert(eq(int, chown(path, 65534, 65534), 0));
+	snprintf(want, sizeof(want), "%s is owned by uid 65534, not uid 0", path);
+	open_refused(want);
+}

@@ -1,5 +1,5 @@
 /* Webhook delivery over real HTTP on loopback. The receivers are small
- * uv_tcp servers (http-parser) on the same loop as the deliverer and
+ * uv_tcp servers (tests/lib/rx.h) on the same loop as the deliverer and
  * answer with scripted statuses. Every wait is bounded by a watchdog
  * timer: a test that does not get what it waits for fails, it never
  * hangs. */
@@ -10,13 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <http_parser.h>
 #include <uv.h>
 
 #include "formats/formats.h"
@@ -25,313 +23,19 @@
 #include "deliver/deliver.h"
 #include "deliver/hook_http.h"
 
-#define RX_MAX_REQS 256
-#define RX_MAX_SCRIPT 32
+#include "../lib/rx.h"
+
 #define WAIT_MS 10000
-
-/* ---- the receiver ------------------------------------------------------ */
-
-struct rx_req {
-	char path[128], webhook_id[64], timestamp[32], signature[128], content_type[128];
-	char user_agent[64], authorization[128], custom[64];
-	char *body;
-	size_t len;
-	uint64_t at_ms;
-};
-
-struct rx_conn;
-
-struct rx {
-	uv_tcp_t srv;
-	bool listening;
-	int port;
-	struct rx_conn *conns;
-	int script[RX_MAX_SCRIPT]; /* statuses to answer, in order; then 200 */
-	int n_script, pos;
-	const char *retry_after;   /* sent with 429 and 503 */
-	const char *answer;        /* response body */
-	bool hang;                 /* read requests, never answer */
-	struct rx_req reqs[RX_MAX_REQS];
-	int n;
-};
-
-struct rx_conn {
-	uv_tcp_t tcp;
-	struct rx *rx;
-	struct rx_conn *next;
-	http_parser p;
-	char field[64], value[512];
-	size_t flen, vlen;
-	bool in_value;
-	struct rx_req cur;
-	char rbuf[65536];
-};
-
-struct wr {
-	uv_write_t w;
-	char data[];
-};
 
 static uv_loop_t loop;
 static char tmpdir[64];
 
-static void conn_closed(uv_handle_t *h)
-{
-	struct rx_conn *c = h->data;
-
-	free(c->cur.body);
-	free(c);
-}
-
-static void conn_close(struct rx_conn *c)
-{
-	struct rx_conn **pp;
-
-	for (pp = &c->rx->conns; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	uv_close((uv_handle_t *)&c->tcp, conn_closed);
-}
-
-static void copy_to(char *dst, size_t cap, size_t *len, const char *p, size_t n)
-{
-	if (*len + n >= cap)
-		n = cap - 1 - *len;
-	memcpy(dst + *len, p, n);
-	*len += n;
-	dst[*len] = '\0';
-}
-
-static void flush_header(struct rx_conn *c)
-{
-	static const struct {
-		const char *name;
-		size_t off, cap;
-	} known[] = {
-#define F(n, m) { n, offsetof(struct rx_req, m), sizeof(((struct rx_req *)0)->m) }
-		F("webhook-id", webhook_id),	   F("webhook-timestamp", timestamp),
-		F("webhook-signature", signature), F("content-type", content_type),
-		F("user-agent", user_agent),	   F("authorization", authorization),
-		F("x-custom", custom),
-#undef F
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcasecmp(c->field, known[i].name) == 0) {
-			/* truncated to the field on purpose (memcpy: gcc -O3
-			 * warns about a truncating snprintf) */
-			char *dst = (char *)&c->cur + known[i].off;
-			size_t n = strnlen(c->value, known[i].cap - 1);
-
-			memcpy(dst, c->value, n);
-			dst[n] = '\0';
-		}
-	c->flen = c->vlen = 0;
-	c->field[0] = c->value[0] = '\0';
-	c->in_value = false;
-}
-
-static int on_begin(http_parser *p)
-{
-	struct rx_conn *c = p->data;
-
-	free(c->cur.body);
-	memset(&c->cur, 0, sizeof(c->cur));
-	return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n)
-{
-	struct rx_conn *c = p->data;
-	size_t len = strlen(c->cur.path);
-
-	copy_to(c->cur.path, sizeof(c->cur.path), &len, at, n);
-	return 0;
-}
-
-static int on_field(http_parser *p, const char *at, size_t n)
-{
-	struct rx_conn *c = p->data;
-
-	if (c->in_value)
-		flush_header(c);
-	copy_to(c->field, sizeof(c->field), &c->flen, at, n);
-	return 0;
-}
-
-static int on_value(http_parser *p, const char *at, size_t n)
-{
-	struct rx_conn *c = p->data;
-
-	c->in_value = true;
-	copy_to(c->value, sizeof(c->value), &c->vlen, at, n);
-	return 0;
-}
-
-static int on_headers(http_parser *p)
-{
-	struct rx_conn *c = p->data;
-
-	if (c->in_value)
-		flush_header(c);
-	return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-	struct rx_conn *c = p->data;
-	char *b = realloc(c->cur.body, c->cur.len + n + 1);
-
-	cr_assert(not(eq(ptr, b, NULL)));
-	memcpy(b + c->cur.len, at, n);
-	c->cur.len += n;
-	b[c->cur.len] = '\0';
-	c->cur.body = b;
-	return 0;
-}
-
-static void written(uv_write_t *w, int status)
-{
-	free(w);
-}
-
-static void respond(struct rx_conn *c, int status)
-{
-	const char *body = c->rx->answer ? c->rx->answer : "{}";
-	char extra[128] = "";
-	struct wr *w;
-	int n;
-
-	if ((status == 429 || status == 503) && c->rx->retry_after)
-		snprintf(extra, sizeof(extra), "Retry-After: %s\r\n", c->rx->retry_after);
-	w = malloc(sizeof(*w) + 512 + strlen(body));
-	cr_assert(not(eq(ptr, w, NULL)));
-	n = sprintf(w->data,
-		    "HTTP/1.1 %d Scripted\r\nContent-Type: application/json\r\n"
-		    "Content-Length: %zu\r\n%s\r\n%s",
-		    status, strlen(body), extra, body);
-	uv_buf_t buf = uv_buf_init(w->data, (unsigned)n);
-	if (uv_write(&w->w, (uv_stream_t *)&c->tcp, &buf, 1, written) < 0)
-		free(w);
-}
-
-static int on_complete(http_parser *p)
-{
-	struct rx_conn *c = p->data;
-	struct rx *rx = c->rx;
-
-	c->cur.at_ms = uv_hrtime() / 1000000;
-	if (rx->n < RX_MAX_REQS) {
-		rx->reqs[rx->n++] = c->cur;
-		c->cur.body = NULL;
-	}
-	if (!rx->hang)
-		respond(c, rx->pos < rx->n_script ? rx->script[rx->pos++] : 200);
-	return 0;
-}
-
-static const http_parser_settings parser_settings = {
-	.on_message_begin = on_begin,
-	.on_url = on_url,
-	.on_header_field = on_field,
-	.on_header_value = on_value,
-	.on_headers_complete = on_headers,
-	.on_body = on_body,
-	.on_message_complete = on_complete,
-};
-
-static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct rx_conn *c = h->data;
-
-	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
-}
-
-static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	struct rx_conn *c = s->data;
-
-	if (n < 0) {
-		conn_close(c);
-		return;
-	}
-	if (http_parser_execute(&c->p, &parser_settings, buf->base, (size_t)n) != (size_t)n)
-		conn_close(c);
-}
-
-static void on_connection(uv_stream_t *srv, int status)
-{
-	struct rx *rx = srv->data;
-	struct rx_conn *c;
-
-	if (status < 0)
-		return;
-	c = calloc(1, sizeof(*c));
-	cr_assert(not(eq(ptr, c, NULL)));
-	c->rx = rx;
-	uv_tcp_init(&loop, &c->tcp);
-	c->tcp.data = c;
-	http_parser_init(&c->p, HTTP_REQUEST);
-	c->p.data = c;
-	if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0) {
-		uv_close((uv_handle_t *)&c->tcp, conn_closed);
-		return;
-	}
-	c->next = rx->conns;
-	rx->conns = c;
-	uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
-}
+/* ---- the receivers (tests/lib/rx.h) --------------------------------------- */
 
 /* Listens on 127.0.0.1: on port 0 the first time, then on the same port. */
 static void rx_up(struct rx *rx)
 {
-	struct sockaddr_in sa;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-
-	cr_assert(not(rx->listening));
-	uv_ip4_addr("127.0.0.1", rx->port, &sa);
-	cr_assert(eq(int, uv_tcp_init(&loop, &rx->srv), 0));
-	rx->srv.data = rx;
-	cr_assert(eq(int, uv_tcp_bind(&rx->srv, (struct sockaddr *)&sa, 0), 0));
-	cr_assert(eq(int, uv_listen((uv_stream_t *)&rx->srv, 64, on_connection), 0));
-	cr_assert(eq(int, uv_tcp_getsockname(&rx->srv, (struct sockaddr *)&ss, &len), 0));
-	rx->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	rx->listening = true;
-}
-
-/* Stops listening and drops every connection: the next attempt is refused. */
-static void rx_down(struct rx *rx)
-{
-	if (rx->listening)
-		uv_close((uv_handle_t *)&rx->srv, NULL);
-	rx->listening = false;
-	while (rx->conns)
-		conn_close(rx->conns);
-}
-
-static void rx_free(struct rx *rx)
-{
-	int i;
-
-	rx_down(rx);
-	for (i = 0; i < rx->n; i++)
-		free(rx->reqs[i].body);
-	rx->n = 0;
-}
-
-static void rx_script(struct rx *rx, int n, ...)
-{
-	va_list ap;
-	int i;
-
-	va_start(ap, n);
-	for (i = 0; i < n; i++)
-		rx->script[rx->n_script++] = va_arg(ap, int);
-	va_end(ap);
+	cr_assert(eq(int, rx_listen(rx, &loop), 0));
 }
 
 /* ---- loop helpers ---------------------------------------------------------- */
@@ -710,6 +414,31 @@ Test(webhook, client_error_goes_to_dead_letters)
 	cr_assert(cJSON_IsString(cJSON_GetObjectItem(j, "body")));
 	cJSON_Delete(j);
 	rx_free(&rx);
+}
+
+/* A receiver cannot send the agent, and the event with its signature,
+ * somewhere else: a redirect is not followed; the event is refused like
+ * any other answer that is not retried (a dead letter). */
+Test(webhook, redirects_are_not_followed)
+{
+	static struct rx rx, other;
+	struct tg_webhook_config c;
+	char loc[64];
+
+	rx_up(&rx);
+	rx_up(&other);
+	snprintf(loc, sizeof(loc), "http://127.0.0.1:%d/elsewhere", other.port);
+	rx.location = loc;
+	rx_script(&rx, 1, 307);
+	hook_cfg(&c, "redir", &rx, "/");
+	start(&c, 1, 0);
+	send_event("evt_redir", 2);
+	WAIT_STAT(0, dead_letters, 1);
+	run_for(300);
+	cr_assert(eq(int, rx.n, 1));
+	cr_assert(eq(int, other.n, 0), "the redirect was followed");
+	rx_free(&rx);
+	rx_free(&other);
 }
 
 Test(webhook, refused_then_up_delivers_once)

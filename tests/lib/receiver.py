@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""A webhook receiver for the end-to-end tests.
+"""The webhook receiver of the end-to-end tests, the benchmarks and the
+compose file (tests/lib/e2e.sh: start_receiver).
 
-Answers POSTs with scripted statuses, checks Standard Webhooks signatures
-and validates tollgate events against the published JSON Schemas, and logs
-every request as one JSON line. With --openai it also plays an
-OpenAI-compatible /v1/chat/completions endpoint.
+Answers requests with scripted statuses, checks Standard Webhooks
+signatures and validates tollgate events against the published JSON
+Schemas, and logs every request as one JSON line. With --openai it also
+plays an OpenAI-compatible /v1/chat/completions endpoint; with --delay-ms
+it answers every request that much later (a slow upstream for a gateway).
 
   receiver.py --port P --log FILE [--secret S] [--schema-dir D]
-              [--plan 500,500,200] [--openai]
+              [--plan 500,500,200] [--openai] [--delay-ms MS]
 
 --plan: the statuses of successive requests; the last one repeats. A
 status may carry a Retry-After value: 429:1.
@@ -79,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *a):
         pass
 
-    def do_POST(self):
+    def answer(self):
         st = self.server.state
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n)
@@ -128,6 +130,8 @@ class Handler(BaseHTTPRequestHandler):
                                "Action: none, tollgate limits it."}}],
             }).encode()
         st.log.write(json.dumps(rec) + "\n")
+        if st.args.delay_ms:
+            time.sleep(st.args.delay_ms / 1000)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
@@ -135,6 +139,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Retry-After", retry)
         self.end_headers()
         self.wfile.write(out)
+
+    do_GET = do_POST = answer
 
 
 def main():
@@ -145,6 +151,7 @@ def main():
     p.add_argument("--schema-dir")
     p.add_argument("--plan")
     p.add_argument("--openai", action="store_true")
+    p.add_argument("--delay-ms", type=float, default=0)
     args = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True

@@ -1,5 +1,5 @@
 # Fleet helpers for tests/e2e/test_fleet.sh and bench/fleet.sh (source after
-# lib.sh): a redis-server of our own, N nodes each with a namespace, an
+# e2e.sh): a redis-server of our own, N nodes each with a namespace, an
 # nginx gateway inside it and an agent run with nsenter --net (ip netns exec
 # would remount /sys and hide bpffs and cgroup2).
 #
@@ -151,7 +151,7 @@ fleet_load() {
   local rate=$1 t=$2 key=$3 pids=() i
   shift 3
   for i in "$@"; do
-    python3 "$ROOT_E2E/loadgen.py" --url "http://$(fleet_gw "$i"):$FLEET_PORT/v1/chat" \
+    python3 "$TESTLIB/loadgen.py" --url "http://$(fleet_gw "$i"):$FLEET_PORT/v1/chat" \
       --rate "$rate" --duration "$t" --new-conn-per-request --timeout 0.5 \
       --header "Authorization: Bearer $key" --json > "$WORK/lg$i.json" &
     pids+=($!)
@@ -164,4 +164,3 @@ fleet_through() {
   for i in "$@"; do files+=("$WORK/lg$i.json"); done
   jq -s 'map(.ok) | add' "${files[@]}"
 }
-ROOT_E2E=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

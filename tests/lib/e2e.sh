@@ -1,5 +1,6 @@
-# Shared helpers for end-to-end tests: network namespaces with veth pairs,
-# a real nginx, the real agent. Everything created is registered for
+# Shared by the end-to-end tests (tests/e2e/) and the benchmarks
+# (bench/): network namespaces with veth pairs, a real nginx, the real
+# agent, the webhook receiver. Everything created is registered for
 # removal in an EXIT trap, so a failing test leaves nothing behind.
 # Addresses: 198.18.0.0/15 and fd00:198:18::/64 only.
 
@@ -7,9 +8,11 @@ set -euo pipefail
 
 TOLLGATE=${TOLLGATE:?path to the tollgate binary}
 E2E_TAG=${E2E_TAG:-tge$$}
+# This directory: loadgen.py, receiver.py and fleet.sh live beside this file.
+TESTLIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The pin layout the binary uses: pins are under <bpffs>/tollgate/<instance>/v$TG_LAYOUT.
 TG_LAYOUT=$(sed -n 's/^#define TG_LAYOUT_VERSION \([0-9]*\).*/\1/p' \
-  "$(dirname "${BASH_SOURCE[0]}")/../../kern/shared.h")
+  "$TESTLIB/../../kern/shared.h")
 WORK=$(mktemp -d /tmp/tollgate-e2e.XXXXXX)
 PASS=0
 FAIL=0
@@ -88,13 +91,28 @@ http {
 NGX
 }
 
-# run_nginx CONF PORT: nginx on CONF in the background (stopped at exit);
-# returns once something listens on PORT.
+# run_nginx CONF PORT [CGROUP]: nginx on CONF in the background (stopped
+# at exit); returns once something listens on PORT. With CGROUP, started
+# inside it: the shell moves itself into the cgroup, then becomes nginx,
+# so every socket nginx creates belongs to the cgroup.
 run_nginx() {
-  nginx -c "$1" -e "$WORK/nginx/error.log" &
+  if [ -n "${3:-}" ]; then
+    # shellcheck disable=SC2016 # $$ is the inner shell's
+    bash -c 'echo $$ > "$1/cgroup.procs" && exec nginx -c "$2" -e "$3"' \
+      nginx "$3" "$1" "$WORK/nginx/error.log" &
+  else
+    nginx -c "$1" -e "$WORK/nginx/error.log" &
+  fi
   NGINX_PID=$!
   defer "kill $NGINX_PID; wait $NGINX_PID"
   wait_port "$2"
+}
+
+# nginx_in_cgroup CONF PORT: run_nginx inside $CG (make_cgroup first), then
+# checks that its master and its worker are there.
+nginx_in_cgroup() {
+  run_nginx "$1" "$2" "$CG"
+  check "nginx master and worker run inside $CG" 2 "$(grep -c . "$CG/cgroup.procs")"
 }
 
 # start_nginx PORT... : nginx answering 200 on every port, v4 and v6.
@@ -123,6 +141,27 @@ NGX
   } > "$conf"
   NGINX_LOG=$WORK/nginx/access.log
   run_nginx "$conf" "$1"
+}
+
+# start_receiver NAME PORT [ARGS...]: receiver.py on 127.0.0.1:PORT with
+# the repository's event schemas, one JSON line per request in
+# $WORK/rx_NAME.jsonl (its own output in $WORK/rx_NAME.out); ARGS are
+# receiver.py's (--secret, --plan, --openai, --delay-ms). Stopped at exit;
+# returns once it listens. Its pid is in RX_NAME.
+start_receiver() {
+  local name=$1 port=$2
+  shift 2
+  python3 "$TESTLIB/receiver.py" --port "$port" --log "$WORK/rx_$name.jsonl" \
+    --schema-dir "$TESTLIB/../../schema" "$@" >"$WORK/rx_$name.out" 2>&1 &
+  printf -v "RX_$name" %s "$!"
+  defer "kill $!; wait $!"
+  wait_port "$port"
+}
+
+stop_receiver() { # stop_receiver NAME: the receiver start_receiver NAME started
+  local v="RX_$1"
+  kill "${!v}"
+  wait "${!v}" 2>/dev/null || true
 }
 
 wait_port() { # wait_port PORT: until something listens on it (10 s)
