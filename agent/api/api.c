@@ -81,6 +81,7 @@ struct conn {
 	http_parser parser;
 	int handles;            /* open uv handles; memory is freed at 0 */
 	bool reading, writing, draining, closing, close_after;
+	bool processing;        /* conn_process's loop is running */
 	bool held;              /* the answer waits for its delay_ms */
 	bool peer_eof;          /* the peer stopped sending while answered */
 	bool msg_done, headers_done, keep_alive, head;
@@ -283,6 +284,18 @@ static void conn_linger(struct conn *c)
 	conn_read(c, true);
 }
 
+/* An answer is out: the connection closes, or waits for the next request. */
+static void conn_sent(struct conn *c)
+{
+	if (c->close_after) {
+		conn_linger(c);
+		return;
+	}
+	conn_phase(c, TG_CONN_IDLE);
+	uv_timer_start(&c->timer, on_timer, c->api->idle_ms, 0);
+	conn_process(c);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
@@ -294,13 +307,7 @@ static void on_write(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	if (c->close_after) {
-		conn_linger(c);
-		return;
-	}
-	conn_phase(c, TG_CONN_IDLE);
-	uv_timer_start(&c->timer, on_timer, c->api->idle_ms, 0);
-	conn_process(c);
+	conn_sent(c);
 }
 
 /* ---- responses ------------------------------------------------------- */
@@ -421,9 +428,10 @@ static void conn_send(struct conn *c, bool keep_alive)
 {
 	struct tg_api_resp *r = &c->resp;
 	uv_buf_t bufs[2];
-	unsigned int nbufs = 1;
+	unsigned int nbufs = 1, i = 0;
 	char num[24];
-	size_t len;
+	size_t len, done;
+	int n;
 
 	if (r->status < 100 || r->status > 599 || r->body.oom)
 		resp_error(r, 500, "internal error");
@@ -468,7 +476,24 @@ static void conn_send(struct conn *c, bool keep_alive)
 	c->head = false;
 	c->challenge = false;
 	c->close_after = !keep_alive || c->peer_eof;
-	if (uv_write(&c->wreq, &c->io.s, bufs, nbufs, on_write)) {
+	/* The socket nearly always takes a small answer at once: written here,
+	 * it needs no write request, whose completion would have libuv drop
+	 * the write watcher with an epoll_ctl per answer. */
+	n = uv_try_write(&c->io.s, bufs, nbufs);
+	if (n < 0 && n != UV_EAGAIN) {
+		conn_close(c);
+		return;
+	}
+	done = n > 0 ? (size_t)n : 0;
+	while (i < nbufs && done >= bufs[i].len)
+		done -= bufs[i++].len;
+	if (i == nbufs) {
+		conn_sent(c);
+		return;
+	}
+	bufs[i].base += done;
+	bufs[i].len -= done;
+	if (uv_write(&c->wreq, &c->io.s, bufs + i, nbufs - i, on_write)) {
 		conn_close(c);
 		return;
 	}
@@ -785,6 +810,11 @@ static void conn_process(struct conn *c)
 	enum http_errno e;
 	bool big, hdr_big;
 
+	/* An answer written at once comes back here (conn_sent): the loop
+	 * below, already running, goes on with the next request. */
+	if (c->processing)
+		return;
+	c->processing = true;
 	while (!c->writing && !c->held && !c->closing && !c->draining && c->rpos < c->rlen) {
 		avail = c->rlen - c->rpos;
 		n = http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->rpos, avail);
@@ -812,6 +842,7 @@ static void conn_process(struct conn *c)
 			conn_error(c, 400, "bad request", false);
 		}
 	}
+	c->processing = false;
 	if (c->closing || c->draining)
 		return;
 	if (c->rpos >= c->rlen)
