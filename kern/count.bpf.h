@@ -514,7 +514,11 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		} else if (before & TG_CONN_REQ_DENIED) {
 			/* A later start behind a dropped one: the gateway cannot
 			 * read it before the gap is filled, so it waits too,
-			 * uncounted and free, and comes again. */
+			 * uncharged, and comes again. */
+			struct tg_integrity *in = integrity_get();
+
+			if (in)
+				in->behind_dropped++;
 			v = TG_DROP;
 			goto out;
 		} else {

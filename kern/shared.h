@@ -271,7 +271,8 @@ struct tg_integrity {
 	__u64 verified_handshake; /* first payloads proven by the server's ISN */
 	__u64 verified_socket;    /* ... by an established socket */
 	__u64 unproven_dropped;   /* unproven starts held (dropped) under an enforced quota */
-	__u64 pad[2];
+	__u64 behind_dropped;     /* later starts dropped while an earlier one waits */
+	__u64 pad[1];
 };
 
 /* Whole-agent counters (PERCPU_ARRAY, one entry). Only rare paths touch it. */

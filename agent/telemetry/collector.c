@@ -134,6 +134,7 @@ static void read_integrity(struct tg_collector *c)
 		c->totals.verified_handshake += v[i].verified_handshake;
 		c->totals.verified_socket += v[i].verified_socket;
 		c->totals.unproven_dropped += v[i].unproven_dropped;
+		c->totals.behind_dropped += v[i].behind_dropped;
 	}
 }
 

@@ -129,6 +129,7 @@ struct tg_integrity h_integrity(void)
 		sum.verified_handshake += v[i].verified_handshake;
 		sum.verified_socket += v[i].verified_socket;
 		sum.unproven_dropped += v[i].unproven_dropped;
+		sum.behind_dropped += v[i].behind_dropped;
 	}
 	return sum;
 }
