@@ -47,7 +47,12 @@
  * response segment) through tg_tc_egress and tg_cgroup_egress.
  *
  *   pktcost [--json] [--json-out FILE] [--enforce-md FILE] [--socket-md FILE]
- *           [--sizes 1000,100000,1000000] [--cpu N]
+ *           [--sizes 1000,100000,1000000] [--cpu N] [--shared-client]
+ *
+ * --shared-client: only the same client's plain segment from two CPUs at
+ * once (two threads pinned to CPUs 0 and 1, BPF_PROG_TEST_RUN each),
+ * against one CPU alone and two clients on two CPUs: what sharing a
+ * client's record between CPUs costs (layout v3's shared records).
  *
  * Markdown on stdout: the telemetry table, then the enforcement table
  * (--enforce-md: that one to FILE instead), then the socket-level tables
@@ -68,6 +73,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
@@ -684,6 +690,15 @@ static unsigned populate(int fd, unsigned n, size_t key_size, size_t key_off, si
 	return resident;
 }
 
+/* Values per key of a map: ncpus for a per-CPU map (layout v2's client
+ * and response maps), else 1 (v3). */
+static int copies(const struct bpf_map *m)
+{
+	enum bpf_map_type ty = bpf_map__type(m);
+
+	return ty == BPF_MAP_TYPE_LRU_PERCPU_HASH || ty == BPF_MAP_TYPE_PERCPU_HASH ? ncpus : 1;
+}
+
 /* The sum over CPUs of one __u64 field of a client; -1 if it is absent. */
 static __u64 client_sum(const struct table *t, const char *addr, size_t field_off)
 {
@@ -694,9 +709,91 @@ static __u64 client_sum(const struct table *t, const char *addr, size_t field_of
 	tg_addr_parse(addr, &k);
 	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.tg_clients), &k, v))
 		return (__u64)-1;
-	for (int c = 0; c < ncpus; c++)
+	for (int c = 0; c < copies(t->skel->maps.tg_clients); c++)
 		s += *(__u64 *)((char *)&v[c] + field_off);
 	return s;
+}
+
+/* ---- the same client on two CPUs (--shared-client) ---------------------- */
+
+struct sharer {
+	int fd, cpu, rounds;
+	const struct pkt *p;
+	double ns[MAX_ROUNDS];
+};
+
+static pthread_barrier_t share_bar;
+
+static void *share_run(void *arg)
+{
+	struct sharer *s = arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(s->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("sched_setaffinity");
+	for (int r = 0; r < s->rounds; r++) {
+		pthread_barrier_wait(&share_bar);
+		s->ns[r] = run(s->fd, s->p, REPEAT);
+	}
+	return NULL;
+}
+
+/* Median ns per plain segment on each of n threads (CPUs 0..n-1), all
+ * running BPF_PROG_TEST_RUN (repeat REPEAT) at once, thread i on pkts[i]. */
+static void share_measure(int fd, const struct pkt *const *pkts, int n, double *out)
+{
+	struct sharer sh[2];
+	pthread_t th[2];
+
+	if (pthread_barrier_init(&share_bar, NULL, (unsigned)n))
+		die("pthread_barrier_init");
+	for (int i = 0; i < n; i++) {
+		sh[i] = (struct sharer){ .fd = fd, .cpu = i, .rounds = ROUNDS, .p = pkts[i] };
+		if (pthread_create(&th[i], NULL, share_run, &sh[i]))
+			die("pthread_create");
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		out[i] = median(sh[i].ns, ROUNDS);
+	}
+	pthread_barrier_destroy(&share_bar);
+}
+
+/* A plain segment of one client from two CPUs at once: its record's line
+ * moves between the CPUs on every packet. Against one CPU alone and two
+ * CPUs on two different clients (both CPUs busy, nothing shared). */
+static int bench_shared(const struct table *t)
+{
+	static struct pkt a, b;
+	const struct pkt *one[1] = { &a }, *same[2] = { &a, &a }, *diff[2] = { &a, &b };
+	double alone[1], sh[2], df[2], tr[1];
+	const struct pkt *tp[1] = { &a };
+
+	if (ncpus < 2) {
+		fprintf(stderr, "pktcost: --shared-client needs two CPUs\n");
+		return 1;
+	}
+	plain_same(t, 0, 0, &a);
+	mk(&b, (struct pkt_opts){ .saddr = "198.18.0.4", .seq = 2000, .payload = xs,
+				 .len = sizeof(xs) });
+	share_measure(triv_fd, tp, 1, tr);
+	share_measure(t->fd, one, 1, alone);
+	share_measure(t->fd, same, 2, sh);
+	share_measure(t->fd, diff, 2, df);
+	printf("| case (plain 1400 B segment, repeat %d, median of %d) | CPU 0 ns | CPU 1 ns | × trivial |\n",
+	       REPEAT, ROUNDS);
+	printf("|---|---|---|---|\n");
+	printf("| trivial program, one CPU | %.1f | | 1.00 |\n", tr[0]);
+	printf("| one client, one CPU | %.1f | | %.2f |\n", alone[0], alone[0] / tr[0]);
+	printf("| one client, two CPUs at once | %.1f | %.1f | %.2f |\n", sh[0], sh[1],
+	       (sh[0] + sh[1]) / 2 / tr[0]);
+	printf("| two clients, two CPUs at once | %.1f | %.1f | %.2f |\n", df[0], df[1],
+	       (df[0] + df[1]) / 2 / tr[0]);
+	printf("\nlayout: tg_clients %s, %d possible CPUs\n",
+	       copies(t->skel->maps.tg_clients) > 1 ? "per-CPU (v2)" : "shared (v3)", ncpus);
+	return 0;
 }
 
 static struct tg_global global_sum(const struct table *t)
@@ -827,7 +924,7 @@ static void table_load(struct table *t, unsigned n, enum conf conf)
 	t0 = now_ns();
 	t->resident = populate(bpf_map__fd(t->skel->maps.tg_clients), n, sizeof(struct tg_addr), 0,
 			       ((bpf_map__value_size(t->skel->maps.tg_clients) + 7) & ~(size_t)7) *
-				       (size_t)ncpus);
+				       (size_t)copies(t->skel->maps.tg_clients));
 	t->buckets_resident = populate(bpf_map__fd(t->skel->maps.tg_addr_buckets), n,
 				       sizeof(struct tg_bucket_key),
 				       offsetof(struct tg_bucket_key, addr), sizeof(struct tg_bucket));
@@ -945,7 +1042,8 @@ static int table_check(const struct table *t)
 		memset(&r, 0, sizeof(r));
 		tg_addr_parse("198.18.0.2", &k);
 		if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.tg_responses), &k, rv))
-			tg_resp_aggregate(&r, rv, sizeof(rv[0]), ncpus);
+			tg_resp_aggregate(&r, rv, sizeof(rv[0]),
+					  copies(t->skel->maps.tg_responses));
 		for (int i = 0; i < TG_LAT_BUCKETS; i++)
 			ttfb += r.lat_hist[i];
 		if (r.responses != 1 || r.status[TG_ST_2XX] != 1 || r.packets != 4 * runs ||
@@ -1293,7 +1391,7 @@ static void print_json(FILE *f, double trivial, double tmin, double tmax, int cp
 int main(int argc, char **argv)
 {
 	unsigned sizes[MAX_SIZES] = { 1000, 100000, 1000000 };
-	int json = 0, cpu, bad = 0;
+	int json = 0, cpu, bad = 0, shared = 0;
 	const char *json_out = NULL, *enforce_md = NULL, *socket_md = NULL;
 	double trivial, tmin, tmax;
 	cpu_set_t set;
@@ -1309,6 +1407,8 @@ int main(int argc, char **argv)
 			enforce_md = argv[++i];
 		} else if (!strcmp(argv[i], "--socket-md") && i + 1 < argc) {
 			socket_md = argv[++i];
+		} else if (!strcmp(argv[i], "--shared-client")) {
+			shared = 1;
 		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
 			cpu = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
@@ -1327,7 +1427,7 @@ int main(int argc, char **argv)
 		} else {
 usage:
 			fprintf(stderr, "usage: pktcost [--json] [--json-out FILE] [--enforce-md FILE] "
-				"[--socket-md FILE] [--sizes N,...] [--cpu N]\n"
+				"[--socket-md FILE] [--sizes N,...] [--cpu N] [--shared-client]\n"
 				"  up to %d sizes, 64..4000000 clients each; default 1000,100000,1000000\n",
 				MAX_SIZES);
 			return 2;
@@ -1353,6 +1453,12 @@ usage:
 		die("load trivial_bpf (root needed)");
 	triv_fd = bpf_program__fd(triv->progs.trivial_tc);
 
+	if (shared) {
+		/* one telemetry table of the first size: what --shared-client needs */
+		table_load(&tables[0], sizes[0], (enum conf)0);
+		ntables = 1;
+		return bench_shared(&tables[0]);
+	}
 	for (ntables = 0; ntables < N_CONF * nsizes; ntables++) {
 		enum conf c = (enum conf)(ntables / nsizes);
 
