@@ -3,8 +3,9 @@
  * for every attach point that sees client-to-gateway segments.
  *
  * Cost discipline: a plain segment (no SYN/FIN/RST, not a request start)
- * does one LRU lookup and three atomic adds on the client's hot line, one
- * inlined per-CPU array update (totals),
+ * does one LRU lookup and three adds on the client's hot line (plain on
+ * the CPU that owns the record, atomic on others), one inlined per-CPU
+ * array update (totals),
  * one compare for the active set and reads its first payload bytes,
  * nothing else. Timestamps, connection state and histograms are touched only on
  * SYN, request start and FIN/RST. */
@@ -72,6 +73,7 @@ static __always_inline struct tg_client *client_get(const struct tg_addr *key)
 		return NULL;
 	c = (struct tg_client *)sc->buf;
 	__builtin_memset(c, 0, sizeof(*c));
+	c->owner = bpf_get_smp_processor_id();
 	/* When it was made: the agent tells a new client (rated from zero)
 	 * from an old one back from idleness (whose earlier figures it may
 	 * not hold) by this. */
@@ -615,9 +617,16 @@ static __always_inline int tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 		return TG_PASS;
 	client_mark_active(c, &key);
 	bytes = p->payload_len + segs * p->hdr_len;
-	__sync_fetch_and_add(&c->packets, segs);
-	__sync_fetch_and_add(&c->bytes, bytes);
-	__sync_fetch_and_add(&c->payload_bytes, p->payload_len);
+	if (c->owner == bpf_get_smp_processor_id()) {
+		/* the owner CPU: the only writer of these */
+		c->packets += segs;
+		c->bytes += bytes;
+		c->payload_bytes += p->payload_len;
+	} else {
+		__sync_fetch_and_add(&c->xpackets, segs);
+		__sync_fetch_and_add(&c->xbytes, bytes);
+		__sync_fetch_and_add(&c->xpayload_bytes, p->payload_len);
+	}
 	/* The whole-agent totals: a per-CPU array, whose lookup the verifier
 	 * inlines (no helper call). */
 	g = global_get();

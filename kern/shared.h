@@ -235,18 +235,24 @@ struct tg_event {
 	__u64 api_key_hash;
 };
 
-/* Per-client counters, one shared record (LRU_HASH), updated with atomic
- * adds. Exactly 128 bytes: the first 64 are all a plain segment touches
- * (one cache line when the element is aligned so), the histogram is
- * touched when a request ends. */
+/* Per-client counters, one shared record per client (LRU_HASH): its size
+ * does not depend on the number of CPUs. 160 bytes.
+ *
+ * The first 64 bytes are all a plain segment touches. A client's packets
+ * mostly arrive on one CPU (RSS, flow hashing): the CPU that made the
+ * record owns packets/bytes/payload_bytes and adds to them with plain adds
+ * (a single writer: exact, and as cheap as a per-CPU copy); any other CPU
+ * adds to the x* counters with atomic adds. The totals are the sums. The
+ * rest is written with atomic adds (counters) or plain stores (times,
+ * epoch: last writer wins). */
 struct tg_client {
-	__u64 packets;       /* wire segments (GSO super-packets expanded) */
-	__u64 bytes;         /* wire L3 bytes, headers of every segment included */
-	__u64 payload_bytes; /* TCP payload bytes */
-	__u64 syns;          /* new connections (retransmitted SYNs not counted) */
-	__u64 requests;      /* request starts (retransmissions not counted) */
-	__u64 first_seen_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = never */
-	__u64 last_seen_ns;
+	__u64 packets;       /* wire segments (GSO super-packets expanded), owner */
+	__u64 bytes;         /* wire L3 bytes, headers of every segment included, owner */
+	__u64 payload_bytes; /* TCP payload bytes, owner */
+	__u64 xpackets;      /* the same three from the other CPUs (atomic) */
+	__u64 xbytes;
+	__u64 xpayload_bytes;
+	__u32 owner;         /* the CPU that made the record */
 	/* Connections of this client that need the per-segment path (first
 	 * payload still to come, a dropped start, charged bytes): one shared
 	 * atomic count, so the plain-segment path can tell whether it must
@@ -262,6 +268,12 @@ struct tg_client {
 	 * 16 bits wrap after 65536 scans; a client idle for an exact multiple
 	 * of that is picked up by the next full sweep instead. */
 	__u16 epoch;
+	__u32 pad;
+	/* Touched on SYN, request start and FIN/RST only. */
+	__u64 syns;          /* new connections (retransmitted SYNs not counted) */
+	__u64 requests;      /* request starts (retransmissions not counted) */
+	__u64 first_seen_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = never */
+	__u64 last_seen_ns;
 	__u32 size_hist[TG_SIZE_BUCKETS];
 };
 

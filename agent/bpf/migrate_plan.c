@@ -109,21 +109,32 @@ enum tg_mig_action tg_migrate_decide(const struct tg_map_shape *old, const struc
 	return copyable(cur->type) ? TG_MIG_COPY : TG_MIG_SKIP;
 }
 
+/* Layout v2's tg_client, one copy per CPU (LRU_PERCPU_HASH). */
+struct tg_client_v2 {
+	__u64 packets, bytes, payload_bytes, syns, requests, first_seen_ns, last_seen_ns;
+	__s32 pending;
+	__u16 wasted, epoch;
+	__u32 size_hist[TG_SIZE_BUCKETS];
+};
+
 /* Layout v2 kept tg_clients and tg_responses per CPU: the counters of
- * the copies add up. pending was written on every CPU's copy (each holds
- * the whole count): the largest is kept. The epoch starts at 0, which no
- * scan epoch is, so the client is put into the active set again. */
+ * the copies add up (into the x* counters: CPU 0 owns the record, and
+ * the sums are what any CPU added). pending was written on every CPU's
+ * copy (each holds the whole count): the largest is kept. The epoch
+ * starts at 0, which no scan epoch is, so the client is put into the
+ * active set again. */
 void tg_mig_fold_client(void *out, const void *old, size_t stride, int ncpus)
 {
 	struct tg_client *o = out;
 
 	memset(o, 0, sizeof(*o));
 	for (int cpu = 0; cpu < ncpus; cpu++) {
-		const struct tg_client *c = (const void *)((const char *)old + (size_t)cpu * stride);
+		const struct tg_client_v2 *c =
+			(const void *)((const char *)old + (size_t)cpu * stride);
 
-		o->packets += c->packets;
-		o->bytes += c->bytes;
-		o->payload_bytes += c->payload_bytes;
+		o->xpackets += c->packets;
+		o->xbytes += c->bytes;
+		o->xpayload_bytes += c->payload_bytes;
 		o->syns += c->syns;
 		o->requests += c->requests;
 		if (c->first_seen_ns && (!o->first_seen_ns || c->first_seen_ns < o->first_seen_ns))
@@ -173,7 +184,7 @@ void tg_mig_widen_bucket(void *out, const void *old, size_t stride, int ncpus)
 
 static const struct tg_mig_conv convs[] = {
 	{ "tg_clients", BPF_MAP_TYPE_LRU_PERCPU_HASH, sizeof(struct tg_addr),
-	  sizeof(struct tg_client), BPF_MAP_TYPE_LRU_HASH, sizeof(struct tg_client),
+	  sizeof(struct tg_client_v2), BPF_MAP_TYPE_LRU_HASH, sizeof(struct tg_client),
 	  tg_mig_fold_client },
 	{ "tg_responses", BPF_MAP_TYPE_LRU_PERCPU_HASH, sizeof(struct tg_addr),
 	  sizeof(struct tg_resp), BPF_MAP_TYPE_LRU_HASH, sizeof(struct tg_resp),

@@ -15,10 +15,10 @@
  * total independent of the CPU count but still holds one record per map
  * per client (see BENCHMARKS.md, "Kernel memory"). This ceiling is what
  * v3 reaches, so that a change that grows it fails here. */
-#define TG_KMEM_CEILING (368ull << 20)
+#define TG_KMEM_CEILING (384ull << 20)
 /* Per tracked client, every map with per-client or per-connection entries
  * (the issue's goal: 256 B; v3: see the ceiling above). */
-#define TG_KMEM_PER_CLIENT_CEILING 1410u
+#define TG_KMEM_PER_CLIENT_CEILING 1450u
 
 struct total {
 	uint64_t all, per_client, percpu_part;

@@ -194,7 +194,8 @@ Test(summary, truncated_stays_terminated)
 /* Layout v2 -> v3: the per-CPU client and response maps became shared,
  * the buckets gained drops. Their entries are converted, not dropped. */
 static const struct tg_map_shape v2_clients = { BPF_MAP_TYPE_LRU_PERCPU_HASH, 16, 128, 294912 };
-static const struct tg_map_shape v3_clients = { BPF_MAP_TYPE_LRU_HASH, 16, 128, 294912 };
+static const struct tg_map_shape v3_clients = { BPF_MAP_TYPE_LRU_HASH, 16, sizeof(struct tg_client),
+						   294912 };
 
 Test(convert, v2_clients_are_folded)
 {
@@ -202,7 +203,7 @@ Test(convert, v2_clients_are_folded)
 
 	cr_assert_eq(tg_migrate_decide(&v2_clients, &v3_clients, why, sizeof(why)),
 		     TG_MIG_RECREATE);
-	cr_assert_str_eq(why, "type lru_percpu_hash -> lru_hash");
+	cr_assert_str_eq(why, "type lru_percpu_hash -> lru_hash, value size 128 -> 160");
 	cr_assert(tg_migrate_converter("tg_clients", &v2_clients, &v3_clients));
 	cr_assert_null(tg_migrate_converter("tg_other", &v2_clients, &v3_clients));
 }
@@ -223,10 +224,20 @@ Test(convert, not_from_an_unknown_shape)
 	cr_assert_null(tg_migrate_converter("tg_clients", &odd, &v3_clients));
 }
 
+/* Layout v2's per-CPU client record, as the kernel laid it out. */
+struct v2_client {
+	__u64 packets, bytes, payload_bytes, syns, requests, first_seen_ns, last_seen_ns;
+	__s32 pending;
+	__u16 wasted, epoch;
+	__u32 size_hist[TG_SIZE_BUCKETS];
+};
+
 Test(convert, client_counters_add_up)
 {
-	struct tg_client pc[3], out;
+	struct v2_client pc[3];
+	struct tg_client out;
 
+	cr_assert_eq(sizeof(pc[0]), 128);
 	memset(pc, 0, sizeof(pc));
 	pc[0].packets = 5;
 	pc[1].packets = 7;
@@ -242,7 +253,7 @@ Test(convert, client_counters_add_up)
 	pc[1].size_hist[4] = 2;
 	pc[2].size_hist[4] = 5;
 	tg_mig_fold_client(&out, pc, sizeof(pc[0]), 3);
-	cr_assert_eq(out.packets, 12);
+	cr_assert_eq(out.packets + out.xpackets, 12);
 	cr_assert_eq(out.requests, 4);
 	cr_assert_eq(out.first_seen_ns, 100);
 	cr_assert_eq(out.last_seen_ns, 950);
