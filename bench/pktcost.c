@@ -172,6 +172,7 @@ struct result {
 
 static struct table tables[MAX_TABLES]; /* conf * nsizes + size index */
 static int ntables, nsizes, ncpus, triv_fd;
+static int bench_cpu; /* the CPU the bench runs on */
 static struct trivial_bpf *triv;
 static double triv_samples[TRIV_MAX];
 static int ntriv;
@@ -653,8 +654,11 @@ static void client_key(unsigned i, unsigned n, struct tg_addr *k)
 
 /* Fills map fd (an LRU hash) with a zeroed value for each of the n
  * clients, keyed by the client's address at key_off within a key of
- * key_size bytes (the rest zero); returns the entries resident afterwards. */
-static unsigned populate(int fd, unsigned n, size_t key_size, size_t key_off, size_t val_size)
+ * key_size bytes (the rest zero); returns the entries resident afterwards.
+ * owner >= 0: the values are layout v3 client records owned by that CPU,
+ * as the kernel makes them on the CPU a client's packets arrive at. */
+static unsigned populate(int fd, unsigned n, size_t key_size, size_t key_off, size_t val_size,
+			 int owner)
 {
 	const unsigned chunk = 16384;
 	unsigned char *keys = calloc(chunk, key_size);
@@ -666,6 +670,12 @@ static unsigned populate(int fd, unsigned n, size_t key_size, size_t key_off, si
 
 	if (!keys || !vals)
 		die("calloc");
+#if TG_LAYOUT_VERSION >= 3
+	for (unsigned i = 0; owner >= 0 && i < chunk; i++)
+		((struct tg_client *)((char *)vals + (size_t)i * val_size))->owner = (__u32)owner;
+#else
+	(void)owner;
+#endif
 	while (done < n) {
 		memset(keys, 0, chunk * key_size);
 		for (cnt = 0; cnt < chunk && done < n; cnt++, done++)
@@ -740,9 +750,11 @@ static void *share_run(void *arg)
 	return NULL;
 }
 
-/* Median ns per plain segment on each of n threads (CPUs 0..n-1), all
- * running BPF_PROG_TEST_RUN (repeat REPEAT) at once, thread i on pkts[i]. */
-static void share_measure(int fd, const struct pkt *const *pkts, int n, double *out)
+/* Median ns per plain segment on each of n threads, thread i pinned to
+ * cpus[i] and running BPF_PROG_TEST_RUN (repeat REPEAT) on pkts[i], all
+ * at once. */
+static void share_measure(int fd, const int *cpus, const struct pkt *const *pkts, int n,
+			  double *out)
 {
 	struct sharer sh[2];
 	pthread_t th[2];
@@ -750,7 +762,7 @@ static void share_measure(int fd, const struct pkt *const *pkts, int n, double *
 	if (pthread_barrier_init(&share_bar, NULL, (unsigned)n))
 		die("pthread_barrier_init");
 	for (int i = 0; i < n; i++) {
-		sh[i] = (struct sharer){ .fd = fd, .cpu = i, .rounds = ROUNDS, .p = pkts[i] };
+		sh[i] = (struct sharer){ .fd = fd, .cpu = cpus[i], .rounds = ROUNDS, .p = pkts[i] };
 		if (pthread_create(&th[i], NULL, share_run, &sh[i]))
 			die("pthread_create");
 	}
@@ -762,35 +774,42 @@ static void share_measure(int fd, const struct pkt *const *pkts, int n, double *
 }
 
 /* A plain segment of one client from two CPUs at once: its record's line
- * moves between the CPUs on every packet. Against one CPU alone and two
- * CPUs on two different clients (both CPUs busy, nothing shared). */
+ * moves between the CPUs on every packet. Against each CPU alone (the
+ * CPU that made the record adds without atomics, the other with), and
+ * two clients on two CPUs (both CPUs busy, nothing shared). */
 static int bench_shared(const struct table *t)
 {
 	static struct pkt a, b;
-	const struct pkt *one[1] = { &a }, *same[2] = { &a, &a }, *diff[2] = { &a, &b };
-	double alone[1], sh[2], df[2], tr[1];
-	const struct pkt *tp[1] = { &a };
+	const int own = bench_cpu, other = bench_cpu ? 0 : 1;
+	const int c_own[1] = { own }, c_other[1] = { other }, c_both[2] = { own, other };
+	const struct pkt *pa[1] = { &a }, *same[2] = { &a, &a }, *diff[2] = { &a, &b };
+	double tr[1], alone[1], foreign[1], sh[2], df[2];
 
 	if (ncpus < 2) {
 		fprintf(stderr, "pktcost: --shared-client needs two CPUs\n");
 		return 1;
 	}
+	/* 198.18.0.2 was made by its SYN on bench_cpu (table_load); 198.18.0.4
+	 * is a populated client (owned by bench_cpu too in layout v3) */
 	plain_same(t, 0, 0, &a);
 	mk(&b, (struct pkt_opts){ .saddr = "198.18.0.4", .seq = 2000, .payload = xs,
 				 .len = sizeof(xs) });
-	share_measure(triv_fd, tp, 1, tr);
-	share_measure(t->fd, one, 1, alone);
-	share_measure(t->fd, same, 2, sh);
-	share_measure(t->fd, diff, 2, df);
-	printf("| case (plain 1400 B segment, repeat %d, median of %d) | CPU 0 ns | CPU 1 ns | × trivial |\n",
-	       REPEAT, ROUNDS);
-	printf("|---|---|---|---|\n");
-	printf("| trivial program, one CPU | %.1f | | 1.00 |\n", tr[0]);
-	printf("| one client, one CPU | %.1f | | %.2f |\n", alone[0], alone[0] / tr[0]);
-	printf("| one client, two CPUs at once | %.1f | %.1f | %.2f |\n", sh[0], sh[1],
-	       (sh[0] + sh[1]) / 2 / tr[0]);
-	printf("| two clients, two CPUs at once | %.1f | %.1f | %.2f |\n", df[0], df[1],
-	       (df[0] + df[1]) / 2 / tr[0]);
+	share_measure(triv_fd, c_own, pa, 1, tr);
+	share_measure(t->fd, c_own, pa, 1, alone);
+	share_measure(t->fd, c_other, pa, 1, foreign);
+	share_measure(t->fd, c_both, same, 2, sh);
+	share_measure(t->fd, c_both, diff, 2, df);
+	printf("| case: plain 1400 B segment, repeat %d, median of %d | CPU %d ns | CPU %d ns | × trivial |\n",
+	       REPEAT, ROUNDS, own, other);
+	printf("|---|---:|---:|---:|\n");
+	printf("| trivial program | %.1f | | 1.00 |\n", tr[0]);
+	printf("| one client, its own CPU alone | %.1f | | %.2f |\n", alone[0], alone[0] / tr[0]);
+	printf("| one client, the other CPU alone | | %.1f | %.2f |\n", foreign[0],
+	       foreign[0] / tr[0]);
+	printf("| one client, both CPUs at once | %.1f | %.1f | %.2f / %.2f |\n", sh[0], sh[1],
+	       sh[0] / tr[0], sh[1] / tr[0]);
+	printf("| two clients, both CPUs at once | %.1f | %.1f | %.2f / %.2f |\n", df[0], df[1],
+	       df[0] / tr[0], df[1] / tr[0]);
 	printf("\nlayout: tg_clients %s, %d possible CPUs\n",
 	       copies(t->skel->maps.tg_clients) > 1 ? "per-CPU (v2)" : "shared (v3)", ncpus);
 	return 0;
@@ -924,10 +943,13 @@ static void table_load(struct table *t, unsigned n, enum conf conf)
 	t0 = now_ns();
 	t->resident = populate(bpf_map__fd(t->skel->maps.tg_clients), n, sizeof(struct tg_addr), 0,
 			       ((bpf_map__value_size(t->skel->maps.tg_clients) + 7) & ~(size_t)7) *
-				       (size_t)copies(t->skel->maps.tg_clients));
+				       (size_t)copies(t->skel->maps.tg_clients),
+			       copies(t->skel->maps.tg_clients) == 1 &&
+					       bpf_map__value_size(t->skel->maps.tg_clients) ==
+						       sizeof(struct tg_client) ? bench_cpu : -1);
 	t->buckets_resident = populate(bpf_map__fd(t->skel->maps.tg_addr_buckets), n,
 				       sizeof(struct tg_bucket_key),
-				       offsetof(struct tg_bucket_key, addr), sizeof(struct tg_bucket));
+				       offsetof(struct tg_bucket_key, addr), sizeof(struct tg_bucket), -1);
 	t->populate_s = (now_ns() - t0) / 1e9;
 	for (unsigned i = 0; i < N_BENCH; i++)
 		if (client_sum(t, bench_clients[i], 0) == (__u64)-1) {
@@ -1438,6 +1460,7 @@ usage:
 	/* One CPU: BPF_PROG_TEST_RUN runs where the caller runs. */
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
+	bench_cpu = cpu;
 	if (sched_setaffinity(0, sizeof(set), &set))
 		die("sched_setaffinity");
 	memset(xs, 'x', sizeof(xs));
