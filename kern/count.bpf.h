@@ -225,10 +225,14 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	b = bucket_get(&r);
 	if (!b)
 		return TG_PASS;
-	/* REQ_DENIED still set: this is a retransmission of the refused start
-	 * (conn_request lets no other segment through to here with it) */
+	/* REQ_DENIED still set, with a bucket: a retransmission of a start
+	 * this bucket refused and counted already (conn_request lets no other
+	 * segment through to here with it). REQ_DENIED without a bucket is a
+	 * TCP Fast Open start dropped uncharged (conn_unproven): not counted
+	 * yet. */
 	v = quota_request(&r, b, now, p->payload_len, client, hash, s,
-			  cn->flags & TG_CONN_REQ_DENIED);
+			  (cn->flags & (TG_CONN_REQ_DENIED | TG_CONN_BUCKET)) ==
+				  (TG_CONN_REQ_DENIED | TG_CONN_BUCKET));
 	cn->qid = r.bkey.qid;
 	cn->bucket_addr = r.bkey.addr;
 	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
