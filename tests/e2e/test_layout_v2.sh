@@ -37,7 +37,7 @@ bpftool map create "$PIN/v2/tg_responses" type lru_percpu_hash key 16 value 112 
 bpftool map update pinned "$PIN/v2/tg_responses" key $KEY value $RESP
 # tg_bucket v2 (104 bytes) of quotas.default for the address: allowed 7,
 # denied 5 (v2: each drop)
-BUCKET="$(zeros 24) $(le64 7) $(le64 5) $(zeros 56)"
+BUCKET="$(zeros 24) $(le64 7) $(le64 5) $(zeros 64)"
 bpftool map create "$PIN/v2/tg_addr_buckets" type lru_hash key 24 value 104 entries $ENT name tg_addr_buckets
 bpftool map update pinned "$PIN/v2/tg_addr_buckets" key 0 0 0 0 0 0 0 0 $KEY value $BUCKET
 log "v2 layout made: $NCPU possible CPUs"
