@@ -189,16 +189,19 @@ every scan reads every active client the median is about half the interval
 and the maximum the interval plus the time the scan takes to reach the
 client and finish, so with a 1 s scan "within 1 s" at the maximum is at the
 edge of what the interval allows. Map
-memory is the `bytes_memlock` of every map the agent pinned, per tracked
-client (the per-CPU `tg_clients` alone is shown too; {ncpu} possible CPUs).
+memory is the `bytes_memlock` of every map the agent pinned (the kernel
+memory the agent holds beside its RSS; the two are summed too), and per
+tracked client (`tg_clients` alone is shown too; {ncpu} possible CPUs; since
+layout v3 no per-client map grows with the CPU count: see "Kernel memory").
 The baseline of each ratio is the {base["tracked"]:,}-client run of the same
 invocation. Load average at the end: {load}.
 """)
-L.append("| tracked | active | RSS MiB (× base) | peak RSS MiB | CPU % of a core (× base) | fresh ms median / p99 / max (× base) | map bytes / client (× base) | tg_clients bytes / client | active read per scan | scan ms |")
-L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+L.append("| tracked | active | RSS MiB (× base) | peak RSS MiB | kernel maps MiB | RSS + maps MiB | CPU % of a core (× base) | fresh ms median / p99 / max (× base) | map bytes / client (× base) | tg_clients bytes / client | active read per scan | scan ms |")
+L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for x in sorted(rows, key=lambda x: -x["tracked"]):
     L.append(f'| {x["tracked"]:,} | {x["active"]:,} | {x["rss_kib"]/1024:.1f} ({ratio(x["rss_kib"], base["rss_kib"]):.2f}) '
-             f'| {x["hwm_kib"]/1024:.1f} | {x["cpu_pct"]:.2f} ({ratio(x["cpu_pct"], base["cpu_pct"]):.2f}) '
+             f'| {x["hwm_kib"]/1024:.1f} | {x["map_bytes"]/2**20:.1f} | {x["rss_kib"]/1024 + x["map_bytes"]/2**20:.1f} '
+             f'| {x["cpu_pct"]:.2f} ({ratio(x["cpu_pct"], base["cpu_pct"]):.2f}) '
              f'| {x["fresh_median_ms"]:.0f} / {x["fresh_p99_ms"]:.0f} / {x["fresh_max_ms"]:.0f} ({ratio(x["fresh_median_ms"], base["fresh_median_ms"]):.2f}) '
              f'| {x["per_client_bytes"]:.0f} ({ratio(x["per_client_bytes"], base["per_client_bytes"]):.2f}) '
              f'| {x["clients_map_per_client_bytes"]:.0f} | {x["active_per_scan"]:,} | {x["scan_s"]*1000:.1f} |')
@@ -214,7 +217,7 @@ open(out, "w").write("\n".join(L) + "\n")
 json.dump(dict(rows=rows, baseline=base["tracked"], measure_s=int(measure_s),
                targets=[dict(name=n, met=m, value=v) for n, m, v in targets]),
           open(raw, "w"), indent=1)
-print("\n".join(L[L.index("| tracked | active | RSS MiB (× base) | peak RSS MiB | CPU % of a core (× base) | fresh ms median / p99 / max (× base) | map bytes / client (× base) | tg_clients bytes / client | active read per scan | scan ms |"):]), file=sys.stderr)
+print("\n".join(L[L.index("| tracked | active | RSS MiB (× base) | peak RSS MiB | kernel maps MiB | RSS + maps MiB | CPU % of a core (× base) | fresh ms median / p99 / max (× base) | map bytes / client (× base) | tg_clients bytes / client | active read per scan | scan ms |"):]), file=sys.stderr)
 PY
 
 if [ $standalone = 1 ]; then

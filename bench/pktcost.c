@@ -47,7 +47,12 @@
  * response segment) through tg_tc_egress and tg_cgroup_egress.
  *
  *   pktcost [--json] [--json-out FILE] [--enforce-md FILE] [--socket-md FILE]
- *           [--sizes 1000,100000,1000000] [--cpu N]
+ *           [--sizes 1000,100000,1000000] [--cpu N] [--shared-client]
+ *
+ * --shared-client: only the same client's plain segment from two CPUs at
+ * once (two threads pinned to CPUs 0 and 1, BPF_PROG_TEST_RUN each),
+ * against one CPU alone and two clients on two CPUs: what sharing a
+ * client's record between CPUs costs (layout v3's shared records).
  *
  * Markdown on stdout: the telemetry table, then the enforcement table
  * (--enforce-md: that one to FILE instead), then the socket-level tables
@@ -68,6 +73,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
@@ -166,6 +172,7 @@ struct result {
 
 static struct table tables[MAX_TABLES]; /* conf * nsizes + size index */
 static int ntables, nsizes, ncpus, triv_fd;
+static int bench_cpu; /* the CPU the bench runs on */
 static struct trivial_bpf *triv;
 static double triv_samples[TRIV_MAX];
 static int ntriv;
@@ -655,8 +662,11 @@ static void client_key(unsigned i, unsigned n, struct tg_addr *k)
 
 /* Fills map fd (an LRU hash) with a zeroed value for each of the n
  * clients, keyed by the client's address at key_off within a key of
- * key_size bytes (the rest zero); returns the entries resident afterwards. */
-static unsigned populate(int fd, unsigned n, size_t key_size, size_t key_off, size_t val_size)
+ * key_size bytes (the rest zero); returns the entries resident afterwards.
+ * owner >= 0: the values are layout v3 client records owned by that CPU,
+ * as the kernel makes them on the CPU a client's packets arrive at. */
+static unsigned populate(int fd, unsigned n, size_t key_size, size_t key_off, size_t val_size,
+			 int owner)
 {
 	const unsigned chunk = 16384;
 	unsigned char *keys = calloc(chunk, key_size);
@@ -668,6 +678,12 @@ static unsigned populate(int fd, unsigned n, size_t key_size, size_t key_off, si
 
 	if (!keys || !vals)
 		die("calloc");
+#if TG_LAYOUT_VERSION >= 3
+	for (unsigned i = 0; owner >= 0 && i < chunk; i++)
+		((struct tg_client *)((char *)vals + (size_t)i * val_size))->owner = (__u32)owner;
+#else
+	(void)owner;
+#endif
 	while (done < n) {
 		memset(keys, 0, chunk * key_size);
 		for (cnt = 0; cnt < chunk && done < n; cnt++, done++)
@@ -692,6 +708,15 @@ static unsigned populate(int fd, unsigned n, size_t key_size, size_t key_off, si
 	return resident;
 }
 
+/* Values per key of a map: ncpus for a per-CPU map (layout v2's client
+ * and response maps), else 1 (v3). */
+static int copies(const struct bpf_map *m)
+{
+	enum bpf_map_type ty = bpf_map__type(m);
+
+	return ty == BPF_MAP_TYPE_LRU_PERCPU_HASH || ty == BPF_MAP_TYPE_PERCPU_HASH ? ncpus : 1;
+}
+
 /* The sum over CPUs of one __u64 field of a client; -1 if it is absent. */
 static __u64 client_sum(const struct table *t, const char *addr, size_t field_off)
 {
@@ -702,9 +727,100 @@ static __u64 client_sum(const struct table *t, const char *addr, size_t field_of
 	tg_addr_parse(addr, &k);
 	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.tg_clients), &k, v))
 		return (__u64)-1;
-	for (int c = 0; c < ncpus; c++)
+	for (int c = 0; c < copies(t->skel->maps.tg_clients); c++)
 		s += *(__u64 *)((char *)&v[c] + field_off);
 	return s;
+}
+
+/* ---- the same client on two CPUs (--shared-client) ---------------------- */
+
+struct sharer {
+	int fd, cpu, rounds;
+	const struct pkt *p;
+	double ns[MAX_ROUNDS];
+};
+
+static pthread_barrier_t share_bar;
+
+static void *share_run(void *arg)
+{
+	struct sharer *s = arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(s->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("sched_setaffinity");
+	for (int r = 0; r < s->rounds; r++) {
+		pthread_barrier_wait(&share_bar);
+		s->ns[r] = run(s->fd, s->p, REPEAT);
+	}
+	return NULL;
+}
+
+/* Median ns per plain segment on each of n threads, thread i pinned to
+ * cpus[i] and running BPF_PROG_TEST_RUN (repeat REPEAT) on pkts[i], all
+ * at once. */
+static void share_measure(int fd, const int *cpus, const struct pkt *const *pkts, int n,
+			  double *out)
+{
+	struct sharer sh[2];
+	pthread_t th[2];
+
+	if (pthread_barrier_init(&share_bar, NULL, (unsigned)n))
+		die("pthread_barrier_init");
+	for (int i = 0; i < n; i++) {
+		sh[i] = (struct sharer){ .fd = fd, .cpu = cpus[i], .rounds = ROUNDS, .p = pkts[i] };
+		if (pthread_create(&th[i], NULL, share_run, &sh[i]))
+			die("pthread_create");
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		out[i] = median(sh[i].ns, ROUNDS);
+	}
+	pthread_barrier_destroy(&share_bar);
+}
+
+/* A plain segment of one client from two CPUs at once: its record's line
+ * moves between the CPUs on every packet. Against each CPU alone (the
+ * CPU that made the record adds without atomics, the other with), and
+ * two clients on two CPUs (both CPUs busy, nothing shared). */
+static int bench_shared(const struct table *t)
+{
+	static struct pkt a, b;
+	const int own = bench_cpu, other = bench_cpu ? 0 : 1;
+	const int c_own[1] = { own }, c_other[1] = { other }, c_both[2] = { own, other };
+	const struct pkt *pa[1] = { &a }, *same[2] = { &a, &a }, *diff[2] = { &a, &b };
+	double tr[1], alone[1], foreign[1], sh[2], df[2];
+
+	if (ncpus < 2) {
+		fprintf(stderr, "pktcost: --shared-client needs two CPUs\n");
+		return 1;
+	}
+	/* 198.18.0.2 was made by its SYN on bench_cpu (table_load); 198.18.0.4
+	 * is a populated client (owned by bench_cpu too in layout v3) */
+	plain_same(t, 0, 0, &a);
+	mk(&b, (struct pkt_opts){ .saddr = "198.18.0.4", .seq = 2000, .payload = xs,
+				 .len = sizeof(xs) });
+	share_measure(triv_fd, c_own, pa, 1, tr);
+	share_measure(t->fd, c_own, pa, 1, alone);
+	share_measure(t->fd, c_other, pa, 1, foreign);
+	share_measure(t->fd, c_both, same, 2, sh);
+	share_measure(t->fd, c_both, diff, 2, df);
+	printf("| case: plain 1400 B segment, repeat %d, median of %d | CPU %d ns | CPU %d ns | × trivial |\n",
+	       REPEAT, ROUNDS, own, other);
+	printf("|---|---:|---:|---:|\n");
+	printf("| trivial program | %.1f | | 1.00 |\n", tr[0]);
+	printf("| one client, its own CPU alone | %.1f | | %.2f |\n", alone[0], alone[0] / tr[0]);
+	printf("| one client, the other CPU alone | | %.1f | %.2f |\n", foreign[0],
+	       foreign[0] / tr[0]);
+	printf("| one client, both CPUs at once | %.1f | %.1f | %.2f / %.2f |\n", sh[0], sh[1],
+	       sh[0] / tr[0], sh[1] / tr[0]);
+	printf("| two clients, both CPUs at once | %.1f | %.1f | %.2f / %.2f |\n", df[0], df[1],
+	       df[0] / tr[0], df[1] / tr[0]);
+	printf("\nlayout: tg_clients %s, %d possible CPUs\n",
+	       copies(t->skel->maps.tg_clients) > 1 ? "per-CPU (v2)" : "shared (v3)", ncpus);
+	return 0;
 }
 
 static struct tg_global global_sum(const struct table *t)
@@ -851,10 +967,13 @@ static void table_load(struct table *t, unsigned n, enum conf conf)
 	t0 = now_ns();
 	t->resident = populate(bpf_map__fd(t->skel->maps.tg_clients), n, sizeof(struct tg_addr), 0,
 			       ((bpf_map__value_size(t->skel->maps.tg_clients) + 7) & ~(size_t)7) *
-				       (size_t)ncpus);
+				       (size_t)copies(t->skel->maps.tg_clients),
+			       copies(t->skel->maps.tg_clients) == 1 &&
+					       bpf_map__value_size(t->skel->maps.tg_clients) ==
+						       sizeof(struct tg_client) ? bench_cpu : -1);
 	t->buckets_resident = populate(bpf_map__fd(t->skel->maps.tg_addr_buckets), n,
 				       sizeof(struct tg_bucket_key),
-				       offsetof(struct tg_bucket_key, addr), sizeof(struct tg_bucket));
+				       offsetof(struct tg_bucket_key, addr), sizeof(struct tg_bucket), -1);
 	t->populate_s = (now_ns() - t0) / 1e9;
 	for (unsigned i = 0; i < N_BENCH; i++)
 		if (client_sum(t, bench_clients[i], 0) == (__u64)-1) {
@@ -963,7 +1082,8 @@ static int table_check(const struct table *t)
 		memset(&r, 0, sizeof(r));
 		tg_addr_parse("198.18.0.2", &k);
 		if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.tg_responses), &k, rv))
-			tg_resp_aggregate(&r, rv, sizeof(rv[0]), ncpus);
+			tg_resp_aggregate(&r, rv, sizeof(rv[0]),
+					  copies(t->skel->maps.tg_responses));
 		for (int i = 0; i < TG_LAT_BUCKETS; i++)
 			ttfb += r.lat_hist[i];
 		if (r.responses != 1 || r.status[TG_ST_2XX] != 1 || r.packets != 4 * runs ||
@@ -1311,7 +1431,7 @@ static void print_json(FILE *f, double trivial, double tmin, double tmax, int cp
 int main(int argc, char **argv)
 {
 	unsigned sizes[MAX_SIZES] = { 1000, 100000, 1000000 };
-	int json = 0, cpu, bad = 0;
+	int json = 0, cpu, bad = 0, shared = 0;
 	const char *json_out = NULL, *enforce_md = NULL, *socket_md = NULL;
 	double trivial, tmin, tmax;
 	cpu_set_t set;
@@ -1327,6 +1447,8 @@ int main(int argc, char **argv)
 			enforce_md = argv[++i];
 		} else if (!strcmp(argv[i], "--socket-md") && i + 1 < argc) {
 			socket_md = argv[++i];
+		} else if (!strcmp(argv[i], "--shared-client")) {
+			shared = 1;
 		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
 			cpu = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
@@ -1345,7 +1467,7 @@ int main(int argc, char **argv)
 		} else {
 usage:
 			fprintf(stderr, "usage: pktcost [--json] [--json-out FILE] [--enforce-md FILE] "
-				"[--socket-md FILE] [--sizes N,...] [--cpu N]\n"
+				"[--socket-md FILE] [--sizes N,...] [--cpu N] [--shared-client]\n"
 				"  up to %d sizes, 64..4000000 clients each; default 1000,100000,1000000\n",
 				MAX_SIZES);
 			return 2;
@@ -1356,6 +1478,7 @@ usage:
 	/* One CPU: BPF_PROG_TEST_RUN runs where the caller runs. */
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
+	bench_cpu = cpu;
 	if (sched_setaffinity(0, sizeof(set), &set))
 		die("sched_setaffinity");
 	memset(xs, 'x', sizeof(xs));
@@ -1371,6 +1494,12 @@ usage:
 		die("load trivial_bpf (root needed)");
 	triv_fd = bpf_program__fd(triv->progs.trivial_tc);
 
+	if (shared) {
+		/* one telemetry table of the first size: what --shared-client needs */
+		table_load(&tables[0], sizes[0], (enum conf)0);
+		ntables = 1;
+		return bench_shared(&tables[0]);
+	}
 	for (ntables = 0; ntables < N_CONF * nsizes; ntables++) {
 		enum conf c = (enum conf)(ntables / nsizes);
 

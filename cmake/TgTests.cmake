@@ -12,7 +12,8 @@
 set(TG_UNIT_DEFS
   TG_EXAMPLE_PLUGIN="$<TARGET_FILE:tollgate_hook_example>" TG_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
   TG_BADABI_PLUGIN="$<TARGET_FILE:tollgate_hook_badabi>"
-  TG_MARKER_PLUGIN="$<TARGET_FILE:tollgate_hook_marker>")
+  TG_MARKER_PLUGIN="$<TARGET_FILE:tollgate_hook_marker>"
+  TG_BPF_OBJ="${CMAKE_BINARY_DIR}/gen/tollgate.bpf.o")
 set(TG_SAN_ENV
   "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 
@@ -22,7 +23,8 @@ function(tg_add_unit_test src)
   target_compile_options(unit_${n} PRIVATE ${TG_WARN})
   target_link_libraries(unit_${n} PRIVATE tg_core ${CRITERION_LIB})
   target_compile_definitions(unit_${n} PRIVATE ${TG_UNIT_DEFS})
-  add_dependencies(unit_${n} tollgate_hook_example tollgate_hook_badabi tollgate_hook_marker)
+  add_dependencies(unit_${n} tollgate_hook_example tollgate_hook_badabi tollgate_hook_marker
+    tollgate_skel)
   add_test(NAME unit_${n} COMMAND unit_${n} --jobs 2)
   set_tests_properties(unit_${n} PROPERTIES LABELS unit)
 
@@ -40,7 +42,8 @@ function(tg_add_unit_test src)
     target_compile_options(san_${n} PRIVATE ${TG_WARN} ${TG_SAN_FLAGS})
     target_link_libraries(san_${n} PRIVATE tg_core_san ${CRITERION_LIB})
     target_compile_definitions(san_${n} PRIVATE ${TG_UNIT_DEFS})
-    add_dependencies(san_${n} tollgate_hook_example tollgate_hook_badabi tollgate_hook_marker)
+    add_dependencies(san_${n} tollgate_hook_example tollgate_hook_badabi tollgate_hook_marker
+      tollgate_skel)
     add_test(NAME san_${n} COMMAND san_${n} --jobs 2)
     set_tests_properties(san_${n} PROPERTIES LABELS sanitize ENVIRONMENT "${TG_SAN_ENV}")
   endif()

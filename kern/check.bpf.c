@@ -106,7 +106,7 @@ int tg_check(struct bpf_raw_tracepoint_args *ctx)
 		return TG_CK_NO_QUOTA;
 	now = bpf_ktime_get_ns();
 	/* The check sees no body: the request is charged, its bytes are not. */
-	v = quota_request(&r, b, now, 0, &client, hash, s);
+	v = quota_request(&r, b, now, 0, &client, hash, s, 0);
 	return (int)(bucket_bits(r.bkey.qid, r.addr_bucket) |
 		     (v == TG_DROP || v == TG_OVER ? TG_CK_DENY : 0));
 }

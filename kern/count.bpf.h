@@ -3,7 +3,9 @@
  * for every attach point that sees client-to-gateway segments.
  *
  * Cost discipline: a plain segment (no SYN/FIN/RST, not a request start)
- * does one per-CPU LRU update, one inlined per-CPU array update (totals),
+ * does one LRU lookup and three adds on the client's hot line (plain on
+ * the CPU that owns the record, atomic on others), one inlined per-CPU
+ * array update (totals),
  * one compare for the active set and reads its first payload bytes,
  * nothing else. Timestamps, connection state and histograms are touched only on
  * SYN, request start and FIN/RST. */
@@ -57,17 +59,27 @@ static __always_inline void addr_key(struct tg_addr *k, const struct tg_addr *a)
 static __always_inline struct tg_client *client_get(const struct tg_addr *key)
 {
 	struct tg_client *c = bpf_map_lookup_elem(&tg_clients, key);
-	struct tg_client zero = {};
+	struct tg_scratch *sc;
 	struct tg_global *g;
+	__u32 zero = 0;
 
 	if (c)
 		return c;
+	/* The new record is built in the per-CPU scratch, not on the stack
+	 * (128 bytes the scan's chain of calls needs). Nothing else uses the
+	 * scratch's buffer at this point: the header scan comes later. */
+	sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (!sc)
+		return NULL;
+	c = (struct tg_client *)sc->buf;
+	__builtin_memset(c, 0, sizeof(*c));
+	c->owner = bpf_get_smp_processor_id();
 	/* When it was made: the agent tells a new client (rated from zero)
 	 * from an old one back from idleness (whose earlier figures it may
 	 * not hold) by this. */
-	zero.first_seen_ns = bpf_ktime_get_ns();
+	c->first_seen_ns = bpf_ktime_get_ns();
 	/* BPF_NOEXIST: another CPU may have created it meanwhile. */
-	if (bpf_map_update_elem(&tg_clients, key, &zero, BPF_NOEXIST) == 0) {
+	if (bpf_map_update_elem(&tg_clients, key, c, BPF_NOEXIST) == 0) {
 		g = global_get();
 		if (g)
 			g->new_clients++;
@@ -75,7 +87,7 @@ static __always_inline struct tg_client *client_get(const struct tg_addr *key)
 	return bpf_map_lookup_elem(&tg_clients, key);
 }
 
-/* Puts the client into the active set once per scan epoch and CPU: the
+/* Puts the client into the active set once per scan epoch: the
  * agent reads only what changed. On every other packet this is one load
  * and one compare. BPF_NOEXIST: when another CPU put it there already, the
  * update fails before allocating anything. */
@@ -97,18 +109,13 @@ static __always_inline void client_mark_active(struct tg_client *c, const struct
 	}
 }
 
-/* Adds delta to the client's pending-first-payload hint on every CPU. */
+/* Adds delta to the client's pending hint (one shared counter). */
 static __always_inline void client_pending_add(const struct tg_addr *key, int delta)
 {
-	for (__u32 cpu = 0; cpu < TG_MAX_CPUS; cpu++) {
-		struct tg_client *c;
+	struct tg_client *c = bpf_map_lookup_elem(&tg_clients, key);
 
-		if (cpu >= tg_nr_cpus)
-			break;
-		c = bpf_map_lookup_percpu_elem(&tg_clients, key, cpu);
-		if (c)
-			__sync_fetch_and_add(&c->pending, delta);
-	}
+	if (c)
+		__sync_fetch_and_add(&c->pending, delta);
 }
 
 static __always_inline void client_touch(struct tg_client *c, __u64 now)
@@ -123,7 +130,7 @@ static __always_inline void client_size(struct tg_client *c, __u32 size)
 	__u32 b = tg_size_bucket(size);
 
 	if (b < TG_SIZE_BUCKETS)
-		c->size_hist[b]++;
+		__sync_fetch_and_add(&c->size_hist[b], 1);
 }
 
 /* The first (up to 8) payload bytes as a little-endian word. Direct packet
@@ -218,7 +225,14 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	b = bucket_get(&r);
 	if (!b)
 		return TG_PASS;
-	v = quota_request(&r, b, now, p->payload_len, client, hash, s);
+	/* REQ_DENIED still set, with a bucket: a retransmission of a start
+	 * this bucket refused and counted already (conn_request lets no other
+	 * segment through to here with it). REQ_DENIED without a bucket is a
+	 * TCP Fast Open start dropped uncharged (conn_unproven): not counted
+	 * yet. */
+	v = quota_request(&r, b, now, p->payload_len, client, hash, s,
+			  (cn->flags & (TG_CONN_REQ_DENIED | TG_CONN_BUCKET)) ==
+				  (TG_CONN_REQ_DENIED | TG_CONN_BUCKET));
 	cn->qid = r.bkey.qid;
 	cn->bucket_addr = r.bkey.addr;
 	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
@@ -552,7 +566,7 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 	if (!recheck) {
 		struct tg_global *g = global_get();
 
-		c->requests++;
+		__sync_fetch_and_add(&c->requests, 1);
 		if (g)
 			g->requests++;
 		client_touch(c, now);
@@ -591,7 +605,7 @@ static __always_inline int conn_syn(struct tg_pkt *p, struct tg_client *c,
 		nc.flags |= TG_CONN_SYN_DENIED;
 	bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
 	client_pending_add(key, 1);
-	c->syns++;
+	__sync_fetch_and_add(&c->syns, 1);
 	g = global_get();
 	if (g)
 		g->syns++;
@@ -647,9 +661,16 @@ static __always_inline int tg_count(struct __sk_buff *skb, struct tg_pkt *p)
 		return TG_PASS;
 	client_mark_active(c, &key);
 	bytes = p->payload_len + segs * p->hdr_len;
-	c->packets += segs;
-	c->bytes += bytes;
-	c->payload_bytes += p->payload_len;
+	if (c->owner == bpf_get_smp_processor_id()) {
+		/* the owner CPU: the only writer of these */
+		c->packets += segs;
+		c->bytes += bytes;
+		c->payload_bytes += p->payload_len;
+	} else {
+		__sync_fetch_and_add(&c->xpackets, segs);
+		__sync_fetch_and_add(&c->xbytes, bytes);
+		__sync_fetch_and_add(&c->xpayload_bytes, p->payload_len);
+	}
 	/* The whole-agent totals: a per-CPU array, whose lookup the verifier
 	 * inlines (no helper call). */
 	g = global_get();

@@ -1,6 +1,28 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* Maps shared by every attach point. Defined __weak so each *.bpf.c can
- * include this header and `bpftool gen object` links them into one map. */
+ * include this header and `bpftool gen object` links them into one map.
+ *
+ * Memory design (layout v3). Kernel memory must not grow with the number
+ * of possible CPUs: a per-CPU hash costs entries x value x CPUs, which at
+ * 192 CPUs made tg_clients and tg_responses alone ~13 GiB. So every map
+ * with an entry per client or connection is a plain (shared) hash:
+ *  - tg_clients holds one record per client whose first 64 bytes are all
+ *    a plain segment touches (packets, bytes, payload bytes, the pending
+ *    hint, the active-set epoch) and whose second line (timestamps aside)
+ *    is the request-size histogram, touched only when a request ends.
+ *    Counters are updated with atomic adds: a client's packets mostly
+ *    arrive on one CPU (RSS, flow hashing), so the cache line rarely moves;
+ *    when it does the cost is bounded by one line transfer (see
+ *    BENCHMARKS.md, "same client on two CPUs"). Counts stay exact.
+ *  - The pending-first-payload hint is one shared atomic counter instead
+ *    of a copy written on every CPU at SYN time (that loop was CPUs long).
+ *  - tg_responses (egress figures) is shared too, with atomic adds.
+ *  - Per-CPU maps remain only where the value is small and there is one
+ *    entry (tg_global, tg_integrity, the scratch and hash state), so their
+ *    size is a few KiB per CPU.
+ * What remains sized by gateway.max_clients is listed by
+ * tg_kernel_memory() (agent/bpf/mapmem.c), which a unit test evaluates for
+ * 2, 64 and 192 CPUs. */
 #ifndef TG_MAPS_BPF_H
 #define TG_MAPS_BPF_H
 
@@ -18,7 +40,8 @@ __noinline __weak int tg_proxy_v6_fn(void);
 #define TG_PROXY_V1_IPV6(buf, st) tg_proxy_v6_fn()
 #include "proxy.h"
 
-/* Possible CPUs, set by the agent before load; bounds per-CPU broadcasts. */
+/* Possible CPUs, set by the agent before load (informational since the
+ * per-client maps stopped being per-CPU). */
 const volatile __u32 tg_nr_cpus __weak = 1;
 
 /* The agent's scan epoch, bumped (never to 0 in its low 16 bits) before
@@ -34,11 +57,12 @@ struct {
 	__type(value, __u8);
 } tg_ports SEC(".maps") __weak;
 
-/* Per-client counters; max_entries is set from gateway.max_clients plus
- * headroom before load. LRU: when full, the stalest client is evicted and
- * counting of new clients goes on. */
+/* Per-client counters, one shared record per client (atomic adds);
+ * max_entries is set from gateway.max_clients plus headroom before load.
+ * LRU: when full, the stalest client is evicted and counting of new
+ * clients goes on. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 262144);
 	__type(key, struct tg_addr);
 	__type(value, struct tg_client);
@@ -220,9 +244,9 @@ struct {
 	__type(value, struct tg_scratch);
 } tg_scratch SEC(".maps") __weak;
 
-/* Per-client response figures (egress). */
+/* Per-client response figures (egress), shared, atomic adds. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 262144);
 	__type(key, struct tg_addr);
 	__type(value, struct tg_resp);

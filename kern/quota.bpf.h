@@ -182,11 +182,13 @@ static __always_inline int fleet_take(const struct tg_resolved *r, struct tg_buc
 	return ok;
 }
 
-/* A request start of `len` payload bytes. */
+/* A request start of `len` payload bytes. `retx`: a retransmission of a
+ * start refused before (its request is counted once in denied; each drop
+ * in drops). */
 static __always_inline int quota_request(const struct tg_resolved *r, struct tg_bucket *b,
 					 __u64 now, __u32 len,
 					 const struct tg_addr *client, __u64 key_hash,
-					 const struct tg_settings *s)
+					 const struct tg_settings *s, int retx)
 {
 	const struct tg_quota *q = r->q;
 	int over, enforced, gateway;
@@ -216,8 +218,12 @@ static __always_inline int quota_request(const struct tg_resolved *r, struct tg_
 	gateway = q->action == TG_ACTION_GATEWAY && s->mode == TG_MODE_ENFORCE;
 	enforced = quota_enforced(q, s) || gateway;
 	if (enforced) {
-		__sync_fetch_and_add(&b->denied, 1);
-		__sync_fetch_and_add(&b->denied_bytes, len);
+		if (!retx) {
+			__sync_fetch_and_add(&b->denied, 1);
+			__sync_fetch_and_add(&b->denied_bytes, len);
+		}
+		if (!gateway)
+			__sync_fetch_and_add(&b->drops, 1);
 	} else {
 		__sync_fetch_and_add(&b->would_deny, 1);
 	}

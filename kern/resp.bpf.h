@@ -77,8 +77,8 @@ static __always_inline void tg_count_response(struct __sk_buff *skb, struct tg_p
 	r = resp_get(&key);
 	if (!r)
 		return;
-	r->packets += segs;
-	r->bytes += p->payload_len;
+	__sync_fetch_and_add(&r->packets, segs);
+	__sync_fetch_and_add(&r->bytes, p->payload_len);
 	if (resp_head(skb, p, &w0, &w1, &n))
 		return;
 	cls = tg_status_class(w0, w1, n);
@@ -95,15 +95,15 @@ static __always_inline void tg_count_response(struct __sk_buff *skb, struct tg_p
 	 * is a retransmission: not a second response. */
 	if (cn && !(cn->flags & TG_CONN_RESP_PENDING))
 		return;
-	r->responses++;
+	__sync_fetch_and_add(&r->responses, 1);
 	if (cls < TG_ST_MAX)
-		r->status[cls]++;
+		__sync_fetch_and_add(&r->status[cls], 1);
 	if (cn) {
 		__u32 b = tg_lat_bucket(bpf_ktime_get_ns() - cn->req_ns);
 
 		cn->flags &= ~TG_CONN_RESP_PENDING;
 		if (b < TG_LAT_BUCKETS)
-			r->lat_hist[b]++;
+			__sync_fetch_and_add(&r->lat_hist[b], 1);
 	}
 }
 

@@ -10,7 +10,7 @@
 
 /* Bumped whenever a pinned map's key or value layout changes; it is part of
  * the pin path (/sys/fs/bpf/tollgate/<instance>/v<layout>/). */
-#define TG_LAYOUT_VERSION 2
+#define TG_LAYOUT_VERSION 3
 
 /* Fixed TC filter identity, so a restarted agent replaces its own leftover
  * filter and never touches anyone else's. */
@@ -154,7 +154,8 @@ struct tg_bucket {
 	__u64 byte_tat;
 	__u64 conn_tat;
 	__u64 allowed;       /* request starts admitted */
-	__u64 denied;        /* request starts dropped (each drop) */
+	__u64 denied;        /* request starts refused (a retransmission of a
+			      * refused start is not counted again: see drops) */
 	__u64 would_deny;    /* beyond quota but passed: monitor */
 	__u64 allowed_bytes; /* payload bytes of admitted requests */
 	__u64 denied_bytes;  /* payload bytes of dropped request starts */
@@ -163,6 +164,8 @@ struct tg_bucket {
 	__u64 last_event_ns; /* last denial event sent for this key */
 	__s64 open;          /* established connections (socket level) */
 	__u64 conns_over_max; /* SYNs beyond max_connections (in conns_denied too) */
+	__u64 drops;         /* request-start segments dropped: each retransmission
+			      * of a refused start counts again (layout v3) */
 };
 
 /* LPM trie key for CIDR entries; prefixlen counts IPv6 bits (an IPv4
@@ -190,8 +193,8 @@ enum tg_status_class {
 
 #define TG_LAT_BUCKETS 16 /* see tg_lat_bucket(): < 1 ms ... >= 17 s */
 
-/* Per-client response figures, one copy per CPU (LRU_PERCPU_HASH), from
- * the egress path (TC egress or cgroup egress). */
+/* Per-client response figures, one shared record (LRU_HASH, atomic adds),
+ * from the egress path (TC egress or cgroup egress). */
 struct tg_resp {
 	__u64 packets;
 	__u64 bytes;         /* response payload bytes: the completion side */
@@ -232,27 +235,45 @@ struct tg_event {
 	__u64 api_key_hash;
 };
 
-/* Per-client counters, one copy per CPU (LRU_PERCPU_HASH). Exactly 128 bytes:
- * the per-client memory is this times the number of possible CPUs. */
+/* Per-client counters, one shared record per client (LRU_HASH): its size
+ * does not depend on the number of CPUs. 160 bytes.
+ *
+ * The first 64 bytes are all a plain segment touches. A client's packets
+ * mostly arrive on one CPU (RSS, flow hashing): the CPU that made the
+ * record owns packets/bytes/payload_bytes and adds to them with plain adds
+ * (a single writer: exact, and as cheap as a per-CPU copy); any other CPU
+ * adds to the x* counters with atomic adds. The totals are the sums. The
+ * rest is written with atomic adds (counters) or plain stores (times,
+ * epoch: last writer wins). */
 struct tg_client {
-	__u64 packets;       /* wire segments (GSO super-packets expanded) */
-	__u64 bytes;         /* wire L3 bytes, headers of every segment included */
-	__u64 payload_bytes; /* TCP payload bytes */
+	__u64 packets;       /* wire segments (GSO super-packets expanded), owner */
+	__u64 bytes;         /* wire L3 bytes, headers of every segment included, owner */
+	__u64 payload_bytes; /* TCP payload bytes, owner */
+	__u64 xpackets;      /* the same three from the other CPUs (atomic) */
+	__u64 xbytes;
+	__u64 xpayload_bytes;
+	__u32 owner;         /* the CPU that made the record */
+	/* Connections of this client that need the per-segment path (first
+	 * payload still to come, a dropped start, charged bytes): one shared
+	 * atomic count, so the plain-segment path can tell whether it must
+	 * look up the connection. */
+	__s32 pending;
+	/* Lookups the hint caused for nothing (a stale hint), wraps. A
+	 * diagnostic: updated without an atomic (16-bit), so concurrent CPUs
+	 * may lose an increment. */
+	__u16 wasted;
+	/* The scan epoch (tg_scan_epoch, low 16 bits) in which the client was
+	 * last put into tg_active. A packet that finds another epoch here
+	 * marks the client active: one compare on every other packet.
+	 * 16 bits wrap after 65536 scans; a client idle for an exact multiple
+	 * of that is picked up by the next full sweep instead. */
+	__u16 epoch;
+	__u32 pad;
+	/* Touched on SYN, request start and FIN/RST only. */
 	__u64 syns;          /* new connections (retransmitted SYNs not counted) */
 	__u64 requests;      /* request starts (retransmissions not counted) */
 	__u64 first_seen_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = never */
 	__u64 last_seen_ns;
-	/* Connections of this client whose first payload segment is still to
-	 * come. Written on every CPU's copy at SYN time, so the plain-segment
-	 * path of any CPU can tell whether it must look up the connection. */
-	__s32 pending;
-	__u16 wasted; /* lookups the hint caused for nothing (a stale hint), wraps */
-	/* The scan epoch (tg_scan_epoch, low 16 bits) in which this CPU last
-	 * put the client into tg_active. A packet that finds another epoch
-	 * here marks the client active: one compare on every other packet.
-	 * 16 bits wrap after 65536 scans; a client idle for an exact multiple
-	 * of that is picked up by the next full sweep instead. */
-	__u16 epoch;
 	__u32 size_hist[TG_SIZE_BUCKETS];
 };
 

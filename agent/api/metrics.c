@@ -186,12 +186,13 @@ static void keys_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *ins
 {
 	static const struct { const char *name, *type, *help; } m[] = {
 		{ "key_requests_allowed_total", "counter", "Request starts admitted, per configured key." },
-		{ "key_requests_denied_total", "counter", "Request starts dropped beyond quota, per key." },
+		{ "key_requests_denied_total", "counter", "Requests refused beyond quota (a retransmission of a refused start not counted again), per key." },
 		{ "key_requests_would_deny_total", "counter", "Request starts beyond quota that passed (monitor), per key." },
 		{ "key_bytes_allowed_total", "counter", "Payload bytes of admitted requests, per key." },
 		{ "key_connections_denied_total", "counter", "SYNs beyond the connection rate (dropped or would be), per key." },
 		{ "key_tokens", "gauge", "Requests the key's bucket admits now (shared buckets only)." },
 		{ "key_requests_abandoned_total", "counter", "Dropped request starts whose client closed before they were admitted: never admitted after, per key." },
+		{ "key_request_drops_total", "counter", "Request-start segments dropped beyond quota, each retransmission again, per key." },
 	};
 	static struct tg_bucket st[TG_MAX_QUOTAS]; /* 100 KB: not on the stack */
 	int per[TG_MAX_QUOTAS];
@@ -219,6 +220,7 @@ static void keys_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *ins
 			case 3: v = (double)s->allowed_bytes; break;
 			case 4: v = (double)s->conns_denied; break;
 			case 6: v = (double)tg_key_abandoned(a, qid); break;
+			case 7: v = (double)s->drops; break;
 			default:
 				if (per[qid] || !q->req_interval)
 					continue;

@@ -39,6 +39,7 @@ int tg_key_state(struct tg_api_ctx *a, int qid, struct tg_bucket *sum, uint64_t 
 			(*addresses)++;
 			sum->allowed += b->allowed;
 			sum->denied += b->denied;
+			sum->drops += b->drops;
 			sum->would_deny += b->would_deny;
 			sum->allowed_bytes += b->allowed_bytes;
 			sum->denied_bytes += b->denied_bytes;
@@ -89,11 +90,12 @@ void tg_bucket_counts_json(struct tg_buf *b, const struct tg_bucket *bk)
 	tg_buf_printf(b, "\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64 ",\"would_deny\":%" PRIu64
 		      ",\"allowed_bytes\":%" PRIu64 ",\"denied_bytes\":%" PRIu64
 		      ",\"connections_allowed\":%" PRIu64 ",\"connections_denied\":%" PRIu64
-		      ",\"connections_over_max\":%" PRIu64 ",\"open_connections\":%" PRId64,
+		      ",\"connections_over_max\":%" PRIu64 ",\"open_connections\":%" PRId64
+		      ",\"drops\":%" PRIu64,
 		      (uint64_t)bk->allowed, (uint64_t)bk->denied, (uint64_t)bk->would_deny,
 		      (uint64_t)bk->allowed_bytes, (uint64_t)bk->denied_bytes,
 		      (uint64_t)bk->conns_allowed, (uint64_t)bk->conns_denied,
-		      (uint64_t)bk->conns_over_max, (int64_t)bk->open);
+		      (uint64_t)bk->conns_over_max, (int64_t)bk->open, (uint64_t)bk->drops);
 }
 
 static void limits_json(struct tg_buf *b, const struct tg_limits *l)

@@ -13,6 +13,7 @@
 #include "shared.h"
 #include "lib/log.h"
 #include "bpf/loader.h"
+#include "bpf/mapmem.h"
 #include "bpf/migrate.h"
 #include "bpf/quota_plan.h"
 #include "bpf/quotas.h"
@@ -23,12 +24,6 @@
 
 #define TG_BPFFS "/sys/fs/bpf"
 #define TG_BTF "/sys/kernel/btf/vmlinux"
-
-unsigned int tg_clients_map_size(unsigned int max_clients)
-{
-	/* An LRU sized exactly to its contents evicts early: 1/8 headroom. */
-	return max_clients + max_clients / 8;
-}
 
 /* libbpf's own messages go through the agent's log, in log.format, as
  * `libbpf` lines with the text in `detail`: its warnings as warnings, the
@@ -191,25 +186,19 @@ static void unpin_all(struct tg_kern *k)
 
 static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 {
+	struct bpf_map *map;
 	int err;
 
 	k->skel = tollgate_bpf__open();
 	if (!k->skel)
 		return -errno ? -errno : -EINVAL;
 	k->skel->rodata->tg_nr_cpus = (unsigned int)k->ncpus;
-	bpf_map__set_max_entries(k->skel->maps.tg_clients,
-				 tg_clients_map_size(cfg->max_clients));
-	/* connections outnumber clients; an evicted connection's admitted
-	 * request would be counted again if retransmitted */
-	bpf_map__set_max_entries(k->skel->maps.tg_conns, 2 * tg_clients_map_size(cfg->max_clients));
-	bpf_map__set_max_entries(k->skel->maps.tg_addr_buckets,
-				 tg_clients_map_size(cfg->max_clients));
-	bpf_map__set_max_entries(k->skel->maps.tg_responses,
-				 tg_clients_map_size(cfg->max_clients));
-	bpf_map__set_max_entries(k->skel->maps.tg_socks,
-				 tg_clients_map_size(cfg->max_clients));
-	bpf_map__set_max_entries(k->skel->maps.tg_active,
-				 tg_clients_map_size(cfg->max_clients));
+	bpf_object__for_each_map(map, k->skel->obj) {
+		uint32_t n = tg_map_entries(bpf_map__name(map), cfg->max_clients);
+
+		if (n)
+			bpf_map__set_max_entries(map, n);
+	}
 	err = set_pins(k);
 	if (err)
 		return err;

@@ -47,7 +47,4 @@ volatile __u32 *tg_kern_epoch(const struct tg_kern *k);
 /* The /v1/check program (run with BPF_PROG_TEST_RUN, never attached). */
 int tg_kern_check_fd(const struct tg_kern *k);
 
-/* The running kernel's entry count limit for the per-client map. */
-unsigned int tg_clients_map_size(unsigned int max_clients);
-
 #endif

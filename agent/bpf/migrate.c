@@ -129,23 +129,36 @@ static bool old_has_spin_lock(const struct bpf_map_info *info)
 	return lock;
 }
 
-/* Copies every entry of `from` into `to` (same type, key and value size).
- * The old programs may still be running on it: an entry evicted meanwhile
- * is skipped, and the walk is bounded even if the map churns under it. */
-static int copy_entries(int from, int to, const struct tg_map_shape *s, int ncpus,
-			__u64 lock_from, __u64 lock_to, uint64_t *copied, char *why, size_t len)
+/* The value to write: the old one, or its conversion into out. */
+static const void *convert(const struct tg_mig_conv *conv, void *out, const void *old,
+			   size_t stride, int copies)
 {
-	size_t vsz = percpu(s->type) ? ((s->value_size + 7) / 8 * 8) * (size_t)ncpus :
-				       s->value_size;
+	if (!conv)
+		return old;
+	conv->fn(out, old, stride, copies);
+	return out;
+}
+
+/* Copies every entry of `from` into `to` (same type, key and value size;
+ * or, with conv, converted into the current shape). The old programs may
+ * still be running on it: an entry evicted meanwhile is skipped, and the
+ * walk is bounded even if the map churns under it. */
+static int copy_entries(int from, int to, const struct tg_map_shape *s, int ncpus,
+			const struct tg_mig_conv *conv, __u64 lock_from, __u64 lock_to,
+			uint64_t *copied, char *why, size_t len)
+{
+	size_t stride = (s->value_size + 7) / 8 * 8;
+	size_t vsz = percpu(s->type) ? stride * (size_t)ncpus : s->value_size;
 	unsigned char *keys = malloc(2 * (size_t)s->key_size);
 	unsigned char *val = malloc(vsz);
+	unsigned char *conv_val = conv ? calloc(1, conv->to_value) : NULL;
 	unsigned char *cur = keys, *next = keys ? keys + s->key_size : NULL;
 	__u64 bound = 2 * (__u64)s->max_entries + 16;
 	void *prev = NULL;
 	int err = 0;
 
 	*copied = 0;
-	if (!keys || !val) {
+	if (!keys || !val || (conv && !conv_val)) {
 		snprintf(why, len, "out of memory");
 		err = -ENOMEM;
 		goto out;
@@ -166,7 +179,9 @@ static int copy_entries(int from, int to, const struct tg_map_shape *s, int ncpu
 				snprintf(why, len, "read: %s", strerror(errno));
 				break;
 			}
-		} else if (bpf_map_update_elem(to, next, val, BPF_ANY | lock_to)) {
+		} else if (bpf_map_update_elem(to, next, convert(conv, conv_val, val, stride,
+							      percpu(s->type) ? ncpus : 1),
+					       BPF_ANY | lock_to)) {
 			err = -errno;
 			snprintf(why, len, "write: %s", strerror(errno));
 			break;
@@ -181,6 +196,7 @@ static int copy_entries(int from, int to, const struct tg_map_shape *s, int ncpu
 out:
 	free(keys);
 	free(val);
+	free(conv_val);
 	return err;
 }
 
@@ -190,6 +206,7 @@ static void migrate_map(struct tg_kern *k, const char *path, const char *name,
 {
 	struct bpf_map_info info = { 0 };
 	__u32 info_len = sizeof(info);
+	const struct tg_mig_conv *conv;
 	struct tg_map_shape old, cur;
 	struct bpf_map *map;
 	int fd;
@@ -214,12 +231,15 @@ static void migrate_map(struct tg_kern *k, const char *path, const char *name,
 	cur = (struct tg_map_shape){ bpf_map__type(map), bpf_map__key_size(map),
 				     bpf_map__value_size(map), bpf_map__max_entries(map) };
 	r->action = tg_migrate_decide(&old, &cur, r->why, sizeof(r->why));
-	if (r->action == TG_MIG_COPY) {
+	conv = r->action == TG_MIG_RECREATE ? tg_migrate_converter(name, &old, &cur) : NULL;
+	if (conv)
+		r->action = TG_MIG_CONVERT; /* why keeps what changed */
+	if (r->action == TG_MIG_COPY || r->action == TG_MIG_CONVERT) {
 		__u64 lock_from = old_has_spin_lock(&info) ? BPF_F_LOCK : 0;
 		__u64 lock_to = has_spin_lock(bpf_object__btf(k->skel->obj),
 					      bpf_map__btf_value_type_id(map)) ? BPF_F_LOCK : 0;
 
-		if (copy_entries(fd, bpf_map__fd(map), &old, k->ncpus, lock_from, lock_to,
+		if (copy_entries(fd, bpf_map__fd(map), &old, k->ncpus, conv, lock_from, lock_to,
 				 &r->entries, r->why, sizeof(r->why)))
 			r->failed = 1;
 		pr_debug("map migrated", "map=%s entries=%llu lock=%s", name,

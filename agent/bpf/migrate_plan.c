@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/bpf.h>
+#include "shared.h"
 
 int tg_layout_dir_version(const char *name)
 {
@@ -108,6 +109,110 @@ enum tg_mig_action tg_migrate_decide(const struct tg_map_shape *old, const struc
 	return copyable(cur->type) ? TG_MIG_COPY : TG_MIG_SKIP;
 }
 
+/* Layout v2's tg_client, one copy per CPU (LRU_PERCPU_HASH). */
+struct tg_client_v2 {
+	__u64 packets, bytes, payload_bytes, syns, requests, first_seen_ns, last_seen_ns;
+	__s32 pending;
+	__u16 wasted, epoch;
+	__u32 size_hist[TG_SIZE_BUCKETS];
+};
+
+/* Layout v2 kept tg_clients and tg_responses per CPU: the counters of
+ * the copies add up (into the x* counters: CPU 0 owns the record, and
+ * the sums are what any CPU added). pending was written on every CPU's
+ * copy (each holds the whole count): the largest is kept. The epoch
+ * starts at 0, which no scan epoch is, so the client is put into the
+ * active set again. */
+void tg_mig_fold_client(void *out, const void *old, size_t stride, int ncpus)
+{
+	struct tg_client *o = out;
+
+	memset(o, 0, sizeof(*o));
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		const struct tg_client_v2 *c =
+			(const void *)((const char *)old + (size_t)cpu * stride);
+
+		o->xpackets += c->packets;
+		o->xbytes += c->bytes;
+		o->xpayload_bytes += c->payload_bytes;
+		o->syns += c->syns;
+		o->requests += c->requests;
+		if (c->first_seen_ns && (!o->first_seen_ns || c->first_seen_ns < o->first_seen_ns))
+			o->first_seen_ns = c->first_seen_ns;
+		if (c->last_seen_ns > o->last_seen_ns)
+			o->last_seen_ns = c->last_seen_ns;
+		if (c->pending > o->pending)
+			o->pending = c->pending;
+		o->wasted = (__u16)(o->wasted + c->wasted);
+		for (int b = 0; b < TG_SIZE_BUCKETS; b++)
+			o->size_hist[b] += c->size_hist[b];
+	}
+}
+
+void tg_mig_fold_resp(void *out, const void *old, size_t stride, int ncpus)
+{
+	struct tg_resp *o = out;
+
+	memset(o, 0, sizeof(*o));
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		const struct tg_resp *r = (const void *)((const char *)old + (size_t)cpu * stride);
+
+		o->packets += r->packets;
+		o->bytes += r->bytes;
+		o->responses += r->responses;
+		for (int i = 0; i < TG_ST_MAX; i++)
+			o->status[i] += r->status[i];
+		for (int i = 0; i < TG_LAT_BUCKETS; i++)
+			o->lat_hist[i] += r->lat_hist[i];
+	}
+}
+
+/* v2's bucket is v3's without drops. v2's denied counted every drop;
+ * which of them were retransmissions is not known any more, so both
+ * figures start from it. */
+#define TG_V2_BUCKET_SIZE offsetof(struct tg_bucket, drops)
+void tg_mig_widen_bucket(void *out, const void *old, size_t stride, int ncpus)
+{
+	struct tg_bucket *o = out;
+
+	(void)stride;
+	(void)ncpus;
+	memset(o, 0, sizeof(*o));
+	memcpy(o, old, TG_V2_BUCKET_SIZE);
+	o->drops = o->denied;
+}
+
+static const struct tg_mig_conv convs[] = {
+	{ "tg_clients", BPF_MAP_TYPE_LRU_PERCPU_HASH, sizeof(struct tg_addr),
+	  sizeof(struct tg_client_v2), BPF_MAP_TYPE_LRU_HASH, sizeof(struct tg_client),
+	  tg_mig_fold_client },
+	{ "tg_responses", BPF_MAP_TYPE_LRU_PERCPU_HASH, sizeof(struct tg_addr),
+	  sizeof(struct tg_resp), BPF_MAP_TYPE_LRU_HASH, sizeof(struct tg_resp),
+	  tg_mig_fold_resp },
+	{ "tg_buckets", BPF_MAP_TYPE_HASH, sizeof(struct tg_bucket_key), TG_V2_BUCKET_SIZE,
+	  BPF_MAP_TYPE_HASH, sizeof(struct tg_bucket), tg_mig_widen_bucket },
+	{ "tg_addr_buckets", BPF_MAP_TYPE_LRU_HASH, sizeof(struct tg_bucket_key),
+	  TG_V2_BUCKET_SIZE, BPF_MAP_TYPE_LRU_HASH, sizeof(struct tg_bucket),
+	  tg_mig_widen_bucket },
+};
+
+const struct tg_mig_conv *tg_migrate_converter(const char *name, const struct tg_map_shape *old,
+					       const struct tg_map_shape *cur)
+{
+	if (!cur || old->max_entries > cur->max_entries)
+		return NULL;
+	for (size_t i = 0; i < sizeof(convs) / sizeof(convs[0]); i++) {
+		const struct tg_mig_conv *c = &convs[i];
+
+		if (!strcmp(c->name, name) && c->from_type == old->type &&
+		    c->from_key == old->key_size && c->from_value == old->value_size &&
+		    c->to_type == cur->type && c->from_key == cur->key_size &&
+		    c->to_value == cur->value_size)
+			return c;
+	}
+	return NULL;
+}
+
 /* Appends "; " (unless first) and the names of the results with `action`,
  * then `tail`; with a reason (RECREATE, a failed copy) each name is
  * followed by `tail` and its reason in parentheses. */
@@ -122,15 +227,17 @@ static void list(char *buf, size_t len, size_t *used, bool *first, const struct 
 			*used += (size_t)snprintf(buf + *used, len - *used, __VA_ARGS__); \
 	} while (0)
 	for (int i = 0; i < n; i++) {
-		if (r[i].action != action || (action == TG_MIG_COPY && !!r[i].failed != failed))
+		bool tried = action == TG_MIG_COPY || action == TG_MIG_CONVERT;
+
+		if (r[i].action != action || (tried && !!r[i].failed != failed))
 			continue;
 		PUT("%s%s", any ? ", " : (*first ? "" : "; "), r[i].name);
-		if (action == TG_MIG_RECREATE || failed)
+		if (action == TG_MIG_RECREATE || action == TG_MIG_CONVERT || failed)
 			PUT("%s (%s)", tail, r[i].why);
 		any = true;
 	}
 	if (any) {
-		if (action != TG_MIG_RECREATE && !failed)
+		if (action != TG_MIG_RECREATE && action != TG_MIG_CONVERT && !failed)
 			PUT("%s", tail);
 		*first = false;
 	}
@@ -153,6 +260,8 @@ int tg_migrate_summary(char *buf, size_t len, int old_version, int cur_version,
 	snprintf(gone, sizeof(gone), " not in v%d, dropped", cur_version);
 	list(buf, len, &used, &first, r, n, TG_MIG_COPY, false, " copied");
 	list(buf, len, &used, &first, r, n, TG_MIG_COPY, true, " copy failed");
+	list(buf, len, &used, &first, r, n, TG_MIG_CONVERT, false, " converted");
+	list(buf, len, &used, &first, r, n, TG_MIG_CONVERT, true, " conversion failed");
 	list(buf, len, &used, &first, r, n, TG_MIG_RECREATE, false, " recreated");
 	list(buf, len, &used, &first, r, n, TG_MIG_GONE, false, gone);
 	list(buf, len, &used, &first, r, n, TG_MIG_SKIP, false, " skipped (no copyable entries)");

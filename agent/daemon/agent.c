@@ -19,6 +19,7 @@
 #include "lib/clock.h"
 #include "lib/addr.h"
 #include "bpf/loader.h"
+#include "bpf/mapmem.h"
 
 static void log_top(struct tg_agent *a)
 {

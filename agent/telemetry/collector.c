@@ -58,7 +58,7 @@ int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
 	c->bb.ksz = sizeof(struct tg_bucket_key);
 	c->bb.vsz = sizeof(struct tg_bucket);
 	c->rb.ksz = sizeof(struct tg_addr);
-	c->rb.vsz = sizeof(struct tg_resp) * (size_t)ncpus;
+	c->rb.vsz = sizeof(struct tg_resp); /* shared since layout v3 */
 	c->sb.ksz = sizeof(struct tg_addr);
 	c->sb.vsz = sizeof(struct tg_sock_client);
 	c->ncpus = ncpus;
@@ -73,8 +73,8 @@ int tg_collector_init(struct tg_collector *c, int clients_fd, int global_fd,
 	if (c->slice < TG_BATCH)
 		c->slice = TG_BATCH;
 	c->keys = calloc(c->batch, sizeof(*c->keys));
-	/* per-CPU values are laid out at 8-byte strides */
-	c->vals = calloc(c->batch * (size_t)ncpus, sizeof(struct tg_client));
+	/* one shared value per client (layout v3: not per CPU) */
+	c->vals = calloc(c->batch, sizeof(struct tg_client));
 	if (!c->keys || !c->vals) {
 		tg_collector_free(c);
 		return -ENOMEM;
@@ -250,7 +250,7 @@ static int read_responses(struct tg_collector *c)
 
 		memcpy(&v->addr, (char *)c->rb.keys + i * c->rb.ksz, sizeof(v->addr));
 		tg_resp_aggregate(&v->r, (char *)c->rb.vals + i * c->rb.vsz, sizeof(struct tg_resp),
-				  c->ncpus);
+				  1);
 	}
 	qsort(c->resp, c->rb.n, sizeof(*c->resp), tg_addr_cmp);
 	c->n_resp = c->rb.n;
@@ -318,11 +318,11 @@ int tg_collector_lookup(const struct tg_collector *c, const struct tg_addr *addr
 {
 	/* c->vals holds TG_BATCH values: one is scratch enough, but the
 	 * snapshot is const here, so use a buffer of our own */
-	struct tg_client v[TG_MAX_CPUS];
+	struct tg_client v;
 
-	if (bpf_map_lookup_elem(c->clients_fd, addr, v) != 0)
+	if (bpf_map_lookup_elem(c->clients_fd, addr, &v) != 0)
 		return -errno;
-	tg_client_aggregate(out, addr, v, sizeof(struct tg_client), c->ncpus);
+	tg_client_aggregate(out, addr, &v, sizeof(struct tg_client), 1);
 	return 0;
 }
 
@@ -350,18 +350,16 @@ static int read_all(struct tg_collector *c, size_t limit, size_t *out_n, __u16 *
 				err = -ENOMEM;
 				break;
 			}
-			for (__u32 i = 0; i < count && max_epoch; i++)
-				for (int cpu = 0; cpu < c->ncpus; cpu++) {
-					const struct tg_client *pc = (const struct tg_client *)
-						((char *)c->vals + ((size_t)i * (size_t)c->ncpus + (size_t)cpu) * stride);
+			for (__u32 i = 0; i < count && max_epoch; i++) {
+				const struct tg_client *pc = (const struct tg_client *)
+					((char *)c->vals + (size_t)i * stride);
 
-					if (pc->epoch > *max_epoch)
-						*max_epoch = pc->epoch;
-				}
+				if (pc->epoch > *max_epoch)
+					*max_epoch = pc->epoch;
+			}
 			for (__u32 i = 0; i < count; i++) {
 				tg_client_aggregate(&c->cur[n + i], &c->keys[i],
-						    (char *)c->vals + (size_t)i * stride * (size_t)c->ncpus,
-						    stride, c->ncpus);
+						    (char *)c->vals + (size_t)i * stride, stride, 1);
 				c->cur[n + i].active_scan = c->st.scans;
 			}
 			n += count;
@@ -458,7 +456,7 @@ static int collect_active(struct tg_collector *c, uint64_t deadline, size_t *out
 			break;
 		if (bpf_map_lookup_elem(c->clients_fd, key, c->vals) != 0)
 			continue; /* evicted since: gone */
-		tg_client_aggregate(&c->aviews[n], key, c->vals, stride, c->ncpus);
+		tg_client_aggregate(&c->aviews[n], key, c->vals, stride, 1);
 		c->aviews[n++].active_scan = c->st.scans;
 	}
 	if (nk - k > TG_CARRY_MAX) /* the next scan's new keys start at the first let go */

@@ -88,7 +88,7 @@ struct tg_scan_stats {
 };
 
 struct tg_collector {
-	int clients_fd, global_fd, ncpus;
+	int clients_fd, global_fd, ncpus; /* ncpus: of the per-CPU tg_global, tg_integrity */
 	unsigned int map_size;
 	struct tg_client_view *cur, *prev;
 	size_t n_cur, n_prev, cap;

@@ -14,9 +14,9 @@ void tg_client_aggregate(struct tg_client_view *out, const struct tg_addr *addr,
 		const struct tg_client *c =
 			(const void *)((const char *)percpu + (size_t)cpu * stride);
 
-		out->packets += c->packets;
-		out->bytes += c->bytes;
-		out->payload_bytes += c->payload_bytes;
+		out->packets += c->packets + c->xpackets;
+		out->bytes += c->bytes + c->xbytes;
+		out->payload_bytes += c->payload_bytes + c->xpayload_bytes;
 		out->syns += c->syns;
 		out->requests += c->requests;
 		if (c->first_seen_ns &&

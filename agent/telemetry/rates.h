@@ -1,4 +1,5 @@
-/* Per-client figures as the agent sees them: per-CPU counters summed, and
+/* Per-client figures as the agent sees them: the kernel's records (one
+ * shared record per client since layout v3; copies summed), and
  * rates from two successive snapshots. Pure logic, unit-tested. */
 #ifndef TG_RATES_H
 #define TG_RATES_H
@@ -24,12 +25,13 @@ struct tg_client_view {
 	uint64_t active_scan; /* the collector's scan that last read it from the kernel */
 };
 
-/* Sums one client's per-CPU values (ncpus of them, each `stride` bytes
- * apart, as bpf_map_lookup_* lays them out). */
+/* Sums ncpus copies of a client's record, each `stride` bytes apart (as
+ * bpf_map_lookup_* lays out per-CPU values). The maps are shared since
+ * layout v3 (one copy); the migration from v2 folds per-CPU copies. */
 void tg_client_aggregate(struct tg_client_view *out, const struct tg_addr *addr,
 			 const void *percpu, size_t stride, int ncpus);
 
-/* Sums one client's per-CPU response figures. */
+/* Sums copies of a client's response figures, as above. */
 void tg_resp_aggregate(struct tg_resp *out, const void *percpu, size_t stride, int ncpus);
 
 /* Sets a client's rates from its counters in p (NULL: from zero) over dt

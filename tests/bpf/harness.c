@@ -106,13 +106,13 @@ int h_seg(uint32_t seq, uint8_t flags, const char *payload)
 
 int h_client(const char *addr, struct tg_client_view *v)
 {
-	struct tg_client vals[TG_MAX_CPUS];
+	struct tg_client val;
 	struct tg_addr key;
 
 	cr_assert_eq(tg_addr_parse(addr, &key), 0);
-	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tg_clients), &key, vals))
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tg_clients), &key, &val))
 		return -1;
-	tg_client_aggregate(v, &key, vals, sizeof(vals[0]), ncpus);
+	tg_client_aggregate(v, &key, &val, sizeof(val), 1); /* one shared record */
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <string.h>
 #include "bpf/migrate_plan.h"
+#include "shared.h"
 
 Test(layout_dir, versions)
 {
@@ -188,4 +189,124 @@ Test(summary, truncated_stays_terminated)
 	tg_migrate_summary(buf, sizeof(buf), 0, 1, r, 2);
 	cr_assert_eq(strlen(buf), sizeof(buf) - 1);
 	cr_assert(!strncmp(buf, "layout v0 found, migrated to v1: tg_buc", sizeof(buf) - 1));
+}
+
+/* Layout v2 -> v3: the per-CPU client and response maps became shared,
+ * the buckets gained drops. Their entries are converted, not dropped. */
+static const struct tg_map_shape v2_clients = { BPF_MAP_TYPE_LRU_PERCPU_HASH, 16, 128, 294912 };
+static const struct tg_map_shape v3_clients = { BPF_MAP_TYPE_LRU_HASH, 16, sizeof(struct tg_client),
+						   294912 };
+
+Test(convert, v2_clients_are_folded)
+{
+	char why[64];
+
+	cr_assert_eq(tg_migrate_decide(&v2_clients, &v3_clients, why, sizeof(why)),
+		     TG_MIG_RECREATE);
+	cr_assert_str_eq(why, "type lru_percpu_hash -> lru_hash, value size 128 -> 160");
+	cr_assert(tg_migrate_converter("tg_clients", &v2_clients, &v3_clients));
+	cr_assert_null(tg_migrate_converter("tg_other", &v2_clients, &v3_clients));
+}
+
+Test(convert, not_into_a_smaller_map)
+{
+	struct tg_map_shape small = v3_clients;
+
+	small.max_entries = 1024;
+	cr_assert_null(tg_migrate_converter("tg_clients", &v2_clients, &small));
+}
+
+Test(convert, not_from_an_unknown_shape)
+{
+	struct tg_map_shape odd = v2_clients;
+
+	odd.value_size = 120;
+	cr_assert_null(tg_migrate_converter("tg_clients", &odd, &v3_clients));
+}
+
+/* Layout v2's per-CPU client record, as the kernel laid it out. */
+struct v2_client {
+	__u64 packets, bytes, payload_bytes, syns, requests, first_seen_ns, last_seen_ns;
+	__s32 pending;
+	__u16 wasted, epoch;
+	__u32 size_hist[TG_SIZE_BUCKETS];
+};
+
+Test(convert, client_counters_add_up)
+{
+	struct v2_client pc[3];
+	struct tg_client out;
+
+	cr_assert_eq(sizeof(pc[0]), 128);
+	memset(pc, 0, sizeof(pc));
+	pc[0].packets = 5;
+	pc[1].packets = 7;
+	pc[2].requests = 3;
+	pc[0].requests = 1;
+	pc[1].first_seen_ns = 200;
+	pc[2].first_seen_ns = 100;
+	pc[0].last_seen_ns = 900;
+	pc[2].last_seen_ns = 950;
+	/* v2 wrote the pending hint on every CPU's copy */
+	pc[0].pending = pc[1].pending = pc[2].pending = 2;
+	pc[0].epoch = 7;
+	pc[1].size_hist[4] = 2;
+	pc[2].size_hist[4] = 5;
+	tg_mig_fold_client(&out, pc, sizeof(pc[0]), 3);
+	cr_assert_eq(out.packets + out.xpackets, 12);
+	cr_assert_eq(out.requests, 4);
+	cr_assert_eq(out.first_seen_ns, 100);
+	cr_assert_eq(out.last_seen_ns, 950);
+	cr_assert_eq(out.pending, 2, "one count, not one per CPU");
+	cr_assert_eq(out.epoch, 0, "0: put into the active set again");
+	cr_assert_eq(out.size_hist[4], 7);
+}
+
+Test(convert, responses_add_up)
+{
+	struct tg_resp pc[2], out;
+
+	memset(pc, 0, sizeof(pc));
+	pc[0].bytes = 100;
+	pc[1].bytes = 50;
+	pc[1].responses = 2;
+	pc[0].status[TG_ST_429] = 1;
+	pc[1].status[TG_ST_429] = 2;
+	pc[1].lat_hist[3] = 9;
+	tg_mig_fold_resp(&out, pc, sizeof(pc[0]), 2);
+	cr_assert_eq(out.bytes, 150);
+	cr_assert_eq(out.responses, 2);
+	cr_assert_eq(out.status[TG_ST_429], 3);
+	cr_assert_eq(out.lat_hist[3], 9);
+}
+
+Test(convert, buckets_keep_their_state_and_gain_drops)
+{
+	const struct tg_map_shape v2 = { BPF_MAP_TYPE_LRU_HASH, 24, 104, 294912 };
+	const struct tg_map_shape v3 = { BPF_MAP_TYPE_LRU_HASH, 24, sizeof(struct tg_bucket),
+					 294912 };
+	struct tg_bucket old = { .req_tat = 123, .allowed = 9, .denied = 4, .open = 2 }, out;
+
+	cr_assert_eq(sizeof(struct tg_bucket), 112);
+	cr_assert(tg_migrate_converter("tg_addr_buckets", &v2, &v3));
+	tg_mig_widen_bucket(&out, &old, 104, 1);
+	cr_assert_eq(out.req_tat, 123, "the bucket's level is kept");
+	cr_assert_eq(out.allowed, 9);
+	cr_assert_eq(out.denied, 4);
+	cr_assert_eq(out.drops, 4, "v2 counted each drop in denied");
+	cr_assert_eq(out.open, 2);
+}
+
+Test(summary, conversions)
+{
+	const struct tg_mig_result r[] = {
+		{ .name = "tg_clients", .action = TG_MIG_CONVERT,
+		  .why = "type lru_percpu_hash -> lru_hash" },
+		{ .name = "tg_quotas", .action = TG_MIG_COPY },
+	};
+	char buf[256];
+
+	tg_migrate_summary(buf, sizeof(buf), 2, 3, r, 2);
+	cr_assert_str_eq(buf, "layout v2 found, migrated to v3: tg_quotas copied; "
+			      "tg_clients converted (type lru_percpu_hash -> lru_hash)");
 }
