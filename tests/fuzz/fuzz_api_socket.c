@@ -1,7 +1,10 @@
-/* The local API's request handling (agent/api.c) end to end: the server
- * listens on 127.0.0.1 in this process, each input is written to a fresh
- * connection, and the loop runs until the server closes it (or 200 ms
- * pass). What comes back must be an HTTP/1.1 response, or nothing. */
+/* The local API's request handling (agent/api/api.c) over a real socket:
+ * the server listens on 127.0.0.1 in this process, each input is written
+ * to a fresh connection, and the loop runs until the server closes it (or
+ * 200 ms pass). What comes back must be an HTTP/1.1 response, or nothing.
+ * Slow (a connection and up to 200 ms an input): fuzz_api feeds the parser
+ * and router in process; this one keeps what only real I/O does (libuv's
+ * reads and partial writes, the shutdown and linger, the idle timer). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -12,8 +15,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include "api/api.h"
-#include "api/http_util.h"
+#include "fuzz_api_routes.h"
 
 #define WAIT_MS 200
 
@@ -21,42 +23,12 @@ static uv_loop_t loop;
 static struct tg_api *api;
 static struct sockaddr_in srv;
 
-static void h_json(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
-{
-	char v[64];
-	const char *a = tg_api_header(req, "x-a");
-
-	(void)ctx;
-	if (tg_http_query_get(req->query, "q", v, sizeof(v)) < 0)
-		strcpy(v, "-");
-	tg_buf_printf(&resp->body, "{\"path\":\"%zu\",\"q\":%zu}", strlen(req->path), strlen(v));
-	tg_api_resp_header(resp, "X-Echo", "%s", a ? a : "-");
-	tg_api_resp_header(resp, "X-Method", "%s", req->method);
-}
-
-static void h_limited(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
-{
-	(void)ctx;
-	(void)req;
-	resp->status = 429;
-	strcpy(resp->retry_after, "3");
-	tg_buf_printf(&resp->body, "{\"error\":\"slow down\"}");
-}
-
-static const struct tg_api_route routes[] = {
-	{ "*", "/any", h_json, 0 },
-	{ "GET", "/v1/status", h_json, 0 },
-	{ "GET", "/v1/clients/", h_json, 0 },
-	{ "POST", "/v1/check/", h_json, TG_API_NO_BEARER },
-	{ "GET", "/limited", h_limited, 0 },
-};
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	if (uv_loop_init(&loop) != 0 ||
-	    tg_api_start(&loop, "127.0.0.1:0", routes, sizeof(routes) / sizeof(routes[0]), NULL,
+	    tg_api_start(&loop, "127.0.0.1:0", fuzz_routes, FUZZ_N_ROUTES, NULL,
 			 &api) != 0 ||
 	    tg_api_set_token(api, getenv("TG_FUZZ_API_TOKEN")) != 0)
 		abort();
