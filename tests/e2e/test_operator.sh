@@ -11,7 +11,8 @@
 #     lines (exit 2) with the old one kept, keys that wait for a restart;
 #     POST /v1/reload without the token is a 401, GET a 405;
 #  3. one client form: status and top print 127.0.0.1 and ::/64, and
-#     /v1/clients takes them back;
+#     /v1/clients takes them back; the README's status header is status's;
+#     every family of the live /metrics is in docs/reference/metrics.md;
 #  4. detach --config refuses while the instance answers (and says why when
 #     it cannot read which instance it is), and cleans up after a kill -9.
 source "$(dirname "$0")/../lib/e2e.sh"
@@ -91,6 +92,16 @@ grep -Eq '^::/64 ' "$WORK/top.txt" && ok "top names ::/64" || { cat "$WORK/top.t
 for c in $(awk 'NR > 1 && $1 ~ /[.:]/ { print $1 }' "$WORK/status.txt"); do
   check "/v1/clients/$c (as status prints it)" 200 "$(code "/v1/clients/$c" -H "X-Tollgate-Token: $TOKEN")"
 done
+
+# The README's tour shows status's header as it is.
+SRC=$(cd "$TESTLIB/../.." && pwd)
+check "the README's status header is status's" "$(head -1 "$WORK/status.txt")" \
+  "$(grep -m1 '^CLIENT  ' "$SRC/README.md")"
+# Every family a live /metrics renders is in the metrics reference.
+api /metrics > "$WORK/metrics.txt"
+python3 "$SRC/tests/tools/reference_docs.py" "$SRC" --metrics-file "$WORK/metrics.txt" > "$WORK/ref.txt" 2>&1 \
+  && ok "the live /metrics families are in docs/reference/metrics.md" \
+  || { sed 's/^/#   /' "$WORK/ref.txt"; fail "metrics reference"; }
 
 # --- 2. reload ------------------------------------------------------------------------
 gen() { api /healthz | jq .generation; }
