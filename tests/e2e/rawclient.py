@@ -9,7 +9,12 @@
                                     names CLIENT; prints the status line
   rawclient.py frag SRC DST PORT    one IPv4 first fragment (MF set) of a
                                     TCP segment carrying a request start
+  rawclient.py spoof SRC DST PORT N N request starts from SRC (not ours:
+                                    a blind spoofer's), each from its own
+                                    source port with a guessed ack, no
+                                    handshake
 """
+import random
 import socket
 import struct
 import sys
@@ -78,6 +83,27 @@ def frag(src, dst, port):
     print("sent")
 
 
+def spoof(src, dst, port, n):
+    payload = b"GET /spoofed HTTP/1.1\r\nHost: gw\r\n\r\n"
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    for i in range(int(n)):
+        sport = 20000 + i
+        tcp = struct.pack("!HHIIBBHHH", sport, int(port), random.getrandbits(32),
+                          random.getrandbits(32), 5 << 4, 0x18, 65535, 0, 0)
+        pseudo = struct.pack("!4s4sBBH", socket.inet_aton(src), socket.inet_aton(dst), 0,
+                             socket.IPPROTO_TCP, len(tcp) + len(payload))
+        csum = checksum(pseudo + tcp + payload)
+        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), 4000 + i,
+                         0, 64, socket.IPPROTO_TCP, 0, socket.inet_aton(src),
+                         socket.inet_aton(dst))
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+        s.sendto(ip + tcp + payload, (dst, 0))
+    s.close()
+    print("sent")
+
+
 if __name__ == "__main__":
     if len(sys.argv) in (4, 5) and sys.argv[1] == "split":
         split(sys.argv[2], sys.argv[3], *(float(t) for t in sys.argv[4:]))
@@ -85,5 +111,7 @@ if __name__ == "__main__":
         proxy(sys.argv[2], sys.argv[3], sys.argv[4], *(float(t) for t in sys.argv[5:]))
     elif len(sys.argv) == 5 and sys.argv[1] == "frag":
         frag(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 6 and sys.argv[1] == "spoof":
+        spoof(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         sys.exit(__doc__)

@@ -47,6 +47,9 @@ def parse_args(argv):
     ap.add_argument("--body-bytes", type=int, default=0, help="POST a body of N bytes")
     ap.add_argument("--method", default=None, help="default GET, or POST with a body")
     ap.add_argument("--timeout", type=float, default=2.0, help="per request, seconds")
+    ap.add_argument("--graceful-close", action="store_true",
+                    help="close a request given up on with a FIN, as most clients do "
+                         "(its orphaned socket keeps retransmitting it), not a RST")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     u = urllib.parse.urlsplit(a.url)
@@ -135,6 +138,9 @@ class Runner:
 
     def close(self, writer):
         self.open.discard(writer)
+        if self.a.graceful_close:
+            writer.close()
+            return
         # An abortive close (RST): a request given up on must not live on
         # as an orphaned socket that retransmits it into a later test.
         sock = writer.get_extra_info("socket")
