@@ -180,6 +180,28 @@ static const struct option opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* What was wrong with the option getopt_long just returned c for: li is
+ * its index in opts when it was given long (else -1), last is
+ * argv[optind - 1] (the option, or the value of one given apart). */
+static const char *opt_error(int c, int li, const char *last)
+{
+	static char msg[160];
+
+	if (c == ':')
+		snprintf(msg, sizeof(msg), "%s needs a value", last);
+	else if (c != '?')
+		snprintf(msg, sizeof(msg), "%s%s is not an option of this command",
+			 li >= 0 ? "--" : "-", li >= 0 ? opts[li].name : (char[]){ (char)c, '\0' });
+	else if (!strncmp(last, "--", 2) && strchr(last, '=') && optopt)
+		snprintf(msg, sizeof(msg), "%.*s takes no value", (int)strcspn(last, "="), last);
+	else if (!strncmp(last, "--", 2) || !optopt)
+		snprintf(msg, sizeof(msg), "%.*s is not an option of this command",
+			 (int)strcspn(last, "="), last);
+	else
+		snprintf(msg, sizeof(msg), "-%c is not an option of this command", optopt);
+	return msg;
+}
+
 /* Parsed options; allowed: the short letters this command takes. */
 struct args {
 	struct tg_cli_target t;
@@ -191,19 +213,16 @@ struct args {
 static int parse(const char *cmd, const char *allowed, int argc, char **argv, struct args *a)
 {
 	char *end;
-	int c;
+	int c, li = -1;
 
 	opterr = 0; /* our own messages */
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:ja:n:s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:ja:n:s:h", opts, &li)) != -1) {
 		if (c == '?' || c == ':' || !strchr(allowed, c)) {
-			char opt[3] = { '-', (char)optopt, '\0' };
-			const char *which = c == '?' && optopt ? opt : argv[optind - 1];
-
-			fprintf(stderr, "tollgate %s: %s %s\n", cmd, which,
-				c == ':' ? "needs a value" : "is not an option of this command");
+			fprintf(stderr, "tollgate %s: %s\n", cmd, opt_error(c, li, argv[optind - 1]));
 			return bad_usage(cmd);
 		}
+		li = -1;
 		switch (c) {
 		case 'c': a->t.config = optarg; break;
 		case 'a': a->t.api = optarg; break;

@@ -85,6 +85,20 @@ expect 2 "status --json takes no value" -- status --json=1
 expect 2 "detach: a bad --instance" -- detach --instance 'a/b'
 grep -q -- "--api 127.0.0.1: needs a port" <(env -u TOLLGATE_API_TOKEN "$tg" status --api 127.0.0.1 2>&1) \
   && ok "the --api error says what is missing" || fail "--api message"
+# The messages name the option as it was typed.
+msg() { # msg EXPECTED ARGS...: the first stderr line of tollgate ARGS
+  local want=$1; shift
+  local got; got=$("$tg" "$@" 2>&1 >/dev/null | head -1)
+  [ "$got" = "$want" ] && ok "message: $want" || fail "message of $*: '$got', expected '$want'"
+}
+msg "tollgate status: --json takes no value" status --json=1
+msg "tollgate status: --instance is not an option of this command" status --instance x
+msg "tollgate status: --bogus is not an option of this command" status --bogus
+msg "tollgate top: -x is not an option of this command" top -x
+msg "tollgate status: --sort needs a value" status --sort
+msg "tollgate status: --sort must be one of requests, bytes, requests_per_sec, bytes_per_sec, last_seen, address" status --sort nope
+msg "tollgate status: --api 127.0.0.1:0: the port must be a number in 1..65535" status --api 127.0.0.1:0
+msg "tollgate reload: --config and --api both name the agent: give one" reload --api 127.0.0.1:9 --config x.json
 # Nothing listens on port 9: a runtime failure (1), not a usage error.
 expect 1 "status with nobody at the address" -- status --api 127.0.0.1:9
 expect 1 "reload with nobody at the address" -- reload --api 127.0.0.1:9
