@@ -235,6 +235,32 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	return v == TG_OVER ? TG_PASS : v;
 }
 
+/* A request start carried on the SYN itself (TCP Fast Open) cannot be
+ * proven yet: no handshake, no socket. Charging it would let a spoofer
+ * drain its victim's bucket; admitting it free would let a client with
+ * TFO walk around its quota, a request per connection. So where a limit
+ * the kernel enforces applies, it is dropped uncharged: the client's stack
+ * sends the SYN again without data and the request after the handshake,
+ * where it is proven and charged. Monitor and gateway quotas never drop
+ * (the check charges what the kernel could not). */
+static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p,
+					 const struct tg_addr *client, const struct tg_addr *key,
+					 const struct tg_settings *s)
+{
+	struct tg_resolved r;
+	__u64 hash = 0;
+
+	if (!(p->tcp_flags & TCP_SYN))
+		return TG_PASS;
+	if (s->n_quota_keys)
+		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
+	if (quota_resolve(client, key, hash, &r) || !r.q || r.q->action == TG_ACTION_EXEMPT)
+		return TG_PASS;
+	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY)
+		return TG_PASS;
+	return quota_enforced(r.q, s) ? TG_DROP : TG_PASS;
+}
+
 /* At a connection's first payload, with identity.proxy_protocol: a PROXY
  * header names the client. Returns 1 when the segment was only the header
  * (the request comes next), else 0 with p moved past any header. From a
@@ -506,6 +532,8 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 	 * charge its victim. The gateway's stack refuses it anyway. */
 	if (conn_verify(skb, p, cn))
 		v = conn_verdict(skb, p, client, ckey, cn, now, s);
+	else if ((v = conn_unproven(skb, p, client, ckey, s)) == TG_DROP)
+		cn->flags |= TG_CONN_REQ_DENIED; /* its data comes again, proven */
 	if (v == TG_PASS)
 		cn->flags |= TG_CONN_RESP_PENDING;
 	conn_attention(key, before, cn->flags);

@@ -979,6 +979,59 @@ Test(quota, spoofed_request_starts_do_not_charge_the_victim)
 	cr_assert_eq(bucket(0, "198.18.0.9").allowed, 2);
 }
 
+/* TCP Fast Open: a request start on the SYN itself is not proven yet. Where
+ * the kernel enforces, it is dropped and nothing is charged (a spoofer's
+ * TFO SYNs cannot drain the victim); the client sends the SYN again without
+ * data and the request after the handshake, which is proven and charged
+ * once. A TFO client cannot walk around its quota. Under a gateway quota
+ * the SYN passes: the check charges it. */
+Test(quota, tcp_fast_open_start_is_dropped_uncharged_then_charged_once_proven)
+{
+	struct pkt_opts o = { .saddr = "198.18.0.11", .sport = 33000, .seq = 700,
+			      .flags = F_SYN, .payload = get_req, .len = strlen(get_req) };
+	struct tg_client_view v;
+
+	quota(0, 1, 2, 0, 0, 0, TG_ACTION_DROP, 0);
+	for (int i = 0; i < 3; i++) /* the SYN with data, and its copies from a spoofer */
+		cr_assert_eq(h_run(&o, 0), TC_DROP, "TFO SYN %d", i);
+	cr_assert_eq(bucket(0, "198.18.0.11").allowed + bucket(0, "198.18.0.11").denied, 0,
+		     "nothing charged for an unproven start");
+	/* the client's stack: the SYN again without data, then the request */
+	o.payload = NULL;
+	o.len = 0;
+	cr_assert_eq(h_run(&o, 0), TC_PASS, "the plain SYN passes");
+	o.flags = F_ACK | F_PSH;
+	o.seq = 701;
+	o.payload = get_req;
+	o.len = strlen(get_req);
+	cr_assert_eq(h_run(&o, 0), TC_PASS, "the proven request passes");
+	cr_assert_eq(bucket(0, "198.18.0.11").allowed, 1, "charged once");
+	cr_assert_eq(h_client("198.18.0.11", &v), 0);
+	cr_assert_eq(v.requests, 1, "counted once");
+	/* a TFO client does not get past an empty bucket */
+	cr_assert_eq(conn_request("198.18.0.11", 33001, get_req), TC_PASS);
+	o.sport = 33002;
+	o.seq = 900;
+	o.flags = F_SYN;
+	cr_assert_eq(h_run(&o, 0), TC_DROP, "TFO SYN over quota");
+	o.payload = NULL;
+	o.len = 0;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.flags = F_ACK | F_PSH;
+	o.seq = 901;
+	o.payload = get_req;
+	o.len = strlen(get_req);
+	cr_assert_eq(h_run(&o, 0), TC_DROP, "its request after the handshake: the bucket is empty");
+	cr_assert_eq(bucket(0, "198.18.0.11").denied, 1);
+
+	/* a gateway quota: the kernel never drops, the check charges it */
+	quota(0, 1, 2, 0, 0, 0, TG_ACTION_GATEWAY, 0);
+	o.saddr = "198.18.0.12";
+	o.seq = 1000;
+	o.flags = F_SYN;
+	cr_assert_eq(h_run(&o, 0), TC_PASS, "TFO SYN under a gateway quota");
+}
+
 /* The SYN-ACK was not seen (the agent started after the handshake, or it
  * left the host another way): an established socket of the 4-tuple is
  * proof too. A real connection on loopback, and a request start crafted
