@@ -11,6 +11,8 @@
 #     (runs of SP/HTAB, the scheme in any case) is held to the same limit,
 #     and on each the kernel and the agent resolve the same key, so the
 #     kernel's verdict is handed over and each request is charged once.
+#  3. a restart that adopts the pinned maps (keep) keeps the keyed hash:
+#     the key's bucket carries on and the kernel and the agent still agree.
 source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -41,9 +43,11 @@ cat > "$WORK/agent.json" <<JSON
     { "name": "team", "api_key_env": "TG_TEST_KEY", "requests_per_sec": $RATE, "burst": $BURST,
       "action": "gateway" }
   ] },
-  "api": { "listen": "127.0.0.1:$API_PORT", $check_listen "check_deny_status": 403 }
+  "api": { "listen": "127.0.0.1:$API_PORT", $check_listen "check_deny_status": 403 },
+  "keep": true
 }
 JSON
+defer "rm -rf /sys/fs/bpf/tollgate/$E2E_TAG; tc filter del dev ${E2E_TAG}h1 ingress handle 0x7467 prio 0x7467 bpf; tc filter del dev ${E2E_TAG}h1 egress handle 0x7467 prio 0x7467 bpf"
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=gw.test \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || die "openssl req failed"
@@ -152,3 +156,17 @@ for v in "${variants[@]}"; do
   check "$shown: the kernel resolved the key the check did, on every request" 12 \
     "$(awk -v a="${kv0:-0}" -v b="${kv1:-0}" 'BEGIN { print b - a }')"
 done
+
+# --- 3. a restart that adopts the maps keeps the hash key ----------------------------
+total=$(key_total)
+stop_agent TERM
+check "the agent with keep exits 0" 0 "$AGENT_RC"
+start_agent "$WORK/agent.json"
+check "the key's bucket carries on after the restart (same hash)" "$total" "$(key_total)"
+refill
+kv0=$(kernel_verdicts)
+out=$(ip netns exec "${E2E_TAG}a" $KC $GW $PLAIN_PORT --keepalive --n 12 --rate 20 \
+  --header "Authorization: Bearer $TG_TEST_KEY")
+held "after the restart" "$out" "$total"
+check "after the restart: the kernel and the agent still resolve the same key" 12 \
+  "$(awk -v a="${kv0:-0}" -v b="$(kernel_verdicts)" 'BEGIN { print b - a }')"
