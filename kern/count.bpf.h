@@ -247,6 +247,7 @@ static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p
 					 const struct tg_addr *client, const struct tg_addr *key,
 					 const struct tg_settings *s)
 {
+	struct tg_integrity *in;
 	struct tg_resolved r;
 	__u64 hash = 0;
 
@@ -258,7 +259,12 @@ static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p
 		return TG_PASS;
 	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY)
 		return TG_PASS;
-	return quota_enforced(r.q, s) ? TG_DROP : TG_PASS;
+	if (!quota_enforced(r.q, s))
+		return TG_PASS;
+	in = integrity_get();
+	if (in)
+		in->unproven_dropped++;
+	return TG_DROP;
 }
 
 /* At a connection's first payload, with identity.proxy_protocol: a PROXY

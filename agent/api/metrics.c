@@ -101,6 +101,7 @@ static void totals_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *i
 	tg_metric_one(b, "requests_abandoned_total", "counter", "Dropped request starts whose client closed (FIN) before they were admitted: never admitted after.", inst, (double)t->abandoned);
 	tg_metric_one(b, "requests_abandoned_dropped_total", "counter", "Retransmissions of abandoned request starts dropped.", inst, (double)t->abandoned_drops);
 	tg_metric_one(b, "requests_unverified_total", "counter", "Request starts whose client proved no handshake (a spoofed source, or a gateway socket out of sight): counted, never charged to a bucket.", inst, (double)t->unverified);
+	tg_metric_one(b, "requests_unproven_dropped_total", "counter", "Request starts carried on a SYN (TCP Fast Open), not provable yet, dropped under an enforced quota: the client sends them again after the handshake.", inst, (double)t->unproven_dropped);
 	tg_metric_family(b, "connections_verified_total", "counter", "Connections whose client proved the handshake at its first request start, by proof.");
 	tg_metric_sample(b, "connections_verified_total", inst, ",proof=\"handshake\"", "%" PRIu64, t->verified_handshake);
 	tg_metric_sample(b, "connections_verified_total", inst, ",proof=\"socket\"", "%" PRIu64, t->verified_socket);

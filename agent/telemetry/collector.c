@@ -133,6 +133,7 @@ static void read_integrity(struct tg_collector *c)
 		c->totals.unverified += v[i].unverified;
 		c->totals.verified_handshake += v[i].verified_handshake;
 		c->totals.verified_socket += v[i].verified_socket;
+		c->totals.unproven_dropped += v[i].unproven_dropped;
 	}
 }
 

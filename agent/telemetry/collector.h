@@ -63,6 +63,7 @@ struct tg_totals {
 	uint64_t active_lost;    /* kernel: active-set inserts that failed */
 	/* request integrity (kernel: tg_integrity) */
 	uint64_t abandoned, abandoned_drops, unverified, verified_handshake, verified_socket;
+	uint64_t unproven_dropped;
 	double requests_per_sec, bytes_per_sec;
 };
 

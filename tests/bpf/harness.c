@@ -116,6 +116,23 @@ int h_client(const char *addr, struct tg_client_view *v)
 	return 0;
 }
 
+struct tg_integrity h_integrity(void)
+{
+	struct tg_integrity v[TG_MAX_CPUS], sum = { 0 };
+	__u32 zero = 0;
+
+	cr_assert_eq(bpf_map_lookup_elem(bpf_map__fd(skel->maps.tg_integrity), &zero, v), 0);
+	for (int i = 0; i < ncpus; i++) {
+		sum.abandoned += v[i].abandoned;
+		sum.abandoned_drops += v[i].abandoned_drops;
+		sum.unverified += v[i].unverified;
+		sum.verified_handshake += v[i].verified_handshake;
+		sum.verified_socket += v[i].verified_socket;
+		sum.unproven_dropped += v[i].unproven_dropped;
+	}
+	return sum;
+}
+
 struct tg_global h_global(void)
 {
 	struct tg_global g[TG_MAX_CPUS], sum = { 0 };

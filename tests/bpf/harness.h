@@ -35,6 +35,8 @@ int h_seg(uint32_t seq, uint8_t flags, const char *payload);
 /* Aggregated counters of a client address; -1 when absent. */
 int h_client(const char *addr, struct tg_client_view *v);
 struct tg_global h_global(void);
+/* tg_integrity summed over the CPUs */
+struct tg_integrity h_integrity(void);
 int h_n_clients(void);
 int h_map_fd(const char *name);
 

@@ -661,30 +661,36 @@ static size_t mutated_frame(uint8_t *buf, size_t cap)
 
 /* Runs a frame of the mutated or random kind; returns NULL when the
  * invariants hold, else what broke. Its sources are under quotas.default,
- * so the program may drop it only as malformed (enforce) or as a first
- * fragment toward the gateway port (enforce), and must count either. */
+ * so the program may drop it only as malformed (enforce), as a first
+ * fragment toward the gateway port (enforce), or as a request start on a
+ * SYN its client cannot have proven yet (TCP Fast Open, enforce), and must
+ * count each. */
 static const char *raw_violation(const uint8_t *buf, size_t n, int *verdict)
 {
+	struct tg_integrity i0, i1;
 	struct tg_global g0, g1;
-	uint64_t dm, df, mal;
+	uint64_t dm, df, du, mal;
 	int v;
 
 	g0 = global_all();
+	i0 = h_integrity();
 	v = run_prog(bpf_program__fd(skel->progs.tg_tc_ingress), buf, n, 1);
 	*verdict = v;
 	if (v == REFUSED)
 		return NULL;
 	g1 = global_all();
+	i1 = h_integrity();
 	dm = g1.malformed_dropped - g0.malformed_dropped;
 	df = g1.fragments_dropped - g0.fragments_dropped;
+	du = i1.unproven_dropped - i0.unproven_dropped;
 	mal = g1.malformed - g0.malformed;
 	if (v != TC_DROP && v != TC_PASS)
 		return "a verdict other than pass or drop";
-	if (mode == TG_MODE_MONITOR && (dm || df || v == TC_DROP))
+	if (mode == TG_MODE_MONITOR && (dm || df || du || v == TC_DROP))
 		return "a drop in monitor mode";
 	if (mode == TG_MODE_ENFORCE && dm != mal)
 		return "a malformed frame passed in enforce mode";
-	if ((v == TC_DROP) != (dm + df == 1))
+	if ((v == TC_DROP) != (dm + df + du == 1))
 		return "the verdict does not match the drop counters";
 	if ((mal || g1.fragments != g0.fragments) && g1.new_clients != g0.new_clients)
 		return "a malformed frame or a fragment created a client";

@@ -30,7 +30,9 @@ cat > "$WORK/agent.json" <<JSON
 JSON
 defer "rm -rf /sys/fs/bpf/tollgate/$E2E_TAG"
 start_agent "$WORK/agent.json"
-metric() { api /metrics | awk -v m="$1" '$1 ~ m { print $2; exit }'; }
+# the first sample of a family (awk reads all of it: an early exit would
+# leave curl writing into a closed pipe, a failure under pipefail)
+metric() { api /metrics | awk -v m="$1" '$1 ~ m && !n++ { print $2 }'; }
 # arrivals of a client at nginx after a time (msec in its access log)
 arrived_after() {
   awk -v a="$1" -v t="$2" '$2 == a && $1 > t { n++ } END { print n + 0 }' "$NGINX_LOG"
