@@ -16,20 +16,26 @@
 #                      drop: the abuser's request starts beyond the quota
 #                      are dropped in the kernel;
 #   tollgate, gateway  the same with action gateway and nginx's auth_request
-#                      hook (gateway-hooks/nginx/tollgate.conf): the kernel
-#                      records each request start's verdict, /v1/check
-#                      hands it to nginx, which answers 429.
+#                      hook (gateway-hooks/nginx/tollgate.conf and
+#                      tollgate-upstream.conf as shipped: the agent's check
+#                      socket, kept-alive connections): the kernel records
+#                      each request start's verdict, /v1/check hands it to
+#                      nginx, which answers 429;
+#   tollgate, gateway, held denials
+#                      the same with api.check_deny_delay_ms D: the agent
+#                      holds each denial D ms, so the abuser, which asks
+#                      again as soon as it is answered, waits that long.
 # Recorded: the legitimate client's p99 latency and throughput, and the
 # abuser's requests that got through (nginx's 200s) against R·t + burst.
-# Target: with tollgate, the legitimate p99 ≤ 1.2× the baseline's and
-# below limit_req's.
+# Targets: the kernel drop, legitimate p99 ≤ 1.2× the baseline's and below
+# limit_req's; the hook, ≤ 1.5× with every legitimate request answered.
 #
 #   sudo ./bench/flood.sh SECTION.md [RAW.json]
-#   FLOOD_SECONDS=6 FLOOD_ROUNDS=3 FLOOD_RATE=100 FLOOD_QUOTA=200
+#   FLOOD_SECONDS=6 FLOOD_ROUNDS=3 FLOOD_RATE=100 FLOOD_QUOTA=200 FLOOD_DENY_DELAY_MS=100
 #
 # Namespaces, veths, nginx and the agent are removed on exit, pass or fail.
 # Addresses 198.18.135.0/30 and 198.18.136.0/30, ports 18135-18139, API
-# port 19535. About 2 minutes.
+# port 19535, the check socket under /run/tollgate-bench-*. About 2 minutes.
 set -euo pipefail
 BENCH_NAME=flood.sh
 source "$(dirname "$0")/common.sh" "$@"
@@ -38,6 +44,7 @@ D=${FLOOD_SECONDS:-5}
 ROUNDS=${FLOOD_ROUNDS:-3} # every row once per round, medians
 LEGIT_RATE=${FLOOD_RATE:-100}
 R=${FLOOD_QUOTA:-200}
+DELAY=${FLOOD_DENY_DELAY_MS:-100}
 PLAIN=18135 LIMITED=18137 HOOKED=18138 BACKEND=18139
 API_PORT=19535
 HL=198.18.135.1 CL=198.18.135.2 # legitimate client
@@ -55,9 +62,16 @@ NSL=${E2E_TAG}l NSA=${E2E_TAG}a
 make_client "$NSL" "${E2E_TAG}hl" "${E2E_TAG}cl" $HL $CL
 make_client "$NSA" "${E2E_TAG}ha" "${E2E_TAG}ca" $HA $CA
 
+# The agent's check socket, where nginx's workers (nobody:nogroup under a
+# root master) can reach it.
+RUN=/run/tollgate-bench-$E2E_TAG
+SOCK=$RUN/check.sock
+defer "rm -rf $RUN"
 mkdir -p "$WORK/nginx/tollgate"
-sed "s#127.0.0.1:9470#127.0.0.1:$API_PORT#" "$ROOT/gateway-hooks/nginx/tollgate.conf" \
-  > "$WORK/nginx/tollgate/tollgate.conf"
+cp "$ROOT/gateway-hooks/nginx/tollgate.conf" "$WORK/nginx/tollgate/tollgate.conf"
+sed "s#unix:/run/tollgate/check.sock#unix:$SOCK#" "$ROOT/gateway-hooks/nginx/tollgate-upstream.conf" \
+  > "$WORK/nginx/tollgate/upstream.conf"
+grep -q "$SOCK" "$WORK/nginx/tollgate/upstream.conf" || die "the upstream names no socket to replace"
 LOG=$WORK/nginx/access.log
 PROXY='proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";'
 {
@@ -68,6 +82,7 @@ PROXY='proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Conne
   keepalive_requests 1000000;
   limit_req_zone \$binary_remote_addr zone=tgbn:1m rate=${R}r/s;
   limit_req_status 429;
+  include $WORK/nginx/tollgate/upstream.conf;
   upstream backend { server 127.0.0.1:$BACKEND; keepalive 64; }
   server { listen 127.0.0.1:$BACKEND; access_log off; location / { return 200 "ok\n"; } }
   server { listen $PLAIN; location / { $PROXY } }
@@ -85,7 +100,7 @@ wait_port $HOOKED
 
 # Each client's quota as a per-address CIDR entry: quotas.default cannot
 # take the gateway action.
-agent_conf() { # agent_conf PORT ACTION
+agent_conf() { # agent_conf PORT ACTION [DENY_DELAY_MS]
   local q="\"share\": \"per_address\", \"requests_per_sec\": $R, \"burst\": $R, \"action\": \"$2\""
   cat > "$WORK/agent.json" <<JSON
 {
@@ -95,7 +110,8 @@ agent_conf() { # agent_conf PORT ACTION
   "quotas": { "clients": [
     { "name": "legit", "cidr": "$CL/32", $q },
     { "name": "abuser", "cidr": "$CA/32", $q } ] },
-  "api": { "listen": "127.0.0.1:$API_PORT", "check_deny_status": 403 },
+  "api": { "listen": "127.0.0.1:$API_PORT", "check_listen": "unix:$SOCK", "check_group": "nogroup",
+           "check_deny_status": 403, "check_deny_delay_ms": ${3:-0} },
   "log": { "level": "warn" }
 }
 JSON
@@ -152,13 +168,15 @@ for r in $(seq "$ROUNDS"); do
   legit_denied=$((legit_denied + $(denied_of legit)))
   stop_agent TERM
 
-  agent_conf $HOOKED gateway
-  start_agent "$WORK/agent.json" 30
-  one_run gateway $HOOKED 1
-  c=$(api /metrics | awk -v i="$E2E_TAG" '$1 == "tollgate_checks_total{instance=\"" i "\",result=\"denied\"}" { print $2 }')
-  checks_denied=$((checks_denied + ${c:-0}))
-  legit_denied=$((legit_denied + $(denied_of legit)))
-  stop_agent TERM
+  for row in gateway gateway_delay; do
+    agent_conf $HOOKED gateway "$([ $row = gateway ] && echo 0 || echo "$DELAY")"
+    start_agent "$WORK/agent.json" 30
+    one_run $row $HOOKED 1
+    c=$(api /metrics | awk -v i="$E2E_TAG" '$1 == "tollgate_checks_total{instance=\"" i "\",result=\"denied\"}" { print $2 }')
+    checks_denied=$((checks_denied + ${c:-0}))
+    legit_denied=$((legit_denied + $(denied_of legit)))
+    stop_agent TERM
+  done
 done
 log "kernel drops of the abuser (drop rows): $dropped; checks denied (gateway rows): $checks_denied; the legitimate client's denials: $legit_denied"
 [ "$dropped" -gt 0 ] || die "the drop rows dropped nothing"
@@ -167,5 +185,6 @@ log "kernel drops of the abuser (drop rows): $dropped; checks denied (gateway ro
 
 python3 "$BENCH/flood_report.py" "$ROWS" "$OUT" "${RAW:-}" --seconds "$D" --rate "$LEGIT_RATE" \
   --quota "$R" --rounds "$ROUNDS" --abuse "${ABUSE_WRK[*]}" --dropped "$dropped" --checks-denied "$checks_denied" \
+  --deny-delay-ms "$DELAY" \
   --nginx "$(nginx -v 2>&1 | sed 's|.*/||')"
 log "wrote $OUT"

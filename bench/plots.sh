@@ -101,7 +101,8 @@ if d and "median" in d and "none" in d["median"]:
 d = load("flood")
 if d:
     names = {"baseline": "alone (baseline)", "none": "flood, no limit", "limit_req": "flood, limit_req",
-             "drop": "flood, tollgate drop", "gateway": "flood, tollgate 429"}
+             "drop": "flood, tollgate drop", "gateway": "flood, tollgate 429",
+             "gateway_delay": "flood, tollgate 429 held"}
     with open(os.path.join(dat, "flood.dat"), "w") as f:
         f.write("# row p99 p99_ratio abuser_through through_ratio\n")
         for k, v in d["rows"].items():

@@ -235,14 +235,18 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	return v == TG_OVER ? TG_PASS : v;
 }
 
-/* A request start carried on the SYN itself (TCP Fast Open) cannot be
- * proven yet: no handshake, no socket. Charging it would let a spoofer
- * drain its victim's bucket; admitting it free would let a client with
- * TFO walk around its quota, a request per connection. So where a limit
- * the kernel enforces applies, it is dropped uncharged: the client's stack
- * sends the SYN again without data and the request after the handshake,
- * where it is proven and charged. Monitor and gateway quotas never drop
- * (the check charges what the kernel could not). */
+/* A request start its client has not proven (no acknowledgement of the
+ * gateway's ISN, no established socket): a spoofer's, a start on the SYN
+ * itself (TCP Fast Open), or a real client's whose proof is out of sight
+ * (its handshake record evicted by a SYN flood, a forged first payload
+ * ahead of its own, its tracked connection forgotten). Charging it would
+ * let a spoofer drain its victim's bucket; admitting it free would let a
+ * client make itself unproven and walk around its quota. So where a limit
+ * the kernel enforces applies, it is held: dropped uncharged and counted.
+ * A real client's stack sends it again (a TFO client: the SYN without data,
+ * then the request after the handshake), and once proven it is charged;
+ * a spoofer's never comes back. Monitor and gateway quotas never drop (the
+ * check charges what the kernel could not). */
 static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p,
 					 const struct tg_addr *client, const struct tg_addr *key,
 					 const struct tg_settings *s)
@@ -251,8 +255,6 @@ static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p
 	struct tg_resolved r;
 	__u64 hash = 0;
 
-	if (!(p->tcp_flags & TCP_SYN))
-		return TG_PASS;
 	if (s->n_quota_keys)
 		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
 	if (quota_resolve(client, key, hash, &r) || !r.q || r.q->action == TG_ACTION_EXEMPT)
@@ -534,8 +536,8 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		cn->requests++;
 		cn->req_ns = now;
 	}
-	/* An unproven start is counted, never charged: a spoofed one would
-	 * charge its victim. The gateway's stack refuses it anyway. */
+	/* An unproven start is counted, never charged, and held where the
+	 * kernel enforces (conn_unproven). */
 	if (conn_verify(skb, p, cn))
 		v = conn_verdict(skb, p, client, ckey, cn, now, s);
 	else if ((v = conn_unproven(skb, p, client, ckey, s)) == TG_DROP)

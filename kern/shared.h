@@ -270,7 +270,7 @@ struct tg_integrity {
 	__u64 unverified; /* request starts with no proven handshake: not charged */
 	__u64 verified_handshake; /* first payloads proven by the server's ISN */
 	__u64 verified_socket;    /* ... by an established socket */
-	__u64 unproven_dropped;   /* starts on a SYN (TFO) dropped under an enforced quota */
+	__u64 unproven_dropped;   /* unproven starts held (dropped) under an enforced quota */
 	__u64 pad[2];
 };
 

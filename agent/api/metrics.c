@@ -100,8 +100,8 @@ static void totals_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *i
 	tg_metric_one(b, "fragments_dropped_total", "counter", "First IP fragments toward gateway ports dropped (enforce mode).", inst, (double)t->fragments_dropped);
 	tg_metric_one(b, "requests_abandoned_total", "counter", "Dropped request starts whose client closed (FIN) before they were admitted: never admitted after.", inst, (double)t->abandoned);
 	tg_metric_one(b, "requests_abandoned_dropped_total", "counter", "Retransmissions of abandoned request starts dropped.", inst, (double)t->abandoned_drops);
-	tg_metric_one(b, "requests_unverified_total", "counter", "Request starts whose client proved no handshake (a spoofed source, or a gateway socket out of sight): counted, never charged to a bucket.", inst, (double)t->unverified);
-	tg_metric_one(b, "requests_unproven_dropped_total", "counter", "Request starts carried on a SYN (TCP Fast Open), not provable yet, dropped under an enforced quota: the client sends them again after the handshake.", inst, (double)t->unproven_dropped);
+	tg_metric_one(b, "requests_unverified_total", "counter", "Request starts whose client proved no handshake (a spoofed source, or a gateway socket out of sight): counted, never charged to a bucket; held where the kernel enforces.", inst, (double)t->unverified);
+	tg_metric_one(b, "requests_unproven_dropped_total", "counter", "Request starts whose client proved no handshake (spoofed, on a SYN with TCP Fast Open, or with the proof out of sight) held under an enforced quota: dropped uncharged; a real client sends them again and is charged once proven.", inst, (double)t->unproven_dropped);
 	tg_metric_family(b, "connections_verified_total", "counter", "Connections whose client proved the handshake at its first request start, by proof.");
 	tg_metric_sample(b, "connections_verified_total", inst, ",proof=\"handshake\"", "%" PRIu64, t->verified_handshake);
 	tg_metric_sample(b, "connections_verified_total", inst, ",proof=\"socket\"", "%" PRIu64, t->verified_socket);
@@ -344,6 +344,41 @@ static void check_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *in
 	tg_metric_sample(b, "checks_kernel_verdict_total", inst, "", "%" PRIu64, cs->from_kernel);
 }
 
+/* ---- the API's listeners ------------------------------------------------- */
+
+/* Per listener ("api", and "check" when api.check_listen is set): who
+ * holds connections, and who was turned away. */
+static void listener_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *inst)
+{
+	static const struct { const char *name, *type, *help; size_t off; } per[] = {
+		{ "api_connections", "gauge", "Connections the listener serves now.", offsetof(struct tg_api_stats, open) },
+		{ "api_connections_max", "gauge", "Connections the listener serves at most.", offsetof(struct tg_api_stats, max) },
+		{ "api_connections_accepted_total", "counter", "Connections given a slot.", offsetof(struct tg_api_stats, accepted) },
+		{ "api_connections_evicted_total", "counter", "Connections closed to make room for a newcomer (full, or its peer at its cap): the one idle the longest.", offsetof(struct tg_api_stats, evicted) },
+		{ "api_connections_refused_total", "counter", "Newcomers closed because nothing could make room.", offsetof(struct tg_api_stats, refused) },
+		{ "api_request_timeouts_total", "counter", "Connections closed because a request's head or body did not arrive in time.", offsetof(struct tg_api_stats, timed_out) },
+		{ "api_answers_delayed_total", "counter", "Answers held before they were sent (denied checks, api.check_deny_delay_ms).", offsetof(struct tg_api_stats, delayed) },
+	};
+	const struct tg_api *const lst[] = { a->api, a->check_api };
+	static const char *const names[] = { "api", "check" };
+	struct tg_api_stats st[2];
+
+	for (int k = 0; k < 2; k++)
+		tg_api_get_stats(lst[k], &st[k]);
+	for (size_t m = 0; m < sizeof(per) / sizeof(per[0]); m++) {
+		tg_metric_family(b, per[m].name, per[m].type, per[m].help);
+		for (int k = 0; k < 2; k++) {
+			uint64_t v = *(const uint64_t *)((const char *)&st[k] + per[m].off);
+			char l[32] = "";
+
+			if (!lst[k])
+				continue;
+			tg_metric_sample(b, per[m].name, inst, tg_metric_label(l, sizeof(l), "listener",
+									 names[k]), "%" PRIu64, v);
+		}
+	}
+}
+
 /* ---- fleet --------------------------------------------------------------- */
 
 static void fleet_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *inst)
@@ -425,6 +460,7 @@ void tg_h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_resp *r
 	keys_metrics(a, b, inst);
 	alerts_metrics(a, b, inst);
 	check_metrics(a, b, inst);
+	listener_metrics(a, b, inst);
 	fleet_metrics(a, b, inst);
 	if (b->oom)
 		tg_api_error(resp, 503, "out of memory");

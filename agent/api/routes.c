@@ -312,3 +312,10 @@ const struct tg_api_route tg_routes[] = {
 	{ "*", "/v1/check/", tg_h_check, TG_API_NO_BEARER },
 };
 const size_t tg_n_routes = sizeof(tg_routes) / sizeof(tg_routes[0]);
+
+const struct tg_api_route tg_check_routes[] = {
+	{ "GET", "/healthz", h_healthz, 0 },
+	{ "*", "/v1/check", tg_h_check, TG_API_NO_BEARER },
+	{ "*", "/v1/check/", tg_h_check, TG_API_NO_BEARER },
+};
+const size_t tg_n_check_routes = sizeof(tg_check_routes) / sizeof(tg_check_routes[0]);

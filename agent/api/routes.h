@@ -46,6 +46,8 @@ struct tg_api_ctx {
 	struct tg_events *events;
 	struct tg_alerts *alerts;
 	struct tg_fleet *fleet; /* NULL without cluster (or until it runs) */
+	struct tg_api *api;       /* the listeners, for their stats */
+	struct tg_api *check_api; /* NULL without api.check_listen */
 	struct tg_check_state check;
 	tg_reload_fn reload;    /* POST /v1/reload; NULL: not offered */
 	void *reload_arg;
@@ -54,6 +56,15 @@ struct tg_api_ctx {
 /* The route table (routes.c). */
 extern const struct tg_api_route tg_routes[];
 extern const size_t tg_n_routes;
+
+/* The check listener's (api.check_listen): /v1/check, /v1/check/... and
+ * /healthz only, so a gateway's checks never share connection slots with
+ * anyone else. Its slots: a gateway keeps a pool of connections (nginx:
+ * upstream keepalive, per worker), one TCP peer at most half of them. */
+extern const struct tg_api_route tg_check_routes[];
+extern const size_t tg_n_check_routes;
+#define TG_CHECK_MAX_CONNS 512
+#define TG_CHECK_MAX_PER_PEER 256
 
 /* routes.c: /healthz, /v1/clients, /v1/clients/{client}, /v1/config,
  * /v1/reload */

@@ -5,7 +5,13 @@
  * request, runs it, and turns the key's bucket into rate-limit headers.
  * Per check: two syscalls, no allocation (the response buffers belong to
  * the connection and are reused). When the kernel cannot be asked, the
- * answer is 503: failing closed, never silently open. */
+ * answer is 503: failing closed, never silently open.
+ *
+ * The answer has no body: 204 when allowed, the deny status with
+ * Content-Length: 0. nginx's auth_request reads only the head of the
+ * answer and cannot drain a body, so a body would make it close its
+ * connection to the agent after every check; what a body said is in
+ * headers (X-Tollgate-Key, Retry-After). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -83,7 +89,7 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 	r = o.retval;
 	if (r & TG_CK_NO_QUOTA) {
 		cs->allowed++;
-		tg_buf_printf(&resp->body, "{\"allowed\":true,\"key\":null}\n");
+		resp->status = 204;
 		return;
 	}
 	qid = r >> TG_CK_QID_SHIFT;
@@ -101,21 +107,17 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 			tg_check_headers(resp, name, &lim, deny);
 		}
 	}
+	if (name)
+		tg_api_resp_header(resp, "X-Tollgate-Key", "%s", name);
 	if (deny) {
 		cs->denied++;
 		resp->status = (int)a->cfg->check_deny_status;
+		resp->delay_ms = a->cfg->check_deny_delay_ms;
 		if (!resp->retry_after[0])
 			snprintf(resp->retry_after, sizeof(resp->retry_after), "1");
 	} else {
 		cs->allowed++;
+		resp->status = 204;
 	}
-	tg_buf_printf(&resp->body, "{\"allowed\":%s,\"key\":", deny ? "false" : "true");
-	if (name)
-		tg_buf_json_str(&resp->body, name);
-	else
-		tg_buf_printf(&resp->body, "null");
-	if (deny)
-		tg_buf_printf(&resp->body, ",\"retry_after\":%s", resp->retry_after);
-	tg_buf_printf(&resp->body, "}\n");
 }
 

@@ -110,9 +110,14 @@ static const struct opt opts[] = {
 	CUSTOM("webhooks", tg_config_webhooks_parse, tg_config_webhooks_json),
 	SECTION("api"),
 	STR("api.listen", api_listen, "127.0.0.1:9470", tg_cfg_check_listen, true),
+	{ .name = "api.check_listen", .type = OPT_CUSTOM, FIELD(api_check_listen), .restart = true,
+	  .parse = tg_cfg_parse_check_listen, .print = tg_cfg_check_listen_json },
+	{ .name = "api.check_group", .type = OPT_CUSTOM, FIELD(api_check_group), .restart = true,
+	  .parse = tg_cfg_parse_check_group, .print = tg_cfg_check_group_json },
 	{ .name = "api.token_env", .type = OPT_CUSTOM, FIELD(api_token_env), .restart = true,
 	  .parse = tg_cfg_parse_token_env, .print = tg_cfg_token_env_json },
 	U32("api.check_deny_status", check_deny_status, 400, 499, 429, false),
+	U32("api.check_deny_delay_ms", check_deny_delay_ms, 0, 1000, 0, false),
 	U32("api.top_n", api_top_n, 1, 10000, 50, false),
 	STR("state_dir", state_dir, "/var/lib/tollgate", tg_cfg_check_state_dir, true),
 	BOOL("keep", keep, false),
@@ -348,6 +353,7 @@ static void cross_check(struct ctx *c)
 	tg_config_cluster_check(c->cfg, c->errs);
 	if (!c->cfg->api_token_env[0] && !tg_addr_listen_is_loopback(c->cfg->api_listen))
 		errf(c, "$.api.listen", "a non-loopback address needs api.token_env (a bearer token)");
+	tg_cfg_check_listen_cross(c->cfg, c->errs);
 	if (c->cfg->cgroup[0])
 		return;
 	if (c->cfg->default_limits.max_connections)

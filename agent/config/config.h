@@ -17,6 +17,7 @@
 #define TG_IFNAME_LEN 16 /* IFNAMSIZ */
 #define TG_INSTANCE_LEN 32
 #define TG_USER_LEN 33 /* a user name: 1..32 characters */
+#define TG_CHECK_LISTEN_LEN 113 /* "unix:" and a Unix socket path of up to 107 */
 
 
 #define TG_NAME_LEN 32        /* a quota entry's name: [A-Za-z0-9_.-]{1,31} */
@@ -162,7 +163,12 @@ struct tg_config {
 	char user[TG_USER_LEN];             /* "" (null): stay the starting user (restart) */
 	uint32_t user_uid, user_gid;        /* user's, resolved when parsed */
 	char api_listen[64];                /* "host:port", host IPv4 or [IPv6] */
+	/* "" (null): none; "host:port", or "unix:/path" (a sun_path, < 108) */
+	char api_check_listen[TG_CHECK_LISTEN_LEN];
+	char api_check_group[TG_USER_LEN];  /* "" (null): the socket's group as made */
+	uint32_t api_check_gid;             /* api_check_group's, resolved when parsed */
 	uint32_t check_deny_status;         /* api.check_deny_status, 400..499 */
+	uint32_t check_deny_delay_ms;       /* api.check_deny_delay_ms, 0..1000 */
 	struct tg_cidr { uint32_t net[4]; uint32_t prefix_len; } trusted[TG_MAX_TRUSTED];
 	int n_trusted;                      /* identity.trusted_proxies */
 	char api_token_env[TG_ENV_NAME_LEN]; /* "" (null): the API asks for no token */

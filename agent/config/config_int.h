@@ -57,6 +57,16 @@ struct cJSON *tg_cfg_token_env_json(const struct tg_config *cfg, unsigned flags)
 const char *tg_cfg_add_iface(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_port(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
 const char *tg_cfg_add_header(struct tg_config *cfg, const struct cJSON *it, char *buf, size_t len);
+/* api.check_listen: null, "host:port" or "unix:/path"; api.check_group:
+ * null or a group name (resolved); and the rules between them and
+ * api.listen. */
+void tg_cfg_parse_check_listen(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			       struct tg_config_errors *errs);
+struct cJSON *tg_cfg_check_listen_json(const struct tg_config *cfg, unsigned flags);
+void tg_cfg_parse_check_group(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			      struct tg_config_errors *errs);
+struct cJSON *tg_cfg_check_group_json(const struct tg_config *cfg, unsigned flags);
+void tg_cfg_check_listen_cross(struct tg_config *cfg, struct tg_config_errors *errs);
 void tg_cfg_parse_user(struct tg_config *cfg, const struct cJSON *v, const char *path,
 		       struct tg_config_errors *errs);
 struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags);

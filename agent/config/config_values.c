@@ -8,6 +8,8 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,138 @@ const char *tg_cfg_check_listen(const char *in, char *out, size_t len)
 	else
 		snprintf(out, len, "%s", in);
 	return NULL;
+}
+
+/* A user or group name as the config takes it: 1..32 of [A-Za-z0-9_.-],
+ * not starting with '-' (an option to a tool), not all digits (an id). Its
+ * length, or 0 when it is not one. */
+static size_t account_name_len(const char *name)
+{
+	size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+	if (n < 1 || n >= TG_USER_LEN || name[n] || name[0] == '-' ||
+	    strspn(name, "0123456789") == n)
+		return 0;
+	return n;
+}
+
+#define UNIX_PREFIX "unix:"
+
+/* "unix:/path": absolute, a socket's name (no trailing '/'), visible
+ * ASCII, short enough for sun_path. */
+static bool unix_path_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (p[0] != '/' || n < 2 || n + strlen(UNIX_PREFIX) >= TG_CHECK_LISTEN_LEN ||
+	    p[n - 1] == '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+void tg_cfg_parse_check_listen(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			       struct tg_config_errors *errs)
+{
+	const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+	char buf[TG_CHECK_LISTEN_LEN];
+
+	memset(cfg->api_check_listen, 0, sizeof(cfg->api_check_listen));
+	if (cJSON_IsNull(v))
+		return;
+	if (!s) {
+		tg_config_errf(errs, path, "expected null, \"unix:/path\" or \"host:port\"");
+		return;
+	}
+	if (!strncmp(s, UNIX_PREFIX, strlen(UNIX_PREFIX))) {
+		if (!unix_path_ok(s + strlen(UNIX_PREFIX)))
+			tg_config_errf(errs, path, "must be \"unix:\" and an absolute path of a "
+				       "socket, at most %zu characters, no spaces",
+				       TG_CHECK_LISTEN_LEN - 1 - strlen(UNIX_PREFIX));
+		else
+			memcpy(cfg->api_check_listen, s, strlen(s) + 1);
+		return;
+	}
+	if (strlen(s) >= sizeof(buf) || tg_cfg_check_listen(s, buf, sizeof(buf))) {
+		tg_config_errf(errs, path, "must be \"unix:/path\" or \"host:port\" with an IPv4 "
+			       "address, [IPv6] or localhost, port 1..65535");
+		return;
+	}
+	memcpy(cfg->api_check_listen, buf, strlen(buf) + 1);
+}
+
+struct cJSON *tg_cfg_check_listen_json(const struct tg_config *cfg, unsigned flags)
+{
+	(void)flags;
+	return cfg->api_check_listen[0] ? cJSON_CreateString(cfg->api_check_listen)
+					: cJSON_CreateNull();
+}
+
+void tg_cfg_parse_check_group(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			      struct tg_config_errors *errs)
+{
+	const char *name = cJSON_IsString(v) ? v->valuestring : NULL;
+	struct group gr, *res = NULL;
+	char buf[4096];
+	size_t n;
+	int rc;
+
+	memset(cfg->api_check_group, 0, sizeof(cfg->api_check_group));
+	cfg->api_check_gid = 0;
+	if (cJSON_IsNull(v))
+		return;
+	if (!name || !(n = account_name_len(name))) {
+		tg_config_errf(errs, path, "must be null or a group name: 1..32 characters of "
+			       "A-Z a-z 0-9 _ . -, not all digits");
+		return;
+	}
+	rc = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+	if (rc || !res) {
+		tg_config_errf(errs, path, "no such group: %s%s%s", name, rc ? ": " : "",
+			       rc ? strerror(rc) : "");
+		return;
+	}
+	memcpy(cfg->api_check_group, name, n + 1);
+	cfg->api_check_gid = (uint32_t)gr.gr_gid;
+}
+
+struct cJSON *tg_cfg_check_group_json(const struct tg_config *cfg, unsigned flags)
+{
+	(void)flags;
+	return cfg->api_check_group[0] ? cJSON_CreateString(cfg->api_check_group)
+				       : cJSON_CreateNull();
+}
+
+static int port_of(const char *listen)
+{
+	struct sockaddr_storage ss;
+
+	if (tg_addr_parse_listen(listen, &ss))
+		return -1;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					      : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* A TCP check listener follows api.listen's token rule and needs a port of
+ * its own; a group is a Unix socket's. */
+void tg_cfg_check_listen_cross(struct tg_config *cfg, struct tg_config_errors *errs)
+{
+	const char *l = cfg->api_check_listen;
+	bool is_unix = !strncmp(l, UNIX_PREFIX, strlen(UNIX_PREFIX));
+
+	if (cfg->api_check_group[0] && !is_unix)
+		tg_config_errf(errs, "$.api.check_group", "needs a Unix socket in api.check_listen "
+			       "(\"unix:/path\")");
+	if (!l[0] || is_unix)
+		return;
+	if (port_of(l) == port_of(cfg->api_listen))
+		tg_config_errf(errs, "$.api.check_listen", "needs a port of its own (api.listen has "
+			       "port %d)", port_of(cfg->api_listen));
+	if (!cfg->api_token_env[0] && !tg_addr_listen_is_loopback(l))
+		tg_config_errf(errs, "$.api.check_listen", "a non-loopback address needs "
+			       "api.token_env (a bearer token)");
 }
 
 bool tg_cfg_env_name_ok(const char *name)
@@ -131,9 +265,7 @@ void tg_cfg_parse_user(struct tg_config *cfg, const struct cJSON *v, const char 
 		tg_config_errf(errs, path, "expected a user name or null");
 		return;
 	}
-	n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
-	if (n < 1 || n >= TG_USER_LEN || name[n] || name[0] == '-' ||
-	    strspn(name, "0123456789") == n) {
+	if (!(n = account_name_len(name))) {
 		tg_config_errf(errs, path, "must be a user name: 1..32 characters of A-Z a-z "
 			       "0-9 _ . -, not all digits");
 		return;

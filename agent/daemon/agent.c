@@ -104,6 +104,9 @@ static void reload(struct tg_agent *a, struct tg_reload_result *r)
 		snprintf(next.instance, sizeof(next.instance), "%s", a->cfg.instance);
 		next.max_clients = a->cfg.max_clients;
 		snprintf(next.api_listen, sizeof(next.api_listen), "%s", a->cfg.api_listen);
+		memcpy(next.api_check_listen, a->cfg.api_check_listen, sizeof(next.api_check_listen));
+		memcpy(next.api_check_group, a->cfg.api_check_group, sizeof(next.api_check_group));
+		next.api_check_gid = a->cfg.api_check_gid;
 		memcpy(next.api_token_env, a->cfg.api_token_env, sizeof(next.api_token_env));
 		memcpy(next.api_token, a->cfg.api_token, sizeof(next.api_token));
 		snprintf(next.state_dir, sizeof(next.state_dir), "%s", a->cfg.state_dir);
@@ -235,6 +238,7 @@ static void privs_plan(struct tg_agent *a, struct tg_privs_plan *p)
 		.gid = (gid_t)a->cfg.user_gid,
 		.pin_dir = a->kern.pin_dir,
 		.state_dir = a->cfg.state_dir,
+		.check_listen = a->cfg.api_check_listen,
 		.instance = a->cfg.instance,
 		.keep = TG_CAPS_KEEP,
 	};
@@ -266,11 +270,61 @@ static int drop_privileges(struct tg_agent *a)
 	return 0;
 }
 
+/* api.check_listen: the gateway's own listener. A Unix socket is made
+ * 0660 for the agent's user (when it switches to one) and api.check_group,
+ * so the gateway's workers can connect and nobody else; TCP follows
+ * api.listen's token rule. */
+static int start_check_api(struct tg_agent *a)
+{
+	const struct tg_config *c = &a->cfg;
+	bool is_unix = !strncmp(c->api_check_listen, "unix:", 5);
+	struct tg_api_opts o = {
+		.listen = c->api_check_listen,
+		.max_conns = TG_CHECK_MAX_CONNS,
+		.max_per_peer = TG_CHECK_MAX_PER_PEER,
+		.sock_uid = c->user[0] ? (int)c->user_uid : -1,
+		.sock_gid = c->api_check_group[0] ? (int)c->api_check_gid
+			    : c->user[0] ? (int)c->user_gid : -1,
+		.sock_mode = 0660,
+	};
+	int err;
+
+	if (!c->api_check_listen[0])
+		return 0;
+	err = tg_api_start_opts(a->loop, &o, tg_check_routes, tg_n_check_routes, &a->api_ctx,
+				&a->check_api);
+	if (err) {
+		tg_log_fail("cannot listen on %s (api.check_listen): %s%s", c->api_check_listen,
+			    strerror(-err),
+			    err == -EEXIST ? ": the path is not a socket, and is left alone"
+			    : err == -EADDRINUSE ? ": something listens there already" : "");
+		return err;
+	}
+	a->api_ctx.check_api = a->check_api;
+	err = is_unix ? 0 : tg_api_set_token(a->check_api, c->api_token);
+	if (err) {
+		tg_log_fail("cannot set the API token (api.token_env): %s", strerror(-err));
+		return err;
+	}
+	if (is_unix)
+		pr_info("check listening", "listen=%s mode=0660 group=%s token=none",
+			c->api_check_listen, c->api_check_group[0] ? c->api_check_group : "(unchanged)");
+	else
+		pr_info("check listening", "listen=%s token=%s", c->api_check_listen,
+			c->api_token_env[0] ? "required" : "none");
+	return 0;
+}
+
 static int start_loop(struct tg_agent *a)
 {
 	int err;
 
 	a->loop = uv_default_loop();
+	/* A peer that closes while its answer is written (nginx dropping the
+	 * auth subrequest of a client that went away) makes writev() fail with
+	 * EPIPE, which libuv reports; the signal that comes with it would kill
+	 * the agent. On a Unix socket the very first such write raises it. */
+	signal(SIGPIPE, SIG_IGN);
 	uv_signal_init(a->loop, &a->sig_int);
 	uv_signal_init(a->loop, &a->sig_term);
 	uv_signal_init(a->loop, &a->sig_hup);
@@ -301,8 +355,12 @@ static int start_loop(struct tg_agent *a)
 			strerror(-err));
 		return err;
 	}
+	a->api_ctx.api = a->api;
 	pr_info("api listening", "listen=%s token=%s", a->cfg.api_listen,
 		a->cfg.api_token_env[0] ? "required" : "none");
+	err = start_check_api(a);
+	if (err)
+		return err;
 	err = tg_events_start(&a->events, a->loop, &a->kern, tg_kern_fd(&a->kern, tg_events));
 	if (err) {
 		tg_log_fail("cannot read the kernel's event ring buffer: %s",
@@ -340,6 +398,9 @@ static void stop_loop(struct tg_agent *a)
 	if (a->api)
 		tg_api_stop(a->api);
 	a->api = NULL;
+	tg_api_stop(a->check_api);
+	a->check_api = NULL;
+	a->api_ctx.api = a->api_ctx.check_api = NULL;
 	tg_events_stop(&a->events);
 	tg_alerts_stop(&a->alerts);
 	tg_fleet_stop(a->fleet);

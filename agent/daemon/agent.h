@@ -24,6 +24,7 @@ struct tg_agent {
 	struct tg_kern kern;
 	struct tg_collector col;
 	struct tg_api *api;
+	struct tg_api *check_api;  /* api.check_listen's, or NULL */
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_timer_t scan_timer;
 	uv_fs_event_t config_watch;

@@ -193,6 +193,47 @@ static int give_files(const struct tg_privs_plan *p, const gid_t *groups, int ng
 	return rc;
 }
 
+/* The directory of a "unix:/dir/name" check socket: the socket goes at
+ * exit, after the switch, so the user must be able to remove it. */
+static int prepare_sock_dir(const struct tg_privs_plan *p, char *err, size_t errlen)
+{
+	char dir[256];
+	const char *path, *slash;
+	gid_t groups[64];
+	int ng = 64, rc;
+	struct stat st;
+
+	if (!p->check_listen || strncmp(p->check_listen, "unix:", 5))
+		return 0;
+	path = p->check_listen + 5;
+	slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return 0; /* "/x.sock": the root directory, nothing to give */
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) && errno == ENOENT) {
+		/* the parents as root, the socket's own directory the user's */
+		*strrchr(dir, '/') = '\0';
+		rc = dir[0] ? tg_mkdir_p(dir, 0755) : 0;
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		if (!rc && (mkdir(dir, 0755) || lchown(dir, p->uid, p->gid)))
+			rc = -errno;
+		if (rc)
+			snprintf(err, errlen, "cannot make %s (api.check_listen) for user %s: %s", dir,
+				 p->user, strerror(-rc));
+		return rc;
+	}
+	if (getgrouplist(p->user, p->gid, groups, &ng) < 0)
+		ng = 0;
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode) ||
+	    !tg_caps_dir_writable(st.st_mode, st.st_uid, st.st_gid, p->uid, groups, ng)) {
+		snprintf(err, errlen, "user %s cannot write %s, so the check socket (api.check_listen) "
+			 "could not be removed at exit: use a directory of its own that the agent "
+			 "makes (e.g. /run/tollgate/), or chown %s to %s", p->user, dir, dir, p->user);
+		return -EACCES;
+	}
+	return 0;
+}
+
 int tg_privs_prepare(const struct tg_privs_plan *p, char *err, size_t errlen)
 {
 	struct stat st;
@@ -200,6 +241,8 @@ int tg_privs_prepare(const struct tg_privs_plan *p, char *err, size_t errlen)
 
 	if (!p->user || !p->user[0] || geteuid() != 0 || p->uid == 0)
 		return 0;
+	if ((rc = prepare_sock_dir(p, err, errlen)))
+		return rc;
 	if (stat(p->state_dir, &st) == 0 || errno != ENOENT)
 		return 0; /* an existing one is checked, never chowned */
 	rc = mkdir_owned(p->state_dir, p->uid, p->gid);

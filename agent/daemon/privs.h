@@ -15,6 +15,7 @@ struct tg_privs_plan {
 	gid_t gid;
 	const char *pin_dir;   /* made the user's, with its pins */
 	const char *state_dir; /* made the user's, and <state_dir>/<instance>/ */
+	const char *check_listen; /* api.check_listen: a "unix:" socket's directory */
 	const char *instance;
 	uint64_t keep;         /* capabilities kept (effective and permitted) */
 };
@@ -29,7 +30,10 @@ uint64_t tg_privs_needed(int map_fd);
 /* Before anything writes into state_dir (the spool): a state_dir that does
  * not exist yet is made the user's, as nginx does with its temp paths. An
  * existing one is left alone (it could be any directory); the drop checks
- * that the user can search it. 0 or a negative errno with err. */
+ * that the user can search it. The same for a Unix check socket's
+ * directory (before the API binds it): made the user's when missing, and
+ * otherwise the user must be able to write it, or the socket could not be
+ * removed at exit. 0 or a negative errno with err. */
 int tg_privs_prepare(const struct tg_privs_plan *p, char *err, size_t errlen);
 
 /* Does it, in this order: ownership of pins and state for the user;

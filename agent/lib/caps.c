@@ -98,15 +98,29 @@ int tg_caps_from_status(const char *status, const char *field, uint64_t *mask)
 	return -ENOENT;
 }
 
+/* bits: the "other" triple wanted (S_IXOTH, S_IWOTH | S_IXOTH), moved to
+ * the owner's or the group's place as the kernel picks the triple. */
+static bool dir_allows(mode_t mode, uid_t owner, gid_t group, uid_t uid, const gid_t *groups,
+		       int ng, mode_t bits)
+{
+	if (owner == uid)
+		return (mode & (bits << 6)) == bits << 6;
+	for (int i = 0; i < ng; i++)
+		if (group == groups[i])
+			return (mode & (bits << 3)) == bits << 3;
+	return (mode & bits) == bits;
+}
+
 bool tg_caps_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
 		       const gid_t *groups, int ng)
 {
-	if (owner == uid)
-		return mode & S_IXUSR;
-	for (int i = 0; i < ng; i++)
-		if (group == groups[i])
-			return mode & S_IXGRP;
-	return mode & S_IXOTH;
+	return dir_allows(mode, owner, group, uid, groups, ng, S_IXOTH);
+}
+
+bool tg_caps_dir_writable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
+			  const gid_t *groups, int ng)
+{
+	return dir_allows(mode, owner, group, uid, groups, ng, S_IWOTH | S_IXOTH);
 }
 
 int tg_caps_current(uint64_t *eff, uint64_t *prm, uint64_t *bnd, int *nnp)

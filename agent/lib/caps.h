@@ -49,6 +49,9 @@ int tg_caps_from_status(const char *status, const char *field, uint64_t *mask);
  * other bits (no ACLs). */
 bool tg_caps_dir_searchable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
 		       const gid_t *groups, int ng);
+/* ... and add and remove its entries (write and search)? */
+bool tg_caps_dir_writable(mode_t mode, uid_t owner, gid_t group, uid_t uid,
+			  const gid_t *groups, int ng);
 
 /* The effective set of the calling thread as a mask. */
 uint64_t tg_caps_effective(void);

@@ -936,7 +936,7 @@ Test(quota, spoofed_request_starts_do_not_charge_the_victim)
 		o.sport = (uint16_t)(30000 + i);
 		o.flags = F_ACK | F_PSH;
 		o.ack = 0x12345678u + (uint32_t)i;
-		cr_assert_eq(h_run(&o, 0), TC_PASS, "not charged, not dropped: the stack refuses it");
+		cr_assert_eq(h_run(&o, 0), TC_DROP, "held uncharged: never admitted unproven");
 	}
 	/* a spoofed SYN (the SYN-ACK goes to the victim), then a guess */
 	h_handshake = 1;
@@ -953,7 +953,7 @@ Test(quota, spoofed_request_starts_do_not_charge_the_victim)
 		o.payload = get_req;
 		o.len = strlen(get_req);
 		o.ack = H_SRV_ISN + 7;
-		cr_assert_eq(h_run(&o, 0), TC_PASS);
+		cr_assert_eq(h_run(&o, 0), TC_DROP);
 	}
 	cr_assert_eq(bucket(0, "198.18.0.9").allowed + bucket(0, "198.18.0.9").denied, 0,
 		     "the victim's bucket untouched");
@@ -963,6 +963,52 @@ Test(quota, spoofed_request_starts_do_not_charge_the_victim)
 	cr_assert_eq(conn_request("198.18.0.9", 32001, get_req), TC_PASS);
 	cr_assert_eq(conn_request("198.18.0.9", 32002, get_req), TC_DROP);
 	cr_assert_eq(bucket(0, "198.18.0.9").allowed, 2);
+}
+
+static int seg(const char *addr, uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags,
+	       const char *payload)
+{
+	return h_run(&(struct pkt_opts){ .saddr = addr, .sport = sport, .seq = seq, .ack = ack,
+					.flags = flags, .payload = payload,
+					.len = payload ? strlen(payload) : 0 }, 0);
+}
+
+/* A client cannot make its own connection unproven to go free: a forged
+ * first payload with a wrong ack (the gateway discards it) is held, and the
+ * real request at the same place is proven and charged; later ones too. */
+Test(quota, a_forged_first_payload_does_not_make_a_connection_free)
+{
+	uint32_t len = (uint32_t)strlen(get_req), seq = 101;
+	struct tg_integrity before = h_integrity();
+	int passed = 0;
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(seg("198.18.0.21", 40000, 100, 0, F_SYN, NULL), TC_PASS);
+	cr_assert_eq(seg("198.18.0.21", 40000, 101, H_SRV_ISN + 5000, F_ACK | F_PSH, get_req),
+		     TC_DROP, "the forged first payload is held");
+	cr_assert_eq(h_integrity().unproven_dropped - before.unproven_dropped, 1);
+	for (int i = 0; i < 20; i++, seq += len)
+		passed += seg("198.18.0.21", 40000, seq, H_SRV_ISN + 1 + 100 * (uint32_t)i,
+			      F_ACK | F_PSH, get_req) == TC_PASS;
+	cr_assert_eq(passed, 1, "the burst of 1, then the quota");
+	cr_assert_eq(bucket(0, "198.18.0.21").allowed, 1);
+	cr_assert_eq(bucket(0, "198.18.0.21").denied, 19);
+}
+
+/* A forged RST makes the kernel forget a connection; what comes after on
+ * it is unproven (no handshake seen, no socket here) and held, not free. */
+Test(quota, a_forgotten_connection_is_not_free)
+{
+	uint32_t len = (uint32_t)strlen(get_req), seq = 101 + len;
+
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(conn_request("198.18.0.22", 40000, get_req), TC_PASS);
+	cr_assert_eq(seg("198.18.0.22", 40000, seq, 0, F_ACK | F_PSH, get_req), TC_DROP);
+	seg("198.18.0.22", 40000, 0x70000000u, 0, F_RST, NULL);
+	for (int i = 0; i < 20; i++, seq += len)
+		cr_assert_eq(seg("198.18.0.22", 40000, seq, 0, F_ACK | F_PSH, get_req), TC_DROP,
+			     "request %d", i);
+	cr_assert_eq(bucket(0, "198.18.0.22").allowed, 1);
 }
 
 /* TCP Fast Open: a request start on the SYN itself is not proven yet. Where

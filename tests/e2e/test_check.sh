@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # /v1/check end to end with the real nginx and gateway-hooks/nginx/tollgate.conf
-# (auth_request): an over-quota client gets a 429 from nginx with
-# Retry-After and the rate-limit headers, the others get 200. A client whose
+# (auth_request) through tollgate-upstream.conf to the agent's check socket
+# (api.check_listen): an over-quota client gets a 429 from nginx with
+# Retry-After and the rate-limit headers, the others get 200, and nginx
+# keeps its connections to the agent between checks. A client whose
 # requests the kernel saw (plain HTTP through the TC program) is answered
 # with the kernel's own verdict, counted once; a client the kernel does not
 # see (loopback, not a gateway interface: as with TLS ended at nginx) is
@@ -11,7 +13,13 @@ require_root
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SNIPPET=${TG_NGINX_SNIPPET:-$ROOT/gateway-hooks/nginx/tollgate.conf}
-[ -f "$SNIPPET" ] || die "no nginx snippet at $SNIPPET"
+UPSTREAM=$(dirname "$SNIPPET")/tollgate-upstream.conf
+[ -f "$SNIPPET" ] && [ -f "$UPSTREAM" ] || die "no nginx snippet at $SNIPPET"
+# The agent makes the socket's directory; nginx's workers (nobody:nogroup
+# when the master is root) reach it through the socket's group.
+SOCK_DIR=/run/tollgate-$E2E_TAG
+SOCK=$SOCK_DIR/check.sock
+defer "rm -rf $SOCK_DIR"
 
 PORT=18070 BACKEND=18071 API_PORT=19486
 make_client "${E2E_TAG}a" "${E2E_TAG}h1" "${E2E_TAG}c1" 198.18.60.1 198.18.60.2
@@ -25,19 +33,24 @@ cat > "$WORK/agent.json" <<JSON
   "mode": "enforce",
   "quotas": { "clients": [
     { "name": "limited", "cidr": "198.18.60.0/24", "requests_per_sec": 1, "burst": 2, "action": "gateway" },
-    { "name": "team-gw", "api_key_env": "TG_TEST_GW_KEY", "requests_per_sec": 1, "burst": 3, "action": "gateway" }
+    { "name": "team-gw", "api_key_env": "TG_TEST_GW_KEY", "requests_per_sec": 1, "burst": 3, "action": "gateway" },
+    { "name": "one-shot", "cidr": "198.18.62.0/24", "requests_per_sec": 1, "burst": 1, "action": "gateway" }
   ] },
-  "api": { "listen": "127.0.0.1:$API_PORT", "check_deny_status": 403 }
+  "api": { "listen": "127.0.0.1:$API_PORT", "check_listen": "unix:$SOCK", "check_group": "nogroup",
+           "check_deny_status": 403 }
 }
 JSON
 
 # nginx: the client-facing server with the snippet, proxying to a backend.
 mkdir -p "$WORK/nginx/tollgate"
-sed "s#127.0.0.1:9470#127.0.0.1:$API_PORT#" "$SNIPPET" > "$WORK/nginx/tollgate/tollgate.conf"
+cp "$SNIPPET" "$WORK/nginx/tollgate/tollgate.conf"
+sed "s#unix:/run/tollgate/check.sock#unix:$SOCK#" "$UPSTREAM" > "$WORK/nginx/tollgate/upstream.conf"
+grep -q "unix:$SOCK" "$WORK/nginx/tollgate/upstream.conf" || die "the upstream names no socket to replace"
 {
   nginx_head
   cat <<NGX
   access_log $WORK/nginx/access.log;
+  include $WORK/nginx/tollgate/upstream.conf;
   server {
     listen 127.0.0.1:$BACKEND;
     location / { return 200 "ok\n"; }
@@ -53,6 +66,12 @@ NGX
 nginx -t -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" >/dev/null 2>&1 || { nginx -t -c "$WORK/nginx.conf"; die "nginx rejects the snippet"; }
 run_nginx "$WORK/nginx.conf" $PORT
 start_agent "$WORK/agent.json"
+check "the check socket: mode 0660, group nogroup" "srw-rw---- nogroup" "$(stat -c '%A %G' "$SOCK")"
+# listener="check": the check socket's counters in /metrics
+check_metric() {
+  api /metrics | awk -v i="$E2E_TAG" -v m="$1" \
+    '$1 == "tollgate_" m "{instance=\"" i "\",listener=\"check\"}" { print $2 }'
+}
 
 # burst NS URL N [curl args]: N requests over one kept-alive connection,
 # each response's status and headers into $WORK/NAME.txt
@@ -105,7 +124,35 @@ check "a check without X-Real-IP is a 400" 400 "$(curl -s -o /dev/null -w '%{htt
 check "a check with a bad address is a 400" 400 \
   "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Real-IP: 999.1.1.1' "http://127.0.0.1:$API_PORT/v1/check")"
 
+# --- the answer itself: a head without a body -----------------------------------
+# nginx's auth subrequest reads only the head; a body would cost it its
+# connection to the agent. What a body said is in the headers.
+ask() { # ask OUT: one check of 198.18.62.9, head into OUT.h, body into OUT.b
+  curl -s -D "$1.h" -o "$1.b" -H 'X-Real-IP: 198.18.62.9' "http://127.0.0.1:$API_PORT/v1/check"
+}
+ask "$WORK/one"
+ask "$WORK/two"
+check "allowed: 204" 204 "$(awk 'NR == 1 { print $2 }' "$WORK/one.h")"
+check "allowed: no body" 0 "$(wc -c < "$WORK/one.b")"
+check "allowed: no Content-Length on a 204" "" "$(header "$WORK/one.h" 1 Content-Length)"
+check "allowed: the key in X-Tollgate-Key" one-shot "$(header "$WORK/one.h" 1 X-Tollgate-Key)"
+check "denied: the deny status" 403 "$(awk 'NR == 1 { print $2 }' "$WORK/two.h")"
+check "denied: Content-Length 0" 0 "$(header "$WORK/two.h" 1 Content-Length)"
+check "denied: no body" 0 "$(wc -c < "$WORK/two.b")"
+check "denied: the key in X-Tollgate-Key" one-shot "$(header "$WORK/two.h" 1 X-Tollgate-Key)"
+check "denied: Retry-After" 1 "$(header "$WORK/two.h" 1 Retry-After)"
+check "a client without a quota: 204" 204 \
+  "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Real-IP: 198.18.99.9' "http://127.0.0.1:$API_PORT/v1/check")"
+
+# --- nginx kept its connections to the agent ------------------------------------
+checks=$(api /metrics | awk -v i="$E2E_TAG" '$1 == "tollgate_checks_total{instance=\"" i "\",result=\"allowed\"}" || $1 == "tollgate_checks_total{instance=\"" i "\",result=\"denied\"}" { n += $2 } END { print n + 0 }')
+conns=$(check_metric api_connections_accepted_total)
+[ "$checks" -ge 16 ] && [ "${conns:-99}" -le 2 ] &&
+  ok "nginx's checks came over kept-alive connections ($checks checks, $conns connections)" ||
+  fail "nginx's checks came over $conns connections for $checks checks"
+
 stop_agent TERM
 check "agent exits 0" 0 "$AGENT_RC"
+[ -e "$SOCK" ] && fail "the check socket is left after the agent stopped" || ok "the check socket is removed on exit"
 # With the agent gone, nginx fails closed (500), never open.
 check "agent down: nginx fails closed" 500 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PORT/x")"

@@ -45,16 +45,21 @@ for r in 1 2 3; do
     "none	50.0	3.0	600	600	70000	70000	12000" \
     "limit_req	40.0	3.0	600	600	1400	90000	15000" \
     "drop	$((10 + r)).0	2.0	600	600	1450	1450	230" \
-    "gateway	60.0	4.0	590	600	1300	20000	3000" >> "$T/flood.tsv"
+    "gateway	60.0	4.0	590	600	1300	20000	3000" \
+    "gateway_delay	14.0	2.5	600	600	1300	5000	800" >> "$T/flood.tsv"
 done
 python3 "$SRC/bench/flood_report.py" "$T/flood.tsv" "$T/flood.md" "$T/flood.json" \
-  --seconds 6 --rate 100 --quota 200 --rounds 3 --abuse "wrk -c64" --dropped 9 --checks-denied 9
+  --seconds 6 --rate 100 --quota 200 --rounds 3 --abuse "wrk -c64" --dropped 9 --checks-denied 9 \
+  --deny-delay-ms 100
 has "$T/flood.md" "<!-- flood:end -->" "flood: end marker"
 # drop: p99 median of 11, 12, 13 = 12 → 1.2× the baseline's 10
 has "$T/flood.md" "| flood, tollgate: kernel drop (enforce, action drop) | 12.00 | **1.20** |" "flood: p99 median and ratio"
 has "$T/flood.md" "kernel drop (enforce, action drop): p99 1.20× the baseline, below limit_req's (12.00 ms against 40.00 ms): **met**" \
   "flood: the kernel drop meets the target"
-has "$T/flood.md" "p99 6.00× the baseline, not below limit_req's" "flood: the hook misses it"
+has "$T/flood.md" "p99 6.00× the baseline (60.00 ms), 30 legitimate requests not answered 2xx over the rounds: **missed**" \
+  "flood: the hook misses it"
+has "$T/flood.md" "429 held 100 ms (api.check_deny_delay_ms): p99 1.40× the baseline (14.00 ms), every legitimate request answered: **met**" \
+  "flood: the hook with held denials meets it"
 # R·t + burst = 200·6 + 200 = 1400
 has "$T/flood.md" "| 90000 | 1400 | 1.00 |" "flood: the abuser's requests through against R·t + burst"
 

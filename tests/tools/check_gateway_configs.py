@@ -6,14 +6,17 @@ agent and the gateways expect.
 
 - nginx (gateway-hooks/nginx/): every rate-limit header copied with
   auth_request_set and sent with `add_header ... always`, the check location
-  per the /v1/check contract; `nginx -t` on the example server; then nginx
-  itself against a stub agent and a stub backend: allowed, denied (429 with
-  every header), a 403 not from the agent, an agent that is down.
+  per the /v1/check contract, the upstream (the agent's check socket, kept
+  alive); `nginx -t` on the example server; then nginx itself against a stub
+  agent and a stub backend: allowed, denied (429 with every header), checks
+  on one kept-alive connection, a 403 not from the agent, an agent that is
+  down.
 - Envoy, Traefik, APISIX: the YAML's structure (filter names and @types,
-  the agent at 127.0.0.1:9470 and /v1/check, the headers sent and the
-  response headers let through, the failure mode). Traefik: a model of its
-  header handling, step by step from its source, run over the shipped file
-  with a client that names a victim in X-Real-Ip and X-Forwarded-For.
+  the agent's check listener and /v1/check, connections kept alive below
+  the agent's idle limit, the headers sent and the response headers let
+  through, the failure mode). Traefik: a model of its header handling, step
+  by step from its source, run over the shipped file with a client that
+  names a victim in X-Real-Ip and X-Forwarded-For.
 - packaging/systemd/tollgate.service: the directives, and
   `systemd-analyze verify` when it is installed.
 - packaging/grafana/tollgate-dashboard.json: the structure, and every metric
@@ -47,6 +50,9 @@ except ImportError:
 
 AGENT = "127.0.0.1:9470"
 CHECK = "/v1/check"
+CHECK_SOCKET = "unix:/run/tollgate/check.sock"  # the snippet's upstream server
+UPSTREAM = "tollgate_check"
+CHECK_TCP = "127.0.0.1:9471"  # api.check_listen for gateways that speak HTTP over TCP only
 # The rate-limit headers of the /v1/check contract (Retry-After apart).
 RATELIMIT = ["RateLimit-Policy", "RateLimit", "X-RateLimit-Limit", "X-RateLimit-Remaining",
              "X-RateLimit-Reset", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
@@ -130,7 +136,8 @@ def check_nginx_static(src):
     check(("error_page", ["403", "=", "@tollgate_429"]) in top_d, "nginx: error_page 403 = @tollgate_429")
 
     loc_d = directives(loc)
-    want = [("internal", []), ("proxy_pass", ["http://%s%s" % (AGENT, CHECK)]),
+    want = [("internal", []), ("proxy_pass", ["http://%s%s" % (UPSTREAM, CHECK)]),
+            ("proxy_http_version", ["1.1"]), ("proxy_set_header", ["Connection", '""']),
             ("proxy_pass_request_body", ["off"]), ("proxy_set_header", ["Content-Length", '""']),
             ("proxy_set_header", ["X-Real-IP", "$remote_addr"]),
             ("proxy_set_header", ["X-Real-Port", "$remote_port"]),
@@ -158,21 +165,42 @@ def check_nginx_static(src):
               "nginx: %s reaches the 429 (add_header ... always)" % name)
     check(re.search(r"\breturn\s+429\b", named) is not None, "nginx: @tollgate_429 returns 429")
 
+    # The upstream: the agent's check socket, connections kept between checks
+    up = open(os.path.join(src, "gateway-hooks/nginx/tollgate-upstream.conf")).read()
+    ub = block(re.sub(r"#[^\n]*", "", up), "upstream " + UPSTREAM)
+    if not check(ub is not None, "nginx: tollgate-upstream.conf has upstream " + UPSTREAM):
+        return
+    ud = directives(ub)
+    check(("server", [CHECK_SOCKET]) in ud, "nginx: the upstream is the agent's check socket " + CHECK_SOCKET,
+          str(ud))
+    ka = [a for n, a in ud if n == "keepalive"]
+    check(len(ka) == 1 and ka[0][0].isdigit() and int(ka[0][0]) > 0, "nginx: the upstream keeps connections alive",
+          str(ka))
+    kt = [a for n, a in ud if n == "keepalive_timeout"]
+    check(len(kt) == 1 and kt[0][0].endswith("s") and int(kt[0][0][:-1]) < 10,
+          "nginx: nginx closes idle connections before the agent does (keepalive_timeout < 10s)", str(kt))
+    ex = open(os.path.join(src, "gateway-hooks/nginx/example-server.conf")).read()
+    check(("include", ["tollgate/tollgate-upstream.conf"]) in directives(ex),
+          "nginx: the example server includes tollgate-upstream.conf")
+
 
 def nginx_prefix(src, tmp, agent_port=None, listen=None, extra_server=""):
-    """A temporary nginx prefix with tollgate.conf (pointed at agent_port)
-    and either the example server or a test server."""
+    """A temporary nginx prefix with tollgate.conf and tollgate-upstream.conf
+    (its server the stub agent on agent_port) and either the example server
+    or a test server."""
     conf = os.path.join(tmp, "conf")
     os.makedirs(os.path.join(conf, "tollgate"), exist_ok=True)
-    snippet = open(os.path.join(src, "gateway-hooks/nginx/tollgate.conf")).read()
+    shutil.copy(os.path.join(src, "gateway-hooks/nginx/tollgate.conf"), os.path.join(conf, "tollgate"))
+    up = open(os.path.join(src, "gateway-hooks/nginx/tollgate-upstream.conf")).read()
     if agent_port:
-        snippet = snippet.replace(AGENT, "127.0.0.1:%d" % agent_port)
-    open(os.path.join(conf, "tollgate/tollgate.conf"), "w").write(snippet)
+        up = up.replace("server %s;" % CHECK_SOCKET, "server 127.0.0.1:%d;" % agent_port)
+    open(os.path.join(conf, "tollgate/tollgate-upstream.conf"), "w").write(up)
     if listen is None:
         shutil.copy(os.path.join(src, "gateway-hooks/nginx/example-server.conf"), conf)
         server = "include example-server.conf;"
     else:
-        server = "server { listen 127.0.0.1:%d; include tollgate/tollgate.conf; %s }" % (listen, extra_server)
+        server = ("include tollgate/tollgate-upstream.conf; "
+                  "server { listen 127.0.0.1:%d; include tollgate/tollgate.conf; %s }" % (listen, extra_server))
     t = tmp
     open(os.path.join(conf, "nginx.conf"), "w").write(f"""
 worker_processes 1;
@@ -205,17 +233,26 @@ class Stub(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        self.server.conns.add(self.connection)
+
+    def finish(self):
+        super().finish()
+        self.server.conns.discard(self.connection)
+
     def answer(self):
         srv = self.server
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
-        srv.seen.append({"method": self.command, "path": self.path,
+        srv.seen.append({"method": self.command, "path": self.path, "peer": self.client_address,
                          "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
         status, headers, out = srv.respond(self)
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(out)))
+        if status != 204:
+            self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
 
@@ -230,17 +267,20 @@ LIMITS = {"RateLimit-Policy": '"team";q=5;w=1', "RateLimit": '"team";r=0;t=2',
 
 
 def agent_respond(h):
+    """The /v1/check contract: no body; 204, or the deny status."""
     key = h.headers.get("X-API-Key", "")
     if key == "deny":
-        return 403, dict(LIMITS, **{"Retry-After": "2"}), b'{"allowed":false,"key":"team","retry_after":2}'
-    allowed = dict(LIMITS, **{"X-RateLimit-Remaining": "4", "x-ratelimit-remaining-requests": "4"})
-    return 200, allowed, b'{"allowed":true,"key":"team"}'
+        return 403, dict(LIMITS, **{"Retry-After": "2", "X-Tollgate-Key": "team"}), b""
+    allowed = dict(LIMITS, **{"X-RateLimit-Remaining": "4", "x-ratelimit-remaining-requests": "4",
+                              "X-Tollgate-Key": "team"})
+    return 204, allowed, b""
 
 
 def serve(respond):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
     srv.daemon_threads = True
     srv.seen = []
+    srv.conns = set()  # open connections: a stopped agent closes them too
     srv.respond = respond
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
@@ -319,6 +359,17 @@ def check_nginx_live(src, nginx):
             fail("nginx: the 429 body is JSON: %r" % body[:200])
         check(len(backend.seen) == n_backend, "nginx: a denied request never reaches the backend")
 
+        # Answers without a body keep nginx's connection to the agent: the
+        # next checks, allowed or denied, arrive on the same one.
+        first = len(agent.seen)
+        for key in ("team-key", "deny", "team-key", "team-key"):
+            hdrs["X-API-Key"] = key
+            request(port, "/v1/models", hdrs)
+        peers = {str(x["peer"]) for x in agent.seen[first:]}
+        check(len(agent.seen) == first + 4 and len(peers) == 1,
+              "nginx: checks reuse one kept-alive connection to the agent",
+              "%d checks on %d connections" % (len(agent.seen) - first, len(peers)))
+
         hdrs["X-API-Key"] = "team-key"
         st, h, _ = request(port, "/forbidden", hdrs)
         check(st == 403 and h.get("Retry-After") is None, "nginx: a 403 not from the agent stays a 403",
@@ -326,6 +377,8 @@ def check_nginx_live(src, nginx):
 
         agent.shutdown()
         agent.server_close()
+        for conn in list(agent.conns):
+            conn.shutdown(socket.SHUT_RDWR)
         agent = None
         st, _, _ = request(port, "/v1/chat/completions", hdrs, b"{}")
         check(st == 500, "nginx: with the agent down the request is refused (fail closed)", str(st))
@@ -373,10 +426,16 @@ def check_envoy(src):
     su = hs["server_uri"]
     c = clusters.get(su.get("cluster"), {})
     addr = c.get("load_assignment", {}).get("endpoints", [{}])[0].get("lb_endpoints", [{}])[0] \
-        .get("endpoint", {}).get("address", {}).get("socket_address", {})
-    check(AGENT in su.get("uri", "") and "timeout" in su and
-          (addr.get("address"), addr.get("port_value")) == ("127.0.0.1", 9470),
-          "envoy: the check goes to the tollgate cluster at " + AGENT, str(su))
+        .get("endpoint", {}).get("address", {})
+    check(su.get("uri", "").startswith("http://") and "timeout" in su and
+          "unix:" + addr.get("pipe", {}).get("path", "") == CHECK_SOCKET,
+          "envoy: the check goes to the tollgate cluster at the check socket " + CHECK_SOCKET, str(addr))
+    po = c.get("typed_extension_protocol_options", {}).get(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions", {})
+    idle = po.get("common_http_protocol_options", {}).get("idle_timeout", "")
+    check(po.get("@type", "").endswith("upstreams.http.v3.HttpProtocolOptions") and idle.endswith("s") and
+          0 < float(idle[:-1] or 0) < 10 and "http_protocol_options" in po.get("explicit_http_config", {}),
+          "envoy: pooled connections to the agent idle out before its 10 s (HTTP/1.1)", str(po))
     check(hs.get("path_prefix") == CHECK, "envoy: path_prefix " + CHECK)
     req = hs.get("authorization_request", {})
     both = "allowed_headers" in ea and "allowed_headers" in req
@@ -418,7 +477,8 @@ def check_traefik(src):
     if not check(len(mws) == 1, "traefik: one forwardAuth middleware"):
         return
     name, fa = next(iter(mws.items()))
-    check(fa.get("address") == "http://%s%s" % (AGENT, CHECK), "traefik: address " + fa.get("address", ""))
+    check(fa.get("address") == "http://%s%s" % (CHECK_TCP, CHECK),
+          "traefik: address, the TCP check listener: " + fa.get("address", ""))
     check(fa.get("trustForwardHeader") is True, "traefik: trustForwardHeader")
     check(lower(RATELIMIT) <= lower(fa.get("authResponseHeaders", [])),
           "traefik: authResponseHeaders carry the rate-limit headers")
@@ -511,7 +571,10 @@ def check_apisix(src):
         return
     r = routes[0]
     fa = r["plugins"]["forward-auth"]
-    check(fa.get("uri") == "http://%s%s" % (AGENT, CHECK), "apisix: uri " + fa.get("uri", ""))
+    check(fa.get("uri") == "http://%s%s" % (CHECK_TCP, CHECK), "apisix: uri, the TCP check listener: " + fa.get("uri", ""))
+    check(fa.get("keepalive") is True and fa.get("keepalive_pool", 5) >= 32 and
+          1000 <= fa.get("keepalive_timeout", 60000) < 10000,
+          "apisix: a pool of kept-alive connections that idle out before the agent's 10 s", str(fa))
     check(fa.get("allow_degradation") is False, "apisix: allow_degradation is set, to false")
     extra = fa.get("extra_headers", {})
     want = {"X-Real-IP": "$remote_addr", "X-Real-Port": "$remote_port",
@@ -722,6 +785,11 @@ def check_compose(src):
     check("include /etc/nginx/tollgate/tollgate.conf;" in ngx and any(
         v.endswith(":/etc/nginx/tollgate/tollgate.conf:ro") and "gateway-hooks/nginx/tollgate.conf" in v
         for v in s.get("gateway", {}).get("volumes", [])), "compose: the gateway includes the nginx snippet")
+    cup = block(re.sub(r"#[^\n]*", "", ngx), "upstream " + UPSTREAM)
+    ck = c.get("api", {}).get("check_listen") or c.get("api", {}).get("listen", AGENT)
+    check(cup is not None and ("server", [ck]) in directives(cup) and
+          any(n == "keepalive" for n, _ in directives(cup)),
+          "compose: the snippet's upstream is the agent's check listener, kept alive", str(cup))
 
     df = open(os.path.join(src, "Dockerfile")).read()
     first_from = df.index("\nFROM ")

@@ -4,14 +4,19 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,12 +62,43 @@ static void h_limited(void *ctx, const struct tg_api_req *req, struct tg_api_res
 	tg_buf_printf(&resp->body, "slow down\n");
 }
 
+/* /v1/check's answers: a header, no body. */
+static void h_nobody(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	resp->status = 204;
+	tg_api_resp_header(resp, "X-Tollgate-Key", "team");
+}
+
+static void h_denied_empty(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	resp->status = 403;
+	snprintf(resp->retry_after, sizeof(resp->retry_after), "3");
+}
+
+/* A denial held for a while, as /v1/check's with api.check_deny_delay_ms. */
+static void h_held(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	resp->status = 429;
+	resp->delay_ms = 300;
+}
+
 static void h_big(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
 	int i;
 
 	for (i = 0; i < 10000; i++)
 		tg_buf_printf(&resp->body, "%09d\n", i);
+}
+
+/* 8 MiB: more than a socket holds, so its write stays pending */
+static void h_huge(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	static char chunk[4096];
+
+	memset(chunk, 'x', sizeof(chunk));
+	for (int i = 0; i < 2048; i++)
+		tg_buf_append(&resp->body, chunk, sizeof(chunk));
+	tg_buf_append(&resp->body, "END\n", 4);
 }
 
 static void h_quit(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
@@ -105,6 +141,10 @@ static const struct tg_api_route routes[] = {
 	{ "POST", "/submit", h_hello, 0 },
 	{ "GET", "/limited", h_limited, 0 },
 	{ "GET", "/big", h_big, 0 },
+	{ "*", "/nobody", h_nobody, 0 },
+	{ "GET", "/denied", h_denied_empty, 0 },
+	{ "GET", "/held", h_held, 0 },
+	{ "GET", "/huge", h_huge, 0 },
 	{ "GET", "/quit", h_quit, 0 },
 	{ "GET", "/headers", h_headers, 0 },
 	{ "GET", "/check/", h_headers, TG_API_NO_BEARER },
@@ -123,19 +163,34 @@ static void on_stop_async(uv_async_t *a)
 	uv_close((uv_handle_t *)a, NULL);
 }
 
-static void srv_start_full(unsigned int idle_ms, const char *token)
+/* o: NULL for tg_api_start's defaults on 127.0.0.1:0 */
+static void srv_start_opts(const struct tg_api_opts *o, unsigned int idle_ms,
+			   unsigned int head_ms, const char *token)
 {
 	cr_assert(eq(int, uv_loop_init(&S.loop), 0));
-	cr_assert(eq(int, tg_api_start(&S.loop, "127.0.0.1:0", routes,
-				       sizeof(routes) / sizeof(routes[0]), NULL, &S.api), 0));
+	if (o)
+		cr_assert(eq(int, tg_api_start_opts(&S.loop, o, routes,
+						    sizeof(routes) / sizeof(routes[0]), NULL,
+						    &S.api), 0));
+	else
+		cr_assert(eq(int, tg_api_start(&S.loop, "127.0.0.1:0", routes,
+					       sizeof(routes) / sizeof(routes[0]), NULL, &S.api), 0));
 	cr_assert(eq(int, tg_api_set_token(S.api, token), 0));
 	if (idle_ms)
 		tg_api_set_idle_ms(S.api, idle_ms);
+	if (head_ms)
+		tg_api_set_head_ms(S.api, head_ms);
 	S.port = tg_api_port(S.api);
-	cr_assert(gt(int, S.port, 0));
+	if (!o)
+		cr_assert(gt(int, S.port, 0));
 	cr_assert(eq(int, uv_async_init(&S.loop, &S.stop_async, on_stop_async), 0));
 	S.run_rc = -1;
 	cr_assert(eq(int, pthread_create(&S.thread, NULL, loop_main, NULL), 0));
+}
+
+static void srv_start_full(unsigned int idle_ms, const char *token)
+{
+	srv_start_opts(NULL, idle_ms, 0, token);
 }
 
 static void srv_start_idle(unsigned int idle_ms)
@@ -193,26 +248,44 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static struct cli *cli_open(void)
+static int cli_rcvbuf; /* SO_RCVBUF of the next cli_open, 0 for the default */
+
+/* unix_path: NULL for TCP to S.port */
+static struct cli *cli_open_at(const char *unix_path)
 {
 	struct timeval tv = { .tv_sec = 3 };
 	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_un su = { .sun_family = AF_UNIX };
 	struct cli *c = calloc(1, sizeof(*c));
 	int one = 1;
 
 	cr_assert(c != NULL);
 	c->buf = malloc(CLI_BUF);
 	cr_assert(c->buf != NULL);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	c->fd = socket(unix_path ? AF_UNIX : AF_INET, SOCK_STREAM, 0);
 	cr_assert(ge(int, c->fd, 0));
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (unix_path) {
+		snprintf(su.sun_path, sizeof(su.sun_path), "%s", unix_path);
+		cr_assert(eq(int, connect(c->fd, (struct sockaddr *)&su, sizeof(su)), 0),
+			  "connect: %s", strerror(errno));
+		return c;
+	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (cli_rcvbuf) /* before connect: the window it advertises */
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &cli_rcvbuf, sizeof(cli_rcvbuf));
+	cli_rcvbuf = 0;
 	sa.sin_port = htons((uint16_t)S.port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cr_assert(eq(int, connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0),
 		  "connect: %s", strerror(errno));
 	return c;
+}
+
+static struct cli *cli_open(void)
+{
+	return cli_open_at(NULL);
 }
 
 static void cli_close(struct cli *c)
@@ -290,7 +363,12 @@ static int cli_read(struct cli *c, bool head, struct resp *r)
 	r->head[hl] = '\0';
 	if (sscanf(r->head, "HTTP/1.1 %d ", &r->status) != 1)
 		return -1;
-	cr_assert(hdr_get(r, "Content-Length", cl, sizeof(cl)) != NULL, "no Content-Length");
+	if (r->status == 204) { /* no body, and none announced */
+		cr_assert(hdr_get(r, "Content-Length", cl, sizeof(cl)) == NULL);
+		snprintf(cl, sizeof(cl), "0");
+	} else {
+		cr_assert(hdr_get(r, "Content-Length", cl, sizeof(cl)) != NULL, "no Content-Length");
+	}
 	r->body_len = head ? 0 : strtoul(cl, NULL, 10);
 	cr_assert(lt(sz, r->body_len, sizeof(r->body)));
 	while (c->len < hl + r->body_len)
@@ -670,6 +748,37 @@ Test(api, retry_after_and_content_type)
 	srv_stop();
 }
 
+/* The answers a gateway's auth subrequest gets: it reads the head only,
+ * so the connection stays usable only when no body follows. */
+Test(api, answers_without_a_body)
+{
+	char v[64];
+	struct cli *c;
+
+	srv_start();
+	c = cli_open();
+	request(c, "GET", "/nobody");
+	cr_assert(eq(int, strncmp(R.head, "HTTP/1.1 204 No Content\r\n", 25), 0), "%s", R.head);
+	cr_assert(eq(ptr, (void *)hdr_get(&R, "Content-Type", v, sizeof(v)), NULL));
+	cr_assert(eq(str, (char *)hdr_get(&R, "X-Tollgate-Key", v, sizeof(v)), "team"));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Connection", v, sizeof(v)), "keep-alive"));
+	request(c, "HEAD", "/nobody");
+	cr_assert(eq(int, R.status, 204));
+	cli_send(c, "POST /nobody HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 204));
+	request(c, "GET", "/denied");
+	cr_assert(eq(int, R.status, 403));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Content-Length", v, sizeof(v)), "0"));
+	cr_assert(eq(ptr, (void *)hdr_get(&R, "Content-Type", v, sizeof(v)), NULL));
+	cr_assert(eq(str, (char *)hdr_get(&R, "Retry-After", v, sizeof(v)), "3"));
+	/* nothing was sent after those heads: the next answer is intact */
+	request(c, "GET", "/hello");
+	cr_assert(eq(str, R.body, "{\"hello\":\"world\"}"));
+	cli_close(c);
+	srv_stop();
+}
+
 Test(api, big_body_twice)
 {
 	struct cli *c;
@@ -682,6 +791,57 @@ Test(api, big_body_twice)
 		cr_assert(eq(sz, R.body_len, 100000));
 		cr_assert(eq(int, memcmp(R.body + 99990, "000009999\n", 10), 0));
 	}
+	cli_close(c);
+	srv_stop();
+}
+
+/* A slow reader of a big answer sends its next request, then stops
+ * sending, while the answer is still on its way: both answers arrive
+ * whole and in order, then the connection closes. */
+Test(api, request_and_half_close_during_an_answer)
+{
+	struct cli *c;
+
+	srv_start();
+	cli_rcvbuf = 4096;
+	c = cli_open();
+	cli_send(c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100000); /* the answer fills the socket: its write is pending */
+	cli_send(c, "GET /echo?q=next HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(50000);
+	shutdown(c->fd, SHUT_WR);
+	usleep(50000);
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(sz, R.body_len, 100000));
+	cr_assert(eq(int, memcmp(R.body + 99990, "000009999\n", 10), 0));
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(not(eq(ptr, strstr(R.body, "\"q\":\"next\""), NULL)), "%s", R.body);
+	cr_assert(cli_eof(c));
+	cli_close(c);
+	srv_stop();
+}
+
+Test(api, half_close_during_a_big_answer)
+{
+	char buf[65536], tail[4];
+	size_t total = 0;
+	struct cli *c;
+	ssize_t r;
+
+	srv_start();
+	cli_rcvbuf = 4096;
+	c = cli_open();
+	cli_send(c, "GET /huge HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100000);
+	shutdown(c->fd, SHUT_WR); /* seen while the answer is still written */
+	usleep(50000);
+	while ((r = recv(c->fd, buf, sizeof(buf), 0)) > 0) {
+		total += (size_t)r;
+		memcpy(tail, buf + r - (r < 4 ? r : 4), r < 4 ? (size_t)r : 4);
+	}
+	cr_assert(eq(int, (int)r, 0), "closed cleanly after the answer");
+	cr_assert(gt(sz, total, (size_t)8 * 1024 * 1024), "the whole answer: %zu bytes", total);
+	cr_assert(eq(int, memcmp(tail, "END\n", 4), 0));
 	cli_close(c);
 	srv_stop();
 }
@@ -701,24 +861,139 @@ Test(api, half_close_still_answered)
 	srv_stop();
 }
 
+static void get_hello(struct cli *c)
+{
+	request(c, "GET", "/hello");
+	cr_assert(eq(int, R.status, 200));
+}
+
+static struct tg_api_stats stats_now(void)
+{
+	struct tg_api_stats st;
+
+	/* the loop thread writes them; a test reads after it went quiet */
+	usleep(50000);
+	tg_api_get_stats(S.api, &st);
+	return st;
+}
+
+/* Full: a newcomer is served, and the connection idle the longest makes
+ * room; the others are untouched. */
+Test(api, full_server_displaces_the_oldest_idle)
+{
+	struct tg_api_opts o = { .listen = "127.0.0.1:0", .max_conns = 4, .sock_uid = -1,
+				 .sock_gid = -1 };
+	struct tg_api_stats st;
+	struct cli *cs[5];
+	int i;
+
+	srv_start_opts(&o, 0, 0, NULL);
+	for (i = 0; i < 4; i++) {
+		cs[i] = cli_open();
+		get_hello(cs[i]);
+		usleep(20000); /* distinct idle ages: cs[0] the oldest */
+	}
+	get_hello(cs[0]); /* ... no longer: cs[1] is now */
+	cs[4] = cli_open();
+	get_hello(cs[4]);
+	cr_assert(cli_eof(cs[1]), "the longest idle made room");
+	get_hello(cs[0]);
+	get_hello(cs[2]);
+	get_hello(cs[3]);
+	st = stats_now();
+	cr_assert(eq(u64, st.open, 4));
+	cr_assert(eq(u64, st.max, 4));
+	cr_assert(eq(u64, st.accepted, 5));
+	cr_assert(eq(u64, st.evicted, 1));
+	cr_assert(eq(u64, st.refused, 0));
+	for (i = 0; i < 5; i++)
+		cli_close(cs[i]);
+	srv_stop();
+}
+
+/* Connections that hold without asking (the first request's head not
+ * there yet) make room before a request that is arriving. */
+Test(api, silent_connections_make_room_first)
+{
+	struct tg_api_opts o = { .listen = "127.0.0.1:0", .max_conns = 3, .sock_uid = -1,
+				 .sock_gid = -1 };
+	struct cli *slow, *a, *b, *c;
+
+	srv_start_opts(&o, 0, 0, NULL);
+	slow = cli_open();
+	cli_send(slow, "GET /hello HTTP/1.1\r\nHo"); /* arriving, the oldest */
+	usleep(20000);
+	a = cli_open();
+	usleep(20000);
+	b = cli_open();
+	usleep(20000);
+	c = cli_open(); /* a and b are silent: a goes */
+	get_hello(c);
+	cr_assert(cli_eof(a));
+	cli_send(slow, "st: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(slow, false, &R), 0));
+	cr_assert(eq(int, R.status, 200), "the arriving request was kept");
+	get_hello(b);
+	cli_close(slow);
+	cli_close(a);
+	cli_close(b);
+	cli_close(c);
+	srv_stop();
+}
+
+/* One peer (every loopback address is one) holds at most max_per_peer:
+ * beyond it, it displaces only its own. */
+Test(api, per_peer_cap)
+{
+	struct tg_api_opts o = { .listen = "127.0.0.1:0", .max_conns = 16, .max_per_peer = 2,
+				 .sock_uid = -1, .sock_gid = -1 };
+	struct tg_api_stats st;
+	struct cli *a, *b, *c;
+
+	srv_start_opts(&o, 0, 0, NULL);
+	a = cli_open();
+	get_hello(a);
+	usleep(20000);
+	b = cli_open();
+	get_hello(b);
+	c = cli_open();
+	get_hello(c);
+	cr_assert(cli_eof(a));
+	get_hello(b);
+	st = stats_now();
+	cr_assert(eq(u64, st.open, 2));
+	cr_assert(eq(u64, st.evicted, 1));
+	cli_close(a);
+	cli_close(b);
+	cli_close(c);
+	srv_stop();
+}
+
+/* The default listener: TG_API_MAX_CONNS, TG_API_MAX_PER_PEER from one
+ * peer; after a crowd leaves, it serves again. */
 Test(api, max_conns)
 {
 	enum { N = TG_API_MAX_CONNS + 5 };
+	struct tg_api_stats st;
 	struct cli *cs[N];
-	int i, ok = 0, refused = 0, tries;
+	int i, ok = 0, closed = 0, tries;
 
 	srv_start();
 	for (i = 0; i < N; i++)
 		cs[i] = cli_open();
+	/* silent newcomers displaced each other: the latest are served */
 	for (i = 0; i < N; i++) {
 		if (cli_send_n(cs[i], "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", 32) == 0 &&
 		    cli_read(cs[i], false, &R) == 0 && R.status == 200)
 			ok++;
 		else
-			refused++;
+			closed++;
 	}
-	cr_assert(eq(int, ok, TG_API_MAX_CONNS));
-	cr_assert(eq(int, refused, 5));
+	cr_assert(eq(int, ok, TG_API_MAX_PER_PEER));
+	cr_assert(eq(int, closed, N - TG_API_MAX_PER_PEER));
+	st = stats_now();
+	cr_assert(eq(u64, st.evicted, N - TG_API_MAX_PER_PEER));
+	cr_assert(eq(u64, st.refused, 0));
 	for (i = 0; i < N; i++)
 		cli_close(cs[i]);
 	/* the server notices the closes asynchronously */
@@ -734,6 +1009,269 @@ Test(api, max_conns)
 	}
 	cr_assert(lt(int, tries, 50), "server did not recover after the connections closed");
 	srv_stop();
+}
+
+/* A request's head has head_ms from its first byte (the first request:
+ * from the connection); an idle keep-alive connection has idle_ms. */
+Test(api, head_deadline)
+{
+	struct tg_api_stats st;
+	struct cli *silent, *slow, *kept;
+	long t0, dt;
+
+	srv_start_opts(NULL, 3000, 300, NULL);
+	t0 = now_ms();
+	silent = cli_open();
+	slow = cli_open();
+	kept = cli_open();
+	get_hello(kept);
+	cli_send(slow, "GET /hello HTTP/1.1\r\n");
+	usleep(150000);
+	cli_send(slow, "X-Slow: 1\r\n"); /* bytes do not extend it */
+	cr_assert(cli_eof(silent));
+	cr_assert(cli_eof(slow));
+	dt = now_ms() - t0;
+	cr_assert(lt(long, dt, 1500), "closed after %ld ms", dt);
+	/* idle past head_ms: still open, and the next head gets its own time */
+	usleep(200000);
+	cli_send(kept, "GET /hello HTTP/1.1\r\n");
+	usleep(200000);
+	cli_send(kept, "Host: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(kept, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	/* a head that takes too long on a kept connection */
+	t0 = now_ms();
+	cli_send(kept, "GET /hello HTTP/1.1\r\n");
+	cr_assert(cli_eof(kept));
+	dt = now_ms() - t0;
+	cr_assert(lt(long, dt, 1500), "closed after %ld ms", dt);
+	st = stats_now();
+	cr_assert(eq(u64, st.timed_out, 3));
+	cli_close(silent);
+	cli_close(slow);
+	cli_close(kept);
+	srv_stop();
+}
+
+/* A body has what is left of idle_ms after its head. */
+Test(api, body_within_the_request_bound)
+{
+	struct cli *c;
+
+	srv_start_opts(NULL, 600, 200, NULL);
+	c = cli_open();
+	cli_send(c, "POST /submit HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+	usleep(300000); /* past head_ms, within idle_ms */
+	cli_send(c, "cd");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 200));
+	cli_send(c, "POST /submit HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab");
+	cr_assert(cli_eof(c), "a body that never ends is cut off");
+	cli_close(c);
+	srv_stop();
+}
+
+/* A held answer comes after its delay, in order with what follows it on
+ * the connection; held connections are never displaced, and take at most
+ * half of the slots: beyond, answers go at once. */
+Test(api, held_answers)
+{
+	struct tg_api_opts o = { .listen = "127.0.0.1:0", .max_conns = 4, .sock_uid = -1,
+				 .sock_gid = -1 };
+	struct tg_api_stats st;
+	struct cli *a, *b, *c, *d, *e;
+	long t0, dt;
+
+	srv_start_opts(&o, 0, 0, NULL);
+	a = cli_open();
+	t0 = now_ms();
+	cli_send(a, "GET /held HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(a, false, &R), 0));
+	dt = now_ms() - t0;
+	cr_assert(eq(int, R.status, 429));
+	/* 300 ms, spread over 150..450 */
+	cr_assert(ge(long, dt, 140), "answered after %ld ms", dt);
+	cr_assert(lt(long, dt, 1500), "answered after %ld ms", dt);
+	cr_assert(eq(int, cli_read(a, false, &R), 0));
+	cr_assert(eq(int, R.status, 200), "the pipelined request after it");
+	/* two held at once (half of 4); a third is answered at once */
+	b = cli_open();
+	c = cli_open();
+	cli_send(a, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	cli_send(b, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(50000);
+	t0 = now_ms();
+	cli_send(c, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(int, R.status, 429));
+	cr_assert(lt(long, now_ms() - t0, 120), "beyond half of the slots: at once");
+	/* full (a, b held; c idle, e new): a newcomer displaces c, the
+	 * longest idle, never a held one */
+	usleep(20000);
+	e = cli_open();
+	usleep(20000);
+	d = cli_open();
+	get_hello(d);
+	cr_assert(cli_eof(c));
+	cr_assert(eq(int, cli_read(a, false, &R), 0));
+	cr_assert(eq(int, R.status, 429));
+	cr_assert(eq(int, cli_read(b, false, &R), 0));
+	cr_assert(eq(int, R.status, 429));
+	st = stats_now();
+	cr_assert(eq(u64, st.delayed, 3));
+	cli_close(a);
+	cli_close(b);
+	cli_close(c);
+	cli_close(d);
+	cli_close(e);
+	srv_stop();
+}
+
+/* Answers held together do not come back together: the wait is spread
+ * over 0.5..1.5 times the delay. */
+Test(api, held_answers_spread)
+{
+	enum { N = 8 };
+	struct pollfd p[N];
+	struct cli *cs[N];
+	long t0, at[N] = { 0 }, first = 0, last = 0;
+	int left = N;
+
+	srv_start();
+	for (int i = 0; i < N; i++) {
+		cs[i] = cli_open();
+		p[i] = (struct pollfd){ .fd = cs[i]->fd, .events = POLLIN };
+	}
+	t0 = now_ms();
+	for (int i = 0; i < N; i++)
+		cli_send(cs[i], "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	/* when each answer arrives */
+	while (left && now_ms() - t0 < 3000) {
+		cr_assert(ge(int, poll(p, N, 100), 0));
+		for (int i = 0; i < N; i++) {
+			if (!(p[i].revents & POLLIN) || at[i])
+				continue;
+			at[i] = now_ms() - t0;
+			p[i].events = 0;
+			left--;
+		}
+	}
+	cr_assert(eq(int, left, 0));
+	for (int i = 0; i < N; i++) {
+		first = i == 0 || at[i] < first ? at[i] : first;
+		last = at[i] > last ? at[i] : last;
+		cr_assert(eq(int, cli_read(cs[i], false, &R), 0));
+		cr_assert(eq(int, R.status, 429));
+		cli_close(cs[i]);
+	}
+	cr_assert(ge(long, first, 140));
+	cr_assert(gt(long, last - first, 30), "all within %ld ms", last - first);
+	srv_stop();
+}
+
+/* Stopping with answers held: the connections close, nothing leaks. */
+Test(api, stop_with_held_answers)
+{
+	struct cli *a;
+
+	srv_start();
+	a = cli_open();
+	cli_send(a, "GET /held HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(50000);
+	srv_stop();
+	cr_assert(cli_eof(a));
+	cli_close(a);
+}
+
+/* ---- Unix sockets ------------------------------------------------------ */
+
+static char udir[64], upath[96];
+
+static void unix_paths(void)
+{
+	snprintf(udir, sizeof(udir), "/tmp/tg-api-test.XXXXXX");
+	cr_assert(mkdtemp(udir) != NULL);
+	snprintf(upath, sizeof(upath), "%s/sub/check.sock", udir);
+}
+
+static void unix_cleanup(void)
+{
+	char p[160];
+
+	unlink(upath);
+	snprintf(p, sizeof(p), "%s/sub", udir);
+	rmdir(p);
+	rmdir(udir);
+}
+
+Test(api, unix_socket)
+{
+	struct tg_api_opts o = { .sock_uid = -1, .sock_gid = (int)getgid(), .sock_mode = 0660 };
+	char listen[160];
+	struct stat st;
+	struct cli *c;
+
+	unix_paths();
+	snprintf(listen, sizeof(listen), "unix:%s", upath);
+	o.listen = listen;
+	srv_start_opts(&o, 0, 0, NULL);
+	cr_assert(eq(int, tg_api_port(S.api), 0));
+	/* the directory was made; the socket has the mode and group asked */
+	cr_assert(eq(int, lstat(upath, &st), 0));
+	cr_assert(eq(u32, st.st_mode & S_IFMT, S_IFSOCK));
+	cr_assert(eq(u32, st.st_mode & 07777, 0660));
+	cr_assert(eq(u32, st.st_gid, getgid()));
+	c = cli_open_at(upath);
+	cli_send(c, "POST /any HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+	cr_assert(eq(int, cli_read(c, false, &R), 0));
+	cr_assert(eq(str, R.body, "{\"peer\":\"unix\"}"));
+	get_hello(c);
+	cli_close(c);
+	srv_stop();
+	cr_assert(eq(int, lstat(upath, &st), -1), "the socket's file goes with the server");
+	unix_cleanup();
+}
+
+Test(api, unix_socket_stale_live_and_foreign_files)
+{
+	struct sockaddr_un su = { .sun_family = AF_UNIX };
+	struct tg_api *a = NULL, *b = NULL;
+	char listen[160];
+	uv_loop_t loop;
+	int fd;
+
+	unix_paths();
+	snprintf(listen, sizeof(listen), "unix:%s", upath);
+	cr_assert(eq(int, uv_loop_init(&loop), 0));
+	/* a stale socket file: bound, never listened on (a killed agent's) */
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s/sub", udir);
+	cr_assert(eq(int, mkdir(su.sun_path, 0755), 0));
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s", upath);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert(eq(int, bind(fd, (struct sockaddr *)&su, sizeof(su)), 0));
+	close(fd);
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &a), 0), "stale file replaced");
+	/* a live one: refused, and left in place */
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &b), -EADDRINUSE));
+	cr_assert(eq(ptr, b, NULL));
+	cr_assert(eq(int, access(upath, F_OK), 0));
+	tg_api_stop(a);
+	cr_assert(eq(int, uv_run(&loop, UV_RUN_DEFAULT), 0));
+	/* not a socket: never removed */
+	fd = open(upath, O_CREAT | O_WRONLY, 0600);
+	cr_assert(ge(int, fd, 0));
+	close(fd);
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &b), -EEXIST));
+	cr_assert(eq(int, access(upath, F_OK), 0));
+	/* relative or too long: malformed */
+	cr_assert(eq(int, tg_api_start(&loop, "unix:rel.sock", routes, 1, NULL, &b), -EINVAL));
+	cr_assert(eq(int, tg_api_start(&loop, "unix:/tmp/", routes, 1, NULL, &b), -EINVAL));
+	memset(listen + 5, 'x', 120);
+	listen[5] = '/';
+	listen[125] = '\0';
+	cr_assert(eq(int, tg_api_start(&loop, listen, routes, 1, NULL, &b), -EINVAL));
+	cr_assert(eq(int, uv_loop_close(&loop), 0));
+	unix_cleanup();
 }
 
 Test(api, idle_timeout)
@@ -1209,4 +1747,32 @@ Test(api, response_headers_any_method_and_peer)
 	cr_assert(eq(str, (char *)hdr_get(&R, "X-Echo-A", v, sizeof(v)), "-"), "nothing left over");
 	cli_close(c);
 	srv_stop();
+}
+
+/* Header lines as tg_api_resp_header writes them: "%s" and "%" PRIu64
+ * without printf, anything else through it; a value with a control
+ * character, or a line that does not fit, leaves nothing behind. */
+Test(api, response_header_lines)
+{
+	static struct tg_api_resp r;
+	char big[TG_API_EXTRA_HEADERS];
+
+	memset(&r, 0, sizeof(r));
+	cr_assert(eq(int, tg_api_resp_header(&r, "A", "%s", "text"), 0));
+	cr_assert(eq(int, tg_api_resp_header(&r, "B", "%" PRIu64, (uint64_t)0), 0));
+	cr_assert(eq(int, tg_api_resp_header(&r, "C", "%" PRIu64, UINT64_MAX), 0));
+	cr_assert(eq(int, tg_api_resp_header(&r, "D", "\"%s\";q=%d", "k", 5), 0));
+	cr_assert(eq(int, tg_api_resp_header(&r, "E", "%s", "a\nb"), -1));
+	cr_assert(eq(int, tg_api_resp_header(&r, "F", "%s", ""), 0));
+	r.extra[r.extra_len] = '\0';
+	cr_assert(eq(str, r.extra, "A: text\r\nB: 0\r\nC: 18446744073709551615\r\nD: \"k\";q=5\r\nF: \r\n"));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert(eq(int, tg_api_resp_header(&r, "G", "%s", big), -1));
+	cr_assert(eq(int, tg_api_resp_header(&r, "H", "%s%s", "x", big), -1));
+	cr_assert(eq(int, tg_api_resp_header(&r, big, "%s", "x"), -1));
+	r.extra[r.extra_len] = '\0';
+	cr_assert(eq(sz, strlen(r.extra), r.extra_len), "nothing left behind");
+	cr_assert(eq(int, tg_api_resp_header(&r, "I", "%" PRIu64, (uint64_t)42), 0));
+	cr_assert(not(eq(ptr, strstr(r.extra, "F: \r\nI: 42\r\n"), NULL)));
 }

@@ -118,3 +118,19 @@ Test(caps, dir_searchable)
 	cr_assert(not(tg_caps_dir_searchable(0750, 0, 5, 65534, groups, 2)));
 	cr_assert(tg_caps_dir_searchable(0701, 0, 5, 65534, groups, 2));
 }
+
+/* Removing a file (a socket at exit) takes write and search. */
+Test(caps, dir_writable)
+{
+	const gid_t groups[] = { 100, 65534 };
+
+	cr_assert(tg_caps_dir_writable(0700, 65534, 0, 65534, groups, 2));
+	cr_assert(tg_caps_dir_writable(0300, 65534, 0, 65534, groups, 2));
+	cr_assert(not(tg_caps_dir_writable(0500, 65534, 0, 65534, groups, 2)), "no write");
+	cr_assert(not(tg_caps_dir_writable(0600, 65534, 0, 65534, groups, 2)), "no search");
+	/* root's /run: 0755 */
+	cr_assert(not(tg_caps_dir_writable(0755, 0, 0, 65534, groups, 2)));
+	cr_assert(tg_caps_dir_writable(0770, 0, 100, 65534, groups, 2));
+	cr_assert(not(tg_caps_dir_writable(0757, 0, 100, 65534, groups, 2)), "the group's bits");
+	cr_assert(tg_caps_dir_writable(01777, 0, 0, 65534, NULL, 0), "/tmp");
+}

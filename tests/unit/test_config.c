@@ -703,3 +703,135 @@ Test(config, user_printed)
 	cJSON_Delete(j);
 	free(s);
 }
+
+#define CKL(s) API("\"check_listen\": " s)
+#define CKL_BAD "must be \"unix:/path\" or \"host:port\" with an IPv4 address, [IPv6] or " \
+		"localhost, port 1..65535"
+#define CKL_UNIX_BAD "must be \"unix:\" and an absolute path of a socket, at most 107 " \
+		     "characters, no spaces"
+#define GROUP_BAD "must be null or a group name: 1..32 characters of A-Z a-z 0-9 _ . -, " \
+		  "not all digits"
+
+/* api.check_listen: the gateway's own listener; api.check_group: who may
+ * connect to it when it is a Unix socket. */
+Test(config, check_listen)
+{
+	char json[256], path[128];
+	char *s;
+	cJSON *j, *api;
+
+	tg_config_defaults(&cfg);
+	cr_assert(eq(str, cfg.api_check_listen, ""), "none by default");
+	ok(CKL("null"));
+	cr_assert(eq(str, cfg.api_check_listen, ""));
+	ok(CKL("\"unix:/run/tollgate/check.sock\""));
+	cr_assert(eq(str, cfg.api_check_listen, "unix:/run/tollgate/check.sock"));
+	ok(CKL("\"localhost:9471\""));
+	cr_assert(eq(str, cfg.api_check_listen, "127.0.0.1:9471"));
+	ok(CKL("\"[::1]:9471\""));
+	ok("{\"api\": {\"check_listen\": \"unix:/run/tg.sock\", \"check_group\": \"root\"}}");
+	cr_assert(eq(str, cfg.api_check_group, "root"));
+	cr_assert(eq(u32, cfg.api_check_gid, 0));
+	ok("{\"api\": {\"check_listen\": \"unix:/run/tg.sock\", \"check_group\": \"nogroup\"}}");
+	cr_assert(eq(u32, cfg.api_check_gid, 65534), "Debian's nogroup");
+	/* the longest path sun_path holds: 107 bytes */
+	memset(path, 'a', 107);
+	path[0] = '/';
+	path[107] = '\0';
+	snprintf(json, sizeof(json), CKL("\"unix:%s\""), path);
+	ok(json);
+	s = tg_config_to_json(&cfg);
+	j = cJSON_Parse(s);
+	api = cJSON_GetObjectItem(j, "api");
+	snprintf(json, sizeof(json), "unix:%s", path);
+	cr_assert(eq(str, cJSON_GetObjectItem(api, "check_listen")->valuestring, json));
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(api, "check_group")));
+	cJSON_Delete(j);
+	free(s);
+	/* a non-loopback TCP listener with the token the rule asks for */
+	setenv("TG_TEST_CK_TOKEN", "s3cret-s3cret-s3cret", 1);
+	ok("{\"api\": {\"check_listen\": \"0.0.0.0:9471\", \"token_env\": \"TG_TEST_CK_TOKEN\"}}");
+	unsetenv("TG_TEST_CK_TOKEN");
+
+	path[107] = 'a';
+	path[108] = '\0';
+	snprintf(json, sizeof(json), CKL("\"unix:%s\""), path);
+	bad(json, "$.api.check_listen", CKL_UNIX_BAD);
+	{
+		static const struct bad_case c[] = {
+			{ CKL("9471"), "$.api.check_listen", "expected null, \"unix:/path\" or \"host:port\"" },
+			{ CKL("true"), "$.api.check_listen", "expected null, \"unix:/path\" or \"host:port\"" },
+			{ CKL("\"\""), "$.api.check_listen", CKL_BAD },
+			{ CKL("\"/run/check.sock\""), "$.api.check_listen", CKL_BAD },
+			{ CKL("\"127.0.0.1\""), "$.api.check_listen", CKL_BAD },
+			{ CKL("\"127.0.0.1:0\""), "$.api.check_listen", CKL_BAD },
+			{ CKL("\"example.com:9471\""), "$.api.check_listen", CKL_BAD },
+			{ CKL("\"unix:\""), "$.api.check_listen", CKL_UNIX_BAD },
+			{ CKL("\"unix:/\""), "$.api.check_listen", CKL_UNIX_BAD },
+			{ CKL("\"unix:run/check.sock\""), "$.api.check_listen", CKL_UNIX_BAD },
+			{ CKL("\"unix:/run/tollgate/\""), "$.api.check_listen", CKL_UNIX_BAD },
+			{ CKL("\"unix:/run/my check.sock\""), "$.api.check_listen", CKL_UNIX_BAD },
+			{ CKL("\"unix:/run/check\\n.sock\""), "$.api.check_listen", CKL_UNIX_BAD },
+			{ CKL("\"127.0.0.1:9470\""), "$.api.check_listen",
+			  "needs a port of its own (api.listen has port 9470)" },
+			{ CKL("\"[::1]:9470\""), "$.api.check_listen",
+			  "needs a port of its own (api.listen has port 9470)" },
+			{ CKL("\"0.0.0.0:9471\""), "$.api.check_listen", NONLOOP },
+			{ API("\"check_group\": \"root\""), "$.api.check_group",
+			  "needs a Unix socket in api.check_listen (\"unix:/path\")" },
+			{ API("\"check_listen\": \"127.0.0.1:9471\", \"check_group\": \"root\""),
+			  "$.api.check_group", "needs a Unix socket in api.check_listen (\"unix:/path\")" },
+			{ API("\"check_listen\": \"unix:/run/c.sock\", \"check_group\": \"tg-no-such-group\""),
+			  "$.api.check_group", "no such group: tg-no-such-group" },
+			{ API("\"check_listen\": \"unix:/run/c.sock\", \"check_group\": 33"),
+			  "$.api.check_group", GROUP_BAD },
+			{ API("\"check_listen\": \"unix:/run/c.sock\", \"check_group\": \"33\""),
+			  "$.api.check_group", GROUP_BAD },
+			{ API("\"check_listen\": \"unix:/run/c.sock\", \"check_group\": \"-x\""),
+			  "$.api.check_group", GROUP_BAD },
+			{ API("\"check_listen\": \"unix:/run/c.sock\", \"check_group\": \"\""),
+			  "$.api.check_group", GROUP_BAD },
+		};
+
+		BAD_ALL(c);
+	}
+}
+
+Test(config, check_listen_needs_a_restart)
+{
+	static struct tg_config a, b;
+	char buf[128];
+
+	tg_config_defaults(&a);
+	b = a;
+	strcpy(b.api_check_listen, "unix:/run/tollgate/check.sock");
+	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
+	cr_assert(eq(str, buf, "api.check_listen"));
+	strcpy(b.api_check_group, "www-data");
+	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
+	cr_assert(eq(str, buf, "api.check_listen,api.check_group"));
+}
+
+/* api.check_deny_delay_ms: how long a denial's answer is held; reloadable. */
+Test(config, check_deny_delay)
+{
+	static struct tg_config a, b;
+	char buf[64];
+
+	tg_config_defaults(&cfg);
+	cr_assert(eq(u32, cfg.check_deny_delay_ms, 0), "at once by default");
+	ok(API("\"check_deny_delay_ms\": 1000"));
+	cr_assert(eq(u32, cfg.check_deny_delay_ms, 1000));
+	ok(API("\"check_deny_delay_ms\": 100"));
+	bad(API("\"check_deny_delay_ms\": 1001"), "$.api.check_deny_delay_ms",
+	    "must be an integer in 0..1000");
+	bad(API("\"check_deny_delay_ms\": -1"), "$.api.check_deny_delay_ms",
+	    "must be an integer in 0..1000");
+	bad(API("\"check_deny_delay_ms\": \"100\""), "$.api.check_deny_delay_ms",
+	    "must be an integer in 0..1000");
+	tg_config_defaults(&a);
+	b = a;
+	b.check_deny_delay_ms = 100;
+	tg_config_restart_keys(&a, &b, buf, sizeof(buf));
+	cr_assert(eq(str, buf, ""));
+}
