@@ -1,4 +1,6 @@
-/* tollgate: command-line entry. */
+/* tollgate: command-line entry. One row per command: its name, its help
+ * (`tollgate CMD --help`, `tollgate help CMD`) and its function. */
+#include <bpf/libbpf.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,67 +9,163 @@
 #include "config/config.h"
 #include "bpf/detach.h"
 #include "telemetry/rates.h"
-#include "cli/api_client.h"
+#include "cli/target.h"
+#include "cli/reload.h"
 #include "cli/status.h"
 #include "cli/top.h"
 
-static const char usage[] =
-	"usage: tollgate <command> [options]\n"
+#define SORT_KEYS "requests, bytes, requests_per_sec, bytes_per_sec, last_seen, address"
+
+/* The options every command that reads a running agent takes. */
+#define AGENT_OPTS                                                                       \
+	"  --config FILE      find the agent through FILE: its api.listen, and its API\n"  \
+	"                     token from the variable its api.token_env names. Only\n"     \
+	"                     instance, api.listen, api.token_env and log.format are\n"   \
+	"                     read: the agent's secrets need not be set here\n"           \
+	"  --api HOST:PORT    ask the agent at this address instead (default: the\n"      \
+	"                     embedded default config's, 127.0.0.1:9470); not with\n"     \
+	"                     --config\n"                                                  \
+	"  --token-env NAME   send the API token held in the variable NAME (it must be\n" \
+	"                     set). Without it: the config's api.token_env, else\n"       \
+	"                     TOLLGATE_API_TOKEN; to a non-loopback --api, only the\n"    \
+	"                     token --token-env names\n"
+
+static const char help_run[] =
+	"usage: tollgate run [--config FILE]\n"
 	"\n"
-	"commands:\n"
-	"  run [--config FILE]          run the agent in the foreground (without --config:\n"
-	"                               the embedded default: monitor mode on lo)\n"
-	"  check-config FILE            validate FILE and print the effective config\n"
-	"  status [--json] [--limit N] [--sort KEY] [--config FILE | --api HOST:PORT]\n"
-	"         [--token-env NAME]    per-client counters of a running agent\n"
-	"  top [--limit N] [--sort KEY] [--once] [--config FILE | --api HOST:PORT]\n"
-	"      [--token-env NAME]       live table of the top clients (q quits); --once or\n"
-	"                               a pipe: one plain frame\n"
-	"  detach [--instance NAME] [--config FILE] [--force]\n"
-	"                               emergency: remove the instance's TC filters and\n"
-	"                               pins left by a dead agent (root; refuses while\n"
-	"                               the agent answers on api.listen, unless --force)\n"
-	"  --version                    print the version\n"
+	"Runs the agent in the foreground: loads and attaches the eBPF programs,\n"
+	"writes the quotas, serves the local API. Needs root, or CAP_BPF,\n"
+	"CAP_PERFMON and CAP_NET_ADMIN to start.\n"
 	"\n"
-	"status and top send the API token (api.token_env) from the variable NAME\n"
-	"(default: the config's api.token_env, else TOLLGATE_API_TOKEN), or from\n"
-	"TOLLGATE_API_TOKEN when NAME is not set. To an --api address that is not\n"
-	"loopback, only with --token-env: a token in the environment is not handed\n"
-	"to whatever host a command line names.\n"
+	"  --config FILE   the JSON config (without it: the embedded default, monitor\n"
+	"                  mode on lo and the common gateway ports)\n"
 	"\n"
-	"exit codes: 0 ok, 1 runtime failure, 2 usage or config error\n"
+	"SIGINT/SIGTERM: detach and exit 0. SIGHUP, a change to FILE, or\n"
+	"`tollgate reload`: reload FILE.\n"
 	"\n"
 	"examples:\n"
 	"  sudo tollgate run\n"
-	"  sudo tollgate run --config /etc/tollgate/tollgate.json\n"
-	"  tollgate check-config config/example.json\n"
+	"  sudo tollgate run --config /etc/tollgate/tollgate.json\n";
+
+static const char help_check[] =
+	"usage: tollgate check-config FILE\n"
+	"\n"
+	"Validates FILE as `run` would (secrets named by *_env keys included) and\n"
+	"prints the effective config with every default filled in (exit 0), or one\n"
+	"`FILE: $.json.path: reason` line per error (exit 2).\n"
+	"\n"
+	"example:\n"
+	"  TOLLGATE_KEY_TEAM_A=sk-... tollgate check-config config/example-quotas.json\n";
+
+static const char help_status[] =
+	"usage: tollgate status [--json] [--sort KEY] [--limit N]\n"
+	"                       [--config FILE | --api HOST:PORT] [--token-env NAME]\n"
+	"\n"
+	"The per-client counters of a running agent (GET /v1/clients): CLIENT (an\n"
+	"address, or an IPv6 network with its prefix), REQUESTS, REQ/S, BYTES,\n"
+	"BYTES/S, NEW CONNS (connections opened: SYNs), LAST SEEN.\n"
+	"\n"
+	"  --json             the API's JSON answer as it is\n"
+	"  --sort KEY         " SORT_KEYS "\n"
+	"                     (default requests)\n"
+	"  --limit N          at most N clients, 1..1000 (default 50)\n"
+	AGENT_OPTS
+	"\n"
+	"examples:\n"
 	"  tollgate status --sort requests_per_sec --limit 20\n"
-	"  tollgate top --api 10.0.0.5:9470 --token-env TOLLGATE_API_TOKEN\n"
-	"  sudo tollgate detach --instance edge\n";
+	"  tollgate status --config /etc/tollgate/tollgate.json --json\n";
 
-static int cmd_check_config(int argc, char **argv)
+static const char help_top[] =
+	"usage: tollgate top [--sort KEY] [--limit N] [--once]\n"
+	"                    [--config FILE | --api HOST:PORT] [--token-env NAME]\n"
+	"\n"
+	"A live table of the top clients, refreshed every second: CLIENT, REQ/S,\n"
+	"BYTES/S, REQUESTS, DENIED (WOULD-DENY in monitor mode), P50 (response\n"
+	"latency), OPEN (connections open now; needs gateway.cgroup). Narrow\n"
+	"terminals drop columns from the right. q or Ctrl-C quits.\n"
+	"\n"
+	"  --sort KEY         " SORT_KEYS "\n"
+	"                     (default requests_per_sec)\n"
+	"  --limit N, --rows N  at most N clients, 1..1000 (default: as many as fit)\n"
+	"  --once             one plain frame, then exit (also when stdout is not a\n"
+	"                     terminal); exit 1 when the agent cannot be read\n"
+	AGENT_OPTS
+	"\n"
+	"examples:\n"
+	"  tollgate top\n"
+	"  tollgate top --api 10.0.0.5:9470 --token-env TOLLGATE_API_TOKEN\n";
+
+static const char help_reload[] =
+	"usage: tollgate reload [--config FILE | --api HOST:PORT] [--token-env NAME]\n"
+	"\n"
+	"Asks a running agent to reload its config file (POST /v1/reload: what SIGHUP\n"
+	"does) and prints the new generation, or the agent's reasons for keeping\n"
+	"its config as `FILE: $.json.path: reason` lines (exit 2). Exit 1 when the\n"
+	"agent cannot be reached or the reload fails to apply.\n"
+	"\n"
+	AGENT_OPTS
+	"\n"
+	"example:\n"
+	"  tollgate reload --config /etc/tollgate/tollgate.json\n";
+
+static const char help_detach[] =
+	"usage: tollgate detach [--instance NAME] [--config FILE | --api HOST:PORT]\n"
+	"                       [--token-env NAME] [--force]\n"
+	"\n"
+	"Emergency clean-up after an agent that could not detach itself (kill -9,\n"
+	"a crash): removes the instance's TC filters from every interface of this\n"
+	"network namespace and its pins under /sys/fs/bpf/tollgate/NAME/. Needs root.\n"
+	"First it asks /healthz on the agent's address which instance answers: when\n"
+	"it is NAME (or it cannot tell), it refuses (exit 1) unless --force.\n"
+	"\n"
+	"  --instance NAME    the instance (default: the config's instance)\n"
+	"  --force            detach even while that instance's agent answers\n"
+	AGENT_OPTS
+	"\n"
+	"examples:\n"
+	"  sudo tollgate detach --config /etc/tollgate/tollgate.json\n"
+	"  sudo nsenter --net=/run/netns/gw tollgate detach --instance edge\n";
+
+static int cmd_run(int argc, char **argv);
+static int cmd_check_config(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+static int cmd_top(int argc, char **argv);
+static int cmd_reload(int argc, char **argv);
+static int cmd_detach(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+	const char *line; /* for the overview */
+} commands[] = {
+	{ "run", cmd_run, help_run, "run the agent in the foreground" },
+	{ "check-config", cmd_check_config, help_check, "validate a config, print the effective one" },
+	{ "status", cmd_status, help_status, "per-client counters of a running agent" },
+	{ "top", cmd_top, help_top, "live table of the top clients" },
+	{ "reload", cmd_reload, help_reload, "make a running agent reload its config" },
+	{ "detach", cmd_detach, help_detach, "emergency: remove a dead agent's filters and pins" },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
 {
-	static struct tg_config cfg; /* ~300 KB: not on the stack */
-	struct tg_config_errors errs = { 0 };
-	char *json;
-
-	if (argc != 2) {
-		fprintf(stderr, "usage: tollgate check-config FILE\n");
-		return 2;
-	}
-	if (tg_config_load(argv[1], &cfg, &errs)) {
-		tg_config_errors_print(stderr, argv[1], &errs);
-		return 2;
-	}
-	json = tg_config_to_json(&cfg);
-	if (!json)
-		return 1;
-	printf("%s\n", json);
-	free(json);
-	return 0;
+	fprintf(f, "usage: tollgate <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-14s%s\n", commands[i].name, commands[i].line);
+	fprintf(f, "  %-14s%s\n", "--version", "the version, pin layout and libbpf version");
+	fprintf(f, "\n`tollgate COMMAND --help` (or `tollgate help COMMAND`) lists a command's\n"
+		"options. Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.\n");
 }
 
-static const struct option run_opts[] = {
+/* A usage error: what was wrong, and where to read more. */
+static int bad_usage(const char *cmd)
+{
+	fprintf(stderr, "see: tollgate %s --help\n", cmd);
+	return 2;
+}
+
+static const struct option opts[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "json", no_argument, NULL, 'j' },
 	{ "api", required_argument, NULL, 'a' },
@@ -82,218 +180,226 @@ static const struct option run_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int cmd_run(int argc, char **argv)
+/* What was wrong with the option getopt_long just returned c for: li is
+ * its index in opts when it was given long (else -1), last is
+ * argv[optind - 1] (the option, or the value of one given apart). */
+static const char *opt_error(int c, int li, const char *last)
 {
-	const char *config = NULL;
-	int c;
+	static char msg[160];
 
-	while ((c = getopt_long(argc, argv, "c:h", run_opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "tollgate run: unexpected argument %s\n", argv[optind]);
-		return 2;
-	}
-	return tg_agent_run(config);
+	if (c == ':')
+		snprintf(msg, sizeof(msg), "%s needs a value", last);
+	else if (c != '?')
+		snprintf(msg, sizeof(msg), "%s%s is not an option of this command",
+			 li >= 0 ? "--" : "-", li >= 0 ? opts[li].name : (char[]){ (char)c, '\0' });
+	else if (!strncmp(last, "--", 2) && strchr(last, '=') && optopt)
+		snprintf(msg, sizeof(msg), "%.*s takes no value", (int)strcspn(last, "="), last);
+	else if (!strncmp(last, "--", 2) || !optopt)
+		snprintf(msg, sizeof(msg), "%.*s is not an option of this command",
+			 (int)strcspn(last, "="), last);
+	else
+		snprintf(msg, sizeof(msg), "-%c is not an option of this command", optopt);
+	return msg;
 }
 
-/* Where status and top find the agent, and the token they send. */
-struct api_target {
-	const char *config, *api, *token_env;
-	const char *listen, *token;
+/* Parsed options; allowed: the short letters this command takes. */
+struct args {
+	struct tg_cli_target t;
+	const char *sort, *instance;
+	long limit;
+	bool json, once, force, help;
 };
 
-/* Returns -1 when resolved, else the exit code. */
-static int api_target_resolve(const char *cmd, struct api_target *t)
+static int parse(const char *cmd, const char *allowed, int argc, char **argv, struct args *a)
 {
-	static struct tg_config cfg; /* ~300 KB: not on the stack */
-	struct tg_config_errors errs = { 0 };
-	const char *name = t->token_env;
-	bool bad;
+	char *end;
+	int c, li = -1;
 
-	if (t->config || !t->api) {
-		int err = t->config ? tg_config_load(t->config, &cfg, &errs)
-				    : tg_config_parse(tg_default_config_json,
-						      strlen(tg_default_config_json), &cfg, &errs);
-		if (err) {
-			tg_config_errors_print(stderr, t->config ? t->config : "(default)", &errs);
-			return 2;
+	opterr = 0; /* our own messages */
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":c:ja:n:s:h", opts, &li)) != -1) {
+		if (c == '?' || c == ':' || !strchr(allowed, c)) {
+			fprintf(stderr, "tollgate %s: %s\n", cmd, opt_error(c, li, argv[optind - 1]));
+			return bad_usage(cmd);
 		}
-		if (!name && cfg.api_token_env[0])
-			name = cfg.api_token_env;
-	}
-	t->listen = t->api ? t->api : cfg.api_listen;
-	t->token = tg_api_client_token_from_env(name ? name : TG_API_TOKEN_ENV_DEFAULT, &bad);
-	if (bad) {
-		fprintf(stderr, "tollgate %s: the API token must be 1..256 visible ASCII characters\n", cmd);
-		return 2;
-	}
-	if (t->token_env && !t->token) {
-		fprintf(stderr, "tollgate %s: environment variable %s is not set (--token-env)\n",
-			cmd, t->token_env);
-		return 2;
-	}
-	/* The token would go to whatever --api names: another host, or one a
-	 * user was talked into typing. Only loopback, or when asked for. */
-	if (t->token && !tg_api_client_may_send_token(t->api, t->token_env != NULL)) {
-		fprintf(stderr, "tollgate %s: not sending the API token to %s (not loopback): "
-			"name its variable with --token-env to send it\n", cmd, t->api);
-		t->token = NULL;
+		li = -1;
+		switch (c) {
+		case 'c': a->t.config = optarg; break;
+		case 'a': a->t.api = optarg; break;
+		case 't': a->t.token_env = optarg; break;
+		case 'j': a->json = true; break;
+		case 'o': a->once = true; break;
+		case 'f': a->force = true; break;
+		case 'h': a->help = true; break;
+		case 'i': a->instance = optarg; break;
+		case 's':
+			if (tg_sort_key_parse(optarg) < 0) {
+				fprintf(stderr, "tollgate %s: --sort must be one of " SORT_KEYS "\n", cmd);
+				return bad_usage(cmd);
+			}
+			a->sort = optarg;
+			break;
+		case 'n':
+			a->limit = strtol(optarg, &end, 10);
+			if (!*optarg || *end || a->limit < 1 || a->limit > 1000) {
+				fprintf(stderr, "tollgate %s: --limit must be in 1..1000\n", cmd);
+				return bad_usage(cmd);
+			}
+			break;
+		}
 	}
 	return -1;
 }
 
-static bool parse_limit(const char *cmd, const char *s, long *out)
+/* Options, then no operand. Returns -1 to go on, else the exit code. */
+static int parse_all(const char *cmd, const char *allowed, const char *help, int argc,
+		     char **argv, struct args *a)
 {
-	char *end;
+	int rc = parse(cmd, allowed, argc, argv, a);
 
-	*out = strtol(s, &end, 10);
-	if (!*s || *end || *out < 1 || *out > 1000) {
-		fprintf(stderr, "tollgate %s: --limit must be in 1..1000\n", cmd);
-		return false;
+	if (rc >= 0)
+		return rc;
+	if (a->help) {
+		fputs(help, stdout);
+		return 0;
 	}
-	return true;
+	if (optind != argc) {
+		fprintf(stderr, "tollgate %s: unexpected argument %s\n", cmd, argv[optind]);
+		return bad_usage(cmd);
+	}
+	return -1;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct args a = { 0 };
+	int rc = parse_all("run", "ch", help_run, argc, argv, &a);
+
+	return rc >= 0 ? rc : tg_agent_run(a.t.config);
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+	static struct tg_config cfg; /* ~300 KB: not on the stack */
+	struct tg_config_errors errs = { 0 };
+	struct args a = { 0 };
+	char *json;
+	int rc = parse("check-config", "h", argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	if (a.help) {
+		fputs(help_check, stdout);
+		return 0;
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "tollgate check-config: %s\n",
+			optind == argc ? "name the config FILE" : "one FILE at a time");
+		return bad_usage("check-config");
+	}
+	if (tg_config_load(argv[optind], &cfg, &errs)) {
+		tg_config_errors_print(stderr, argv[optind], &errs);
+		return 2;
+	}
+	json = tg_config_to_json(&cfg);
+	if (!json)
+		return 1;
+	printf("%s\n", json);
+	free(json);
+	return 0;
 }
 
 static int cmd_status(int argc, char **argv)
 {
-	struct api_target t = { 0 };
-	const char *sort = "requests";
-	bool json = false;
-	long limit = 50;
-	int c, rc;
+	struct args a = { .sort = "requests", .limit = 50 };
+	int rc = parse_all("status", "cjatsnh", help_status, argc, argv, &a);
 
-	while ((c = getopt_long(argc, argv, "c:ja:n:s:h", run_opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': t.config = optarg; break;
-		case 'j': json = true; break;
-		case 'a': t.api = optarg; break;
-		case 's': sort = optarg; break;
-		case 't': t.token_env = optarg; break;
-		case 'n':
-			if (!parse_limit("status", optarg, &limit))
-				return 2;
-			break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
-		}
-	}
-	if ((rc = api_target_resolve("status", &t)) >= 0)
+	if (rc >= 0 || (rc = tg_cli_target_resolve("status", &a.t)) >= 0)
 		return rc;
-	return tg_status_main(t.listen, t.token, json, (int)limit, sort);
+	return tg_status_main(&a.t, a.json, (int)a.limit, a.sort);
 }
 
 static int cmd_top(int argc, char **argv)
 {
-	struct api_target t = { 0 };
-	struct tg_top_opts o = { .sort = "requests_per_sec" };
-	long limit = 0;
-	int c, rc;
+	struct args a = { .sort = "requests_per_sec" };
+	struct tg_top_opts o;
+	int rc = parse_all("top", "catsnoh", help_top, argc, argv, &a);
 
-	while ((c = getopt_long(argc, argv, "c:a:n:s:h", run_opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': t.config = optarg; break;
-		case 'a': t.api = optarg; break;
-		case 's': o.sort = optarg; break;
-		case 'o': o.once = true; break;
-		case 't': t.token_env = optarg; break;
-		case 'n':
-			if (!parse_limit("top", optarg, &limit))
-				return 2;
-			break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "tollgate top: unexpected argument %s\n", argv[optind]);
-		return 2;
-	}
-	/* checked here: in the loop the mistake would show as a frame error */
-	if (tg_sort_key_parse(o.sort) < 0) {
-		fprintf(stderr, "tollgate top: --sort must be one of requests, bytes, "
-			"requests_per_sec, bytes_per_sec, last_seen, address\n");
-		return 2;
-	}
-	if ((rc = api_target_resolve("top", &t)) >= 0)
+	if (rc >= 0 || (rc = tg_cli_target_resolve("top", &a.t)) >= 0)
 		return rc;
-	o.listen = t.listen;
-	o.token = t.token;
-	o.rows = (int)limit;
+	o = (struct tg_top_opts){ .target = &a.t, .sort = a.sort, .rows = (int)a.limit,
+				  .once = a.once };
 	return tg_top_main(&o);
+}
+
+static int cmd_reload(int argc, char **argv)
+{
+	struct args a = { 0 };
+	int rc = parse_all("reload", "cath", help_reload, argc, argv, &a);
+
+	if (rc >= 0 || (rc = tg_cli_target_resolve("reload", &a.t)) >= 0)
+		return rc;
+	return tg_reload_main(&a.t);
 }
 
 static int cmd_detach(int argc, char **argv)
 {
-	static struct tg_config cfg; /* ~300 KB: not on the stack */
-	struct tg_config_errors errs = { 0 };
+	struct args a = { 0 };
 	struct tg_detach_opts o = { 0 };
-	const char *config = NULL, *instance = NULL, *why;
+	struct tg_cli_health h;
 	char name[TG_INSTANCE_LEN];
-	int c, err;
+	const char *why;
+	int rc = parse_all("detach", "caitfh", help_detach, argc, argv, &a);
 
-	while ((c = getopt_long(argc, argv, "c:i:fh", run_opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'i': instance = optarg; break;
-		case 'f': o.force = true; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
-		}
+	if (rc >= 0)
+		return rc;
+	if (a.instance && (why = tg_config_check_instance(a.instance, name, sizeof(name)))) {
+		fprintf(stderr, "tollgate detach: --instance %s\n", why);
+		return bad_usage("detach");
 	}
-	if (optind != argc) {
-		fprintf(stderr, "tollgate detach: unexpected argument %s\n", argv[optind]);
-		return 2;
-	}
-	/* the config gives the instance and the API address to probe */
-	err = config ? tg_config_load(config, &cfg, &errs)
-		     : tg_config_parse(tg_default_config_json, strlen(tg_default_config_json),
-				       &cfg, &errs);
-	if (err) {
-		tg_config_errors_print(stderr, config ? config : "(default)", &errs);
-		return 2;
-	}
-	if (instance) {
-		if ((why = tg_config_check_instance(instance, name, sizeof(name)))) {
-			fprintf(stderr, "tollgate detach: --instance %s\n", why);
-			return 2;
-		}
-		o.instance = name;
-	} else {
-		o.instance = cfg.instance;
-	}
-	o.listen = cfg.api_listen;
+	/* the config gives the instance, and the address to ask which
+	 * instance answers there */
+	if ((rc = tg_cli_target_resolve("detach", &a.t)) >= 0)
+		return rc;
+	o.instance = a.instance ? name : a.t.peek.instance;
+	tg_cli_health_read(&a.t, 2000, &h);
+	tg_api_client_free(&a.t.cli);
+	if ((rc = tg_cli_detach_guard(a.t.cli.listen, o.instance, a.force, &h)))
+		return rc;
 	return tg_detach_main(&o);
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fputs(usage, stderr);
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("tollgate %s\n", TG_VERSION);
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		printf("tollgate %s\npin layout v%d\nlibbpf %u.%u\n", TG_VERSION, TG_LAYOUT_VERSION,
+		       libbpf_major_version(), libbpf_minor_version());
 		return 0;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		fputs(usage, stdout);
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		if (argc > 2) { /* help COMMAND */
+			for (size_t i = 0; i < N_COMMANDS; i++)
+				if (!strcmp(argv[2], commands[i].name)) {
+					fputs(commands[i].help, stdout);
+					return 0;
+				}
+			fprintf(stderr, "tollgate: unknown command '%s'\n\n", argv[2]);
+			usage(stderr);
+			return 2;
+		}
+		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "run"))
-		return cmd_run(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "check-config"))
-		return cmd_check_config(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "status"))
-		return cmd_status(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "top"))
-		return cmd_top(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "detach"))
-		return cmd_detach(argc - 1, argv + 1);
-	fprintf(stderr, "tollgate: unknown command '%s'\n\n%s", argv[1], usage);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "tollgate: unknown command '%s'\n\n", cmd);
+	usage(stderr);
 	return 2;
 }

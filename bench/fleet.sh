@@ -141,7 +141,7 @@ sync interval, the quotas of the other runs included), divided by the
 global quotas it has, the mean over the N agents. Target: accuracy
 1.00 ± 0.05 at 100 ms. **Sync faults**: rounds that timed out or failed
 during the load, summed over the agents (each one a short fallback to the
-local share; see the README). Load average: $load_before before,
+local share; see docs/guide/fleet.md). Load average: $load_before before,
 $(cut -d" " -f1-3 /proc/loadavg) after (the machine is shared: the agents
 and nginx compete with other work for its cores).
 
@@ -150,7 +150,7 @@ and nginx compete with other work for its cores).
 $rows
 At 1 s a node's lease covers a whole second of the rate, so what the
 nodes still hold unused when the load stops (up to Q·T in all) is the
-shortfall; the README's "Fleet" section gives the bound.
+shortfall; docs/guide/fleet.md gives the bound.
 
 Raw figures: \`build/fleet.json\`.
 EOF

@@ -2,7 +2,7 @@
 # The run command: installs dependencies (Debian 12, as root), builds the
 # agent and runs it in the foreground. Arguments go to `tollgate run`, e.g.
 #   sudo ./scripts/run.sh                       (embedded default config)
-#   sudo ./scripts/run.sh --config config/example.json
+#   sudo TOLLGATE_KEY_TEAM_A=sk-test ./scripts/run.sh --config config/example-quotas.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh run

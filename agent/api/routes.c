@@ -163,15 +163,46 @@ static void h_clients(void *ctx, const struct tg_api_req *req, struct tg_api_res
 		tg_api_error(resp, 503, "out of memory");
 }
 
+/* ADDRESS or ADDRESS/PREFIX, PREFIX the client's own prefix length (32 for
+ * IPv4, identity.ipv6_prefix for IPv6): the forms status and top print.
+ * Returns NULL, or the reason for a 400. */
+static const char *client_parse(const struct tg_api_ctx *a, const char *s, struct tg_addr *addr,
+				char *why, size_t len)
+{
+	char text[48]; /* INET6_ADDRSTRLEN */
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	int want;
+
+	if (n >= sizeof(text))
+		return "expected /v1/clients/ADDRESS or ADDRESS/PREFIX (an IPv4 or IPv6 address)";
+	memcpy(text, s, n);
+	text[n] = '\0';
+	if (tg_addr_parse(text, addr))
+		return "expected /v1/clients/ADDRESS or ADDRESS/PREFIX (an IPv4 or IPv6 address)";
+	if (!slash)
+		return NULL;
+	want = tg_addr_is_v4(addr) ? 32 : (int)a->cfg->ipv6_prefix;
+	if (strspn(slash + 1, "0123456789") != strlen(slash + 1) || !slash[1] ||
+	    strlen(slash + 1) > 3 || atoi(slash + 1) != want) {
+		snprintf(why, len, "the client of %s is its /%d%s: ask for %s or %s/%d", text, want,
+			 tg_addr_is_v4(addr) ? "" : " network (identity.ipv6_prefix)", text, text, want);
+		return why;
+	}
+	return NULL;
+}
+
 static void h_client(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
 {
 	struct tg_api_ctx *a = ctx;
 	const struct tg_client_view *v;
 	struct tg_client_view idle;
 	struct tg_addr addr;
+	const char *bad;
+	char why[320];
 
-	if (tg_addr_parse(req->path + strlen("/v1/clients/"), &addr))
-		return tg_api_error(resp, 400, "expected /v1/clients/ADDRESS with an IPv4 or IPv6 address");
+	if ((bad = client_parse(a, req->path + strlen("/v1/clients/"), &addr, why, sizeof(why))))
+		return tg_api_error(resp, 400, bad);
 	/* the kernel keys an IPv6 client by its identity.ipv6_prefix network,
 	 * so any address inside it names that entry */
 	tg_check_client_key(a->cfg, &addr, &addr);
@@ -205,6 +236,64 @@ static void h_config(void *ctx, const struct tg_api_req *req, struct tg_api_resp
 		tg_api_error(resp, 503, "out of memory");
 }
 
+/* The reload SIGHUP runs, asked for over the API: the new generation, or
+ * why the old config stays. The agent re-reads its own file; nothing in
+ * the request can name another. */
+static void h_reload(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+{
+	static struct tg_reload_result r; /* the errors: ~10 KB */
+	struct tg_api_ctx *a = ctx;
+	struct tg_buf *b = &resp->body;
+	const char *k, *e;
+
+	if (!a->reload)
+		return tg_api_error(resp, 404, "not found");
+	memset(&r, 0, sizeof(r));
+	a->reload(a->reload_arg, &r);
+	if (r.err == 0)
+		resp->status = 200;
+	else if (r.err == -EINVAL)
+		resp->status = 422;
+	else if (r.err == -ENOENT)
+		resp->status = 409;
+	else
+		resp->status = 500;
+	tg_buf_printf(b, "{\"reloaded\":%s,\"generation\":%u", r.err ? "false" : "true",
+		      r.generation);
+	if (r.file) {
+		tg_buf_printf(b, ",\"file\":");
+		tg_buf_json_str(b, r.file);
+	}
+	if (r.err == -ENOENT)
+		tg_buf_printf(b, ",\"error\":\"the agent runs on its embedded default config: "
+			      "there is no file to reload\"");
+	else if (r.err == -EINVAL)
+		tg_buf_printf(b, ",\"error\":\"config rejected, old config kept\"");
+	else if (r.err) {
+		tg_buf_printf(b, ",\"error\":");
+		tg_buf_json_str(b, r.why[0] ? r.why : "reload failed, old config kept");
+	}
+	if (r.err == -EINVAL) {
+		tg_buf_printf(b, ",\"errors\":[");
+		for (int i = 0; i < r.errs.n && i < TG_CONFIG_MAX_ERRORS; i++) {
+			tg_buf_printf(b, "%s{\"path\":", i ? "," : "");
+			tg_buf_json_str(b, r.errs.e[i].path);
+			tg_buf_printf(b, ",\"reason\":");
+			tg_buf_json_str(b, r.errs.e[i].reason);
+			tg_buf_printf(b, "}");
+		}
+		tg_buf_printf(b, "],\"more_errors\":%d", r.errs.dropped);
+	}
+	tg_buf_printf(b, ",\"restart_required\":[");
+	for (k = r.restart_keys; *k; k = *e ? e + 1 : e) {
+		e = k + strcspn(k, ",");
+		tg_buf_printf(b, "%s\"%.*s\"", k == r.restart_keys ? "" : ",", (int)(e - k), k);
+	}
+	tg_buf_printf(b, "]}\n");
+	if (b->oom)
+		tg_api_error(resp, 503, "out of memory");
+}
+
 /* flags: TG_API_NO_BEARER for a route whose Authorization header belongs
  * to someone else (the gateway check): the API token then comes only in
  * X-Tollgate-Token. */
@@ -217,6 +306,7 @@ const struct tg_api_route tg_routes[] = {
 	{ "GET", "/v1/keys", tg_h_keys, 0 },
 	{ "GET", "/v1/keys/", tg_h_key, 0 },
 	{ "GET", "/v1/webhooks", tg_h_webhooks, 0 },
+	{ "POST", "/v1/reload", h_reload, 0 },
 	/* Envoy's ext_authz appends the original path: /v1/check/v1/chat/... */
 	{ "*", "/v1/check", tg_h_check, TG_API_NO_BEARER },
 	{ "*", "/v1/check/", tg_h_check, TG_API_NO_BEARER },

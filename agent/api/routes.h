@@ -24,6 +24,20 @@ struct tg_check_state {
 	uint64_t checks, allowed, denied, bad, errors, from_kernel;
 };
 
+/* What a reload did, for POST /v1/reload: the daemon runs the reload the
+ * SIGHUP path runs and fills this in. */
+struct tg_reload_result {
+	int err;                   /* 0 reloaded; -EINVAL the config was rejected
+				    * (errs); -ENOENT no file (the embedded default);
+				    * another: it failed to apply (why) */
+	unsigned int generation;   /* the config generation after it */
+	const char *file;          /* the config file, or NULL */
+	char restart_keys[256];    /* changed keys that wait for a restart, comma separated */
+	char why[320];
+	struct tg_config_errors errs;
+};
+typedef void (*tg_reload_fn)(void *arg, struct tg_reload_result *r);
+
 struct tg_api_ctx {
 	const struct tg_config *cfg;
 	const unsigned int *generation; /* the config generation */
@@ -35,6 +49,8 @@ struct tg_api_ctx {
 	struct tg_api *api;       /* the listeners, for their stats */
 	struct tg_api *check_api; /* NULL without api.check_listen */
 	struct tg_check_state check;
+	tg_reload_fn reload;    /* POST /v1/reload; NULL: not offered */
+	void *reload_arg;
 };
 
 /* The route table (routes.c). */
@@ -50,7 +66,8 @@ extern const size_t tg_n_check_routes;
 #define TG_CHECK_MAX_CONNS 512
 #define TG_CHECK_MAX_PER_PEER 256
 
-/* routes.c: /healthz, /v1/clients, /v1/clients/{address}, /v1/config */
+/* routes.c: /healthz, /v1/clients, /v1/clients/{client}, /v1/config,
+ * /v1/reload */
 /* routes_keys.c: /v1/keys, /v1/keys/{name}, and the bucket fields of
  * /v1/clients */
 void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp);

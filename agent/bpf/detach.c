@@ -9,7 +9,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -132,38 +131,6 @@ static enum owner owner_of(const struct pinned *p, int prog_fd, const char **oth
 				*other = p->other_name[j];
 	}
 	return *other ? OWNER_OTHER : OWNER_ORPHAN;
-}
-
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-	(void)p;
-	(void)ud;
-	return size * n;
-}
-
-/* Any HTTP answer on api.listen means an agent (ours or one squatting the
- * port) is running; only a failed connection counts as dead. */
-static bool agent_alive(const char *listen)
-{
-	CURL *c = curl_easy_init();
-	char url[128];
-	long code = 0;
-	CURLcode rc;
-
-	if (!c)
-		return false;
-	snprintf(url, sizeof(url), "http://%s/healthz", listen);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(c);
-	return rc == CURLE_OK && code > 0;
 }
 
 /* The name the kernel keeps for a program (BPF_OBJ_NAME_LEN, so
@@ -349,15 +316,6 @@ int tg_detach_main(const struct tg_detach_opts *o)
 		fprintf(stderr, "tollgate detach: must run as root (removing TC filters and "
 			"bpffs pins needs CAP_NET_ADMIN and CAP_BPF)\n");
 		return 1;
-	}
-	if (agent_alive(o->listen)) {
-		if (!o->force) {
-			fprintf(stderr, "tollgate detach: an agent answers on %s: stop it (it "
-				"detaches itself on SIGTERM), or pass --force to detach under it\n",
-				o->listen);
-			return 1;
-		}
-		printf("agent answers on %s: detaching anyway (--force)\n", o->listen);
 	}
 	/* every hook without clsact makes libbpf print the kernel's complaint;
 	 * the failures that matter are reported here */

@@ -7,12 +7,11 @@
 
 struct tg_detach_opts {
 	const char *instance; /* validated: [A-Za-z0-9_-]{1,31} */
-	const char *listen;   /* api.listen of the instance, for the liveness check */
-	bool force;           /* detach even from a running agent */
 };
 
 /* Prints one line per action. Returns the exit code: 0 done (or nothing
- * attached), 1 a failure or a running agent without force. */
+ * attached), 1 a failure. Whether the instance's agent still runs is the
+ * caller's question (the CLI asks its API first). */
 int tg_detach_main(const struct tg_detach_opts *o);
 
 /* The same filter removal for one pin directory (a layout version the

@@ -8,6 +8,7 @@
 #include "lib/buf.h"
 #include "cli/api_client.h"
 #include "cli/status.h"
+#include "cli/top_fmt.h"
 
 static void human(double v, char *buf, size_t len)
 {
@@ -42,19 +43,19 @@ static int print_table(const char *json)
 		cJSON_Delete(root);
 		return 1;
 	}
-	printf("%-40s %10s %9s %10s %10s %8s  %s\n", "CLIENT", "REQUESTS", "REQ/S",
-	       "BYTES", "BYTES/S", "CONNS", "LAST SEEN");
+	printf("%-43s %10s %9s %10s %10s %10s  %s\n", "CLIENT", "REQUESTS", "REQ/S",
+	       "BYTES", "BYTES/S", "NEW CONNS", "LAST SEEN");
 	cJSON_ArrayForEach(c, clients) {
 		const cJSON *addr = cJSON_GetObjectItemCaseSensitive(c, "address");
 		const cJSON *last = cJSON_GetObjectItemCaseSensitive(c, "last_seen");
-		char who[64], req[16], bytes[16], bps[16];
+		char who[TG_TOP_ADDR_MAX + 1], req[16], bytes[16], bps[16];
 
-		snprintf(who, sizeof(who), "%s/%d",
-			 cJSON_IsString(addr) ? addr->valuestring : "?", (int)num(c, "prefix"));
+		tg_top_fmt_client(cJSON_IsString(addr) ? addr->valuestring : "?",
+				  (int)num(c, "prefix"), who, sizeof(who));
 		human(num(c, "requests"), req, sizeof(req));
 		human(num(c, "bytes"), bytes, sizeof(bytes));
 		human(num(c, "bytes_per_sec"), bps, sizeof(bps));
-		printf("%-40s %10s %9.1f %10s %10s %8.0f  %s\n", who, req,
+		printf("%-43s %10s %9.1f %10s %10s %10.0f  %s\n", who, req,
 		       num(c, "requests_per_sec"), bytes, bps, num(c, "syns"),
 		       cJSON_IsString(last) ? last->valuestring : "-");
 	}
@@ -63,19 +64,20 @@ static int print_table(const char *json)
 	return 0;
 }
 
-int tg_status_main(const char *listen, const char *token, bool json, int limit, const char *sort)
+int tg_status_main(struct tg_cli_target *t, bool json, int limit, const char *sort)
 {
-	struct tg_api_client cli = { .listen = listen, .token = token, .timeout_ms = 5000 };
+	struct tg_api_client *cli = &t->cli;
 	struct tg_buf body;
-	char path[128], err[CURL_ERROR_SIZE] = "", msg[512];
+	char path[128], err[CURL_ERROR_SIZE] = "", msg[768];
 	int code, rc = 1;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	tg_buf_init(&body);
+	cli->timeout_ms = 5000;
 	snprintf(path, sizeof(path), "/v1/clients?limit=%d&sort=%s", limit, sort);
-	code = tg_api_client_get(&cli, path, &body, err, sizeof(err));
+	code = tg_api_client_get(cli, path, &body, err, sizeof(err));
 	if (code != 200) {
-		tg_api_client_explain("tollgate status", listen, code, &body, err, msg, sizeof(msg));
+		tg_api_client_explain("tollgate status", cli, code, &body, err, msg, sizeof(msg));
 		fprintf(stderr, "%s\n", msg);
 	} else if (json) {
 		fwrite(body.data, 1, body.len, stdout);
@@ -85,7 +87,7 @@ int tg_status_main(const char *listen, const char *token, bool json, int limit, 
 		rc = print_table(body.data);
 	}
 	tg_buf_free(&body);
-	tg_api_client_free(&cli);
+	tg_api_client_free(cli);
 	curl_global_cleanup();
 	return rc;
 }

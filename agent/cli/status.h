@@ -3,9 +3,9 @@
 #define TG_STATUS_H
 
 #include <stdbool.h>
-#include <stddef.h>
+#include "cli/target.h"
 
 /* Returns the exit code. */
-int tg_status_main(const char *listen, const char *token, bool json, int limit, const char *sort);
+int tg_status_main(struct tg_cli_target *t, bool json, int limit, const char *sort);
 
 #endif

@@ -115,7 +115,7 @@ static long now_ms(void)
 /* What the agent said for one frame. */
 struct snapshot {
 	cJSON *health, *clients;  /* NULL when not read */
-	char err[512];            /* "" when both were read */
+	char err[768];            /* "" when both were read */
 };
 
 static cJSON *fetch(struct tg_api_client *cli, const char *path, struct tg_buf *body,
@@ -126,7 +126,7 @@ static cJSON *fetch(struct tg_api_client *cli, const char *path, struct tg_buf *
 	cJSON *j;
 
 	if (code != 200) {
-		tg_api_client_explain(NULL, cli->listen, code, body, cerr, err, errlen);
+		tg_api_client_explain(NULL, cli, code, body, cerr, err, errlen);
 		return NULL;
 	}
 	j = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
@@ -302,18 +302,18 @@ static int top_live(struct tg_api_client *cli, const struct tg_top_opts *o)
 
 int tg_top_main(const struct tg_top_opts *o)
 {
-	struct tg_api_client cli = { .listen = o->listen, .token = o->token,
-				     .timeout_ms = TOP_TIMEOUT_MS };
+	struct tg_api_client *cli = &o->target->cli;
 	int rc;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (o->once || !isatty(STDOUT_FILENO)) {
-		cli.timeout_ms = 5000;
-		rc = top_once(&cli, o);
+		cli->timeout_ms = 5000;
+		rc = top_once(cli, o);
 	} else {
-		rc = top_live(&cli, o);
+		cli->timeout_ms = TOP_TIMEOUT_MS;
+		rc = top_live(cli, o);
 	}
-	tg_api_client_free(&cli);
+	tg_api_client_free(cli);
 	curl_global_cleanup();
 	return rc;
 }

@@ -3,10 +3,10 @@
 #define TG_TOP_H
 
 #include <stdbool.h>
+#include "cli/target.h"
 
 struct tg_top_opts {
-	const char *listen;  /* the agent's api.listen */
-	const char *token;   /* API token, or NULL */
+	struct tg_cli_target *target; /* the agent, resolved */
 	const char *sort;    /* a /v1/clients sort key */
 	int rows;            /* clients shown; 0: as many as the terminal holds */
 	bool once;           /* one plain frame, then exit */

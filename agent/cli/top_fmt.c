@@ -137,6 +137,15 @@ static double num(const cJSON *o, const char *k, double absent)
 	return cJSON_IsNumber(v) ? v->valuedouble : absent;
 }
 
+void tg_top_fmt_client(const char *address, int prefix, char *buf, size_t len)
+{
+	/* IPv6 clients are networks (identity.ipv6_prefix): say which */
+	if (strchr(address, ':') && prefix >= 0 && prefix < 128)
+		snprintf(buf, len, "%.39s/%d", address, prefix);
+	else
+		snprintf(buf, len, "%.39s", address);
+}
+
 int tg_top_row_from_json(const cJSON *client, bool monitor, struct tg_top_row *r)
 {
 	const cJSON *addr = cJSON_GetObjectItemCaseSensitive(client, "address");
@@ -150,12 +159,8 @@ int tg_top_row_from_json(const cJSON *client, bool monitor, struct tg_top_row *r
 	memset(r, 0, sizeof(*r));
 	if (!cJSON_IsObject(client) || !cJSON_IsString(addr))
 		return -EINVAL;
-	/* IPv6 clients are networks (identity.ipv6_prefix): say which */
-	if (strchr(addr->valuestring, ':'))
-		snprintf(r->addr, sizeof(r->addr), "%.39s/%d", addr->valuestring,
-			 (int)num(client, "prefix", 128));
-	else
-		snprintf(r->addr, sizeof(r->addr), "%s", addr->valuestring);
+	tg_top_fmt_client(addr->valuestring, (int)num(client, "prefix", 128), r->addr,
+			  sizeof(r->addr));
 	r->rps = num(client, "requests_per_sec", -1);
 	r->bps = num(client, "bytes_per_sec", -1);
 	r->requests = num(client, "requests", -1);
@@ -197,7 +202,7 @@ void tg_top_header(const struct tg_top_layout *l, bool monitor, char *buf, size_
 {
 	const char *const cell[TG_TOP_NCOLS] = {
 		"CLIENT", "REQ/S", "BYTES/S", "REQUESTS", monitor ? "WOULD-DENY" : "DENIED",
-		"P50", "CONNS",
+		"P50", "OPEN",
 	};
 
 	join(l, cell, buf, len);

@@ -43,6 +43,12 @@ struct tg_top_row {
 	double conns;    /* open connections; -1: not tracked */
 };
 
+/* A client as every CLI table names it, and as /v1/clients/{client}
+ * takes it back: the address for one host (IPv4, an IPv6 /128), the
+ * network with its prefix for an IPv6 network (identity.ipv6_prefix):
+ * "198.18.0.2", "fd00:198:18::/64". len >= TG_TOP_ADDR_MAX + 1. */
+void tg_top_fmt_client(const char *address, int prefix, char *buf, size_t len);
+
 /* One element of /v1/clients' "clients". Returns 0, or -EINVAL when it is
  * not a client object. */
 int tg_top_row_from_json(const struct cJSON *client, bool monitor, struct tg_top_row *r);

@@ -366,34 +366,22 @@ static void cross_check(struct ctx *c)
 	}
 }
 
-int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
-		    struct tg_config_errors *errs)
+cJSON *tg_config_json_root(const char *json, size_t len, struct tg_config_errors *errs)
 {
-	struct tg_config_errors scratch;
-	struct ctx c = { .errs = errs ? errs : &scratch };
+	struct ctx c = { .errs = errs };
 	const char *end = NULL;
-	int err = -EINVAL;
 	cJSON *root;
 
-	memset(c.errs, 0, sizeof(*c.errs));
 	while (json && len > 0 && json[len - 1] == '\0') /* a C string's terminator */
 		len--;
 	if (!text_ok(&c, json, json ? len : 0))
-		return -EINVAL;
+		return NULL;
 	/* The parse end pointer is cJSON_GetErrorPtr() without its global. */
 	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
 	if (!root) {
 		err_at(&c, json, len, end ? end : cJSON_GetErrorPtr(), "invalid JSON");
-		return -EINVAL;
+		return NULL;
 	}
-	/* Filled aside, so a bad reload leaves cfg alone; too big (the quota
-	 * table) for the stack. */
-	if (!(c.cfg = malloc(sizeof(*c.cfg)))) {
-		errf(&c, "$", "out of memory");
-		cJSON_Delete(root);
-		return -ENOMEM;
-	}
-	tg_config_defaults(c.cfg);
 	/* cJSON stops after the first value; only space may follow it. */
 	while (end && end < json + len && is_space(*end))
 		end++;
@@ -402,7 +390,31 @@ int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
 	else if (!cJSON_IsObject(root))
 		errf(&c, "$", "expected an object");
 	else
-		walk(&c, root, "", "$");
+		return root;
+	cJSON_Delete(root);
+	return NULL;
+}
+
+int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
+		    struct tg_config_errors *errs)
+{
+	struct tg_config_errors scratch;
+	struct ctx c = { .errs = errs ? errs : &scratch };
+	int err = -EINVAL;
+	cJSON *root;
+
+	memset(c.errs, 0, sizeof(*c.errs));
+	if (!(root = tg_config_json_root(json, len, c.errs)))
+		return -EINVAL;
+	/* Filled aside, so a bad reload leaves cfg alone; too big (the quota
+	 * table) for the stack. */
+	if (!(c.cfg = malloc(sizeof(*c.cfg)))) {
+		errf(&c, "$", "out of memory");
+		cJSON_Delete(root);
+		return -ENOMEM;
+	}
+	tg_config_defaults(c.cfg);
+	walk(&c, root, "", "$");
 	cJSON_Delete(root);
 	cross_check(&c);
 	if (!c.errs->n && !c.errs->dropped) {
@@ -413,18 +425,15 @@ int tg_config_parse(const char *json, size_t len, struct tg_config *cfg,
 	return err;
 }
 
-int tg_config_load(const char *file, struct tg_config *cfg,
-		   struct tg_config_errors *errs)
+int tg_config_read(const char *file, char **text, size_t *len, struct tg_config_errors *errs)
 {
-	struct tg_config_errors scratch;
-	struct ctx c = { .errs = errs ? errs : &scratch };
 	FILE *f = NULL;
 	char *buf = NULL;
 	struct stat st;
-	size_t len;
-	int err;
+	int err = 0;
 
-	memset(c.errs, 0, sizeof(*c.errs));
+	*text = NULL;
+	*len = 0;
 	/* stat first: opening a FIFO would block. */
 	if (stat(file, &st) < 0) {
 		err = -errno;
@@ -435,17 +444,41 @@ int tg_config_load(const char *file, struct tg_config *cfg,
 	} else if (!(buf = malloc(TG_CONFIG_MAX_BYTES + 1))) {
 		err = -ENOMEM;
 	} else {
-		/* One byte over the limit tells "too large" from "exactly 1 MiB";
-		 * st_size is not trusted, the file may change under us. */
-		len = fread(buf, 1, TG_CONFIG_MAX_BYTES + 1, f);
-		err = ferror(f) ? -(errno ? errno : EIO) : tg_config_parse(buf, len, cfg, c.errs);
+		/* One byte over the limit tells "too large" from "exactly 1 MiB"
+		 * (the parser says so); st_size is not trusted, the file may
+		 * change under us. */
+		*len = fread(buf, 1, TG_CONFIG_MAX_BYTES + 1, f);
+		if (ferror(f))
+			err = -(errno ? errno : EIO);
 	}
-	if (err && !c.errs->n)
-		errf(&c, "$", "cannot read: %s",
-		     err == -EINVAL ? "not a regular file" : strerror(-err));
-	free(buf);
 	if (f)
 		fclose(f);
+	if (err) {
+		free(buf);
+		*len = 0;
+		tg_config_errf(errs, "$", "cannot read: %s",
+			       err == -EINVAL ? "not a regular file" : strerror(-err));
+		return err;
+	}
+	*text = buf;
+	return 0;
+}
+
+int tg_config_load(const char *file, struct tg_config *cfg,
+		   struct tg_config_errors *errs)
+{
+	struct tg_config_errors scratch;
+	size_t len;
+	char *buf;
+	int err;
+
+	if (!errs)
+		errs = &scratch;
+	memset(errs, 0, sizeof(*errs));
+	err = tg_config_read(file, &buf, &len, errs);
+	if (!err)
+		err = tg_config_parse(buf, len, cfg, errs);
+	free(buf);
 	return err;
 }
 

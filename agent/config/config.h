@@ -246,6 +246,27 @@ void tg_config_url_redacted(const char *url, char *out, size_t len);
 /* addr (network order, IPv4-mapped) is inside one of the trusted CIDRs
  * (identity.trusted_proxies). */
 bool tg_config_trusted(const struct tg_config *cfg, const uint32_t addr[4]);
+/* What the commands beside a running agent need from its config file
+ * (status, top, reload, detach), and `run` before its config parsed: a
+ * light read that looks at these keys only. Other keys, unknown ones and
+ * secrets that are not in this shell's environment do not matter: under
+ * systemd the secrets live in the unit's environment file alone. */
+struct tg_config_peek {
+	char instance[TG_INSTANCE_LEN];      /* default "default" */
+	char api_listen[64];                 /* default "127.0.0.1:9470" */
+	char api_token_env[TG_ENV_NAME_LEN]; /* "" for null or absent; its value is not read */
+	int log_format;                      /* enum tg_log_format; default logfmt */
+};
+
+/* Reads instance, api.listen, api.token_env (the name) and log.format with
+ * the full parser's rules. Returns 0, or -EINVAL (-errno when the file
+ * cannot be read) with the errors in errs as "$.path: reason"; the keys
+ * that were good are filled in either way. */
+int tg_config_peek_parse(const char *json, size_t len, struct tg_config_peek *p,
+			 struct tg_config_errors *errs);
+int tg_config_peek_load(const char *file, struct tg_config_peek *p,
+			struct tg_config_errors *errs);
+
 /* An instance name as the config takes it ([A-Za-z0-9_-], 1..31): NULL
  * after storing it in out, or the reason it is refused. */
 const char *tg_config_check_instance(const char *in, char *out, size_t len);

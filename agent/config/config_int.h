@@ -16,6 +16,14 @@ __attribute__((format(printf, 3, 4)))
 void tg_config_errf(struct tg_config_errors *errs, const char *path, const char *fmt, ...);
 /* An integral JSON number in min..max (any spelling: 5, 5.0, 5e0). */
 bool tg_config_json_int(const struct cJSON *it, long long min, long long max, long long *out);
+/* config.c: the text of a config as a JSON object (NUL bytes, \u0000,
+ * size and trailing text checked); NULL after adding the error at "$".
+ * The caller deletes it. */
+struct cJSON *tg_config_json_root(const char *json, size_t len, struct tg_config_errors *errs);
+/* config.c: a config file's bytes (a regular file, at most one byte over
+ * the size limit, which the parser reports). Returns 0 with *text to free,
+ * or -errno after adding "$: cannot read: ..." to errs. */
+int tg_config_read(const char *file, char **text, size_t *len, struct tg_config_errors *errs);
 /* base.key, or base["key"] escaped when key is not a plain name. */
 void tg_config_path_key(char *out, size_t len, const char *base, const char *key);
 void tg_config_quotas_parse_default(struct tg_config *cfg, const struct cJSON *v,

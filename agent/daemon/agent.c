@@ -72,30 +72,36 @@ static void on_denial(void *arg, const struct tg_event *e)
 	tg_alerts_denial(arg, e);
 }
 
-static void reload(struct tg_agent *a)
+/* The one reload: SIGHUP, a change to the file and POST /v1/reload run
+ * it, and r says how it went (logged here either way). */
+static void reload(struct tg_agent *a, struct tg_reload_result *r)
 {
 	static struct tg_config next; /* ~300 KB: not on the stack */
-	struct tg_config_errors errs = { 0 };
-	char restart[256], why[256];
+	char why[256];
 	const char *bad = NULL;
 	bool scan_changed;
 	int err;
 
+	memset(r, 0, sizeof(*r));
+	r->file = a->config_path;
+	r->generation = a->generation;
 	if (!a->config_path) {
 		pr_info("reload: running on the embedded default config, nothing to reload", NULL);
+		r->err = -ENOENT;
 		return;
 	}
-	err = tg_config_load(a->config_path, &next, &errs);
+	err = tg_config_load(a->config_path, &next, &r->errs);
 	if (err) {
-		for (int i = 0; i < errs.n; i++)
+		for (int i = 0; i < r->errs.n; i++)
 			pr_err("reload rejected, old config kept", "file=%s path=%s reason=\"%s\"",
-			       a->config_path, errs.e[i].path, errs.e[i].reason);
+			       a->config_path, r->errs.e[i].path, r->errs.e[i].reason);
+		r->err = -EINVAL;
 		return;
 	}
-	tg_config_restart_keys(&a->cfg, &next, restart, sizeof(restart));
-	if (restart[0]) {
+	tg_config_restart_keys(&a->cfg, &next, r->restart_keys, sizeof(r->restart_keys));
+	if (r->restart_keys[0]) {
 		pr_warn("reload: these keys take effect after a restart, old values kept",
-			"keys=\"%s\"", restart);
+			"keys=\"%s\"", r->restart_keys);
 		snprintf(next.instance, sizeof(next.instance), "%s", a->cfg.instance);
 		next.max_clients = a->cfg.max_clients;
 		snprintf(next.api_listen, sizeof(next.api_listen), "%s", a->cfg.api_listen);
@@ -112,24 +118,34 @@ static void reload(struct tg_agent *a)
 	}
 	err = tg_kern_attach(&a->kern, &next, &bad);
 	if (err) {
+		snprintf(r->why, sizeof(r->why), "reload rejected, old config kept: interface %s: %s",
+			 bad ? bad : "?", err == -ENODEV ? "interface not found" : strerror(-err));
 		pr_err("reload rejected, old config kept", "interface=%s err=\"%s\"",
 		       bad ? bad : "?", err == -ENODEV ? "interface not found" : strerror(-err));
+		r->err = err;
 		return;
 	}
 	err = tg_kern_attach_cgroup(&a->kern, &next, &bad);
 	if (err) {
+		snprintf(r->why, sizeof(r->why), "reload rejected, old config kept: cgroup %s: %s",
+			 bad ? bad : "?", strerror(-err));
 		pr_err("reload rejected, old config kept", "cgroup=%s err=\"%s\"",
 		       bad ? bad : "?", strerror(-err));
+		r->err = err;
 		return;
 	}
 	err = tg_kern_apply(&a->kern, &next, a->generation + 1);
 	if (err) {
+		snprintf(r->why, sizeof(r->why), "reload: writing settings failed: %s",
+			 strerror(-err));
 		pr_err("reload: writing settings failed", "err=\"%s\"", strerror(-err));
+		r->err = err;
 		return;
 	}
 	scan_changed = next.anomaly.scan_interval_ms != a->cfg.anomaly.scan_interval_ms;
 	a->cfg = next;
 	a->generation++;
+	r->generation = a->generation;
 	tg_log_setup(a->cfg.log_level, a->cfg.log_format);
 	tg_collector_set_interval(&a->col, a->cfg.anomaly.scan_interval_ms);
 	if (scan_changed)
@@ -142,17 +158,24 @@ static void reload(struct tg_agent *a)
 	pr_info("reloaded", "generation=%u", a->generation);
 }
 
+/* SIGHUP, a file change, POST /v1/reload: systemd hears of each. */
+static void reload_notified(void *arg, struct tg_reload_result *r)
+{
+	tg_notify_reloading();
+	reload(arg, r);
+	tg_notify_ready();
+}
+
 /* A change to the config file reloads it like SIGHUP. Editors replace the
  * file rather than write it, so the directory is watched, and a burst of
  * events settles for 200 ms before the reload. */
 static void on_config_settled(uv_timer_t *t)
 {
+	static struct tg_reload_result r;
 	struct tg_agent *a = t->data;
 
 	pr_info("config file changed", "file=%s", a->config_path);
-	tg_notify_reloading();
-	reload(a);
-	tg_notify_ready();
+	reload_notified(a, &r);
 }
 
 static void on_config_event(uv_fs_event_t *h, const char *name, int events, int status)
@@ -195,12 +218,11 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 static void on_signal(uv_signal_t *s, int signum)
 {
+	static struct tg_reload_result r;
 	struct tg_agent *a = s->data;
 
 	if (signum == SIGHUP) {
-		tg_notify_reloading();
-		reload(a);
-		tg_notify_ready();
+		reload_notified(a, &r);
 		return;
 	}
 	pr_info("shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -318,7 +340,8 @@ static int start_loop(struct tg_agent *a)
 
 	a->api_ctx = (struct tg_api_ctx){ .cfg = &a->cfg, .generation = &a->generation,
 					  .kern = &a->kern, .col = &a->col, .events = &a->events,
-					  .alerts = &a->alerts };
+					  .alerts = &a->alerts, .reload = reload_notified,
+					  .reload_arg = a };
 	tg_routes_check_reindex(&a->api_ctx);
 	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, &a->api_ctx,
 			   &a->api);
@@ -392,6 +415,36 @@ static void stop_loop(struct tg_agent *a)
 	a->loop = NULL;
 }
 
+/* A config the agent cannot run on: its errors as check-config prints
+ * them, "FILE: $.path: reason". log.format is known only once a config
+ * parsed, so the light read decides: a file whose log.format reads as
+ * "json" gets each error as a JSON log line, its msg that same text and
+ * file, path and reason as members; any other file gets the plain lines. */
+static void config_errors_out(const char *file, const struct tg_config_errors *errs)
+{
+	struct tg_config_peek p;
+	char line[512], q[3][400];
+
+	if (!file || (tg_config_peek_load(file, &p, NULL), p.log_format != TG_LOG_JSON)) {
+		tg_config_errors_print(stderr, file ? file : "(default)", errs);
+		return;
+	}
+	tg_log_setup(TG_LOG_ERROR, TG_LOG_JSON);
+	for (int i = 0; i < errs->n && i < TG_CONFIG_MAX_ERRORS; i++) {
+		snprintf(line, sizeof(line), "%s: %s: %s", file, errs->e[i].path, errs->e[i].reason);
+		tg_log_emit(TG_LOG_ERROR, line, "file=%s path=%s reason=%s",
+			    tg_log_quote(q[0], sizeof(q[0]), file),
+			    tg_log_quote(q[1], sizeof(q[1]), errs->e[i].path),
+			    tg_log_quote(q[2], sizeof(q[2]), errs->e[i].reason));
+	}
+	if (errs->dropped > 0) {
+		snprintf(line, sizeof(line), "%s: ... %d more error%s", file, errs->dropped,
+			 errs->dropped == 1 ? "" : "s");
+		tg_log_emit(TG_LOG_ERROR, line, "file=%s more_errors=%d",
+			    tg_log_quote(q[0], sizeof(q[0]), file), errs->dropped);
+	}
+}
+
 int tg_agent_run(const char *config_path)
 {
 	static struct tg_agent agent; /* big: lives outside the stack */
@@ -412,7 +465,7 @@ int tg_agent_run(const char *config_path)
 		err = tg_config_parse(tg_default_config_json, strlen(tg_default_config_json),
 				      &a->cfg, &errs);
 	if (err) {
-		tg_config_errors_print(stderr, config_path ? config_path : "(default)", &errs);
+		config_errors_out(config_path, &errs);
 		return 2;
 	}
 	tg_log_setup(a->cfg.log_level, a->cfg.log_format);

@@ -30,6 +30,7 @@ check "run with a bad config exits 2" 2 "$rc"
 rc=0; "$TOLLGATE" frobnicate 2>/dev/null || rc=$?
 check "unknown command exits 2" 2 "$rc"
 "$TOLLGATE" --version | grep -Eq '^tollgate [0-9]+\.[0-9]+\.[0-9]+$' && ok "--version" || fail "--version"
+"$TOLLGATE" --version | grep -qx "pin layout v$TG_LAYOUT" && ok "--version names the pin layout" || fail "--version layout"
 
 # --- runtime failures say what to do -----------------------------------------
 cat > "$WORK/noif.json" <<JSON
@@ -57,7 +58,7 @@ for _ in $(seq 100); do curl -fsS "http://$API/healthz" >/dev/null 2>&1 && break
 for i in $(seq 6); do curl -fsS -o /dev/null "http://127.0.0.1:8080/default/$i"; done
 check "default config counts lo traffic to 127.0.0.1:8080" 6 "$(wait_field 127.0.0.1 requests 6)"
 "$TOLLGATE" status > "$WORK/status.txt"
-grep -Eq '^127\.0\.0\.1/32 +6 ' "$WORK/status.txt" && ok "tollgate status (default config) shows 127.0.0.1" \
+grep -Eq '^127\.0\.0\.1 +6 ' "$WORK/status.txt" && ok "tollgate status (default config) shows 127.0.0.1" \
   || { cat "$WORK/status.txt"; fail "tollgate status table"; }
 "$TOLLGATE" status --json | jq -e '.clients[] | select(.address=="127.0.0.1") | .requests == 6' >/dev/null \
   && ok "tollgate status --json" || fail "status --json"

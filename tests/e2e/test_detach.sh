@@ -3,7 +3,8 @@
 # and pins stay behind; detach removes exactly those (not another tool's
 # filter on the same hook, not a foreign program at tollgate's handle and
 # priority, not another instance's), says "nothing attached" the second time, and refuses to pull
-# the filters from under a running agent unless --force.
+# the filters from under a running agent of that instance unless --force;
+# an agent of another instance answering on the address does not stop it.
 source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 
@@ -57,6 +58,11 @@ defer "kill $OTHER_PID; wait $OTHER_PID"
 for _ in $(seq 100); do curl -fsS http://127.0.0.1:19493/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 other_filter() { tc filter show dev "${E2E_TAG}h3" ingress | grep -c tg_tc_ingress || true; }
 check "the other instance is attached" 1 "$(other_filter)"
+rc=0; "$TOLLGATE" detach --instance "$OTHER" --api 127.0.0.1:19493 > "$WORK/out.txt" 2> "$WORK/err.txt" || rc=$?
+check "detach --instance refuses when that instance answers" 1 "$rc"
+grep -q "instance $OTHER is running: its agent answers on 127.0.0.1:19493" "$WORK/err.txt" \
+  && ok "the refusal names the instance" || { cat "$WORK/err.txt"; fail "refusal (other instance)"; }
+check "the other instance is still attached" 1 "$(other_filter)"
 
 # --- the state detach exists for: a killed agent -------------------------------
 start_agent "$WORK/cfg.json"
@@ -106,7 +112,8 @@ fi
 start_agent "$WORK/cfg.json"
 rc=0; "$TOLLGATE" detach --config "$WORK/cfg.json" > "$WORK/out.txt" 2> "$WORK/err.txt" || rc=$?
 check "detach refuses while the agent answers" 1 "$rc"
-grep -q "an agent answers on 127.0.0.1:19492" "$WORK/err.txt" && ok "refusal says why" || { cat "$WORK/err.txt"; fail "refusal message"; }
+grep -q "instance $E2E_TAG is running: its agent answers on 127.0.0.1:19492" "$WORK/err.txt" \
+  && ok "refusal names the instance that answers" || { cat "$WORK/err.txt"; fail "refusal message"; }
 check "the running agent keeps its ingress filter" 1 "$(ours ingress)"
 [ -d "$PINS" ] && ok "the running agent keeps its pins" || fail "pins gone under a running agent"
 rc=0; "$TOLLGATE" detach --config "$WORK/cfg.json" --force > "$WORK/out.txt" 2>&1 || rc=$?
@@ -119,5 +126,20 @@ stop_agent TERM
 log "agent exit code after --force and SIGTERM: $AGENT_RC"
 check "nothing of ours left after the agent stops" 0 "$(ours ingress)"
 check "the other instance is still attached" 1 "$(other_filter)"
-kill -TERM "$OTHER_PID"; rc=0; wait "$OTHER_PID" || rc=$?
-check "the other instance stops cleanly" 0 "$rc"
+
+# --- another instance answers on the address: detach compares ----------------
+# The other agent dies; ours runs on the address detach asks (cfg.json's):
+# the answer names another instance, so the dead one's state goes.
+kill -KILL "$OTHER_PID"; wait "$OTHER_PID" 2>/dev/null || true
+check "after SIGKILL the other instance's filter stays" 1 "$(other_filter)"
+start_agent "$WORK/cfg.json"
+rc=0; "$TOLLGATE" detach --instance "$OTHER" --config "$WORK/cfg.json" > "$WORK/out.txt" 2> "$WORK/err.txt" || rc=$?
+check "detach of a dead instance beside a live one exits 0" 0 "$rc"
+cat "$WORK/out.txt" "$WORK/err.txt" | sed 's/^/#   /'
+grep -q "^the agent answering on 127.0.0.1:19492 is instance $E2E_TAG, not $OTHER: going on\$" "$WORK/out.txt" \
+  && ok "detach says which instance answered" || fail "answering instance line"
+check "the dead instance's filter is gone" 0 "$(other_filter)"
+check "the live agent keeps its filter" 1 "$(ours ingress)"
+check "the dead instance's pins are gone" absent "$([ -e "/sys/fs/bpf/tollgate/$OTHER" ] && echo present || echo absent)"
+stop_agent TERM
+check "the live agent stops cleanly" 0 "$AGENT_RC"

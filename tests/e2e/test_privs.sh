@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Least privilege. Once loaded and attached, the agent keeps only the
-# capabilities it still uses (README "Privileges": CAP_NET_ADMIN on this
+# capabilities it still uses (docs/guide/privileges.md: CAP_NET_ADMIN on this
 # kernel) in its effective, permitted and bounding sets, none inheritable or
 # ambient, with no_new_privs set, in every thread; with `user` it runs as
 # that user. What it does after start must still work: enforcement, a

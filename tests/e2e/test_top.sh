@@ -5,11 +5,12 @@
 #  2. the agent listens on the veth's host address with a token: 401 (and
 #     WWW-Authenticate) without it or with a wrong one, 200 with it as
 #     Bearer or X-Tollgate-Token;
-#  3. /v1/clients/{address} for an IPv4 client and for any address of an
-#     IPv6 /64 (::1 on lo), 404 and 400; /v1/config without secrets;
+#  3. /v1/clients/{client} for an IPv4 client and for any address of an
+#     IPv6 /64 (::1 on lo), as ADDRESS or ADDRESS/PREFIX; 404 and 400;
+#     /v1/config without secrets;
 #  4. status with the token (from --token-env, the config, or
 #     TOLLGATE_API_TOKEN to loopback); TOLLGATE_API_TOKEN alone is not sent
-#     to a non-loopback --api;
+#     to a non-loopback --api; a wrong token is reported as wrong;
 #  5. `tollgate top` in a tmux pane of 120x30: the client and its rate show,
 #     a resize drops columns, q quits and the terminal is restored; SIGTERM
 #     as well; an unreachable agent is shown and retried;
@@ -113,6 +114,13 @@ check "/v1/clients/$C4 is the object of /v1/clients" \
 for _ in $(seq 75); do [ "$(one ::1 .requests)" = 2 ] && break; sleep 0.2; done
 check "/v1/clients/::1: the /64 entry" "::/64 2" "$(one ::1 '"\(.address)/\(.prefix) \(.requests)"')"
 check "/v1/clients/::abcd:1: any address of the /64" "::/64 2" "$(one ::abcd:1 '"\(.address)/\(.prefix) \(.requests)"')"
+# the forms status and top print: ADDRESS, and ADDRESS/PREFIX with the client's own prefix
+check "/v1/clients/$C4/32: the client as status names it" 5 "$(one $C4/32 .requests)"
+check "/v1/clients/::/64: the network as status and top name it" "::/64 2" "$(one ::/64 '"\(.address)/\(.prefix) \(.requests)"')"
+check "/v1/clients/::abcd:1/64: any address of the network" 2 "$(one ::abcd:1/64 .requests)"
+check "another prefix than the client's: 400" 400 "$(code /v1/clients/$C4/24 -H "X-Tollgate-Token: $TOKEN")"
+check "an IPv6 prefix other than identity.ipv6_prefix: 400" 400 "$(code /v1/clients/::1/128 -H "X-Tollgate-Token: $TOKEN")"
+check "a malformed prefix: 400" 400 "$(code /v1/clients/$C4/3x -H "X-Tollgate-Token: $TOKEN")"
 check "an address not tracked: 404" 404 "$(code /v1/clients/198.18.30.99 -H "X-Tollgate-Token: $TOKEN")"
 check "an IPv6 address outside the /64: 404" 404 "$(code /v1/clients/fd00:198:18:30::1 -H "X-Tollgate-Token: $TOKEN")"
 check "a malformed address: 400" 400 "$(code /v1/clients/198.18.30 -H "X-Tollgate-Token: $TOKEN")"
@@ -129,9 +137,9 @@ check "/healthz has the total request rate" number "$(api /healthz | jq -r '.req
 rc=0; "$TOLLGATE" status --api "$API_LISTEN" > /dev/null 2> "$WORK/err.txt" || rc=$?
 check "status without a token exits 1" 1 "$rc"
 grep -q "asks for an API token" "$WORK/err.txt" && ok "status says a token is needed" || { cat "$WORK/err.txt"; fail "401 message"; }
-"$TOLLGATE" status --api "$API_LISTEN" --token-env "$TOKEN_VAR" | grep -Eq "^$C4/32 +5 " \
+"$TOLLGATE" status --api "$API_LISTEN" --token-env "$TOKEN_VAR" | grep -Eq "^$C4 +5 " \
   && ok "status --token-env" || fail "status --token-env"
-"$TOLLGATE" status --config "$WORK/top.json" | grep -Eq "^$C4/32 +5 " \
+"$TOLLGATE" status --config "$WORK/top.json" | grep -Eq "^$C4 +5 " \
   && ok "status --config finds the token through api.token_env" || fail "status --config"
 # The token in the environment is not handed to whatever host --api names
 # (the agent here, on a non-loopback address, answers 401 without it).
@@ -140,8 +148,12 @@ check "TOLLGATE_API_TOKEN is not sent to a non-loopback --api: 401, exit 1" 1 "$
 grep -q "not sending the API token to $API_LISTEN (not loopback)" "$WORK/err.txt" \
   && ok "status says why the token stays home" || { cat "$WORK/err.txt"; fail "withheld token message"; }
 TOLLGATE_API_TOKEN=$TOKEN "$TOLLGATE" status --api "$API_LISTEN" --token-env TOLLGATE_API_TOKEN \
-  | grep -Eq "^$C4/32 +5 " && ok "status with TOLLGATE_API_TOKEN named by --token-env" \
+  | grep -Eq "^$C4 +5 " && ok "status with TOLLGATE_API_TOKEN named by --token-env" \
   || fail "status --token-env TOLLGATE_API_TOKEN"
+rc=0; TG_E2E_WRONG=${TOKEN}x "$TOLLGATE" status --api "$API_LISTEN" --token-env TG_E2E_WRONG > /dev/null 2> "$WORK/err.txt" || rc=$?
+check "status with a wrong token exits 1" 1 "$rc"
+grep -q "refused the API token from TG_E2E_WRONG" "$WORK/err.txt" && ok "a wrong token is called wrong, not missing" \
+  || { cat "$WORK/err.txt"; fail "wrong token message"; }
 rc=0; "$TOLLGATE" status --api "$API_LISTEN" --token-env TG_E2E_UNSET_VAR 2>/dev/null || rc=$?
 check "status --token-env of an unset variable exits 2" 2 "$rc"
 
@@ -150,7 +162,7 @@ check "status --token-env of an unset variable exits 2" 2 "$rc"
 check "top --once: no escape sequence" 0 "$(grep -c $'\x1b' "$WORK/once.txt" || true)"
 head -1 "$WORK/once.txt" | grep -q "^tollgate top  instance $E2E_TAG  mode monitor" \
   && ok "top --once: title line" || { cat "$WORK/once.txt"; fail "top --once title"; }
-grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +CONNS$' "$WORK/once.txt" \
+grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +OPEN$' "$WORK/once.txt" \
   && ok "top --once: column titles" || { cat "$WORK/once.txt"; fail "top --once header"; }
 grep -Eq "^$C4 +[0-9.]+k?/s +[0-9.]+ k?B/s +5 +0 " "$WORK/once.txt" \
   && ok "top --once: the client's row" || { cat "$WORK/once.txt"; fail "top --once row"; }
@@ -187,7 +199,7 @@ else
 fi
 pane > "$WORK/pane.txt"
 grep -q "^tollgate top  instance $E2E_TAG  mode monitor  clients" "$WORK/pane.txt" && ok "top: title line" || fail "top: title"
-grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +CONNS' "$WORK/pane.txt" && ok "top: every column at 120" || fail "top: columns at 120"
+grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +OPEN' "$WORK/pane.txt" && ok "top: every column at 120" || fail "top: columns at 120"
 wait_pane "^$C4 +[1-9][0-9.]*k?/s" && ok "top: a non-zero request rate" || { pane; fail "top: rate stays 0"; }
 tm resize-window -t top -x 70 -y 20
 if wait_pane '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 *$' 5; then

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""The README's layout section names every source file: each file of
+"""The layout page (docs/layout.md) names every source file: each file of
 agent/, kern/, gateway-hooks/formats/, cmake/ and tests/lib/ appears in it
-by name (x.c and x.h may be named together as x), under the section
-"## Layout" up to the next "## " heading. Usage: check_layout_doc.py
-SOURCE_DIR; prints what is missing, exit 1 when anything is."""
+by name (x.c and x.h may be named together as x). Usage:
+check_layout_doc.py SOURCE_DIR; prints what is missing, exit 1 when
+anything is."""
 import os
 import re
 import sys
@@ -11,12 +11,8 @@ import sys
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "."
-    text = open(os.path.join(root, "README.md")).read()
-    m = re.search(r"^## Layout\n(.*?)(?=^## )", text, re.M | re.S)
-    if not m:
-        print("README.md has no '## Layout' section")
-        return 1
-    words = set(re.findall(r"[A-Za-z0-9_.]+", m.group(1)))
+    text = open(os.path.join(root, "docs", "layout.md")).read()
+    words = set(re.findall(r"[A-Za-z0-9_.]+", text))
     missing = []
     for top in ("agent", "kern", "gateway-hooks/formats", "cmake", "tests/lib"):
         for d, _, files in os.walk(os.path.join(root, top)):
@@ -28,9 +24,9 @@ def main():
                     continue
                 missing.append(os.path.relpath(os.path.join(d, f), root))
     for p in missing:
-        print("not in the README's layout section: " + p)
+        print("not in docs/layout.md: " + p)
     if not missing:
-        print("ok: every source file is in the README's layout section")
+        print("ok: every source file is in docs/layout.md")
     return 1 if missing else 0
 
 

@@ -2,7 +2,7 @@
  * in the output), global entries, the credit a node gives its kernel, the
  * local shares, backoff and timeouts, and what a broken or hostile Redis
  * may answer. Plus a model of the shared bucket driving three nodes, for
- * the error bound the README states. */
+ * the error bound docs/guide/fleet.md states. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <cjson/cJSON.h>

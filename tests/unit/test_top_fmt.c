@@ -204,7 +204,7 @@ Test(top_fmt, lines)
 
 	tg_top_layout(80, &l);
 	tg_top_header(&l, false, buf, sizeof(buf));
-	cr_assert(eq(str, buf, "CLIENT                  REQ/S     BYTES/S  REQUESTS      DENIED      P50   CONNS"));
+	cr_assert(eq(str, buf, "CLIENT                  REQ/S     BYTES/S  REQUESTS      DENIED      P50    OPEN"));
 	cr_assert(eq(sz, strlen(buf), 80));
 	tg_top_header(&l, true, buf, sizeof(buf));
 	cr_assert(not(eq(ptr, strstr(buf, "  WOULD-DENY  "), NULL)), "%s", buf);
@@ -249,4 +249,20 @@ Test(top_fmt, title)
 	tg_top_title(NULL, "12:00:02", buf, sizeof(buf), &monitor);
 	cr_assert(eq(str, buf, "tollgate top  12:00:02"));
 	cr_assert(not(monitor));
+}
+
+/* status and top name a client one way, the way /v1/clients/{client}
+ * takes it back: an address for a host, a network with its prefix. */
+Test(top_fmt, client_form)
+{
+	char buf[TG_TOP_ADDR_MAX + 1];
+
+	tg_top_fmt_client("127.0.0.1", 32, buf, sizeof(buf));
+	cr_assert(eq(str, buf, "127.0.0.1"));
+	tg_top_fmt_client("fd00:198:18::", 64, buf, sizeof(buf));
+	cr_assert(eq(str, buf, "fd00:198:18::/64"));
+	tg_top_fmt_client("fd00:198:18::5", 128, buf, sizeof(buf));
+	cr_assert(eq(str, buf, "fd00:198:18::5"));
+	tg_top_fmt_client("ffff:ffff:ffff:ffff:ffff:ffff:ffff:0", 127, buf, sizeof(buf));
+	cr_assert(eq(str, buf, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:0/127"));
 }
