@@ -1,136 +1,287 @@
-/* The local API's request handling (agent/api.c) end to end: the server
- * listens on 127.0.0.1 in this process, each input is written to a fresh
- * connection, and the loop runs until the server closes it (or 200 ms
- * pass). What comes back must be an HTTP/1.1 response, or nothing. */
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
+/* The local API's parser and router (agent/api/api.c) in process, with no
+ * socket: api.c is compiled into this file with its libuv calls on the
+ * connection (accept, read, write, shutdown, close, timers) turned into
+ * the stand-ins below, which record what the server asked for. Each input
+ * is one connection: its bytes are handed to the server's read callback in
+ * chunks, writes complete when the server is not inside its own code, and
+ * the connection ends with EOF. Every response must be a well-framed
+ * HTTP/1.1 response.
+ *
+ * Input: byte 0 sets the chunk size (0: TG_API_READ_BUF, the size libuv
+ * reads with; n: n bytes), the rest is what the client sends. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-#include "api/api.h"
-#include "api/http_util.h"
+#include <uv.h>
 
-#define WAIT_MS 200
+static int fz_tcp_init(uv_loop_t *loop, uv_tcp_t *h);
+static int fz_timer_init(uv_loop_t *loop, uv_timer_t *h);
+static int fz_timer_start(uv_timer_t *h, uv_timer_cb cb, uint64_t timeout, uint64_t repeat);
+static int fz_accept(uv_stream_t *server, uv_stream_t *client);
+static int fz_tcp_nodelay(uv_tcp_t *h, int enable);
+static int fz_tcp_getpeername(const uv_tcp_t *h, struct sockaddr *name, int *namelen);
+static int fz_read_start(uv_stream_t *s, uv_alloc_cb alloc_cb, uv_read_cb read_cb);
+static int fz_read_stop(uv_stream_t *s);
+static int fz_write(uv_write_t *req, uv_stream_t *s, const uv_buf_t bufs[], unsigned int nbufs,
+		    uv_write_cb cb);
+static int fz_shutdown(uv_shutdown_t *req, uv_stream_t *s, uv_shutdown_cb cb);
+static void fz_close(uv_handle_t *h, uv_close_cb cb);
 
-static uv_loop_t loop;
-static struct tg_api *api;
-static struct sockaddr_in srv;
+#define uv_tcp_init fz_tcp_init
+#define uv_timer_init fz_timer_init
+#define uv_timer_start fz_timer_start
+#define uv_accept fz_accept
+#define uv_tcp_nodelay fz_tcp_nodelay
+#define uv_tcp_getpeername fz_tcp_getpeername
+#define uv_read_start fz_read_start
+#define uv_read_stop fz_read_stop
+#define uv_write fz_write
+#define uv_shutdown fz_shutdown
+#define uv_close fz_close
+#include "api/api.c"
+#include "fuzz_api_routes.h"
 
-static void h_json(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
+/* What the server asked of the connection. */
+static struct {
+	uv_stream_t *stream;
+	uv_alloc_cb alloc_cb;
+	uv_read_cb read_cb;
+	int reading, shut;
+	uv_write_t *wreq;
+	uv_write_cb wcb;
+	struct {
+		uv_handle_t *h;
+		uv_close_cb cb;
+	} closes[4];
+	int n_closes;
+	char *out; /* every byte written */
+	size_t out_len, out_cap;
+} fz;
+
+static int fz_tcp_init(uv_loop_t *loop, uv_tcp_t *h)
 {
-	char v[64];
-	const char *a = tg_api_header(req, "x-a");
-
-	(void)ctx;
-	if (tg_http_query_get(req->query, "q", v, sizeof(v)) < 0)
-		strcpy(v, "-");
-	tg_buf_printf(&resp->body, "{\"path\":\"%zu\",\"q\":%zu}", strlen(req->path), strlen(v));
-	tg_api_resp_header(resp, "X-Echo", "%s", a ? a : "-");
-	tg_api_resp_header(resp, "X-Method", "%s", req->method);
-}
-
-static void h_limited(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)
-{
-	(void)ctx;
-	(void)req;
-	resp->status = 429;
-	strcpy(resp->retry_after, "3");
-	tg_buf_printf(&resp->body, "{\"error\":\"slow down\"}");
-}
-
-static const struct tg_api_route routes[] = {
-	{ "*", "/any", h_json, 0 },
-	{ "GET", "/v1/status", h_json, 0 },
-	{ "GET", "/v1/clients/", h_json, 0 },
-	{ "POST", "/v1/check/", h_json, TG_API_NO_BEARER },
-	{ "GET", "/limited", h_limited, 0 },
-};
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (uv_loop_init(&loop) != 0 ||
-	    tg_api_start(&loop, "127.0.0.1:0", routes, sizeof(routes) / sizeof(routes[0]), NULL,
-			 &api) != 0 ||
-	    tg_api_set_token(api, getenv("TG_FUZZ_API_TOKEN")) != 0)
-		abort();
-	tg_api_set_idle_ms(api, WAIT_MS);
-	memset(&srv, 0, sizeof(srv));
-	srv.sin_family = AF_INET;
-	srv.sin_port = htons((uint16_t)tg_api_port(api));
-	srv.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	(void)loop;
+	memset(h, 0, sizeof(*h));
 	return 0;
 }
 
-static int64_t now_ms(void)
+static int fz_timer_init(uv_loop_t *loop, uv_timer_t *h)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	(void)loop;
+	memset(h, 0, sizeof(*h));
+	return 0;
 }
 
-/* The first response: "HTTP/1.1 NNN " and a header block end. */
-static void check_reply(const char *r, size_t n)
+/* Timers never fire: an input ends with EOF instead. */
+static int fz_timer_start(uv_timer_t *h, uv_timer_cb cb, uint64_t timeout, uint64_t repeat)
 {
-	if (n == 0)
-		return;
-	if (n < 13 || memcmp(r, "HTTP/1.1 ", 9) != 0 || r[9] < '1' || r[9] > '5' ||
-	    r[10] < '0' || r[10] > '9' || r[11] < '0' || r[11] > '9' || r[12] != ' ' ||
-	    !memmem(r, n, "\r\n\r\n", 4)) {
-		fprintf(stderr, "malformed response (%zu bytes): %.*s\n", n, (int)(n < 512 ? n : 512), r);
-		abort();
+	(void)h, (void)cb, (void)timeout, (void)repeat;
+	return 0;
+}
+
+static int fz_accept(uv_stream_t *server, uv_stream_t *client)
+{
+	(void)server;
+	fz.stream = client;
+	return 0;
+}
+
+static int fz_tcp_nodelay(uv_tcp_t *h, int enable)
+{
+	(void)h, (void)enable;
+	return 0;
+}
+
+static int fz_tcp_getpeername(const uv_tcp_t *h, struct sockaddr *name, int *namelen)
+{
+	struct sockaddr_in *a = (struct sockaddr_in *)name;
+
+	(void)h;
+	if (*namelen < (int)sizeof(*a))
+		return UV_EINVAL;
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a->sin_port = htons(40000);
+	*namelen = sizeof(*a);
+	return 0;
+}
+
+static int fz_read_start(uv_stream_t *s, uv_alloc_cb alloc_cb, uv_read_cb read_cb)
+{
+	if (fz.reading)
+		abort(); /* libuv says UV_EALREADY; the server must track it */
+	fz.stream = s;
+	fz.alloc_cb = alloc_cb;
+	fz.read_cb = read_cb;
+	fz.reading = 1;
+	return 0;
+}
+
+static int fz_read_stop(uv_stream_t *s)
+{
+	(void)s;
+	fz.reading = 0;
+	return 0;
+}
+
+static int fz_write(uv_write_t *req, uv_stream_t *s, const uv_buf_t bufs[], unsigned int nbufs,
+		    uv_write_cb cb)
+{
+	(void)s;
+	if (fz.wcb || fz.shut)
+		abort(); /* a write while one is pending, or after the shutdown */
+	for (unsigned int i = 0; i < nbufs; i++) {
+		if (fz.out_len + bufs[i].len > fz.out_cap) {
+			size_t cap = (fz.out_len + bufs[i].len) * 2;
+			char *p = realloc(fz.out, cap);
+
+			if (!p)
+				abort();
+			fz.out = p;
+			fz.out_cap = cap;
+		}
+		memcpy(fz.out + fz.out_len, bufs[i].base, bufs[i].len);
+		fz.out_len += bufs[i].len;
 	}
+	fz.wreq = req;
+	fz.wcb = cb;
+	return 0;
+}
+
+static int fz_shutdown(uv_shutdown_t *req, uv_stream_t *s, uv_shutdown_cb cb)
+{
+	(void)req, (void)s, (void)cb;
+	fz.shut = 1;
+	return 0;
+}
+
+/* Close callbacks run after the server's code returns, as libuv's do. */
+static void fz_close(uv_handle_t *h, uv_close_cb cb)
+{
+	if (fz.n_closes >= (int)(sizeof(fz.closes) / sizeof(fz.closes[0])))
+		abort(); /* a handle closed twice */
+	fz.closes[fz.n_closes].h = h;
+	fz.closes[fz.n_closes].cb = cb;
+	fz.n_closes++;
+}
+
+static struct tg_api *api;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc, (void)argv;
+	api = calloc(1, sizeof(*api));
+	if (!api)
+		abort();
+	api->routes = fuzz_routes;
+	api->n_routes = FUZZ_N_ROUTES;
+	api->idle_ms = TG_API_IDLE_MS;
+	api->listener.data = api;
+	if (tg_api_set_token(api, getenv("TG_FUZZ_API_TOKEN")) != 0)
+		abort();
+	return 0;
+}
+
+static void bad_reply(const char *why, const char *r, size_t n)
+{
+	fprintf(stderr, "%s (%zu bytes): %.*s\n", why, n, (int)(n < 512 ? n : 512), r);
+	abort();
+}
+
+/* The responses, back to back: each "HTTP/1.1 NNN ", headers, a
+ * Content-Length, and that many body bytes (none after a HEAD, which the
+ * next response's start or the end shows). Returns how many. */
+static size_t check_replies(const char *r, size_t n)
+{
+	size_t count = 0;
+
+	while (n) {
+		const char *end, *cl;
+		unsigned long long len;
+		size_t hl;
+		char *e;
+
+		if (n < 13 || memcmp(r, "HTTP/1.1 ", 9) != 0 || r[9] < '1' || r[9] > '5' ||
+		    r[10] < '0' || r[10] > '9' || r[11] < '0' || r[11] > '9' || r[12] != ' ')
+			bad_reply("malformed status line", r, n);
+		end = memmem(r, n, "\r\n\r\n", 4);
+		if (!end)
+			bad_reply("no end of headers", r, n);
+		hl = (size_t)(end - r) + 4;
+		cl = memmem(r, hl, "\r\nContent-Length: ", 18);
+		if (!cl)
+			bad_reply("no Content-Length", r, n);
+		len = strtoull(cl + 18, &e, 10);
+		if (*e != '\r')
+			bad_reply("bad Content-Length", r, n);
+		for (const char *p = r; p < end; p++)
+			if ((unsigned char)*p < 0x20 && *p != '\r' && *p != '\n')
+				bad_reply("control byte in headers", r, n);
+		count++;
+		if (n - hl >= len && (n - hl == len || !memcmp(r + hl + len, "HTTP/1.1 ", 9))) {
+			r += hl + len;
+			n -= hl + len;
+		} else if (n == hl || !memcmp(r + hl, "HTTP/1.1 ", 9)) {
+			r += hl; /* after a HEAD */
+			n -= hl;
+		} else {
+			bad_reply("body does not match Content-Length", r, n);
+		}
+	}
+	return count;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char reply[1 << 16];
-	size_t sent = 0, got = 0;
-	int fd, closed = 0, wr_shut = 0;
-	int64_t deadline;
+	size_t chunk, off = 1;
+	uv_buf_t buf;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (size < 1)
+		return 0;
+	chunk = data[0] ? data[0] : TG_API_READ_BUF;
+	memset(&fz.stream, 0, offsetof(__typeof__(fz), out));
+	fz.out_len = 0;
+	on_connection((uv_stream_t *)&api->listener, 0);
+	if (!fz.stream || !fz.reading)
 		abort();
-	if (connect(fd, (struct sockaddr *)&srv, sizeof(srv)) != 0 && errno != EINPROGRESS)
-		abort();
-	deadline = now_ms() + WAIT_MS;
-	while (!closed && now_ms() < deadline) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+	/* bounded: every turn consumes input, completes a write, or ends */
+	for (size_t turn = 0; turn < 2 * size + 64 && !fz.n_closes; turn++) {
+		if (fz.wcb) {
+			uv_write_cb cb = fz.wcb;
 
-		if (sent < size) {
-			ssize_t w = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
-
-			if (w > 0)
-				sent += (size_t)w;
-			else if (w < 0 && errno != EAGAIN && errno != ENOTCONN)
-				break; /* the server closed on us: fine */
+			fz.wcb = NULL;
+			cb(fz.wreq, 0);
+			continue;
 		}
-		if (sent == size && !wr_shut) {
-			shutdown(fd, SHUT_WR);
-			wr_shut = 1;
-		}
-		uv_run(&loop, UV_RUN_NOWAIT);
-		if (poll(&p, 1, 1) > 0) {
-			ssize_t r = recv(fd, reply + got, sizeof(reply) - got, 0);
+		if (!fz.reading)
+			abort(); /* neither writing nor reading: the connection hangs */
+		fz.alloc_cb((uv_handle_t *)fz.stream, TG_API_READ_BUF, &buf);
+		if (off < size) {
+			size_t n = size - off < chunk ? size - off : chunk;
 
-			if (r > 0)
-				got += (size_t)r;
-			if (r == 0 || (r < 0 && errno != EAGAIN) || got == sizeof(reply))
-				closed = 1;
+			if (n > buf.len)
+				n = buf.len;
+			memcpy(buf.base, data + off, n);
+			off += n;
+			fz.read_cb(fz.stream, (ssize_t)n, &buf);
+		} else {
+			fz.read_cb(fz.stream, UV_EOF, &buf);
 		}
 	}
-	close(fd);
-	check_reply(reply, got);
-	/* let the server see the close before the next input */
-	for (int i = 0; i < 4; i++)
-		uv_run(&loop, UV_RUN_NOWAIT);
+	if (fz.n_closes != 2)
+		abort(); /* the connection and its timer, once each */
+	if (fz.wcb) { /* libuv cancels a pending write before the close */
+		uv_write_cb cb = fz.wcb;
+
+		fz.wcb = NULL;
+		cb(fz.wreq, UV_ECANCELED);
+	}
+	for (int i = 0; i < fz.n_closes; i++)
+		fz.closes[i].cb(fz.closes[i].h);
+	if (api->n_conns != 0 || api->conns)
+		abort();
+	check_replies(fz.out, fz.out_len);
 	return 0;
 }

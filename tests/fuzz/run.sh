@@ -29,9 +29,11 @@ declare -A SRC=(
 	[fuzz_proxy]=""
 	[fuzz_http_token]="agent/lib/keyhash.c"
 	[fuzz_webhook_reply]="$FORMAT_SRC agent/deliver/retry.c $LIB_SRC"
-	[fuzz_api]="agent/api/api.c agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
+	# api.c is compiled into the harness itself (its libuv calls stubbed)
+	[fuzz_api]="agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
+	[fuzz_api_socket]="agent/api/api.c agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
 )
-ALL="fuzz_config fuzz_proxy fuzz_http_token fuzz_webhook_reply fuzz_api"
+ALL="fuzz_config fuzz_proxy fuzz_http_token fuzz_webhook_reply fuzz_api fuzz_api_socket"
 TARGETS=${*:-$ALL}
 
 if ! command -v "$CC" >/dev/null; then
@@ -57,8 +59,9 @@ run() {
 	if [ -d "$ROOT/tests/fuzz/corpus/$t" ]; then
 		cp "$ROOT/tests/fuzz/corpus/$t/." "$dir/" -r
 	fi
-	if [ -f "$ROOT/tests/fuzz/$t.dict" ]; then
-		dict=(-dict="$ROOT/tests/fuzz/$t.dict")
+	# the socket harness speaks the same requests: fuzz_api's dictionary
+	if [ -f "$ROOT/tests/fuzz/${t%_socket}.dict" ]; then
+		dict=(-dict="$ROOT/tests/fuzz/${t%_socket}.dict")
 	fi
 	# -rss_limit_mb: ASan's shadow counts; leaks are bugs too (detect_leaks on).
 	"$OUT/$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
