@@ -30,8 +30,8 @@ declare -A SRC=(
 	[fuzz_http_token]="agent/lib/keyhash.c"
 	[fuzz_webhook_reply]="$FORMAT_SRC agent/deliver/retry.c $LIB_SRC"
 	# api.c is compiled into the harness itself (its libuv calls stubbed)
-	[fuzz_api]="agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
-	[fuzz_api_socket]="agent/api/api.c agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
+	[fuzz_api]="agent/api/api_conns.c agent/api/api_listen.c agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
+	[fuzz_api_socket]="agent/api/api.c agent/api/api_conns.c agent/api/api_listen.c agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
 )
 ALL="fuzz_config fuzz_proxy fuzz_http_token fuzz_webhook_reply fuzz_api fuzz_api_socket"
 TARGETS=${*:-$ALL}
