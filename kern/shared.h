@@ -42,6 +42,8 @@ enum tg_action {
 #define TG_KEY_HEADER_LEN 16    /* a header name, its ':' included, fits */
 #define TG_SCAN_MAX 2048        /* identity.header_scan_bytes upper bound */
 #define TG_APIKEY_MAX 128       /* bytes of an API key value that are hashed */
+#define TG_MAX_ROUTES 32        /* routes[]; route id 0 is "other", 1..32 the routes */
+#define TG_ROUTE_PREFIX_MAX 64  /* bytes of a route prefix (8 words) */
 
 /* A client address. IPv6 as is (masked to identity.ipv6_prefix), IPv4 as
  * the IPv4-mapped IPv6 address ::ffff:a.b.c.d. Network byte order. */
@@ -332,6 +334,46 @@ struct tg_settings {
 	__u32 hdr_len[TG_MAX_KEY_HEADERS];
 	__u32 n_quota_keys; /* API-key entries: 0 skips the header scan */
 	__u32 pad;
+};
+
+/* Requests start with routes: the request-target's path is matched
+ * against tg_routes (route.bpf.h). */
+#define TG_SET_ROUTES (1u << 3)
+#define TG_ROUTE_WORDS (TG_ROUTE_PREFIX_MAX / 8)
+#define TG_ROUTE_IDS (TG_MAX_ROUTES + 1) /* route ids 0 ("other") .. TG_MAX_ROUTES */
+#define TG_ROUTE_OTHER 0
+#define TG_ROUTE_NO_QID 0xffffffffu /* the request resolved to no quota entry */
+
+/* One route as the kernel compares it: its prefix as little-endian words
+ * and byte masks (zero past the prefix), matched against the path's first
+ * TG_ROUTE_PREFIX_MAX bytes. */
+struct tg_route_prefix {
+	__u64 w[TG_ROUTE_WORDS];
+	__u64 m[TG_ROUTE_WORDS];
+	__u32 id;  /* 1..TG_MAX_ROUTES */
+	__u32 len; /* bytes of the prefix */
+};
+
+/* The routes (ARRAY, one entry), longest prefix first: the first match
+ * is the longest. */
+struct tg_routes {
+	__u32 n;
+	__u32 pad;
+	struct tg_route_prefix r[TG_MAX_ROUTES];
+};
+
+/* Request starts per (client, route) (LRU_HASH). */
+struct tg_route_key {
+	struct tg_addr addr; /* the client key (IPv6 masked to its prefix) */
+	__u32 route;         /* 0 "other", 1..TG_MAX_ROUTES */
+	__u32 pad;
+};
+
+/* The value of tg_route_clients, and of tg_route_keys (ARRAY indexed by
+ * quota id * TG_ROUTE_IDS + route): atomic adds. */
+struct tg_route_count {
+	__u64 requests; /* request starts counted (retransmissions not) */
+	__u64 dropped;  /* ... of them dropped by the verdict */
 };
 
 /* The 128-bit key of the API-key hash (ARRAY, one entry: tg_hash_key). */

@@ -103,6 +103,9 @@ static const struct opt opts[] = {
 	U32("identity.header_scan_bytes", header_scan_bytes, 64, TG_SCAN_MAX, 1024, false),
 	BOOL("identity.proxy_protocol", proxy_protocol, false),
 	CUSTOM("identity.trusted_proxies", tg_cfg_parse_trusted, tg_cfg_trusted_json),
+	LATER("identity.body_scan_bytes"),
+	CUSTOM("routes", tg_config_routes_parse, tg_config_routes_json),
+	LATER("models"),
 	SECTION("quotas"),
 	CUSTOM("quotas.default", tg_config_quotas_parse_default, tg_config_quotas_default_json),
 	CUSTOM("quotas.clients", tg_config_quotas_parse_clients, tg_config_quotas_clients_json),
@@ -126,6 +129,7 @@ static const struct opt opts[] = {
 	SECTION("log"),
 	ENUM("log.level", log_level, TG_LOG_INFO, levels),
 	ENUM("log.format", log_format, TG_LOG_LOGFMT, formats),
+	LATER("log.requests"),
 	{ .name = "cluster", .type = OPT_CUSTOM, FIELD(cluster), .restart = true,
 	  .parse = tg_config_cluster_parse, .print = tg_config_cluster_json },
 };
@@ -341,6 +345,7 @@ void tg_config_defaults(struct tg_config *cfg)
 		strcpy(cfg->key_headers[cfg->n_key_headers++], default_headers[i]);
 	/* quotas: none, and quotas.default unlimited with action drop (0). */
 	tg_config_anomaly_defaults(&cfg->anomaly);
+	tg_config_routes_defaults(cfg);
 }
 
 /* Rules between keys: max_connections is counted by the socket-level

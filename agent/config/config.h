@@ -23,6 +23,15 @@
 #define TG_NAME_LEN 32        /* a quota entry's name: [A-Za-z0-9_.-]{1,31} */
 #define TG_ENV_NAME_LEN 64
 
+#define TG_ROUTE_NAME_LEN 32  /* a route's name: [a-z0-9_-]{1,31} */
+
+/* One entry of routes: requests whose path starts with prefix. */
+struct tg_route_config {
+	char name[TG_ROUTE_NAME_LEN];
+	char prefix[TG_ROUTE_PREFIX_MAX + 1]; /* '/' and printable ASCII, no ' ', '?', '#' */
+	bool llm;                             /* an LLM call (for models and tokens) */
+};
+
 enum tg_match { TG_MATCH_CIDR = 0, TG_MATCH_API_KEY = 1 };
 enum tg_share { TG_SHARE_SHARED = 0, TG_SHARE_PER_ADDRESS = 1 };
 
@@ -151,6 +160,8 @@ struct tg_config {
 	int n_key_headers;
 	uint32_t header_scan_bytes;         /* 64..TG_SCAN_MAX */
 	bool proxy_protocol;
+	struct tg_route_config routes[TG_MAX_ROUTES]; /* in config order; id = index + 1 */
+	int n_routes;
 	struct tg_limits default_limits;    /* quotas.default */
 	int default_action;                 /* quotas.default.action */
 	struct tg_quota_entry quotas[TG_MAX_QUOTAS - 1];

@@ -1,6 +1,6 @@
 /* What the config's own files share: config.c walks the option table and
  * calls the section parsers (config_quotas.c, config_anomaly.c,
- * config_webhooks.c, config_cluster.c, config_values.c); all of them
+ * config_webhooks.c, config_cluster.c, config_routes.c, config_values.c); all of them
  * collect errors through config_util.c. Never included from outside
  * agent/config/. */
 #ifndef TG_CONFIG_INT_H
@@ -73,6 +73,11 @@ struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags);
 void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			 struct tg_config_errors *errs);
 struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags);
+/* config_routes.c: routes, and its default (the OpenAI/Anthropic routes) */
+void tg_config_routes_defaults(struct tg_config *cfg);
+void tg_config_routes_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			    struct tg_config_errors *errs);
+struct cJSON *tg_config_routes_json(const struct tg_config *cfg, unsigned flags);
 /* config_cluster.c */
 void tg_config_cluster_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			     struct tg_config_errors *errs);

@@ -23,7 +23,7 @@ enum qtype { Q_NAME, Q_CIDR, Q_KEY, Q_KEY_ENV, Q_LIMIT, Q_ACTION, Q_SHARE, Q_GLO
 enum {
 	K_NAME, K_CIDR, K_KEY, K_KEY_ENV,
 	K_RPS, K_BURST, K_BPS, K_BYTES_BURST, K_CPS, K_MAX_CONN,
-	K_ACTION, K_SHARE, K_GLOBAL, N_QOPTS
+	K_ACTION, K_SHARE, K_GLOBAL, K_PER_ROUTE, K_PER_MODEL, N_QOPTS
 };
 
 #define BIT(k) (1u << (k))
@@ -56,6 +56,9 @@ static const struct qopt qopts[N_QOPTS] = {
 	[K_ACTION] = { .name = "action", .type = Q_ACTION },
 	[K_SHARE] = KEY("share", Q_SHARE),
 	[K_GLOBAL] = KEY("global", Q_GLOBAL),
+	/* sub-limits per route and per model: not in the kernel yet */
+	[K_PER_ROUTE] = KEY("per_route", Q_LATER),
+	[K_PER_MODEL] = KEY("per_model", Q_LATER),
 };
 
 static const char *const actions[] = {
