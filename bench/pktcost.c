@@ -874,6 +874,9 @@ static void configure(struct table *t)
 	 * so the scan runs only where a key entry asks for it. */
 	cfg.anomaly.det[TG_AN_KEY_SHARED].enabled = false;
 	cfg.anomaly.det[TG_AN_KEY_ROTATION].enabled = false;
+	/* no routes (the default config's would make every request start
+	 * copy its request line): the tables measure what they did before */
+	cfg.n_routes = 0;
 	cfg.mode = t->conf == TELEMETRY ? TG_MODE_MONITOR : TG_MODE_ENFORCE;
 	if (t->conf != TELEMETRY) {
 		cfg.default_limits = (struct tg_limits){ .requests_per_sec = ENF_LIMIT,

@@ -21,6 +21,7 @@
 #include "parse.bpf.h"
 #include "quota.bpf.h"
 #include "scan.bpf.h"
+#include "route.bpf.h"
 
 #define TG_EEXIST 17 /* the errno a BPF_NOEXIST update of an existing key returns */
 
@@ -210,12 +211,13 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	__u64 hash = 0;
 	int v;
 
-	if (s->n_quota_keys || (s->flags & TG_SET_KEY_USE))
+	if (s->n_quota_keys || (s->flags & (TG_SET_KEY_USE | TG_SET_ROUTES)))
 		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
 	if (hash && (s->flags & TG_SET_KEY_USE))
 		tg_key_use_note(hash, key, now);
 	if (quota_resolve(client, key, hash, &r) || !r.q)
 		return TG_PASS;
+	route_note_qid(r.bkey.qid);
 	/* Telemetry only (no limit, nothing to deny): no bucket to touch. */
 	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY) {
 		cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
@@ -269,9 +271,12 @@ static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p
 	struct tg_resolved r;
 	__u64 hash = 0;
 
-	if (s->n_quota_keys)
+	if (s->n_quota_keys || (s->flags & TG_SET_ROUTES))
 		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
-	if (quota_resolve(client, key, hash, &r) || !r.q || r.q->action == TG_ACTION_EXEMPT)
+	if (quota_resolve(client, key, hash, &r) || !r.q)
+		return TG_PASS;
+	route_note_qid(r.bkey.qid);
+	if (r.q->action == TG_ACTION_EXEMPT)
 		return TG_PASS;
 	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY)
 		return TG_PASS;
@@ -554,6 +559,8 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		cn->requests++;
 		cn->req_ns = now;
 	}
+	if (!recheck && (s->flags & TG_SET_ROUTES))
+		route_begin(ckey);
 	/* An unproven start is counted, never charged, and held where the
 	 * kernel enforces (conn_unproven). */
 	if (conn_verify(skb, p, cn))
@@ -570,6 +577,8 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		if (g)
 			g->requests++;
 		client_touch(c, now);
+		if (s->flags & TG_SET_ROUTES)
+			tg_route_count(v == TG_DROP);
 	}
 out:
 	p->seq = seq;

@@ -17,6 +17,9 @@
 
 #define TG_KEY_CANDIDATES 4 /* matching header lines hashed at most */
 #define TG_SCAN_END 0xffffffffu /* tg_scan_line: no line left to look at */
+/* Bytes of a request start copied for its route: a method of up to 7
+ * letters, its space, and the longest prefix. */
+#define TG_ROUTE_WINDOW (8 + TG_ROUTE_PREFIX_MAX)
 
 #define TG_NL_BYTES 0x0a0a0a0a0a0a0a0aULL
 #define TG_LOW7 0x7f7f7f7f7f7f7f7fULL
@@ -279,7 +282,15 @@ __noinline __weak __u64 tg_scan_pick(void)
 	return first;
 }
 
-/* The hash of the request's API key, or 0 when it carries none. */
+/* route.bpf.h: the route of the request start copied to the scratch. */
+__noinline __weak int tg_route_path(__u32 loaded);
+__noinline __weak int tg_route_match(void);
+
+/* The hash of the request's API key, or 0 when it carries none (or when
+ * no key is wanted: the scan ran for the route alone). With routes, the
+ * copy also covers the request line's first TG_ROUTE_WINDOW bytes,
+ * whatever identity.header_scan_bytes says, and the route is resolved
+ * from it before the key is looked for. */
 __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
 {
 	__u32 zero = 0, len = payload_len;
@@ -292,15 +303,27 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 		len = s->scan_bytes;
 	if (len > TG_SCAN_MAX)
 		len = TG_SCAN_MAX;
+	sc->len = len; /* the key scan's window; the copy may be longer */
+	if ((s->flags & TG_SET_ROUTES) && len < TG_ROUTE_WINDOW)
+		len = payload_len < TG_ROUTE_WINDOW ? payload_len : TG_ROUTE_WINDOW;
 	/* clang 14 drops the bound of a variable length: restate it after a
-	 * barrier the optimiser cannot see through. */
+	 * barrier the optimiser cannot see through. One variable, no more:
+	 * the packet program's chain of calls leaves this frame 8 bytes. */
 	asm volatile("" : "+r"(len));
 	len &= (TG_SCAN_MAX * 2 - 1);
 	if (len < 16 || len > TG_SCAN_MAX)
 		return 0;
 	if (bpf_skb_load_bytes(skb, payload_off, sc->buf, len))
 		return 0;
-	sc->len = len;
+	/* looked up again (inlined, no helper call) rather than kept in a
+	 * register across the copy, which would spill skb */
+	s = bpf_map_lookup_elem(&tg_settings, &zero);
+	if (!s)
+		return 0;
+	if ((s->flags & TG_SET_ROUTES) && tg_route_path(len))
+		tg_route_match();
+	if (!s->n_quota_keys && !(s->flags & TG_SET_KEY_USE))
+		return 0;
 	return tg_scan_pick();
 }
 

@@ -337,7 +337,7 @@ struct tg_settings {
 };
 
 /* Requests start with routes: the request-target's path is matched
- * against tg_routes (route.bpf.h). */
+ * against tg_route_table (route.bpf.h). */
 #define TG_SET_ROUTES (1u << 3)
 #define TG_ROUTE_WORDS (TG_ROUTE_PREFIX_MAX / 8)
 #define TG_ROUTE_IDS (TG_MAX_ROUTES + 1) /* route ids 0 ("other") .. TG_MAX_ROUTES */
@@ -356,7 +356,7 @@ struct tg_route_prefix {
 
 /* The routes (ARRAY, one entry), longest prefix first: the first match
  * is the longest. */
-struct tg_routes {
+struct tg_route_table {
 	__u32 n;
 	__u32 pad;
 	struct tg_route_prefix r[TG_MAX_ROUTES];

@@ -14,6 +14,7 @@
 #include "fleet/fleet.h"
 #include "lib/addr.h"
 #include "lib/clock.h"
+#include "telemetry/route_counts.h"
 
 void tg_metric_family(struct tg_buf *b, const char *name, const char *type, const char *help)
 {
@@ -232,6 +233,84 @@ static void keys_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *ins
 					 "%.17g", v);
 		}
 	}
+}
+
+/* ---- routes: per route, per (key, route), per (top-N client, route) ------ */
+
+/* Bounded: routes (at most 33) x configured keys, and routes x the top-N
+ * clients by request rate; series with no request are left out. */
+static int routes_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *inst)
+{
+	static struct tg_route_count kc[TG_MAX_QUOTAS][TG_ROUTE_IDS]; /* 540 KB */
+	struct tg_route_count tot[TG_ROUTE_IDS] = { 0 }, cc[TG_ROUTE_IDS];
+	const struct tg_kern *k = a->kern;
+	const struct tg_collector *c = a->col;
+	size_t n = c->n_cur, *idx;
+
+	if (!a->cfg->n_routes)
+		return 0;
+	for (int qid = 0; qid < TG_MAX_QUOTAS; qid++) {
+		if (!k->qnames[qid][0] || tg_route_counts_key(k, qid, kc[qid]))
+			memset(kc[qid], 0, sizeof(kc[qid]));
+		for (int r = 0; r < TG_ROUTE_IDS; r++) {
+			tot[r].requests += kc[qid][r].requests;
+			tot[r].dropped += kc[qid][r].dropped;
+		}
+	}
+	tg_metric_family(b, "route_requests_total", "counter", "Request starts per route (\"other\": no route matched).");
+	for (int r = 0; r < TG_ROUTE_IDS; r++) {
+		char l[96] = "";
+
+		if (k->rlive[r])
+			tg_metric_sample(b, "route_requests_total", inst,
+					 tg_metric_label(l, sizeof(l), "route", k->rnames[r]), "%" PRIu64,
+					 (uint64_t)tot[r].requests);
+	}
+	tg_metric_family(b, "route_requests_dropped_total", "counter", "Request starts dropped by the verdict, per route.");
+	for (int r = 0; r < TG_ROUTE_IDS; r++) {
+		char l[96] = "";
+
+		if (k->rlive[r])
+			tg_metric_sample(b, "route_requests_dropped_total", inst,
+					 tg_metric_label(l, sizeof(l), "route", k->rnames[r]), "%" PRIu64,
+					 (uint64_t)tot[r].dropped);
+	}
+	tg_metric_family(b, "key_route_requests_total", "counter", "Request starts per configured key and route.");
+	for (int qid = 0; qid < TG_MAX_QUOTAS; qid++)
+		for (int r = 0; r < TG_ROUTE_IDS; r++) {
+			char l[160] = "";
+
+			if (!k->qnames[qid][0] || !k->rlive[r] || !kc[qid][r].requests)
+				continue;
+			tg_metric_label(l, sizeof(l), "key", k->qnames[qid]);
+			tg_metric_sample(b, "key_route_requests_total", inst,
+					 tg_metric_label(l, sizeof(l), "route", k->rnames[r]), "%" PRIu64,
+					 (uint64_t)kc[qid][r].requests);
+		}
+	if (!(idx = malloc((n ? n : 1) * sizeof(*idx))))
+		return -1;
+	tg_sort_clients(c->cur, n, TG_SORT_RPS, idx);
+	tg_metric_family(b, "client_route_requests_total", "counter", "Request starts per client and route (top-N clients by request rate).");
+	for (size_t i = 0; i < n && i < a->cfg->api_top_n; i++) {
+		const struct tg_client_view *v = &c->cur[idx[i]];
+		char addr[64];
+
+		if (tg_route_counts_client(k, &v->addr, cc))
+			continue;
+		tg_addr_format(&v->addr, addr, sizeof(addr));
+		for (int r = 0; r < TG_ROUTE_IDS; r++) {
+			char l[160] = "";
+
+			if (!k->rlive[r] || !cc[r].requests)
+				continue;
+			tg_metric_label(l, sizeof(l), "client", addr);
+			tg_metric_sample(b, "client_route_requests_total", inst,
+					 tg_metric_label(l, sizeof(l), "route", k->rnames[r]), "%" PRIu64,
+					 (uint64_t)cc[r].requests);
+		}
+	}
+	free(idx);
+	return 0;
 }
 
 /* ---- alerts: detectors, events, delivery per webhook -------------------- */
@@ -461,6 +540,8 @@ void tg_h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_resp *r
 		return tg_api_error(resp, 503, "out of memory");
 	responses_metrics(a, b, inst);
 	keys_metrics(a, b, inst);
+	if (routes_metrics(a, b, inst))
+		return tg_api_error(resp, 503, "out of memory");
 	alerts_metrics(a, b, inst);
 	check_metrics(a, b, inst);
 	listener_metrics(a, b, inst);

@@ -12,6 +12,8 @@
 #include "lib/clock.h"
 #include "lib/addr.h"
 #include "api/http_util.h"
+#include "api/route_json.h"
+#include "telemetry/route_counts.h"
 
 #define TG_CLIENTS_DEFAULT_LIMIT 100
 /* A client is ~0.8 KB of JSON: 1000 are under 1 MB, built in about a
@@ -86,6 +88,17 @@ static void client_socket_json(struct tg_api_ctx *a, struct tg_buf *b, const str
 	tg_buf_printf(b, "]}");
 }
 
+/* The client's request counts per route, the routes it used only. */
+static void client_routes_json(struct tg_api_ctx *a, struct tg_buf *b, const struct tg_client_view *v)
+{
+	struct tg_route_count c[TG_ROUTE_IDS];
+
+	if (tg_route_counts_client(a->kern, &v->addr, c))
+		return;
+	tg_route_counts_json(b, (const char (*)[TG_ROUTE_NAME_LEN])a->kern->rnames, a->kern->rlive,
+			     c, true);
+}
+
 static void client_json(struct tg_api_ctx *a, struct tg_buf *b, const struct tg_client_view *v,
 			int prefix6)
 {
@@ -113,6 +126,7 @@ static void client_json(struct tg_api_ctx *a, struct tg_buf *b, const struct tg_
 	tg_buf_printf(b, "]");
 	client_bucket_json(a, b, v);
 	client_socket_json(a, b, v);
+	client_routes_json(a, b, v);
 	tg_buf_printf(b, "}");
 }
 

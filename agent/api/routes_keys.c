@@ -5,10 +5,12 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include "bucket.h"
+#include "api/route_json.h"
 #include "api/routes.h"
 #include "bpf/quotas.h"
 #include "lib/clock.h"
 #include "bpf/loader.h"
+#include "telemetry/route_counts.h"
 
 static const char *const action_names[] = {
 	[TG_ACTION_DROP] = "drop", [TG_ACTION_MONITOR] = "monitor",
@@ -144,7 +146,19 @@ static void key_json(struct tg_api_ctx *a, struct tg_buf *b, int qid)
 	else
 		tg_bucket_levels_json(b, q, &st);
 	tg_bucket_counts_json(b, &st);
-	tg_buf_printf(b, ",\"abandoned\":%" PRIu64 "}}", tg_key_abandoned(a, qid));
+	tg_buf_printf(b, ",\"abandoned\":%" PRIu64 "}", tg_key_abandoned(a, qid));
+	tg_key_routes_json(a, b, qid);
+	tg_buf_printf(b, "}");
+}
+
+void tg_key_routes_json(struct tg_api_ctx *a, struct tg_buf *b, int qid)
+{
+	struct tg_route_count c[TG_ROUTE_IDS];
+
+	if (tg_route_counts_key(a->kern, qid, c))
+		return;
+	tg_route_counts_json(b, (const char (*)[TG_ROUTE_NAME_LEN])a->kern->rnames, a->kern->rlive,
+			     c, false);
 }
 
 void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)

@@ -35,6 +35,10 @@ struct tg_kern {
 	char qnames[TG_MAX_QUOTAS][32];
 	int qentry[TG_MAX_QUOTAS];
 	struct tg_quota qvals[TG_MAX_QUOTAS]; /* as written into tg_quotas */
+	/* route id -> the name it holds or last held ("" never used), and
+	 * whether a configured route holds it now */
+	char rnames[TG_ROUTE_IDS][TG_ROUTE_NAME_LEN];
+	bool rlive[TG_ROUTE_IDS];
 };
 
 #endif

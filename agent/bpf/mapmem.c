@@ -25,6 +25,11 @@ uint32_t tg_map_entries(const char *name, unsigned int max_clients)
 	 * request would be counted again if retransmitted */
 	if (!strcmp(name, "tg_conns"))
 		return 2 * n;
+	/* (client, route) pairs: an LRU of the recently active ones (a client
+	 * evicted from it counts its routes from zero again); a quarter of
+	 * the clients keeps the default config within its memory ceiling */
+	if (!strcmp(name, "tg_route_clients"))
+		return max_clients / 4 > 1024 ? max_clients / 4 : 1024;
 	if (!strcmp(name, "tg_clients") || !strcmp(name, "tg_addr_buckets") ||
 	    !strcmp(name, "tg_responses") || !strcmp(name, "tg_socks") ||
 	    !strcmp(name, "tg_active"))

@@ -81,6 +81,8 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 		s->flags |= TG_SET_PROXY_PROTOCOL;
 	if (cfg->n_trusted > 0)
 		s->flags |= TG_SET_PROXY_TRUSTED;
+	if (cfg->n_routes > 0)
+		s->flags |= TG_SET_ROUTES;
 	if (cfg->anomaly.det[TG_AN_KEY_SHARED].enabled || cfg->anomaly.det[TG_AN_KEY_ROTATION].enabled)
 		s->flags |= TG_SET_KEY_USE;
 	for (int i = 0; i < cfg->n_key_headers && i < TG_MAX_KEY_HEADERS; i++) {
@@ -92,6 +94,76 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 	for (int i = 0; i < cfg->n_quotas; i++)
 		if (cfg->quotas[i].match == TG_MATCH_API_KEY)
 			s->n_quota_keys++;
+}
+
+void tg_route_assign_ids(const char (*old)[TG_ROUTE_NAME_LEN], const struct tg_config *cfg,
+			 int *ids)
+{
+	unsigned char used[TG_ROUTE_IDS] = { 1 }; /* id 0: "other" */
+	int n = cfg->n_routes < TG_MAX_ROUTES ? cfg->n_routes : TG_MAX_ROUTES;
+
+	for (int i = 0; i < n; i++) {
+		ids[i] = -1;
+		for (int id = 1; id < TG_ROUTE_IDS; id++) {
+			if (!used[id] && old[id][0] &&
+			    !strncmp(old[id], cfg->routes[i].name, TG_ROUTE_NAME_LEN)) {
+				ids[i] = id;
+				used[id] = 1;
+				break;
+			}
+		}
+	}
+	/* 32 ids for at most 32 routes: the second pass always finds one */
+	for (int pass = 0; pass < 2; pass++) {
+		int id = 1;
+
+		for (int i = 0; i < n; i++) {
+			if (ids[i] >= 0)
+				continue;
+			while (id < TG_ROUTE_IDS && (used[id] || (pass == 0 && old[id][0])))
+				id++;
+			if (id >= TG_ROUTE_IDS)
+				break;
+			ids[i] = id;
+			used[id] = 1;
+		}
+	}
+}
+
+void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, const int *ids)
+{
+	int n = cfg->n_routes < TG_MAX_ROUTES ? cfg->n_routes : TG_MAX_ROUTES;
+	int order[TG_MAX_ROUTES];
+
+	memset(rt, 0, sizeof(*rt));
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	/* longest prefix first (insertion sort, stable) */
+	for (int i = 1; i < n; i++) {
+		int v = order[i], j = i;
+		size_t len = strlen(cfg->routes[v].prefix);
+
+		while (j > 0 && strlen(cfg->routes[order[j - 1]].prefix) < len) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = v;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *p = cfg->routes[order[i]].prefix;
+		struct tg_route_prefix *r = &rt->r[rt->n];
+		size_t len = strnlen(p, TG_ROUTE_PREFIX_MAX);
+
+		if (ids[order[i]] < 1 || ids[order[i]] > TG_MAX_ROUTES)
+			continue;
+		for (size_t b = 0; b < len; b++) {
+			r->w[b / 8] |= (__u64)(unsigned char)p[b] << (8 * (b % 8));
+			r->m[b / 8] |= 0xffULL << (8 * (b % 8));
+		}
+		r->id = (__u32)ids[order[i]];
+		r->len = (__u32)len;
+		rt->n++;
+	}
 }
 
 void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e)

@@ -23,6 +23,16 @@ void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
 void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 		       unsigned int generation);
 
+/* Assigns each route of cfg an id in 1..TG_MAX_ROUTES, keeping the id a
+ * route of the same name had in old[] (old[id]: the name, "" when free);
+ * new names take ids nobody had before ids of removed routes. ids[i] is
+ * routes[i]'s. */
+void tg_route_assign_ids(const char (*old)[TG_ROUTE_NAME_LEN], const struct tg_config *cfg,
+			 int *ids);
+
+/* The kernel's route table: prefixes as words and masks, longest first. */
+void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, const int *ids);
+
 /* LPM key of a CIDR entry. */
 void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e);
 

@@ -13,6 +13,21 @@
 #include "bpf/quotas.h"
 #include "lib/keyhash.h"
 
+/* Zeroes the (key, route) counts of quota id qid: route `route`, or
+ * every route when it is TG_ROUTE_IDS. */
+static void route_keys_clear(struct tg_kern *k, __u32 qid, __u32 route)
+{
+	int fd = bpf_map__fd(k->skel->maps.tg_route_keys);
+	struct tg_route_count zero = { 0 };
+
+	for (__u32 r = 0; r < TG_ROUTE_IDS; r++) {
+		__u32 idx = qid * TG_ROUTE_IDS + r;
+
+		if (route == TG_ROUTE_IDS || route == r)
+			bpf_map_update_elem(fd, &idx, &zero, BPF_ANY);
+	}
+}
+
 static int write_quota(int fd, __u32 id, const struct tg_quota *q)
 {
 	return bpf_map_update_elem(fd, &id, q, BPF_ANY) ? -errno : 0;
@@ -167,6 +182,7 @@ int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg)
 		      keep_other_qid, &kc);
 		prune(bpf_map__fd(k->skel->maps.tg_addr_buckets), sizeof(struct tg_bucket_key),
 		      keep_other_qid, &kc);
+		route_keys_clear(k, id, TG_ROUTE_IDS);
 		pr_info("quota removed", "name=%s id=%u", old[id], id);
 	}
 	memset(k->qnames, 0, sizeof(k->qnames));
@@ -180,6 +196,62 @@ int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg)
 		k->qentry[ids[i]] = i;
 	}
 	return 0;
+}
+
+struct route_clear {
+	__u32 route;
+};
+
+static int keep_other_route(const void *key, void *arg)
+{
+	return ((const struct tg_route_key *)key)->route != ((struct route_clear *)arg)->route;
+}
+
+int tg_routes_apply(struct tg_kern *k, const struct tg_config *cfg)
+{
+	int ids[TG_MAX_ROUTES];
+	struct tg_route_table *rt = calloc(1, sizeof(*rt));
+	__u32 zero = 0;
+	int err = 0;
+
+	if (!rt)
+		return -ENOMEM;
+	tg_route_assign_ids((const char (*)[TG_ROUTE_NAME_LEN])k->rnames, cfg, ids);
+	memset(k->rlive, 0, sizeof(k->rlive));
+	snprintf(k->rnames[0], sizeof(k->rnames[0]), "other");
+	k->rlive[0] = true;
+	for (int i = 0; i < cfg->n_routes && i < TG_MAX_ROUTES; i++) {
+		int id = ids[i];
+
+		if (id < 1 || id > TG_MAX_ROUTES)
+			continue;
+		if (k->rnames[id][0] && strcmp(k->rnames[id], cfg->routes[i].name)) {
+			/* the id held another route: its counts are not this one's */
+			struct route_clear rc = { .route = (__u32)id };
+
+			for (__u32 q = 0; q < TG_MAX_QUOTAS; q++)
+				route_keys_clear(k, q, (__u32)id);
+			prune(bpf_map__fd(k->skel->maps.tg_route_clients), sizeof(struct tg_route_key),
+			      keep_other_route, &rc);
+			pr_info("route id reused", "name=%s id=%d was=%s", cfg->routes[i].name, id,
+				k->rnames[id]);
+		}
+		snprintf(k->rnames[id], sizeof(k->rnames[id]), "%s", cfg->routes[i].name);
+		k->rlive[id] = true;
+	}
+	tg_routes_build(rt, cfg, ids);
+	if (bpf_map_update_elem(bpf_map__fd(k->skel->maps.tg_route_table), &zero, rt, BPF_ANY))
+		err = -errno;
+	free(rt);
+	return err;
+}
+
+int tg_routes_find(const struct tg_kern *k, const char *name)
+{
+	for (int id = 0; id < TG_ROUTE_IDS; id++)
+		if (k->rlive[id] && !strcmp(k->rnames[id], name))
+			return id;
+	return -1;
 }
 
 static int keep_trusted(const void *key, void *arg)

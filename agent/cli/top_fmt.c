@@ -11,7 +11,7 @@
 
 /* Hidden columns go in this order when the terminal is narrow. */
 static const enum tg_top_col drop_order[] = {
-	TG_TOP_CONNS, TG_TOP_P50, TG_TOP_DENIED, TG_TOP_REQS, TG_TOP_BPS,
+	TG_TOP_ROUTE, TG_TOP_CONNS, TG_TOP_P50, TG_TOP_DENIED, TG_TOP_REQS, TG_TOP_BPS,
 };
 
 static const int col_width[TG_TOP_NCOLS] = {
@@ -21,6 +21,7 @@ static const int col_width[TG_TOP_NCOLS] = {
 	[TG_TOP_DENIED] = 10, /* "WOULD-DENY" */
 	[TG_TOP_P50] = 7,     /* "999ms", "16.8s" */
 	[TG_TOP_CONNS] = 6,   /* "999.9k" */
+	[TG_TOP_ROUTE] = 11,  /* a route name, cut to fit */
 };
 
 void tg_top_layout(int term_width, struct tg_top_layout *l)
@@ -153,6 +154,8 @@ int tg_top_row_from_json(const cJSON *client, bool monitor, struct tg_top_row *r
 	const cJSON *conns = cJSON_GetObjectItemCaseSensitive(client, "connections");
 	const cJSON *resp = cJSON_GetObjectItemCaseSensitive(client, "responses");
 	const cJSON *hist = cJSON_GetObjectItemCaseSensitive(resp, "latency_hist"), *it;
+	const cJSON *routes = cJSON_GetObjectItemCaseSensitive(client, "routes");
+	double most = 0;
 	uint64_t h[TG_LAT_BUCKETS] = { 0 };
 	int n = 0;
 
@@ -166,6 +169,16 @@ int tg_top_row_from_json(const cJSON *client, bool monitor, struct tg_top_row *r
 	r->requests = num(client, "requests", -1);
 	r->denied = cJSON_IsObject(quota) ? num(quota, monitor ? "would_deny" : "denied", -1) : -1;
 	r->conns = cJSON_IsObject(conns) ? num(conns, "open", -1) : -1;
+	if (cJSON_IsObject(routes)) {
+		cJSON_ArrayForEach(it, routes) {
+			double n_req = num(it, "requests", 0);
+
+			if (n_req > most) {
+				most = n_req;
+				snprintf(r->route, sizeof(r->route), "%.31s", it->string);
+			}
+		}
+	}
 	r->p50_ms = -1;
 	if (cJSON_IsArray(hist)) {
 		cJSON_ArrayForEach(it, hist) {
@@ -202,7 +215,7 @@ void tg_top_header(const struct tg_top_layout *l, bool monitor, char *buf, size_
 {
 	const char *const cell[TG_TOP_NCOLS] = {
 		"CLIENT", "REQ/S", "BYTES/S", "REQUESTS", monitor ? "WOULD-DENY" : "DENIED",
-		"P50", "OPEN",
+		"P50", "OPEN", "TOP-ROUTE",
 	};
 
 	join(l, cell, buf, len);
@@ -211,7 +224,8 @@ void tg_top_header(const struct tg_top_layout *l, bool monitor, char *buf, size_
 void tg_top_line(const struct tg_top_layout *l, const struct tg_top_row *r, char *buf, size_t len)
 {
 	char c[TG_TOP_NCOLS][24];
-	const char *const cell[TG_TOP_NCOLS] = { r->addr, c[1], c[2], c[3], c[4], c[5], c[6] };
+	const char *const cell[TG_TOP_NCOLS] = { r->addr, c[1], c[2], c[3], c[4], c[5], c[6],
+						  r->route[0] ? r->route : "-" };
 
 	tg_top_fmt_rate(r->rps, c[TG_TOP_RPS], sizeof(c[0]));
 	tg_top_fmt_bytes_rate(r->bps, c[TG_TOP_BPS], sizeof(c[0]));

@@ -17,6 +17,7 @@ enum tg_top_col {
 	TG_TOP_DENIED,
 	TG_TOP_P50,
 	TG_TOP_CONNS,
+	TG_TOP_ROUTE, /* the client's most requested route */
 	TG_TOP_NCOLS,
 };
 
@@ -41,6 +42,7 @@ struct tg_top_row {
 	double denied;   /* quota.denied, or would_deny in monitor mode; -1: no quota */
 	double p50_ms;   /* response latency p50; -1: no responses seen */
 	double conns;    /* open connections; -1: not tracked */
+	char route[32];  /* the route with the most requests; "" when none */
 };
 
 /* A client as every CLI table names it, and as /v1/clients/{client}

@@ -26,6 +26,7 @@ void h_setup(void)
 	bpf_map__set_max_entries(skel->maps.tg_clients, 1024);
 	bpf_map__set_max_entries(skel->maps.tg_conns, 1024);
 	bpf_map__set_max_entries(skel->maps.tg_addr_buckets, 1024);
+	bpf_map__set_max_entries(skel->maps.tg_route_clients, 1024);
 	cr_assert_eq(tollgate_bpf__load(skel), 0, "load failed (root needed)");
 	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_ports), &port, &on, 0), 0);
 	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.tg_settings), &zero, &s, 0), 0);

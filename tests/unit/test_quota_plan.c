@@ -391,7 +391,8 @@ Test(quota_plan, settings_from_defaults)
 	cr_assert_eq(s.ipv6_prefix, 64);
 	cr_assert_eq(s.generation, 7);
 	cr_assert_eq(s.scan_bytes, 1024);
-	cr_assert_eq(s.flags, TG_SET_KEY_USE); /* the key detectors are on by default */
+	/* the key detectors are on by default, and the default routes */
+	cr_assert_eq(s.flags, TG_SET_KEY_USE | TG_SET_ROUTES);
 	cr_assert_eq(s.event_interval_ns, 1000000000ULL);
 	cr_assert_eq(s.n_quota_keys, 0);
 	cr_assert_eq(s.n_headers, 3);
@@ -439,7 +440,7 @@ Test(quota_plan, settings_from_a_config)
 	cr_assert_eq(s.ipv6_prefix, 48);
 	cr_assert_eq(s.generation, 0xfffffffeu);
 	cr_assert_eq(s.scan_bytes, 2048);
-	cr_assert_eq(s.flags, TG_SET_PROXY_PROTOCOL | TG_SET_KEY_USE);
+	cr_assert_eq(s.flags, TG_SET_PROXY_PROTOCOL | TG_SET_KEY_USE | TG_SET_ROUTES);
 	cr_assert_eq(s.n_quota_keys, 3);
 	cr_assert_eq(s.n_headers, 4);
 	for (int i = 0; i < 4; i++)
@@ -461,6 +462,7 @@ Test(quota_plan, settings_from_a_config)
 	add_entry("c1", TG_MATCH_CIDR, TG_SHARE_SHARED, TG_ACTION_DROP);
 	cfg.proxy_protocol = false;
 	cfg.anomaly.det[TG_AN_KEY_SHARED].enabled = false;
+	cfg.n_routes = 0; /* routes make the scan copy the request line */
 	tg_settings_build(&s, &cfg, 1);
 	cr_assert_eq(s.flags, TG_SET_KEY_USE, "key_rotation alone still needs the pairs");
 	cfg.anomaly.det[TG_AN_KEY_ROTATION].enabled = false;

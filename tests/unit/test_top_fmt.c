@@ -116,12 +116,19 @@ Test(top_fmt, layout_for_width)
 	cr_assert(eq(int, visible(&l), TG_TOP_NCOLS));
 	cr_assert(eq(int, l.width[TG_TOP_ADDR], TG_TOP_ADDR_MAX));
 	cr_assert(le(int, l.total, 120));
-	tg_top_layout(80, &l);
+	tg_top_layout(89, &l);
 	cr_assert(eq(int, visible(&l), TG_TOP_NCOLS));
+	cr_assert(eq(int, l.width[TG_TOP_ADDR], TG_TOP_ADDR_MIN));
+	/* narrower: the route column goes first */
+	tg_top_layout(88, &l);
+	cr_assert(eq(int, visible(&l), TG_TOP_NCOLS - 1));
+	cr_assert(eq(int, l.width[TG_TOP_ROUTE], 0));
+	tg_top_layout(80, &l);
+	cr_assert(eq(int, visible(&l), TG_TOP_NCOLS - 1));
 	cr_assert(eq(int, l.total, 80));
 	cr_assert(eq(int, l.width[TG_TOP_ADDR], 80 - 61));
 	tg_top_layout(76, &l);
-	cr_assert(eq(int, visible(&l), TG_TOP_NCOLS));
+	cr_assert(eq(int, visible(&l), TG_TOP_NCOLS - 1));
 	cr_assert(eq(int, l.width[TG_TOP_ADDR], TG_TOP_ADDR_MIN));
 	/* one less: the connections go first, then the latency */
 	tg_top_layout(75, &l);
@@ -153,7 +160,9 @@ static const char client_json[] =
 	"\"requests_per_sec\":12.5,\"bytes_per_sec\":3400,"
 	"\"quota\":{\"name\":\"default\",\"denied\":7,\"would_deny\":3},"
 	"\"connections\":{\"open\":2,\"established\":5},"
-	"\"responses\":{\"count\":4,\"latency_hist\":[0,0,0,4,0,0,0,0,0,0,0,0,0,0,0,0]}}";
+	"\"responses\":{\"count\":4,\"latency_hist\":[0,0,0,4,0,0,0,0,0,0,0,0,0,0,0,0]},"
+	"\"routes\":{\"other\":{\"requests\":5,\"dropped\":0},"
+	"\"embeddings\":{\"requests\":12000,\"dropped\":0},\"chat\":{\"requests\":340,\"dropped\":7}}}";
 
 Test(top_fmt, row_from_json)
 {
@@ -168,6 +177,7 @@ Test(top_fmt, row_from_json)
 	cr_assert(eq(dbl, r.denied, 7));
 	cr_assert(eq(dbl, r.conns, 2));
 	cr_assert(ieee_ulp_eq(dbl, r.p50_ms, 6 * U, 4));
+	cr_assert(eq(str, r.route, "embeddings")); /* the most requests */
 	/* monitor mode: what would have been denied */
 	cr_assert(eq(int, tg_top_row_from_json(j, true, &r), 0));
 	cr_assert(eq(dbl, r.denied, 3));
@@ -181,6 +191,7 @@ Test(top_fmt, row_from_json)
 	cr_assert(eq(dbl, r.conns, -1));
 	cr_assert(eq(dbl, r.p50_ms, -1));
 	cr_assert(eq(dbl, r.rps, -1)); /* absent */
+	cr_assert(eq(str, r.route, "")); /* no routes */
 	cJSON_Delete(j);
 
 	/* not a client; odd values never crash */
@@ -216,6 +227,12 @@ Test(top_fmt, lines)
 	tg_top_line(&l, &r, buf, sizeof(buf));
 	cr_assert(eq(int, strncmp(buf, "ffff:ffff:ffff:fff+  ", 21), 0), "%s", buf);
 	cr_assert(eq(sz, strlen(buf), 80));
+	/* wide enough for the route column */
+	tg_top_layout(100, &l);
+	tg_top_header(&l, false, buf, sizeof(buf));
+	cr_assert(eq(int, strcmp(buf + strlen(buf) - 11, "  TOP-ROUTE"), 0), "%s", buf);
+	tg_top_line(&l, &r, buf, sizeof(buf));
+	cr_assert(eq(int, strcmp(buf + strlen(buf) - 12, "  embeddings"), 0), "%s", buf);
 	/* a narrow terminal: fewer columns, same line width rule */
 	tg_top_layout(40, &l);
 	tg_top_line(&l, &r, buf, sizeof(buf));
