@@ -162,7 +162,7 @@ check "status --token-env of an unset variable exits 2" 2 "$rc"
 check "top --once: no escape sequence" 0 "$(grep -c $'\x1b' "$WORK/once.txt" || true)"
 head -1 "$WORK/once.txt" | grep -q "^tollgate top  instance $E2E_TAG  mode monitor" \
   && ok "top --once: title line" || { cat "$WORK/once.txt"; fail "top --once title"; }
-grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +OPEN$' "$WORK/once.txt" \
+grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +OPEN +TOP-ROUTE$' "$WORK/once.txt" \
   && ok "top --once: column titles" || { cat "$WORK/once.txt"; fail "top --once header"; }
 grep -Eq "^$C4 +[0-9.]+k?/s +[0-9.]+ k?B/s +5 +0 " "$WORK/once.txt" \
   && ok "top --once: the client's row" || { cat "$WORK/once.txt"; fail "top --once row"; }
@@ -199,7 +199,7 @@ else
 fi
 pane > "$WORK/pane.txt"
 grep -q "^tollgate top  instance $E2E_TAG  mode monitor  clients" "$WORK/pane.txt" && ok "top: title line" || fail "top: title"
-grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +OPEN' "$WORK/pane.txt" && ok "top: every column at 120" || fail "top: columns at 120"
+grep -Eq '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 +OPEN +TOP-ROUTE' "$WORK/pane.txt" && ok "top: every column at 120" || fail "top: columns at 120"
 wait_pane "^$C4 +[1-9][0-9.]*k?/s" && ok "top: a non-zero request rate" || { pane; fail "top: rate stays 0"; }
 tm resize-window -t top -x 70 -y 20
 if wait_pane '^CLIENT +REQ/S +BYTES/S +REQUESTS +WOULD-DENY +P50 *$' 5; then
