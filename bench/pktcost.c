@@ -47,8 +47,11 @@
  * response segment) through tg_tc_egress and tg_cgroup_egress.
  *
  *   pktcost [--json] [--json-out FILE] [--enforce-md FILE] [--socket-md FILE]
- *           [--sizes 1000,100000,1000000] [--cpu N] [--shared-client]
+ *           [--sizes 1000,100000,1000000] [--cpu N] [--shared-client] [--routes]
  *
+ * --routes: the default config's six routes written in every table (the
+ * request start then copies its request line and matches it; run it
+ * beside a run without to see what routes cost).
  * --shared-client: only the same client's plain segment from two CPUs at
  * once (two threads pinned to CPUs 0 and 1, BPF_PROG_TEST_RUN each),
  * against one CPU alone and two clients on two CPUs: what sharing a
@@ -856,6 +859,9 @@ static struct tg_bucket bucket_get(const struct table *t, __u32 qid, const char 
 	return b;
 }
 
+/* --routes: the default config's six routes in every table */
+static int with_routes;
+
 /* The configuration, written as the agent writes it: settings, quota 0
  * (quotas.default) always; in enforcement, the two entries. */
 static void configure(struct table *t)
@@ -874,9 +880,10 @@ static void configure(struct table *t)
 	 * so the scan runs only where a key entry asks for it. */
 	cfg.anomaly.det[TG_AN_KEY_SHARED].enabled = false;
 	cfg.anomaly.det[TG_AN_KEY_ROTATION].enabled = false;
-	/* no routes (the default config's would make every request start
-	 * copy its request line): the tables measure what they did before */
-	cfg.n_routes = 0;
+	/* no routes unless --routes (the default config's six make every
+	 * request start copy its request line and match it) */
+	if (!with_routes)
+		cfg.n_routes = 0;
 	cfg.mode = t->conf == TELEMETRY ? TG_MODE_MONITOR : TG_MODE_ENFORCE;
 	if (t->conf != TELEMETRY) {
 		cfg.default_limits = (struct tg_limits){ .requests_per_sec = ENF_LIMIT,
@@ -902,6 +909,16 @@ static void configure(struct table *t)
 	tg_settings_build(&set, &cfg, 1);
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tg_settings), &zero, &set, 0))
 		die("tg_settings");
+	if (with_routes) {
+		static const char none[TG_ROUTE_IDS][TG_ROUTE_NAME_LEN];
+		static struct tg_route_table rt;
+		int rids[TG_MAX_ROUTES];
+
+		tg_route_assign_ids(none, &cfg, rids);
+		tg_routes_build(&rt, &cfg, rids);
+		if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tg_route_table), &zero, &rt, 0))
+			die("tg_route_table");
+	}
 	tg_quota_build(&q, &cfg, NULL);
 	id = 0;
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tg_quotas), &id, &q, 0))
@@ -1452,6 +1469,8 @@ int main(int argc, char **argv)
 			socket_md = argv[++i];
 		} else if (!strcmp(argv[i], "--shared-client")) {
 			shared = 1;
+		} else if (!strcmp(argv[i], "--routes")) {
+			with_routes = 1;
 		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
 			cpu = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
@@ -1470,7 +1489,7 @@ int main(int argc, char **argv)
 		} else {
 usage:
 			fprintf(stderr, "usage: pktcost [--json] [--json-out FILE] [--enforce-md FILE] "
-				"[--socket-md FILE] [--sizes N,...] [--cpu N] [--shared-client]\n"
+				"[--socket-md FILE] [--sizes N,...] [--cpu N] [--shared-client] [--routes]\n"
 				"  up to %d sizes, 64..4000000 clients each; default 1000,100000,1000000\n",
 				MAX_SIZES);
 			return 2;
