@@ -284,8 +284,9 @@ static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p
 }
 
 /* At a connection's first payload, with identity.proxy_protocol: a PROXY
- * header names the client. Returns 1 when the segment was only the header
- * (the request comes next), else 0 with p moved past any header. From a
+ * header names the client. Returns 1 when the segment was only the header,
+ * or ended inside it (the request comes next: this segment is no request
+ * start and charges nobody), else 0 with p moved past any header. From a
  * source outside identity.trusted_proxies (when set) a PROXY header is
  * not read: the payload counts as the source's own request. */
 static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
@@ -297,8 +298,12 @@ static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
 
 	if (!proxy_source_trusted(&p->flow.saddr))
 		return 0;
-	rc = tg_proxy_scan(skb, p->payload_off, p->payload_len);
-
+	rc = tg_proxy_scan(skb, p, cn->flags & TG_CONN_PROXY_PART);
+	if (rc == TG_PROXY_PARTIAL) {
+		cn->flags |= TG_CONN_PROXY_PART;
+		return 1;
+	}
+	cn->flags &= ~TG_CONN_PROXY_PART;
 	if (rc == TG_PROXY_NONE)
 		return 0;
 	cn->flags |= TG_CONN_PROXY_DONE;
@@ -637,6 +642,8 @@ static __always_inline void conn_end(struct tg_pkt *p, struct tg_client *c,
 		conn_request_done(c, cn, p->seq + p->payload_len);
 	if (conn_needs_attention(cn->flags))
 		client_pending_add(key, -1);
+	if (cn->flags & TG_CONN_PROXY_PART)
+		bpf_map_delete_elem(&tg_proxy_held, &p->flow);
 	bpf_map_delete_elem(&tg_conns, &p->flow);
 	client_touch(c, now);
 }

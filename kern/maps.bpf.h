@@ -228,6 +228,27 @@ struct tg_scratch {
 	struct tg_proxy_state proxy;
 };
 
+/* A PROXY header whose end is in a later segment: its bytes so far, from
+ * sequence number seq, until that segment comes (tg_proxy_scan). buf
+ * first: the scratch's buffer stages a new entry in place. Twice the bytes
+ * parsed, so the next segment's load at any offset below TG_PROXY_BUF
+ * verifies. Balancers write their header at once, so entries are rare and
+ * the map small; one evicted makes the rest of its header count as the
+ * balancer's own first payload. */
+struct tg_proxy_held {
+	__u8 buf[TG_PROXY_BUF * 2];
+	__u32 seq;
+	__u32 len;
+};
+
+#define TG_PROXY_HELD 4096
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TG_PROXY_HELD);
+	__type(key, struct tg_flow);
+	__type(value, struct tg_proxy_held);
+} tg_proxy_held SEC(".maps") __weak;
+
 /* The key hash's state (tg_scan_hash), per CPU: not on the stack, which
  * the scan's chain of calls has used up. */
 struct {
