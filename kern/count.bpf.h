@@ -158,6 +158,25 @@ static __always_inline int payload_head(struct __sk_buff *skb,
 	return bpf_skb_load_bytes(skb, off, w, len);
 }
 
+/* Creates (or replaces) the connection record of `flow`. The record is
+ * built in the per-CPU scratch, not on the stack (64 bytes the deepest
+ * call chain cannot spare); nothing else uses the scratch's buffer here. */
+static __always_inline void conn_put(const struct tg_flow *flow, __u32 isn, __u32 flags)
+{
+	struct tg_scratch *sc;
+	struct tg_conn *nc;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (!sc)
+		return;
+	nc = (struct tg_conn *)sc->buf;
+	__builtin_memset(nc, 0, sizeof(*nc));
+	nc->isn = isn;
+	nc->flags = flags;
+	bpf_map_update_elem(&tg_conns, flow, nc, BPF_ANY);
+}
+
 /* A connection needs the per-segment path while its first payload is to
  * come, its request start was dropped, or its bytes are charged. */
 static __always_inline int conn_needs_attention(__u32 flags)
@@ -470,12 +489,11 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		 * the entry was evicted): track it from here, without a PROXY
 		 * header (only a connection's start may carry one) and without
 		 * raising the hint. */
-		struct tg_conn nc = { .isn = p->seq - 1, .flags = TG_CONN_SEEN_PAYLOAD };
 		struct tg_global *g = global_get();
 
 		if (g)
 			g->conns_missing++;
-		bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
+		conn_put(&p->flow, p->seq - 1, TG_CONN_SEEN_PAYLOAD);
 		cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
 		if (!cn)
 			return TG_PASS;
@@ -588,7 +606,6 @@ static __always_inline int conn_syn(struct tg_pkt *p, struct tg_client *c,
 {
 	struct tg_conn *cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
 	struct tg_settings *s = settings_get();
-	struct tg_conn nc = { .isn = p->seq };
 	struct tg_global *g;
 	int v;
 
@@ -606,9 +623,7 @@ static __always_inline int conn_syn(struct tg_pkt *p, struct tg_client *c,
 	if (cn && conn_needs_attention(cn->flags))
 		client_pending_add(key, -1); /* the old connection is replaced */
 	v = quota_conn(&p->flow.saddr, key, now, s);
-	if (v == TG_DROP)
-		nc.flags |= TG_CONN_SYN_DENIED;
-	bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
+	conn_put(&p->flow, p->seq, v == TG_DROP ? TG_CONN_SYN_DENIED : 0);
 	client_pending_add(key, 1);
 	__sync_fetch_and_add(&c->syns, 1);
 	g = global_get();
