@@ -36,13 +36,16 @@ static __always_inline int quota_resolve(const struct tg_addr *client,
 					 const struct tg_addr *key, __u64 key_hash,
 					 struct tg_resolved *r)
 {
-	struct tg_lpm_key lk = { .prefixlen = 128, .addr = *client };
+	struct tg_lpm_key *lk = lpm_key(client);
 	struct tg_quota *cq = NULL, *q;
-	__u32 *qid = bpf_map_lookup_elem(&tg_deny_cidrs, &lk);
-	__u32 cidr_qid = 0;
+	__u32 *qid, cidr_qid = 0;
 
 	__builtin_memset(&r->bkey, 0, sizeof(r->bkey));
 	r->addr_bucket = 0;
+	r->q = NULL;
+	if (!lk)
+		return -1;
+	qid = bpf_map_lookup_elem(&tg_deny_cidrs, lk);
 	if (qid) {
 		q = quota_get(*qid);
 		if (q) {
@@ -51,7 +54,7 @@ static __always_inline int quota_resolve(const struct tg_addr *client,
 			return 0;
 		}
 	}
-	qid = bpf_map_lookup_elem(&tg_cidrs, &lk);
+	qid = bpf_map_lookup_elem(&tg_cidrs, lk);
 	if (qid) {
 		cidr_qid = *qid;
 		cq = quota_get(cidr_qid);
