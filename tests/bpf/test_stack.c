@@ -1,8 +1,11 @@
-/* The stack each program needs, as the verifier counts it: the deepest
- * chain of calls (the main program and its BPF-to-BPF calls, each frame
- * rounded up to 16 bytes, as the JIT's verifier does) must stay within a
- * budget below the verifier's 512 bytes, so a feature that adds to the
- * packet path finds headroom instead of a program that no longer loads. */
+/* The stack each program needs: the deepest chain of calls (the main
+ * program and its BPF-to-BPF calls, each frame rounded up to 16 bytes, as
+ * the verifier does with a JIT) must stay within a budget below the
+ * verifier's 512 bytes, so a feature that adds to the packet path finds
+ * headroom instead of a program that no longer loads. The frames are those
+ * of the loaded program: the verifier's own check runs before it inlines
+ * bpf_loop (24 bytes more in the caller's frame), so where such a call is
+ * on the chain this counts up to 16 bytes more than the verifier did. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <bpf/bpf.h>
