@@ -10,8 +10,10 @@
  *  - enforcement-no-key: the same without the API-key entry (no scan), to
  *    split the extra cost between the quota bucket and the scan.
  * The paths that matter for enforcement (plain segment, request starts,
- * request starts carrying the configured API key at byte 100 and 900) run
- * in all three; the rest in the telemetry configuration only. Needs root.
+ * request starts carrying the configured API key at byte 100 and 900, and
+ * the first request start of a connection, which pays the proof of its
+ * handshake) run in all three; the rest in the telemetry configuration
+ * only. Needs root.
  *
  * Every table (size x configuration) is loaded at once (one skeleton each)
  * and the rounds of a measurement go through the tables in turn, so that a
@@ -118,7 +120,7 @@
 #define CIDR_NET "198.19.255.0" /* /24: holds none of the bench's own clients */
 #define N_KEYED 2
 
-_Static_assert(2000 + LOOP_N * LOOP_ROUNDS < 60000, "syn_new's source ports");
+_Static_assert(2000 + LOOP_N * LOOP_ROUNDS < 60000, "syn_new's and req_first's source ports");
 _Static_assert(LOOP_N % BLOCK == 0, "whole blocks");
 
 struct pkt {
@@ -369,6 +371,23 @@ static void req_new(const struct table *t, int round, int i, struct pkt *p)
 				 .flags = F_ACK | F_PSH, .payload = get_req, .len = strlen(get_req) });
 }
 
+static void handshake(const struct table *t, int fd, int cg, const char *saddr, uint16_t sport,
+		      uint32_t seq);
+
+/* 198.18.0.6: each request start is the first of its connection (a new
+ * source port each), whose handshake ran just before, untimed, as the
+ * gateway completes it (SYN, then the SYN-ACK through tg_tc_egress): the
+ * start pays the proof of the handshake (the tg_handshake record of the
+ * server's ISN) on top of what a later start of a proven connection pays. */
+static void req_first(const struct table *t, int round, int i, struct pkt *p)
+{
+	uint16_t sport = (uint16_t)(2000 + round * LOOP_N + i);
+
+	handshake(t, t->fd, 0, "198.18.0.6", sport, 7000);
+	mk(p, (struct pkt_opts){ .saddr = "198.18.0.6", .sport = sport, .seq = 7001,
+				 .flags = F_ACK | F_PSH, .payload = get_req, .len = strlen(get_req) });
+}
+
 /* 198.18.0.4:40003, the socket-level program's own connection: its
  * request start at 7001 was seen through tg_cgroup_ingress (telemetry
  * tables; see table_load). */
@@ -471,8 +490,10 @@ static void build_key_reqs(void)
 enum {
 	P_PASS, P_PLAIN, P_PLAIN6, P_SYN, P_REQ, P_K100, P_K900,            /* repeat */
 	P_PLAIN_L, P_OTHER_L, P_SYN_L, P_SYN_NEW_L, P_REQ_L, P_REQ_NEW_L,  /* loop */
+	P_REQ_FIRST_L,
 	P_K100_L, P_K100_NEW_L, P_K900_L, P_K900_NEW_L,
 	P_OTHER_D, P_SYN_NEW_D, P_REQ_NEW_D, P_K100_NEW_D, P_K900_NEW_D,    /* derived */
+	P_REQ_FIRST_D,
 	P_CG_PLAIN, P_CG_REQ, P_CG_REQ_L, P_CG_REQ_NEW_L, P_CG_REQ_NEW_D,  /* socket level */
 	P_RESP_START, P_RESP_PLAIN, P_CG_RESP_START, P_CG_RESP_PLAIN,      /* responses */
 	N_PATHS
@@ -480,6 +501,7 @@ enum {
 
 #define K100 "request start, API key at byte 100"
 #define K900 "request start, API key at byte 900"
+#define REQ_FIRST "request start, first of its connection"
 
 static const struct path paths[N_PATHS] = {
 	[P_PASS] = { "pass-through (non-gateway port)", REPEATED, passthru },
@@ -496,6 +518,7 @@ static const struct path paths[N_PATHS] = {
 	[P_SYN_NEW_L] = { "SYN of a new connection", LOOP, syn_new },
 	[P_REQ_L] = { "request start, retransmitted", LOOP, req_same, .flags = PF_ENF },
 	[P_REQ_NEW_L] = { "request start (new)", LOOP, req_new, .flags = PF_ENF | PF_SCAN },
+	[P_REQ_FIRST_L] = { REQ_FIRST, LOOP, req_first, .flags = PF_ENF | PF_SCAN },
 	[P_K100_L] = { K100 ", retransmitted", LOOP, key100_same, .flags = PF_ENF | PF_KEYED },
 	[P_K100_NEW_L] = { K100 " (new)", LOOP, key100_new, .flags = PF_ENF | PF_KEYED | PF_SCAN },
 	[P_K900_L] = { K900 ", retransmitted", LOOP, key900_same, .flags = PF_ENF | PF_KEYED },
@@ -505,6 +528,8 @@ static const struct path paths[N_PATHS] = {
 	[P_SYN_NEW_D] = { "SYN of a new connection", DERIVED, NULL, P_SYN, P_SYN_L, P_SYN_NEW_L },
 	[P_REQ_NEW_D] = { "request start (new)", DERIVED, NULL, P_REQ, P_REQ_L, P_REQ_NEW_L,
 			  PF_ENF | PF_SCAN },
+	[P_REQ_FIRST_D] = { REQ_FIRST, DERIVED, NULL, P_REQ, P_REQ_L, P_REQ_FIRST_L,
+			    PF_ENF | PF_SCAN },
 	[P_K100_NEW_D] = { K100 " (new)", DERIVED, NULL, P_K100, P_K100_L, P_K100_NEW_L,
 			   PF_ENF | PF_KEYED | PF_SCAN },
 	[P_K900_NEW_D] = { K900 " (new)", DERIVED, NULL, P_K900, P_K900_L, P_K900_NEW_L,
@@ -533,7 +558,7 @@ static const struct path paths[N_PATHS] = {
 static const int row_order[N_PATHS] = {
 	P_PASS, P_PLAIN, P_PLAIN6, P_PLAIN_L, P_OTHER_L, P_OTHER_D,
 	P_SYN, P_SYN_L, P_SYN_NEW_L, P_SYN_NEW_D,
-	P_REQ, P_REQ_L, P_REQ_NEW_L, P_REQ_NEW_D,
+	P_REQ, P_REQ_L, P_REQ_NEW_L, P_REQ_NEW_D, P_REQ_FIRST_L, P_REQ_FIRST_D,
 	P_K100, P_K100_L, P_K100_NEW_L, P_K100_NEW_D,
 	P_K900, P_K900_L, P_K900_NEW_L, P_K900_NEW_D,
 	P_CG_PLAIN, P_CG_REQ, P_CG_REQ_L, P_CG_REQ_NEW_L, P_CG_REQ_NEW_D,
@@ -635,7 +660,7 @@ static void bench_loop(int pi)
 /* ---- the client tables --------------------------------------------------- */
 
 static const char *const bench_clients[] = {
-	"198.18.0.2", "198.18.0.3", "198.18.0.4", "198.18.0.5", "fd00:198:18::2",
+	"198.18.0.2", "198.18.0.3", "198.18.0.4", "198.18.0.5", "198.18.0.6", "fd00:198:18::2",
 };
 #define N_BENCH ((unsigned)(sizeof(bench_clients) / sizeof(bench_clients[0])))
 
@@ -1070,6 +1095,8 @@ static int table_check(const struct table *t)
 	__u64 reqs = client_sum(t, "198.18.0.4", offsetof(struct tg_client, requests));
 	__u64 kreqs = client_sum(t, "198.18.0.5", offsetof(struct tg_client, requests));
 	__u64 plain_reqs = client_sum(t, "198.18.0.2", offsetof(struct tg_client, requests));
+	__u64 first_reqs = client_sum(t, "198.18.0.6", offsetof(struct tg_client, requests));
+	__u64 first_syns = client_sum(t, "198.18.0.6", offsetof(struct tg_client, syns));
 	struct tg_global g = global_sum(t);
 	struct tg_bucket b;
 	int bad = 0, ev;
@@ -1122,6 +1149,14 @@ static int table_check(const struct table *t)
 			(unsigned long long)(N_KEYED * (1 + loops)));
 		bad = 1;
 	}
+	/* each first start after its own handshake, in every configuration */
+	if (first_reqs != loops || first_syns != loops) {
+		fprintf(stderr, "pktcost: %u clients, %s: 198.18.0.6: %llu first request starts "
+			"and %llu SYNs counted, not %llu each\n", t->n, conf,
+			(unsigned long long)first_reqs, (unsigned long long)first_syns,
+			(unsigned long long)loops);
+		bad = 1;
+	}
 	if (plain_reqs != 1) {
 		fprintf(stderr, "pktcost: %u clients, %s: plain segments were counted as requests\n",
 			t->n, conf);
@@ -1144,6 +1179,10 @@ static int table_check(const struct table *t)
 			    t->conf == ENFORCEMENT ? 0 : N_KEYED * (1 + loops));
 	b = bucket_get(t, 0, "198.18.0.4");
 	bad |= bucket_check(t, "198.18.0.4's quotas.default", &b, 1 + loops);
+	/* proven by its handshake, so charged (an unproven start would have
+	 * been dropped, which ends the run) */
+	b = bucket_get(t, 0, "198.18.0.6");
+	bad |= bucket_check(t, "198.18.0.6's quotas.default", &b, loops);
 	b = bucket_get(t, 0, "198.18.0.2");
 	bad |= bucket_check(t, "198.18.0.2's quotas.default", &b, 1);
 	b = bucket_get(t, CIDR_QID, NULL);

@@ -8,6 +8,7 @@
  * address the kernel never saw) it charges the bucket with the packet
  * path's own code, so a check and a packet take tokens from one bucket as
  * atomically as two packets do. */
+#define TG_STAGE_SLOT 2 /* its own slot of tg_stage (maps.bpf.h) */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "shared.h"

@@ -159,6 +159,25 @@ static __always_inline int payload_head(struct __sk_buff *skb,
 	return bpf_skb_load_bytes(skb, off, w, len);
 }
 
+/* Creates (or replaces) the connection record of `flow`. The record is
+ * built in the per-CPU scratch, not on the stack (64 bytes the deepest
+ * call chain cannot spare); nothing else uses the scratch's buffer here. */
+static __always_inline void conn_put(const struct tg_flow *flow, __u32 isn, __u32 flags)
+{
+	struct tg_scratch *sc;
+	struct tg_conn *nc;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (!sc)
+		return;
+	nc = (struct tg_conn *)sc->buf;
+	__builtin_memset(nc, 0, sizeof(*nc));
+	nc->isn = isn;
+	nc->flags = flags;
+	bpf_map_update_elem(&tg_conns, flow, nc, BPF_ANY);
+}
+
 /* A connection needs the per-segment path while its first payload is to
  * come, its request start was dropped, or its bytes are charged. */
 static __always_inline int conn_needs_attention(__u32 flags)
@@ -289,8 +308,9 @@ static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p
 }
 
 /* At a connection's first payload, with identity.proxy_protocol: a PROXY
- * header names the client. Returns 1 when the segment was only the header
- * (the request comes next), else 0 with p moved past any header. From a
+ * header names the client. Returns 1 when the segment was only the header,
+ * or ended inside it (the request comes next: this segment is no request
+ * start and charges nobody), else 0 with p moved past any header. From a
  * source outside identity.trusted_proxies (when set) a PROXY header is
  * not read: the payload counts as the source's own request. */
 static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
@@ -302,8 +322,12 @@ static __always_inline int conn_proxy(struct __sk_buff *skb, struct tg_pkt *p,
 
 	if (!proxy_source_trusted(&p->flow.saddr))
 		return 0;
-	rc = tg_proxy_scan(skb, p->payload_off, p->payload_len);
-
+	rc = tg_proxy_scan(skb, p, cn->flags & TG_CONN_PROXY_PART);
+	if (rc == TG_PROXY_PARTIAL) {
+		cn->flags |= TG_CONN_PROXY_PART;
+		return 1;
+	}
+	cn->flags &= ~TG_CONN_PROXY_PART;
 	if (rc == TG_PROXY_NONE)
 		return 0;
 	cn->flags |= TG_CONN_PROXY_DONE;
@@ -470,12 +494,11 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		 * the entry was evicted): track it from here, without a PROXY
 		 * header (only a connection's start may carry one) and without
 		 * raising the hint. */
-		struct tg_conn nc = { .isn = p->seq - 1, .flags = TG_CONN_SEEN_PAYLOAD };
 		struct tg_global *g = global_get();
 
 		if (g)
 			g->conns_missing++;
-		bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
+		conn_put(&p->flow, p->seq - 1, TG_CONN_SEEN_PAYLOAD);
 		cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
 		if (!cn)
 			return TG_PASS;
@@ -592,7 +615,6 @@ static __always_inline int conn_syn(struct tg_pkt *p, struct tg_client *c,
 {
 	struct tg_conn *cn = bpf_map_lookup_elem(&tg_conns, &p->flow);
 	struct tg_settings *s = settings_get();
-	struct tg_conn nc = { .isn = p->seq };
 	struct tg_global *g;
 	int v;
 
@@ -610,9 +632,7 @@ static __always_inline int conn_syn(struct tg_pkt *p, struct tg_client *c,
 	if (cn && conn_needs_attention(cn->flags))
 		client_pending_add(key, -1); /* the old connection is replaced */
 	v = quota_conn(&p->flow.saddr, key, now, s);
-	if (v == TG_DROP)
-		nc.flags |= TG_CONN_SYN_DENIED;
-	bpf_map_update_elem(&tg_conns, &p->flow, &nc, BPF_ANY);
+	conn_put(&p->flow, p->seq, v == TG_DROP ? TG_CONN_SYN_DENIED : 0);
 	client_pending_add(key, 1);
 	__sync_fetch_and_add(&c->syns, 1);
 	g = global_get();
@@ -646,6 +666,8 @@ static __always_inline void conn_end(struct tg_pkt *p, struct tg_client *c,
 		conn_request_done(c, cn, p->seq + p->payload_len);
 	if (conn_needs_attention(cn->flags))
 		client_pending_add(key, -1);
+	if (cn->flags & TG_CONN_PROXY_PART)
+		bpf_map_delete_elem(&tg_proxy_held, &p->flow);
 	bpf_map_delete_elem(&tg_conns, &p->flow);
 	client_touch(c, now);
 }

@@ -228,6 +228,27 @@ struct tg_scratch {
 	struct tg_proxy_state proxy;
 };
 
+/* A PROXY header whose end is in a later segment: its bytes so far, from
+ * sequence number seq, until that segment comes (tg_proxy_scan). buf
+ * first: the scratch's buffer stages a new entry in place. Twice the bytes
+ * parsed, so the next segment's load at any offset below TG_PROXY_BUF
+ * verifies. Balancers write their header at once, so entries are rare and
+ * the map small; one evicted makes the rest of its header count as the
+ * balancer's own first payload. */
+struct tg_proxy_held {
+	__u8 buf[TG_PROXY_BUF * 2];
+	__u32 seq;
+	__u32 len;
+};
+
+#define TG_PROXY_HELD 4096
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TG_PROXY_HELD);
+	__type(key, struct tg_flow);
+	__type(value, struct tg_proxy_held);
+} tg_proxy_held SEC(".maps") __weak;
+
 /* The key hash's state (tg_scan_hash), per CPU: not on the stack, which
  * the scan's chain of calls has used up. */
 struct {
@@ -297,6 +318,43 @@ struct {
 	__type(value, __u8);
 } tg_tc_ifaces SEC(".maps") __weak;
 
+/* Lookup keys staged per CPU rather than on the stack: a longest-prefix
+ * key is 20 bytes of the deepest call chain's frame otherwise. Not
+ * pinned state: rewritten before each use. One slot per program that may
+ * interrupt another on the same CPU: the packet programs (TC and
+ * cgroup_skb ingress, both in softirq, never nested: slot 0), sockops
+ * (TG_STAGE_SLOT 1) and the check (a test run from the agent's process,
+ * which a packet's softirq may interrupt: 2). */
+#ifndef TG_STAGE_SLOT
+#define TG_STAGE_SLOT 0
+#endif
+#define TG_STAGE_SLOTS 3
+
+struct tg_stage {
+	struct tg_lpm_key lpm;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TG_STAGE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tg_stage);
+} tg_stage SEC(".maps") __weak;
+
+/* The longest-prefix key of a full address, in this program's per-CPU
+ * stage slot; NULL only if the map is missing. */
+static __always_inline struct tg_lpm_key *lpm_key(const struct tg_addr *a)
+{
+	__u32 slot = TG_STAGE_SLOT;
+	struct tg_stage *st = bpf_map_lookup_elem(&tg_stage, &slot);
+
+	if (!st)
+		return NULL;
+	st->lpm.prefixlen = 128;
+	st->lpm.addr = *a;
+	return &st->lpm;
+}
+
 static __always_inline struct tg_global *global_get(void)
 {
 	__u32 zero = 0;
@@ -323,12 +381,12 @@ static __always_inline struct tg_settings *settings_get(void)
 static __always_inline int proxy_source_trusted(const struct tg_addr *src)
 {
 	struct tg_settings *s = settings_get();
-	struct tg_lpm_key k = { .prefixlen = 128 };
+	struct tg_lpm_key *k;
 
 	if (!s || !(s->flags & TG_SET_PROXY_TRUSTED))
 		return 1;
-	k.addr = *src;
-	return bpf_map_lookup_elem(&tg_proxy_trusted, &k) != NULL;
+	k = lpm_key(src);
+	return k && bpf_map_lookup_elem(&tg_proxy_trusted, k) != NULL;
 }
 
 static __always_inline int port_is_gateway(__u16 port_be)

@@ -20,7 +20,8 @@ enum tg_proxy_rc {
 	TG_PROXY_NONE = 0,    /* not a PROXY header */
 	TG_PROXY_ADDR = 1,    /* a header with a client address */
 	TG_PROXY_NOADDR = 2,  /* a valid header without one (LOCAL, UNKNOWN) */
-	TG_PROXY_BAD = 3,     /* starts like one, but malformed or truncated */
+	TG_PROXY_BAD = 3,     /* starts like one, but malformed */
+	TG_PROXY_PARTIAL = 4, /* so far a header, which ends past the bytes given */
 };
 
 struct tg_proxy_state {
@@ -226,19 +227,24 @@ static inline void tg_proxy_v1_ipv6(const __u8 *buf, TG_PST *st)
 static inline int tg_proxy_parse(const __u8 *buf, TG_PST *st)
 {
 	static const __u8 v2sig[12] = { '\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n' };
-	int v2 = st->len >= 12;
+	static const __u8 v1sig[6] = { 'P', 'R', 'O', 'X', 'Y', ' ' };
+	int v2 = st->len > 0, v1 = st->len > 0;
 
 	st->err = 0;
 	st->hdr_len = 0;
 	for (int i = 0; i < 12; i++)
 		if (i < (int)st->len && tg_pb(buf, (__u32)i) != v2sig[i])
 			v2 = 0;
+	/* A segment may end anywhere in a header (a balancer that writes it
+	 * in pieces): what is there so far is a header still. */
+	if (v2 && st->len < 12)
+		return TG_PROXY_PARTIAL;
 	if (v2) {
 		__u8 vc, fam;
 		__u32 alen;
 
 		if (st->len < 16)
-			return TG_PROXY_BAD;
+			return TG_PROXY_PARTIAL;
 		vc = tg_pb(buf, 12);
 		fam = tg_pb(buf, 13);
 		alen = (__u32)tg_pb(buf, 14) << 8 | tg_pb(buf, 15);
@@ -263,15 +269,21 @@ static inline int tg_proxy_parse(const __u8 *buf, TG_PST *st)
 							  tg_pb(buf, 19 + 4 * i));
 			return TG_PROXY_ADDR;
 		}
-		if (fam == 0x11 || fam == 0x21)
+		if ((fam == 0x11 && alen < 12) || (fam == 0x21 && alen < 36))
 			return TG_PROXY_BAD; /* too short for its family */
+		if (fam == 0x11 || fam == 0x21)
+			return TG_PROXY_PARTIAL; /* the address is in a later segment */
 		return TG_PROXY_NOADDR;  /* UNSPEC, UDP, unix */
 	}
 
 	/* v1: "PROXY TCP4 src dst sport dport\r\n" */
-	if (st->len < 6 || tg_pb(buf, 0) != 'P' || tg_pb(buf, 1) != 'R' || tg_pb(buf, 2) != 'O' ||
-	    tg_pb(buf, 3) != 'X' || tg_pb(buf, 4) != 'Y' || tg_pb(buf, 5) != ' ')
+	for (int i = 0; i < 6; i++)
+		if (i < (int)st->len && tg_pb(buf, (__u32)i) != v1sig[i])
+			v1 = 0;
+	if (!v1)
 		return TG_PROXY_NONE;
+	if (st->len < 6)
+		return TG_PROXY_PARTIAL;
 	/* the header ends at the first CRLF, within 107 bytes */
 	for (__u32 i = 6; i + 1 < TG_PROXY_V1_MAX; i++) {
 		if (i + 1 >= st->len)
@@ -282,7 +294,7 @@ static inline int tg_proxy_parse(const __u8 *buf, TG_PST *st)
 		}
 	}
 	if (!st->hdr_len)
-		return TG_PROXY_BAD;
+		return st->len < TG_PROXY_V1_MAX ? TG_PROXY_PARTIAL : TG_PROXY_BAD;
 	if (st->len >= 14 && tg_pb(buf, 6) == 'U' && tg_pb(buf, 7) == 'N' && tg_pb(buf, 8) == 'K')
 		return TG_PROXY_NOADDR; /* UNKNOWN */
 	if (st->len < 11 || tg_pb(buf, 6) != 'T' || tg_pb(buf, 7) != 'C' || tg_pb(buf, 8) != 'P' ||

@@ -386,7 +386,8 @@ __noinline __weak int tg_proxy_v6_fn(void)
 
 /* A PROXY protocol header at the start of the payload: enum tg_proxy_rc,
  * with the client and the header's length in the scratch's proxy state. */
-__noinline __weak int tg_proxy_scan(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
+static __always_inline int proxy_scan_first(struct __sk_buff *skb, __u32 payload_off,
+					    __u32 payload_len)
 {
 	__u32 zero = 0, len = payload_len;
 	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
@@ -404,6 +405,100 @@ __noinline __weak int tg_proxy_scan(struct __sk_buff *skb, __u32 payload_off, __
 	__builtin_memset(&sc->proxy, 0, sizeof(sc->proxy));
 	sc->proxy.len = len;
 	return tg_proxy_parse(sc->buf, &sc->proxy);
+}
+
+/* After proxy_scan_first said TG_PROXY_PARTIAL: keeps the header's bytes
+ * so far (in the scratch) for the connection's next segment. 0, or -1. */
+static __always_inline int proxy_hold(struct tg_pkt *p)
+{
+	__u32 zero = 0;
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	struct tg_proxy_held *h;
+
+	if (!sc)
+		return -1;
+	/* staged in the scratch, whose first bytes are the header's */
+	h = (struct tg_proxy_held *)sc->buf;
+	h->seq = p->seq;
+	h->len = sc->proxy.len;
+	return bpf_map_update_elem(&tg_proxy_held, &p->flow, h, BPF_ANY) ? -1 : 0;
+}
+
+/* The next segment of a connection whose PROXY header began in an earlier
+ * one: the held bytes and this segment's, parsed as one. enum
+ * tg_proxy_rc; for a whole header, the scratch's proxy.hdr_len counts from
+ * this segment's first byte. TG_PROXY_PARTIAL again for a retransmission
+ * of held bytes, or when the header goes on past this segment too. A gap
+ * (a segment missing before this one) or a lost entry: TG_PROXY_BAD.
+ * Little is live across its calls (the held entry and the scratch are
+ * looked up again): the frame stays small, as the combined stack limit
+ * needs. */
+static __always_inline int proxy_scan_more(struct __sk_buff *skb, struct tg_pkt *p)
+{
+	__u32 zero = 0, have, skip, n;
+	struct tg_scratch *sc;
+	struct tg_proxy_held *h;
+	int rc;
+
+	h = bpf_map_lookup_elem(&tg_proxy_held, &p->flow);
+	if (!h)
+		return TG_PROXY_BAD;
+	have = h->len;
+	skip = h->seq + have - p->seq; /* bytes of this segment held already */
+	if (have >= TG_PROXY_BUF || (__s32)skip < 0)
+		goto bad;
+	if (skip >= p->payload_len)
+		return TG_PROXY_PARTIAL;
+	n = p->payload_len - skip;
+	if (n > TG_PROXY_BUF - have)
+		n = TG_PROXY_BUF - have;
+	asm volatile("" : "+r"(n));
+	n &= (TG_PROXY_BUF * 2 - 1);
+	have &= TG_PROXY_MASK;
+	if (n < 1 || n > TG_PROXY_BUF)
+		goto bad;
+	if (bpf_skb_load_bytes(skb, p->payload_off + skip, h->buf + have, n))
+		goto bad;
+	h->len = have + n;
+	sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (!sc)
+		goto bad;
+	__builtin_memcpy(sc->buf, h->buf, TG_PROXY_BUF);
+	__builtin_memset(&sc->proxy, 0, sizeof(sc->proxy));
+	sc->proxy.len = h->len;
+	rc = tg_proxy_parse(sc->buf, &sc->proxy);
+	h = bpf_map_lookup_elem(&tg_proxy_held, &p->flow);
+	sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (!h || !sc)
+		goto bad;
+	if (rc == TG_PROXY_PARTIAL && h->len < TG_PROXY_BUF)
+		return rc;
+	if (rc != TG_PROXY_ADDR && rc != TG_PROXY_NOADDR)
+		goto bad; /* what looked like a header's start was not one */
+	sc->proxy.hdr_len = h->seq + sc->proxy.hdr_len - p->seq;
+	bpf_map_delete_elem(&tg_proxy_held, &p->flow);
+	return rc;
+bad:
+	bpf_map_delete_elem(&tg_proxy_held, &p->flow);
+	return TG_PROXY_BAD;
+}
+
+/* The PROXY header at a connection's start, from its first segment, or
+ * (more: TG_CONN_PROXY_PART) from the next one of a header that began in
+ * an earlier segment. One call site in the main program, whose frame has
+ * no byte to spare. */
+__noinline __weak int tg_proxy_scan(struct __sk_buff *skb, struct tg_pkt *p, __u32 more)
+{
+	int rc;
+
+	if (!p)
+		return TG_PROXY_NONE;
+	if (more)
+		return proxy_scan_more(skb, p);
+	rc = proxy_scan_first(skb, p->payload_off, p->payload_len);
+	if (rc == TG_PROXY_PARTIAL && proxy_hold(p))
+		rc = TG_PROXY_BAD;
+	return rc;
 }
 
 #endif /* TG_SCAN_BPF_H */

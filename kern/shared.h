@@ -79,6 +79,8 @@ struct tg_flow {
 					* at req_seq waited: it is never admitted */
 #define TG_CONN_VERIFIED (1u << 13)    /* the client proved the handshake: its request
 					* starts may be charged */
+#define TG_CONN_PROXY_PART (1u << 14)  /* a PROXY header began, its end is yet to come
+					* (its bytes so far in tg_proxy_held) */
 /* A connection with any of these needs the per-segment path. */
 #define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE)
 

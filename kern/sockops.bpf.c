@@ -3,6 +3,7 @@
  * gateway ports, per client and per quota bucket: open connections (exact:
  * counted at establishment, uncounted at close, RST included, through
  * per-socket storage), connection totals, retransmits and smoothed RTT. */
+#define TG_STAGE_SLOT 1 /* its own slot of tg_stage (maps.bpf.h) */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs tollgate's build and run dependencies from Debian 12's archive.
 # Usage: install-deps.sh [run|test|bench|compose]   (test adds what the test
-# tiers need, libFuzzer and valgrind included; bench adds the load generator and gnuplot on top of that; compose adds
+# tiers need, libFuzzer, valgrind and haproxy included; bench adds the load generator and gnuplot on top of that; compose adds
 # podman and docker-compose for tests/compose/run.sh)
 set -euo pipefail
 what=${1:-run}
@@ -10,7 +10,7 @@ pkgs=(build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev
       zlib1g-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhttp-parser-dev
       libssl-dev libsystemd-dev libcap-dev libhiredis-dev iproute2 curl)
 if [ "$what" = test ] || [ "$what" = bench ] || [ "$what" = compose ]; then
-  pkgs+=(libcriterion-dev libclang-rt-14-dev nginx ethtool jq python3 python3-jsonschema python3-yaml procps bc util-linux tmux valgrind redis-server prometheus)
+  pkgs+=(libcriterion-dev libclang-rt-14-dev nginx ethtool jq python3 python3-jsonschema python3-yaml procps bc util-linux tmux valgrind redis-server prometheus haproxy)
 fi
 if [ "$what" = bench ]; then
   pkgs+=(wrk gnuplot-nox)

@@ -198,7 +198,10 @@ void *tg_grow(void *p, size_t *cap, size_t need, size_t elem, size_t first)
 	size_t c = *cap ? *cap : first;
 	void *q;
 
-	if (need <= *cap)
+	/* With nothing allocated yet, even a need of 0 gets the first block:
+	 * NULL must mean failure only (an empty map read at start is not out
+	 * of memory). */
+	if (p && need <= *cap)
 		return p;
 	while (c < need) {
 		if (c > SIZE_MAX / 2)

@@ -22,9 +22,10 @@ int tg_buf_printf(struct tg_buf *b, const char *fmt, ...)
 int tg_buf_json_str(struct tg_buf *b, const char *s);
 
 /* The agent's one growth rule for arrays of elem-byte elements: room for
- * at least need, doubling from first. Returns the array (moved or not),
- * or NULL with p and *cap left as they were (out of memory, or a size
- * that would overflow). */
+ * at least need, doubling from first (first elements at least while p is
+ * NULL, even for a need of 0). Returns the array (moved or not), or NULL
+ * with p and *cap left as they were: only out of memory, or a size that
+ * would overflow. */
 void *tg_grow(void *p, size_t *cap, size_t need, size_t elem, size_t first);
 
 #endif

@@ -624,6 +624,183 @@ Test(quota, proxy_v2_and_header_alone)
 	cr_assert_eq(bucket(0, "198.19.7.9").denied, 1);
 }
 
+/* A balancer's PROXY header and the request after it, cut into segments
+ * anywhere: a segment that is only header, or ends inside it, is no
+ * request start and charges nobody; the request is the named client's. */
+static const unsigned char v2_hdr[28] = { '\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n',
+					  0x21, 0x11, 0, 12, 198, 19, 7, 9, 198, 18, 0, 1, 0x15, 0xb3, 0x1f, 0x90 };
+
+/* From the balancer 198.18.9.1:sport, a SYN, then `n` bytes of `data` cut
+ * at `cut` (0: one segment); the last segment's verdict, every earlier one
+ * asserted to pass. */
+static int via_cut(uint16_t sport, const unsigned char *data, size_t n, size_t cut)
+{
+	struct pkt_opts o = { .saddr = "198.18.9.1", .sport = sport, .seq = 100, .flags = F_SYN };
+
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.flags = F_ACK;
+	o.seq = 101;
+	if (cut) {
+		o.payload = data;
+		o.len = cut;
+		cr_assert_eq(h_run(&o, 0), TC_PASS, "first %zu bytes", cut);
+		o.seq += (uint32_t)cut;
+	}
+	o.payload = data + cut;
+	o.len = n - cut;
+	return h_run(&o, 0);
+}
+
+static long requests_of(const char *addr)
+{
+	struct tg_client_view v;
+
+	return h_client(addr, &v) ? 0 : (long)v.requests;
+}
+
+Test(quota, proxy_header_in_its_own_segment_or_with_the_request)
+{
+	unsigned char buf[256];
+	size_t h1 = v1("198.19.7.7") - strlen(get_req), n;
+
+	proxy_on();
+	quota(0, 1, 1, 0, 0, 0, TG_ACTION_DROP, 0);
+	/* v1: the header alone, then the request; then both in one segment */
+	memcpy(buf, proxied, h1 + strlen(get_req));
+	cr_assert_eq(via_cut(40000, buf, h1 + strlen(get_req), h1), TC_PASS);
+	cr_assert_eq(bucket(0, "198.19.7.7").allowed, 1, "the named client's bucket");
+	cr_assert_eq(via_cut(40001, buf, h1 + strlen(get_req), 0), TC_DROP, "its bucket, spent");
+	cr_assert_eq(requests_of("198.19.7.7"), 2);
+	/* v2 the same ways */
+	memcpy(buf, v2_hdr, sizeof(v2_hdr));
+	memcpy(buf + sizeof(v2_hdr), get_req, strlen(get_req));
+	n = sizeof(v2_hdr) + strlen(get_req);
+	cr_assert_eq(via_cut(40002, buf, n, sizeof(v2_hdr)), TC_PASS);
+	cr_assert_eq(via_cut(40003, buf, n, 0), TC_DROP);
+	cr_assert_eq(bucket(0, "198.19.7.9").allowed, 1);
+	cr_assert_eq(bucket(0, "198.19.7.9").denied, 1);
+	cr_assert_eq(requests_of("198.19.7.9"), 2);
+	/* the balancer: nothing counted, nothing charged */
+	cr_assert_eq(requests_of("198.18.9.1"), 0);
+	cr_assert_eq(bucket(0, "198.18.9.1").allowed, 0);
+	cr_assert_eq(bucket(0, "198.18.9.1").denied, 0);
+}
+
+/* The first segment ends inside the header, at every byte: v1 (IPv4 and
+ * IPv6 text) and v2, the rest of the header alone or with the request. */
+Test(quota, proxy_header_cut_at_every_byte)
+{
+	static const char *srcs[] = { "198.19.7.7", "fd00:198:18::77" };
+	unsigned char buf[256];
+	uint16_t sport = 41000;
+	long want = 0, want6 = 0;
+
+	proxy_on();
+	quota(0, 1000000, 1000000, 0, 0, 0, TG_ACTION_DROP, 0);
+	for (int alone = 0; alone < 2; alone++) {
+		for (size_t s = 0; s < 2; s++) {
+			size_t n = v1(srcs[s]), h = n - strlen(get_req);
+
+			memcpy(buf, proxied, n);
+			for (size_t cut = 1; cut < h; cut++) {
+				cr_assert_eq(via_cut(sport, buf, alone ? h : n, cut), TC_PASS);
+				if (alone) {
+					struct pkt_opts o = { .saddr = "198.18.9.1", .sport = sport,
+							      .seq = (uint32_t)(101 + h), .flags = F_ACK,
+							      .payload = get_req, .len = strlen(get_req) };
+
+					cr_assert_eq(h_run(&o, 0), TC_PASS);
+				}
+				sport++;
+				*(s ? &want6 : &want) += 1;
+			}
+		}
+		memcpy(buf, v2_hdr, sizeof(v2_hdr));
+		memcpy(buf + sizeof(v2_hdr), get_req, strlen(get_req));
+		for (size_t cut = 1; cut < sizeof(v2_hdr); cut++) {
+			cr_assert_eq(via_cut(sport, buf, alone ? sizeof(v2_hdr) : sizeof(v2_hdr) + strlen(get_req),
+					     cut),
+				     TC_PASS);
+			if (alone) {
+				struct pkt_opts o = { .saddr = "198.18.9.1", .sport = sport,
+						      .seq = (uint32_t)(101 + sizeof(v2_hdr)), .flags = F_ACK,
+						      .payload = get_req, .len = strlen(get_req) };
+
+				cr_assert_eq(h_run(&o, 0), TC_PASS);
+			}
+			sport++;
+		}
+		cr_assert_eq(requests_of("198.19.7.7"), want, "v1 IPv4, alone %d", alone);
+		cr_assert_eq(requests_of("fd00:198:18::"), want6, "v1 IPv6, alone %d", alone);
+		cr_assert_eq(requests_of("198.19.7.9"), (long)(sizeof(v2_hdr) - 1) * (alone + 1),
+			     "v2, alone %d", alone);
+		cr_assert_eq(requests_of("198.18.9.1"), 0, "the balancer, alone %d", alone);
+		cr_assert_eq(bucket(0, "198.18.9.1").allowed, 0);
+	}
+	cr_assert_eq(bucket(0, "198.19.7.9").allowed, (sizeof(v2_hdr) - 1) * 2);
+}
+
+/* Cut in three, retransmitted, or with a segment missing. */
+Test(quota, proxy_header_pieces_retransmitted_or_lost)
+{
+	struct pkt_opts o = { .saddr = "198.18.9.1", .sport = 42000, .seq = 100, .flags = F_SYN };
+	size_t n = v1("198.19.7.7"), h = n - strlen(get_req);
+
+	proxy_on();
+	quota(0, 1000, 1000, 0, 0, 0, TG_ACTION_DROP, 0);
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.flags = F_ACK;
+	/* "PROXY TCP4 19" | retransmitted | "8.19.7." (overlapping) | the rest */
+	o.seq = 101, o.payload = proxied, o.len = 13;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.seq = 101 + 10, o.payload = proxied + 10, o.len = 10;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.seq = 101 + 20, o.payload = proxied + 20, o.len = n - 20;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	cr_assert_eq(requests_of("198.19.7.7"), 1);
+	cr_assert_eq(bucket(0, "198.19.7.7").allowed, 1);
+	/* the whole header retransmitted, then the request again: neither new */
+	o.seq = 101, o.payload = proxied, o.len = h;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.seq = (uint32_t)(101 + h), o.payload = get_req, o.len = strlen(get_req);
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	cr_assert_eq(requests_of("198.19.7.7"), 1, "retransmissions count nothing");
+	/* a segment missing after the first piece: the header cannot be read,
+	 * and what comes counts as the balancer's own, as a malformed header */
+	o.flags = F_SYN, o.sport = 42001, o.seq = 100, o.payload = NULL, o.len = 0;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.flags = F_ACK, o.seq = 101, o.payload = proxied, o.len = 13;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	cr_assert_eq(requests_of("198.18.9.1"), 0, "a piece of a header is no request");
+	o.seq = 101 + 20, o.payload = proxied + 20, o.len = n - 20;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	cr_assert_eq(requests_of("198.18.9.1"), 1);
+	cr_assert_eq(requests_of("198.19.7.7"), 1);
+	/* a FIN ends a connection whose header never ended: its held bytes go */
+	o.flags = F_SYN, o.sport = 42002, o.seq = 100, o.payload = NULL, o.len = 0;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.flags = F_ACK, o.seq = 101, o.payload = proxied, o.len = 13;
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	{
+		struct tg_flow f;
+		__u32 next = 0;
+		int held = 0;
+		void *k = NULL;
+
+		while (bpf_map_get_next_key(h_map_fd("tg_proxy_held"), k, &f) == 0) {
+			held++;
+			k = &f;
+		}
+		cr_assert_eq(held, 1, "one header held");
+		o.flags = F_ACK | F_FIN, o.seq = 114, o.payload = NULL, o.len = 0;
+		cr_assert_eq(h_run(&o, 0), TC_PASS);
+		cr_assert_neq(bpf_map_get_next_key(h_map_fd("tg_proxy_held"), NULL, &f), 0, "none left");
+		(void)next;
+	}
+	cr_assert_eq(requests_of("198.18.9.1"), 1);
+}
+
 Test(quota, proxy_off_or_malformed_counts_the_source)
 {
 	static const char bad[] = "PROXY TCP4 198.19.300.1 198.18.0.1 1 2\r\nGET / HTTP/1.1\r\n\r\n";

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&st, 0, sizeof(st));
 	st.len = (__u32)n;
 	rc = tg_proxy_parse(buf, &st);
-	if (rc < TG_PROXY_NONE || rc > TG_PROXY_BAD)
+	if (rc < TG_PROXY_NONE || rc > TG_PROXY_PARTIAL)
 		abort();
 	/* a v1 header that parsed ends at a CRLF inside the bytes seen */
 	if ((rc == TG_PROXY_ADDR || rc == TG_PROXY_NOADDR) && data[0] == 'P') {

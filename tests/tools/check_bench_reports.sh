@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks' report writers on fixed figures, without running a
 # benchmark: bench/livecost_report.py, bench/flood_report.py,
+# bench/integrity_cost_report.py,
 # bench/timing.py and bench/plots.sh (gnuplot). Checks the sections'
 # markers, the derived figures and verdicts, the run-time merge and total,
 # and that every figure is drawn.
@@ -76,6 +77,37 @@ python3 "$SRC/bench/timing.py" "$T/doc.md" "$T/took.txt" 110 2 > "$T/timing.md"
 has "$T/timing.md" "| \`pktcost\` | 100 | 2026-01-01T00:00Z |" "timing: a row not run is kept"
 has "$T/timing.md" "| \`flood\` | 70 |" "timing: a row run is replaced"
 has "$T/timing.md" "| **total** | **200** (3.3 min, within the 20-minute budget) | |" "timing: the total"
+
+# --- integrity cost: quotients of the ×trivial multiples, medians over the
+# rounds; the first start of a connection against a later one
+mkjson() { # FILE TRIVIAL NEW_NS [FIRST_NS]
+  python3 - "$@" <<'PY'
+import json, sys
+f, triv, new = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+res = [{"path": "request start (new)", "program": "tg_tc_ingress", "clients": 1000,
+        "config": "enforcement", "method": "loop", "ns": 999.0, "kernel_timed_ns": new},
+       {"path": "plain segment (1400 B)", "program": "tg_tc_ingress", "clients": 1000,
+        "config": "enforcement", "method": "repeat", "ns": 30.0}]
+if len(sys.argv) > 4:
+    res.append({"path": "request start, first of its connection", "program": "tg_tc_ingress",
+                "clients": 1000, "config": "enforcement", "method": "loop", "ns": 999.0,
+                "kernel_timed_ns": float(sys.argv[4])})
+json.dump({"trivial_ns": triv, "results": res}, open(f, "w"))
+PY
+}
+mkdir -p "$T/ic"
+mkjson "$T/ic/before.1.json" 10 200
+mkjson "$T/ic/after.1.json" 20 500
+mkjson "$T/ic/current.1.json" 10 300 360
+python3 "$SRC/bench/integrity_cost_report.py" "$T/ic" 1 aaa bbb ccc 2 6.18 "0 0 0" "1 1 1" \
+  > "$T/ic.md"
+# before 200 ns = 20x, after 500 ns = 25x: 1.25, +300 ns
+has "$T/ic.md" "| request start (new) | 1000 | enforcement | loop: cold, kernel-timed | 200.0 (20.00) | 500.0 (25.00) | 1.25 | +300.0 |" \
+  "integrity cost: after ÷ before on the ×trivial multiples"
+has "$T/ic.md" "| plain segment (1400 B) | 1000 | enforcement | repeat: warm | 30.0 (3.00) | 30.0 (1.50) | 0.50 | +0.0 |" \
+  "integrity cost: a control row"
+has "$T/ic.md" "| enforcement | 1000 | loop: cold, kernel-timed | 300.0 (30.00) | 360.0 (36.00) | 1.20 | +60.0 |" \
+  "integrity cost: the first start against a later one"
 
 # --- plots: every figure from the raw figures
 if command -v gnuplot >/dev/null; then

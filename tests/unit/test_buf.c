@@ -1,6 +1,8 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/buf.h"
@@ -165,4 +167,30 @@ Test(buf, json_appends_after_existing)
 	tg_buf_json_str(&b, "v\n");
 	tg_buf_append(&b, "}", 1);
 	cr_assert(eq(str, b.data, "{\"k\":\"v\\n\"}"));
+}
+
+/* An empty map read at start asks for room for 0: that is no failure, so
+ * the first block is allocated and NULL keeps meaning out of memory. */
+Test(buf, grow_from_nothing_for_nothing_allocates)
+{
+	size_t cap = 0;
+	int *p = tg_grow(NULL, &cap, 0, sizeof(int), 16);
+
+	cr_assert(ne(ptr, p, NULL));
+	cr_assert(eq(sz, cap, 16));
+	cr_assert(eq(ptr, tg_grow(p, &cap, 0, sizeof(int), 16), p)); /* nothing to do */
+	p = tg_grow(p, &cap, 17, sizeof(int), 16);
+	cr_assert(ne(ptr, p, NULL));
+	cr_assert(eq(sz, cap, 32));
+	free(p);
+}
+
+Test(buf, grow_overflow_is_null_and_keeps_the_array)
+{
+	size_t cap = 4;
+	char *p = malloc(4);
+
+	cr_assert(eq(ptr, tg_grow(p, &cap, SIZE_MAX, 1, 4), NULL));
+	cr_assert(eq(sz, cap, 4));
+	free(p);
 }

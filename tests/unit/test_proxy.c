@@ -147,9 +147,10 @@ Test(proxy, v1_unknown)
 	cr_assert_eq(strlen(longest), 107);
 	cr_assert_eq(parse(longest, &st), TG_PROXY_NOADDR);
 	cr_assert_eq(st.hdr_len, 107);
-	/* UNKNOWN still needs its CRLF */
-	cr_assert_eq(parse("PROXY UNKNOWN", &st), TG_PROXY_BAD);
-	cr_assert_eq(parse("PROXY UNKNOWN 1.2.3.4 5.6.7.8 1 2", &st), TG_PROXY_BAD);
+	/* UNKNOWN still needs its CRLF: without it, the header goes on in a
+	 * later segment */
+	cr_assert_eq(parse("PROXY UNKNOWN", &st), TG_PROXY_PARTIAL);
+	cr_assert_eq(parse("PROXY UNKNOWN 1.2.3.4 5.6.7.8 1 2", &st), TG_PROXY_PARTIAL);
 }
 
 /* "PROXY UNKNOWN " padded with 'x' so that its CRLF ends at byte total. */
@@ -283,6 +284,9 @@ Test(proxy, v1_malformed_lines)
 		"PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n",
 		"PROXY \x01\x02\x03\xff garbage\r\n",
 		"PROXY \r\n",
+	};
+	/* no CRLF yet: the line may end in a later segment */
+	static const char *unended[] = {
 		"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",   /* LF only */
 		"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r",   /* CR only */
 		"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n\r",
@@ -292,12 +296,21 @@ Test(proxy, v1_malformed_lines)
 		"PROXY TCP4",
 		"PROXY TCP",
 		"PROXY ",
+		"PROXY",
+		"PROX",
+		"P",
 		"PROXY TCP6 ::1 ::1 1 2\r",
 		"PROXY TCP6 ::1",
 	};
+	struct tg_proxy_state st;
 
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		v1_bad(lines[i]);
+	for (size_t i = 0; i < sizeof(unended) / sizeof(unended[0]); i++)
+		cr_assert_eq(parse(unended[i], &st), TG_PROXY_PARTIAL, "%s", unended[i]);
+	/* not a prefix of "PROXY ": not a header at all */
+	cr_assert_eq(parse("PROPFIND / HTTP/1.1\r\n\r\n", &st), TG_PROXY_NONE);
+	cr_assert_eq(parse("PRI", &st), TG_PROXY_NONE);
 }
 
 Test(proxy, v1_truncated_at_every_length)
@@ -306,9 +319,9 @@ Test(proxy, v1_truncated_at_every_length)
 	struct tg_proxy_state st;
 	size_t n = strlen(hdr);
 
-	/* every prefix from "PROXY " on is a header without its end */
-	for (size_t k = 6; k < n; k++)
-		cr_assert_eq(parse_n(hdr, k, &st), TG_PROXY_BAD, "first %zu bytes", k);
+	/* every prefix is a header that ends in a later segment */
+	for (size_t k = 1; k < n; k++)
+		cr_assert_eq(parse_n(hdr, k, &st), TG_PROXY_PARTIAL, "first %zu bytes", k);
 	cr_assert_eq(parse_n(hdr, n, &st), TG_PROXY_ADDR);
 	expect_client(&st, "fd00:198:18::7", hdr);
 }
@@ -485,16 +498,16 @@ Test(proxy, v2_too_short_for_family)
 	cr_assert_eq(parse_n(b, n, &st), TG_PROXY_BAD);
 	n = v2(b, 0x21, 0x21, 12, body, 12);
 	cr_assert_eq(parse_n(b, n, &st), TG_PROXY_BAD);
-	/* length fine, bytes missing */
+	/* length fine, bytes missing: the rest comes in a later segment */
 	n = v2_tcp4(b, "198.18.0.7", "10.0.0.1", 0);
 	for (size_t k = 16; k < n; k++)
-		cr_assert_eq(parse_n(b, k, &st), TG_PROXY_BAD, "tcp4, %zu bytes", k);
+		cr_assert_eq(parse_n(b, k, &st), TG_PROXY_PARTIAL, "tcp4, %zu bytes", k);
 	n = v2_tcp6(b, "2001:db8::1", "::1", 0);
 	for (size_t k = 16; k < n; k++)
-		cr_assert_eq(parse_n(b, k, &st), TG_PROXY_BAD, "tcp6, %zu bytes", k);
-	/* the signature alone, or with part of the fixed header */
-	for (size_t k = 12; k < 16; k++)
-		cr_assert_eq(parse_n(b, k, &st), TG_PROXY_BAD, "%zu bytes", k);
+		cr_assert_eq(parse_n(b, k, &st), TG_PROXY_PARTIAL, "tcp6, %zu bytes", k);
+	/* part of the signature, or of the fixed header */
+	for (size_t k = 1; k < 16; k++)
+		cr_assert_eq(parse_n(b, k, &st), TG_PROXY_PARTIAL, "%zu bytes", k);
 }
 
 Test(proxy, v2_bad_version_or_command)
@@ -536,7 +549,7 @@ Test(proxy, not_a_proxy_header)
 		"PROXYTCP4 1.2.3.4 5.6.7.8 1 2\r\n",
 		"PROXZ TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
 		" PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
-		"\r\n\r\n",
+		"\r\n\r\nGET",
 	};
 	struct tg_proxy_state st;
 
@@ -546,6 +559,8 @@ Test(proxy, not_a_proxy_header)
 	}
 	cr_assert_eq(parse_n("", 0, &st), TG_PROXY_NONE);
 	cr_assert_eq(st.hdr_len, 0);
+	/* the start of a v2 signature may be one still */
+	cr_assert_eq(parse("\r\n\r\n", &st), TG_PROXY_PARTIAL);
 	/* 128 zero bytes */
 	{
 		__u8 z[TG_PROXY_BUF] = { 0 };
@@ -639,11 +654,11 @@ static struct want ref_parse(const __u8 *b, __u32 len)
 	struct want w;
 
 	memset(&w, 0, sizeof(w));
-	if (len >= 12 && !memcmp(b, v2sig, 12)) {
+	if (len && !memcmp(b, v2sig, len < 12 ? len : 12)) {
 		__u32 alen;
 
 		if (len < 16) {
-			w.rc = TG_PROXY_BAD;
+			w.rc = TG_PROXY_PARTIAL;
 			return w;
 		}
 		alen = (__u32)b[14] << 8 | b[15];
@@ -655,19 +670,23 @@ static struct want ref_parse(const __u8 *b, __u32 len)
 		if ((b[12] & 0xf) == 0) {
 			w.rc = TG_PROXY_NOADDR;
 		} else if (b[13] == 0x11) {
-			w.rc = alen >= 12 && len >= 28 ? TG_PROXY_ADDR : TG_PROXY_BAD;
+			w.rc = alen < 12 ? TG_PROXY_BAD : len >= 28 ? TG_PROXY_ADDR : TG_PROXY_PARTIAL;
 			w.client.w[2] = htonl(0xffff);
 			memcpy(&w.client.w[3], b + 16, 4);
 		} else if (b[13] == 0x21) {
-			w.rc = alen >= 36 && len >= 52 ? TG_PROXY_ADDR : TG_PROXY_BAD;
+			w.rc = alen < 36 ? TG_PROXY_BAD : len >= 52 ? TG_PROXY_ADDR : TG_PROXY_PARTIAL;
 			memcpy(w.client.w, b + 16, 16);
 		} else {
 			w.rc = TG_PROXY_NOADDR;
 		}
 		return w;
 	}
-	if (len < 6 || memcmp(b, "PROXY ", 6)) {
+	if (!len || memcmp(b, "PROXY ", len < 6 ? len : 6)) {
 		w.rc = TG_PROXY_NONE;
+		return w;
+	}
+	if (len < 6) {
+		w.rc = TG_PROXY_PARTIAL;
 		return w;
 	}
 	for (__u32 i = 6; i + 1 < len && i + 2 <= MODEL_V1_MAX; i++) {
@@ -677,8 +696,11 @@ static struct want ref_parse(const __u8 *b, __u32 len)
 		}
 	}
 	w.rc = TG_PROXY_BAD;
-	if (!w.hdr_len)
+	if (!w.hdr_len) {
+		if (len < MODEL_V1_MAX)
+			w.rc = TG_PROXY_PARTIAL;
 		return w;
+	}
 	/* "UNKNOWN": the parser looks at "UNK" only */
 	if (len >= 14 && !memcmp(b + 6, "UNK", 3)) {
 		w.rc = TG_PROXY_NOADDR;
@@ -776,7 +798,7 @@ Test(proxy, random_mutations_stay_in_bounds_and_match_the_model, .timeout = 120)
 	__u8 seeds[24][TG_PROXY_BUF];
 	size_t seed_len[24];
 	int n_seeds = 0;
-	int seen[4] = { 0 };
+	int seen[5] = { 0 };
 
 	for (size_t i = 0; i < sizeof(v1) / sizeof(v1[0]); i++) {
 		memset(seeds[n_seeds], 0, TG_PROXY_BUF);
@@ -820,7 +842,7 @@ Test(proxy, random_mutations_stay_in_bounds_and_match_the_model, .timeout = 120)
 		memset(&st0, 0, sizeof(st0));
 		st0.len = (__u32)n;
 		rc0 = tg_proxy_parse(buf, &st0);
-		cr_assert(rc0 >= TG_PROXY_NONE && rc0 <= TG_PROXY_BAD, "iteration %d: rc %d", iter,
+		cr_assert(rc0 >= TG_PROXY_NONE && rc0 <= TG_PROXY_PARTIAL, "iteration %d: rc %d", iter,
 			  rc0);
 		seen[rc0]++;
 
@@ -867,9 +889,10 @@ Test(proxy, random_mutations_stay_in_bounds_and_match_the_model, .timeout = 120)
 		}
 		free(buf);
 	}
-	cr_log_info("none %d, addr %d, noaddr %d, bad %d", seen[0], seen[1], seen[2], seen[3]);
+	cr_log_info("none %d, addr %d, noaddr %d, bad %d, partial %d", seen[0], seen[1], seen[2],
+		    seen[3], seen[4]);
 	/* the mutations reach every outcome */
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		cr_assert_gt(seen[i], 100, "code %d seen %d times", i, seen[i]);
 }
 
