@@ -61,7 +61,7 @@ def main():
           "of its own run's trivial program, and **after ÷ before** compares those "
           "multiples (median of the per-round quotients). Enforcement: enforce mode, "
           "one CIDR entry and one API-key entry (new starts are scanned for the key "
-          "and hashed); telemetry: no quota entry (no scan, no bucket).\n")
+          "and hashed); telemetry: no quota entry (no bucket, and with the key detectors off no scan).\n")
     print("| path | clients | config | method | before: ns (× trivial) | after: ns (× trivial) "
           "| after ÷ before | after − before: ns |")
     print("|---|---:|---|---|---:|---:|---:|---:|")
