@@ -106,7 +106,7 @@ has "$T/ic.md" "| request start (new) | 1000 | enforcement | loop: cold, kernel-
   "integrity cost: after ÷ before on the ×trivial multiples"
 has "$T/ic.md" "| plain segment (1400 B) | 1000 | enforcement | repeat: warm | 30.0 (3.00) | 30.0 (1.50) | 0.50 | +0.0 |" \
   "integrity cost: a control row"
-has "$T/ic.md" "| enforcement | 1000 | loop: cold, kernel-timed | 300.0 (30.00) | 360.0 (36.00) | 1.20 | +60.0 |" \
+has "$T/ic.md" "| first of its connection (ISN proof) | enforcement | 1000 | loop: cold, kernel-timed | 300.0 (30.00) | 360.0 (36.00) | 1.20 | +60.0 |" \
   "integrity cost: the first start against a later one"
 
 # --- plots: every figure from the raw figures
