@@ -7,38 +7,48 @@
 
 #define TG_EVENT_INTERVAL_NS 1000000000ULL
 
-int tg_quota_assign_ids(const char (*old)[32], const char (*names)[TG_NAME_LEN],
-			int n, int *ids)
+/* The one id rule of quota entries and routes: a name that stays keeps its
+ * id (old[id * old_w]: the name that held id, "" when free; id 0 is
+ * reserved), new names take ids nobody held before, then ids of removed
+ * names (whose state is gone by the time an id is reused). names[i *
+ * stride] is the i-th name. ids[i] is -1 where the ids ran out. */
+static void assign_ids(const char *old, size_t old_w, int n_ids, const char *names,
+		       size_t stride, int n, int *ids)
 {
-	unsigned char used[TG_MAX_QUOTAS] = { 1 }; /* id 0: quotas.default */
+	unsigned char used[TG_MAX_QUOTAS > TG_ROUTE_IDS ? TG_MAX_QUOTAS : TG_ROUTE_IDS] = { 1 };
 
-	/* Keep the ids of names that stay. */
 	for (int i = 0; i < n; i++) {
 		ids[i] = -1;
-		for (int id = 1; id < TG_MAX_QUOTAS; id++) {
-			if (!used[id] && old[id][0] && !strncmp(old[id], names[i], 32)) {
+		for (int id = 1; id < n_ids; id++) {
+			const char *o = old + (size_t)id * old_w;
+
+			if (!used[id] && o[0] && !strncmp(o, names + (size_t)i * stride, old_w)) {
 				ids[i] = id;
 				used[id] = 1;
 				break;
 			}
 		}
 	}
-	/* New names take slots nobody had, then slots of removed names: a
-	 * removed entry's buckets are gone by the time its id is reused. */
 	for (int pass = 0; pass < 2; pass++) {
 		int id = 1;
 
 		for (int i = 0; i < n; i++) {
 			if (ids[i] >= 0)
 				continue;
-			while (id < TG_MAX_QUOTAS && (used[id] || (pass == 0 && old[id][0])))
+			while (id < n_ids && (used[id] || (pass == 0 && old[(size_t)id * old_w])))
 				id++;
-			if (id >= TG_MAX_QUOTAS)
+			if (id >= n_ids)
 				break;
 			ids[i] = id;
 			used[id] = 1;
 		}
 	}
+}
+
+int tg_quota_assign_ids(const char (*old)[32], const char (*names)[TG_NAME_LEN],
+			int n, int *ids)
+{
+	assign_ids(old[0], sizeof(old[0]), TG_MAX_QUOTAS, names[0], sizeof(names[0]), n, ids);
 	for (int i = 0; i < n; i++)
 		if (ids[i] < 0)
 			return -ENOSPC;
@@ -99,35 +109,11 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 void tg_route_assign_ids(const char (*old)[TG_ROUTE_NAME_LEN], const struct tg_config *cfg,
 			 int *ids)
 {
-	unsigned char used[TG_ROUTE_IDS] = { 1 }; /* id 0: "other" */
 	int n = cfg->n_routes < TG_MAX_ROUTES ? cfg->n_routes : TG_MAX_ROUTES;
 
-	for (int i = 0; i < n; i++) {
-		ids[i] = -1;
-		for (int id = 1; id < TG_ROUTE_IDS; id++) {
-			if (!used[id] && old[id][0] &&
-			    !strncmp(old[id], cfg->routes[i].name, TG_ROUTE_NAME_LEN)) {
-				ids[i] = id;
-				used[id] = 1;
-				break;
-			}
-		}
-	}
 	/* 32 ids for at most 32 routes: the second pass always finds one */
-	for (int pass = 0; pass < 2; pass++) {
-		int id = 1;
-
-		for (int i = 0; i < n; i++) {
-			if (ids[i] >= 0)
-				continue;
-			while (id < TG_ROUTE_IDS && (used[id] || (pass == 0 && old[id][0])))
-				id++;
-			if (id >= TG_ROUTE_IDS)
-				break;
-			ids[i] = id;
-			used[id] = 1;
-		}
-	}
+	assign_ids(old[0], sizeof(old[0]), TG_ROUTE_IDS, cfg->routes[0].name,
+		   sizeof(cfg->routes[0]), n, ids);
 }
 
 void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, const int *ids)
