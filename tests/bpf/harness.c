@@ -97,6 +97,19 @@ int h_run(const struct pkt_opts *o, uint32_t gso_segs)
 	return v;
 }
 
+int h_first_payload(const char *src, uint16_t sport, const void *first, size_t len)
+{
+	struct pkt_opts o = { .v6 = strchr(src, ':') != NULL, .saddr = src, .sport = sport,
+			      .seq = 100, .flags = F_SYN };
+
+	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	o.flags = F_ACK;
+	o.seq = 101;
+	o.payload = first;
+	o.len = len;
+	return h_run(&o, 0);
+}
+
 int h_seg(uint32_t seq, uint8_t flags, const char *payload)
 {
 	struct pkt_opts o = { .seq = seq, .flags = flags, .payload = payload,

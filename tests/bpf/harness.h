@@ -30,6 +30,9 @@ extern int h_handshake;
 int h_run(const struct pkt_opts *o, uint32_t gso_segs);
 /* Runs one packet through the TC egress program (gateway to client). */
 int h_run_egress(const struct pkt_opts *o);
+/* A new connection from src:sport (IPv4 or IPv6): its SYN, which must
+ * pass, then first as its first payload; returns the verdict of first. */
+int h_first_payload(const char *src, uint16_t sport, const void *first, size_t len);
 /* Runs a segment of the default flow (198.18.0.2:40000 -> :8080). */
 int h_seg(uint32_t seq, uint8_t flags, const char *payload);
 /* Aggregated counters of a client address; -1 when absent. */

@@ -64,18 +64,13 @@ static void configured(const char *key)
  * tg_key_use is emptied for the next one. */
 static __u64 scan_n(const char *req, size_t len)
 {
-	struct pkt_opts o = { .saddr = CLIENT, .sport = sport, .seq = 100, .flags = F_SYN };
 	struct tg_key_use_key k, next;
 	int fd = h_map_fd("tg_key_use"), n = 0;
+	uint16_t p = sport;
 	__u64 h = 0;
 
 	sport = (uint16_t)(sport + 1 < 60000 ? sport + 1 : 20000);
-	cr_assert_eq(h_run(&o, 0), TC_PASS);
-	o.flags = F_ACK;
-	o.seq = 101;
-	o.payload = req;
-	o.len = len;
-	cr_assert_eq(h_run(&o, 0), TC_PASS);
+	cr_assert_eq(h_first_payload(CLIENT, p, req, len), TC_PASS);
 	while (bpf_map_get_next_key(fd, NULL, &next) == 0) {
 		k = next;
 		h = k.key_hash;

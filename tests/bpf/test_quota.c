@@ -551,15 +551,7 @@ static void proxy_on(void)
  * verdict of `first`. */
 static int via(const char *src, uint16_t sport, const void *first, size_t len)
 {
-	struct pkt_opts o = { .v6 = strchr(src, ':') != NULL, .saddr = src, .sport = sport,
-			      .seq = 100, .flags = F_SYN };
-
-	cr_assert_eq(h_run(&o, 0), TC_PASS);
-	o.flags = F_ACK;
-	o.seq = 101;
-	o.payload = first;
-	o.len = len;
-	return h_run(&o, 0);
+	return h_first_payload(src, sport, first, len);
 }
 
 /* From the balancer 198.18.9.1. */
