@@ -44,6 +44,9 @@ struct tg_route_state {
 	__u32 qid;                  /* TG_ROUTE_NO_QID when no quota entry applies */
 	struct tg_route_key key;    /* tg_route_count's lookup key */
 	struct tg_route_count fresh; /* ... and the value it inserts */
+	/* The request's model and body figures (models); req.route mirrors
+	 * route once the scan has matched it. */
+	struct tg_req_info req;
 };
 
 struct {
@@ -148,6 +151,10 @@ static __always_inline void route_begin(const struct tg_addr *ckey)
 		rs->route = TG_ROUTE_OTHER;
 		rs->qid = TG_ROUTE_NO_QID;
 		rs->key.addr = *ckey;
+		rs->req.route = TG_ROUTE_OTHER;
+		rs->req.model = TG_MODEL_NONE;
+		rs->req.max_tokens = 0;
+		rs->req.flags = 0;
 	}
 }
 

@@ -44,6 +44,10 @@ enum tg_action {
 #define TG_APIKEY_MAX 128       /* bytes of an API key value that are hashed */
 #define TG_MAX_ROUTES 32        /* routes[]; route id 0 is "other", 1..32 the routes */
 #define TG_ROUTE_PREFIX_MAX 64  /* bytes of a route prefix (8 words) */
+#define TG_MAX_MODELS 64        /* models[]; model id 0 is "other", 1..64 the models */
+#define TG_MODEL_IDS (TG_MAX_MODELS + 1)
+#define TG_MODEL_OTHER 0
+#define TG_MODEL_NONE 0xffffu   /* the request carries no model (or none seen yet) */
 
 /* A client address. IPv6 as is (masked to identity.ipv6_prefix), IPv4 as
  * the IPv4-mapped IPv6 address ::ffff:a.b.c.d. Network byte order. */
@@ -81,6 +85,11 @@ struct tg_flow {
 					* starts may be charged */
 #define TG_CONN_PROXY_PART (1u << 14)  /* a PROXY header began, its end is yet to come
 					* (its bytes so far in tg_proxy_held) */
+#define TG_CONN_BODY_PENDING (1u << 15) /* the request's body is still to be scanned
+					* for its model (a body split from its headers) */
+#define TG_CONN_LLM (1u << 16)         /* the current request is on an "llm" route */
+#define TG_CONN_LOGGED (1u << 17)      /* the current request is sampled into the
+					* request log and awaits its record */
 /* A connection with any of these needs the per-segment path. */
 #define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE)
 
@@ -345,6 +354,20 @@ struct tg_settings {
 #define TG_ROUTE_IDS (TG_MAX_ROUTES + 1) /* route ids 0 ("other") .. TG_MAX_ROUTES */
 #define TG_ROUTE_OTHER 0
 #define TG_ROUTE_NO_QID 0xffffffffu /* the request resolved to no quota entry */
+
+/* What the kernel learned of a request at its start (and, for a body
+ * split from its headers, its next segment): routes, models and the
+ * figures token budgets reserve from. */
+struct tg_req_info {
+	__u16 route;      /* TG_ROUTE_OTHER or 1..TG_MAX_ROUTES */
+	__u16 model;      /* TG_MODEL_NONE, TG_MODEL_OTHER or 1..TG_MAX_MODELS */
+	__u32 max_tokens; /* max_tokens / max_completion_tokens / max_output_tokens, 0: none */
+	__u32 flags;      /* TG_REQ_* */
+	__u32 pad;
+};
+
+#define TG_REQ_STREAM (1u << 0)     /* "stream": true */
+#define TG_REQ_LLM (1u << 1)        /* its route is an "llm" route */
 
 /* One route as the kernel compares it: its prefix as little-endian words
  * and byte masks (zero past the prefix), matched against the path's first
