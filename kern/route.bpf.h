@@ -47,6 +47,9 @@ struct tg_route_state {
 	/* The request's model and body figures (models); req.route mirrors
 	 * route once the scan has matched it. */
 	struct tg_req_info req;
+	__u32 body_wait; /* the start's segment ended with its headers: the
+			  * body (for the model) comes in the next one */
+	__u32 pad;
 };
 
 struct {
@@ -155,6 +158,7 @@ static __always_inline void route_begin(const struct tg_addr *ckey)
 		rs->req.model = TG_MODEL_NONE;
 		rs->req.max_tokens = 0;
 		rs->req.flags = 0;
+		rs->body_wait = 0;
 	}
 }
 
