@@ -224,3 +224,29 @@ Test(model_plan, ids_flag_and_name_key)
 	for (int i = 1; i < TG_MODEL_NAME_WORDS; i++)
 		cr_expect(eq(u64, k.w[i], 0));
 }
+
+Test(model_plan, models_json)
+{
+	static char mnames[TG_MODEL_IDS][TG_MODEL_NAME_LEN];
+	bool live[TG_MODEL_IDS] = { false };
+	struct tg_route_count c[TG_MODEL_IDS];
+	struct tg_buf b;
+
+	memset(c, 0, sizeof(c));
+	strcpy(mnames[0], "other");
+	strcpy(mnames[1], "gpt-4o");
+	strcpy(mnames[2], "gone");
+	strcpy(mnames[64], "meta/llama 3:70b");
+	live[0] = live[1] = live[64] = true;
+	c[0].requests = 2;
+	c[1].requests = 5;
+	c[1].dropped = 1;
+	c[2].requests = 9; /* a removed model: not shown */
+	tg_buf_init(&b);
+	tg_model_counts_json(&b, (const char (*)[TG_MODEL_NAME_LEN])mnames, live, c);
+	cr_expect(eq(str, b.data,
+		     ",\"models\":{\"other\":{\"requests\":2,\"dropped\":0},"
+		     "\"gpt-4o\":{\"requests\":5,\"dropped\":1},"
+		     "\"meta/llama 3:70b\":{\"requests\":0,\"dropped\":0}}"));
+	tg_buf_free(&b);
+}
