@@ -94,7 +94,11 @@ struct {
  * and what its start resolved to, until the connection's next segment.
  * Its own small map, not a field of tg_conn (whose size is pinned
  * layout). An LRU: an entry whose connection vanished without a FIN
- * makes way; one evicted early leaves that request without a model. */
+ * makes way; one evicted early leaves that request without a model. An
+ * entry lives from the headers' segment to the body's (a round trip of
+ * the client's writes, microseconds to milliseconds), so 4096 bodies in
+ * flight at once are ample; 0.5 MiB keeps the default config within its
+ * memory ceiling (unit_test_mapmem). */
 struct tg_body_wait {
 	__u32 seq; /* the body's first sequence number */
 	__u32 qid;
@@ -103,7 +107,7 @@ struct tg_body_wait {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 4096);
 	__type(key, struct tg_flow);
 	__type(value, struct tg_body_wait);
 } tg_body_wait SEC(".maps") __weak;
