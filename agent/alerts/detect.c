@@ -107,12 +107,19 @@ struct kaddr_st {
 	uint64_t pairs, cnt, cnt_scan;
 };
 
+/* A client route_scan fired for, and in which window: once a window. */
+struct scan_st {
+	struct tg_addr addr;
+	uint64_t window;
+};
+
 struct tg_detector {
 	struct tg_anomaly_config cfg;
 	uint64_t scan;      /* scans run; the first is 1 */
 	uint64_t mono_mark; /* latest last_seen_ns of any client so far */
 	uint32_t ipv6_prefix;
 	struct tg_tab clients, buckets, pairs, keys, kaddrs;
+	struct tg_tab scanners; /* route_scan: struct scan_st */
 	struct ewma global, newc;
 	uint64_t fired[TG_AN_MAX];
 	uint64_t suppressed;
@@ -164,6 +171,7 @@ struct tg_detector *tg_detect_new(const struct tg_anomaly_config *cfg)
 	tg_tab_init(&d->pairs, sizeof(struct pair_st), sizeof(struct pair_id));
 	tg_tab_init(&d->keys, sizeof(struct key_st), sizeof(uint64_t));
 	tg_tab_init(&d->kaddrs, sizeof(struct kaddr_st), sizeof(struct tg_addr));
+	tg_tab_init(&d->scanners, sizeof(struct scan_st), sizeof(struct tg_addr));
 	d->ipv6_prefix = 64;
 	tg_detect_configure(d, cfg);
 	return d;
@@ -178,6 +186,7 @@ void tg_detect_free(struct tg_detector *d)
 	tg_tab_free(&d->pairs);
 	tg_tab_free(&d->keys);
 	tg_tab_free(&d->kaddrs);
+	tg_tab_free(&d->scanners);
 	free(d);
 }
 
@@ -712,6 +721,57 @@ static void scan_keys(struct tg_detector *d, const struct tg_detect_input *in)
 	}
 }
 
+/* ---- route_scan -------------------------------------------------------- */
+
+double tg_path_sketch_estimate(uint32_t clear)
+{
+	const double m = TG_PATH_SKETCH_BITS;
+
+	if (clear > TG_PATH_SKETCH_BITS)
+		clear = TG_PATH_SKETCH_BITS;
+	return clear ? -m * log(clear / m) : m * log(m);
+}
+
+/* The kernel keeps each client's sketch of its current window until the
+ * client's next unmatched request starts a new one, so a sketch of the
+ * window just ended is still read whole; older ones are stale. */
+static void scan_paths(struct tg_detector *d, const struct tg_detect_input *in)
+{
+	const struct tg_detector_config *c = det(d, TG_AN_ROUTE_SCAN);
+	struct tg_anomaly a;
+
+	for (size_t i = 0; c->enabled && i < in->n_paths; i++) {
+		const struct tg_detect_paths *p = &in->paths[i];
+		double est = tg_path_sketch_estimate(p->clear);
+		struct scan_st *s;
+
+		if (p->window + 1 < in->path_window || p->window > in->path_window ||
+		    est <= c->max_count)
+			continue;
+		s = tg_tab_find(&d->scanners, &p->addr);
+		if (s && s->window >= p->window)
+			continue; /* fired for this window already */
+		if (!s && !(s = tg_tab_add(&d->scanners, &p->addr)))
+			continue;
+		s->window = p->window;
+		an_start(d, &a, TG_AN_ROUTE_SCAN, in->now_wall_ns);
+		an_client(d, &a, &p->addr, in->ipv6_prefix);
+		tg_an_observe(&a, "distinct_paths", floor(est + 0.5));
+		tg_an_observe(&a, "window_seconds", (double)d->cfg.window_ms / 1000);
+		tg_an_reference(&a, "max_paths", c->max_count);
+		emit(d, &a);
+	}
+	for (size_t i = 0; i < d->scanners.n;) {
+		const struct scan_st *s = tg_tab_at(&d->scanners, i);
+
+		if (s->window + 1 < in->path_window)
+			tg_tab_remove(&d->scanners, i);
+		else
+			i++;
+	}
+	tg_tab_shrink(&d->scanners);
+}
+
 /* ---- forgetting ------------------------------------------------------- */
 
 static void sweep(struct tg_detector *d)
@@ -775,6 +835,8 @@ size_t tg_detect_scan(struct tg_detector *d, const struct tg_detect_input *in_ar
 		in.n_buckets = 0;
 	if (!in.keys)
 		in.n_keys = 0;
+	if (!in.paths)
+		in.n_paths = 0;
 	if (!isfinite(in.dt) || in.dt < 0)
 		in.dt = 0;
 	if (in.ipv6_prefix < 1 || in.ipv6_prefix > 128)
@@ -790,6 +852,7 @@ size_t tg_detect_scan(struct tg_detector *d, const struct tg_detect_input *in_ar
 	scan_global(d, &in, n_new);
 	scan_buckets(d, &in);
 	scan_keys(d, &in);
+	scan_paths(d, &in);
 	sweep(d);
 
 	d->out = NULL;

@@ -332,6 +332,10 @@ static void line_figure(struct line *l, const struct tg_anomaly *a)
 		if (value(o, no, "keys", x, sizeof(x)))
 			line_add(l, " with %s keys", x);
 		break;
+	case TG_AN_ROUTE_SCAN:
+		if (value(o, no, "distinct_paths", x, sizeof(x)))
+			line_add(l, " %s distinct unmatched paths", x);
+		break;
 	default:
 		break;
 	}

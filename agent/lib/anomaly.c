@@ -15,6 +15,7 @@ static const char *const type_names[TG_AN_MAX] = {
 	[TG_AN_ERROR_SURGE] = "error_surge",
 	[TG_AN_KEY_SHARED] = "key_shared",
 	[TG_AN_KEY_ROTATION] = "key_rotation",
+	[TG_AN_ROUTE_SCAN] = "route_scan",
 };
 
 static const char *const sev_names[] = {

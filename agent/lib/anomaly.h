@@ -21,6 +21,7 @@ enum tg_anomaly_type {
 	TG_AN_ERROR_SURGE,
 	TG_AN_KEY_SHARED,
 	TG_AN_KEY_ROTATION,
+	TG_AN_ROUTE_SCAN,
 	TG_AN_MAX
 };
 

@@ -4,6 +4,7 @@
  * active set. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <math.h>
 #include <criterion/parameterized.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1118,4 +1119,65 @@ Test(scale, client_state_bounded, .timeout = 60)
 	cr_assert_eq(st.clients_untracked, 2000);
 	tg_detect_free(d);
 	free(c);
+}
+
+/* ---- route_scan ---------------------------------------------------------- */
+
+Test(route_scan, estimate_from_clear_bits)
+{
+	cr_assert_float_eq(tg_path_sketch_estimate(256), 0, 1e-9);
+	cr_assert_float_eq(tg_path_sketch_estimate(216), 256 * log(256.0 / 216), 1e-9);
+	cr_assert_float_eq(tg_path_sketch_estimate(0), 256 * log(256.0), 1e-9); /* saturated */
+	cr_assert_float_eq(tg_path_sketch_estimate(999), 0, 1e-9);               /* clamped */
+}
+
+static size_t paths_scan(struct tg_detector *d, const struct tg_detect_paths *p, size_t n,
+			 uint64_t window, struct tg_anomaly *out)
+{
+	struct tg_detect_input in = { .now_wall_ns = 1800000000ull * SEC, .dt = 1.0,
+				      .ipv6_prefix = 64, .paths = p, .n_paths = n,
+				      .path_window = window };
+
+	return tg_detect_scan(d, &in, out, MAX_OUT);
+}
+
+Test(route_scan, fires_once_per_client_and_window)
+{
+	struct tg_anomaly_config cfg;
+	struct tg_anomaly out[MAX_OUT];
+	struct tg_detect_paths p[2] = {
+		{ addr("198.18.0.7"), 100, 256 - 15 }, /* ~15 paths: below 20 */
+		{ addr("198.18.0.8"), 100, 200 },      /* ~63 paths */
+	};
+	struct tg_detector *d;
+
+	tg_detect_config_defaults(&cfg);
+	d = tg_detect_new(&cfg);
+	cr_assert_not_null(d);
+	cr_assert_eq(paths_scan(d, p, 2, 100, out), 1);
+	cr_assert_eq(out[0].type, TG_AN_ROUTE_SCAN);
+	cr_assert(out[0].has_addr);
+	cr_assert_eq(memcmp(&out[0].addr, &p[1].addr, sizeof(p[1].addr)), 0);
+	cr_assert_float_eq(val(out[0].observed, out[0].n_observed, "distinct_paths"),
+			   floor(256 * log(256.0 / 200) + 0.5), 1e-9);
+	cr_assert_float_eq(val(out[0].reference, out[0].n_reference, "max_paths"), 20, 1e-9);
+	/* the same window, read again (also once it has ended): no repeat */
+	cr_assert_eq(paths_scan(d, p, 2, 100, out), 0);
+	p[1].clear = 150;
+	cr_assert_eq(paths_scan(d, p, 2, 101, out), 0);
+	/* the next window of the same client fires again */
+	p[1].window = 101;
+	cr_assert_eq(paths_scan(d, p, 2, 101, out), 1);
+	/* a sketch two windows old is stale */
+	p[0].window = 99;
+	p[0].clear = 10;
+	cr_assert_eq(paths_scan(d, p, 1, 101, out), 0);
+	tg_detect_free(d);
+
+	/* disabled */
+	cfg.det[TG_AN_ROUTE_SCAN].enabled = false;
+	d = tg_detect_new(&cfg);
+	p[1].window = 100;
+	cr_assert_eq(paths_scan(d, p, 2, 100, out), 0);
+	tg_detect_free(d);
 }
