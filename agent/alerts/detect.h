@@ -53,6 +53,15 @@ struct tg_detect_paths {
  * -m ln(clear / m)); a full sketch reports the saturation point m ln m. */
 double tg_path_sketch_estimate(uint32_t clear);
 
+/* Request starts of one quota entry on one model (tg_model_keys):
+ * cumulative. */
+struct tg_detect_keymodel {
+	uint32_t qid, model;        /* the entry's quota id, the model id */
+	uint64_t requests;
+	char key[TG_NAME_LEN];      /* the entry's name */
+	char name[TG_AN_MODEL_LEN]; /* the model's name, "other" for id 0 */
+};
+
 /* A client's response status counts (cumulative, from tg_responses). */
 struct tg_detect_resp {
 	struct tg_addr addr;
@@ -76,6 +85,8 @@ struct tg_detect_input {
 	const struct tg_detect_paths *paths;
 	size_t n_paths;
 	uint64_t path_window;               /* the kernel's current route_scan window */
+	const struct tg_detect_keymodel *keymodels;
+	size_t n_keymodels;
 	double requests_per_sec;            /* all clients */
 };
 

@@ -77,5 +77,6 @@ bool tg_anomaly_same(const struct tg_anomaly *a, const struct tg_anomaly *b)
 		return false;
 	if (a->has_addr && memcmp(&a->addr, &b->addr, sizeof(a->addr)) != 0)
 		return false;
-	return strncmp(a->key, b->key, sizeof(a->key)) == 0;
+	return strncmp(a->key, b->key, sizeof(a->key)) == 0 &&
+	       strncmp(a->model, b->model, sizeof(a->model)) == 0;
 }

@@ -1181,3 +1181,62 @@ Test(route_scan, fires_once_per_client_and_window)
 	cr_assert_eq(paths_scan(d, p, 2, 100, out), 0);
 	tg_detect_free(d);
 }
+
+/* ---- rate_spike per (key, model) ----------------------------------------- */
+
+static size_t km_scan(struct tg_detector *d, struct tg_detect_keymodel *k, size_t n,
+		      struct tg_anomaly *out)
+{
+	struct tg_detect_input in = { .now_wall_ns = 1800000000ull * SEC, .dt = 1.0,
+				      .ipv6_prefix = 64, .keymodels = k, .n_keymodels = n };
+
+	return tg_detect_scan(d, &in, out, MAX_OUT);
+}
+
+Test(rate_spike, per_key_and_model)
+{
+	struct tg_anomaly_config cfg;
+	struct tg_anomaly out[MAX_OUT];
+	struct tg_detect_keymodel k[2] = {
+		{ .qid = 3, .model = 1, .key = "team-a", .name = "gpt-4o" },
+		{ .qid = 3, .model = 2, .key = "team-a", .name = "embed" },
+	};
+	struct tg_detector *d;
+	size_t n;
+
+	tg_detect_config_defaults(&cfg);
+	cfg.det[TG_AN_RATE_SPIKE].warmup = 10;
+	d = tg_detect_new(&cfg);
+	cr_assert_not_null(d);
+	/* a steady 6 req/s on each model: learned, never fires */
+	for (int i = 0; i < 20; i++) {
+		k[0].requests += 6;
+		k[1].requests += 6;
+		cr_assert_eq(km_scan(d, k, 2, out), 0, "scan %d", i);
+	}
+	/* gpt-4o jumps to 60 req/s, embed stays */
+	k[0].requests += 60;
+	k[1].requests += 6;
+	n = km_scan(d, k, 2, out);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(out[0].type, TG_AN_RATE_SPIKE);
+	cr_assert_not(out[0].has_addr);
+	cr_assert_str_eq(out[0].key, "team-a");
+	cr_assert_str_eq(out[0].model, "gpt-4o");
+	cr_assert_float_eq(val(out[0].observed, out[0].n_observed, "requests_per_sec"), 60, 1e-9);
+	/* counts zeroed (the model id passed to another name): no spike, no
+	 * wrapped difference */
+	k[0].requests = 0;
+	cr_assert_eq(km_scan(d, k, 2, out), 0);
+	tg_detect_free(d);
+
+	/* rate_spike disabled: nothing per key and model either */
+	cfg.det[TG_AN_RATE_SPIKE].enabled = false;
+	d = tg_detect_new(&cfg);
+	k[0].requests = 6;
+	for (int i = 0; i < 20; i++) {
+		k[0].requests += i == 19 ? 600 : 6;
+		cr_assert_eq(km_scan(d, k, 1, out), 0);
+	}
+	tg_detect_free(d);
+}
