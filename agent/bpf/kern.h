@@ -39,6 +39,13 @@ struct tg_kern {
 	 * whether a configured route holds it now */
 	char rnames[TG_ROUTE_IDS][TG_ROUTE_NAME_LEN];
 	bool rlive[TG_ROUTE_IDS];
+	struct tg_route_table rtable; /* as written into tg_route_table */
+	/* sub-limits: the model names their ids stand for (id = index + 1),
+	 * and the tg_sub_limits slots written (one bit each) */
+	char mnames[TG_MAX_MODELS][TG_MODEL_NAME_LEN];
+	int n_models;
+	unsigned char sub_set[(TG_MAX_QUOTAS * TG_SUB_SLOTS + 7) / 8];
+	bool sub_known; /* sub_set says what the maps hold */
 };
 
 #endif

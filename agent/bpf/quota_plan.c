@@ -1,3 +1,4 @@
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,9 @@ void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
 		q->flags |= TG_QUOTA_PER_ADDRESS;
 	if (e && e->global)
 		q->flags |= TG_QUOTA_GLOBAL;
+	for (int i = 0; e && i < cfg->n_sublimits; i++)
+		if (&cfg->quotas[cfg->sublimits[i].quota] == e)
+			q->flags |= TG_QUOTA_SUBLIMITS;
 	snprintf(q->name, sizeof(q->name), "%s", e ? e->name : TG_QUOTA_NAME_DEFAULT);
 }
 
@@ -93,6 +97,8 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 		s->flags |= TG_SET_PROXY_TRUSTED;
 	if (cfg->n_routes > 0)
 		s->flags |= TG_SET_ROUTES;
+	if (cfg->n_sublimits > 0)
+		s->flags |= TG_SET_SUBLIMITS;
 	if (cfg->anomaly.det[TG_AN_KEY_SHARED].enabled || cfg->anomaly.det[TG_AN_KEY_ROTATION].enabled)
 		s->flags |= TG_SET_KEY_USE;
 	for (int i = 0; i < cfg->n_key_headers && i < TG_MAX_KEY_HEADERS; i++) {
@@ -150,6 +156,76 @@ void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, con
 		r->len = (__u32)len;
 		rt->n++;
 	}
+}
+
+int tg_route_table_match(const struct tg_route_table *rt, const char *target)
+{
+	__u64 path[TG_ROUTE_WORDS] = { 0 };
+	size_t n = strcspn(target, "?#");
+
+	/* the kernel's copy of the path: its bytes, zero past them */
+	memcpy(path, target, n < TG_ROUTE_PREFIX_MAX ? n : TG_ROUTE_PREFIX_MAX);
+	for (int w = 0; w < TG_ROUTE_WORDS; w++) /* little-endian words, as the kernel reads them */
+		path[w] = le64toh(path[w]);
+	for (__u32 i = 0; i < rt->n && i < TG_MAX_ROUTES; i++) {
+		__u64 diff = 0;
+
+		for (int w = 0; w < TG_ROUTE_WORDS; w++)
+			diff |= (path[w] & rt->r[i].m[w]) ^ rt->r[i].w[w];
+		if (!diff)
+			return (int)rt->r[i].id;
+	}
+	return TG_ROUTE_OTHER;
+}
+
+int tg_sub_models(const struct tg_config *cfg, char (*names)[TG_MODEL_NAME_LEN])
+{
+	int n = 0;
+
+	for (int i = 0; i < cfg->n_sublimits && n < TG_MAX_MODELS; i++) {
+		const struct tg_sublimit *l = &cfg->sublimits[i];
+
+		if (l->kind != TG_SUB_MODEL || !strcmp(l->name, "other") ||
+		    tg_model_id((const char (*)[TG_MODEL_NAME_LEN])names, n, l->name) !=
+			    TG_MODEL_OTHER)
+			continue;
+		snprintf(names[n++], TG_MODEL_NAME_LEN, "%s", l->name);
+	}
+	return n;
+}
+
+int tg_model_id(const char (*names)[TG_MODEL_NAME_LEN], int n, const char *name)
+{
+	if (!name || !*name)
+		return TG_MODEL_NONE;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return i + 1;
+	return TG_MODEL_OTHER;
+}
+
+int tg_sublimit_index(const struct tg_config *cfg, const struct tg_sublimit *l, const int *qids,
+		      const int *route_ids, const char (*models)[TG_MODEL_NAME_LEN], int n_models)
+{
+	int qid = l->quota >= 0 && l->quota < cfg->n_quotas ? qids[l->quota] : -1, slot = -1;
+
+	if (qid < 1 || qid >= TG_MAX_QUOTAS)
+		return -1;
+	if (l->kind == TG_SUB_ROUTE) {
+		if (!strcmp(l->name, "other"))
+			slot = TG_ROUTE_OTHER;
+		for (int i = 0; slot < 0 && i < cfg->n_routes && i < TG_MAX_ROUTES; i++)
+			if (!strcmp(cfg->routes[i].name, l->name))
+				slot = route_ids[i] >= 1 && route_ids[i] <= TG_MAX_ROUTES ? route_ids[i] : -1;
+	} else {
+		int m = tg_model_id(models, n_models, l->name);
+
+		/* "other", or a name beyond the 64 ids */
+		if (m == TG_MODEL_OTHER && strcmp(l->name, "other"))
+			return -1;
+		slot = TG_SUB_MODEL_SLOT(m);
+	}
+	return slot < 0 ? -1 : qid * TG_SUB_SLOTS + slot;
 }
 
 void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e)

@@ -33,6 +33,27 @@ void tg_route_assign_ids(const char (*old)[TG_ROUTE_NAME_LEN], const struct tg_c
 /* The kernel's route table: prefixes as words and masks, longest first. */
 void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, const int *ids);
 
+/* The route id of a request-target (its path: up to '?' or '#'), matched
+ * as the kernel matches it against the same table: the longest prefix,
+ * TG_ROUTE_OTHER when none. */
+int tg_route_table_match(const struct tg_route_table *rt, const char *target);
+
+/* The model names sub-limits are kept for, in id order (id = index + 1):
+ * until the `models` key lands, the per_model names of all entries
+ * ("other" aside), first seen first, at most TG_MAX_MODELS. Returns how
+ * many. */
+int tg_sub_models(const struct tg_config *cfg, char (*names)[TG_MODEL_NAME_LEN]);
+
+/* The model id of a name among names[0..n) (X-Model): 1..n, or
+ * TG_MODEL_OTHER; TG_MODEL_NONE for NULL or "". */
+int tg_model_id(const char (*names)[TG_MODEL_NAME_LEN], int n, const char *name);
+
+/* Index of sub-limit l in tg_sub_limits/tg_sub_buckets, given the quota
+ * ids of cfg's entries (qids[i]: quotas[i]'s), route ids (route_ids[i]:
+ * routes[i]'s) and the model names; -1 when its name has no id. */
+int tg_sublimit_index(const struct tg_config *cfg, const struct tg_sublimit *l, const int *qids,
+		      const int *route_ids, const char (*models)[TG_MODEL_NAME_LEN], int n_models);
+
 /* LPM key of a CIDR entry. */
 void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e);
 
