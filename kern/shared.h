@@ -467,8 +467,8 @@ enum tg_check_arg {
 	TG_CK_SERVER_HI,
 	TG_CK_PORTS,          /* client port << 16 | server port, host order; 0: unknown */
 	TG_CK_KEY_HASH,       /* the API key's hash, 0 for none */
-	TG_CK_SUB,            /* route id | model id << 16 (TG_MODEL_NONE: none), for
-			       * the entry's sub-limits */
+	TG_CK_SUB,            /* route id | model id << 16, for the entry's sub-limits;
+			       * TG_CK_NO_ROUTE / TG_MODEL_NONE: none known */
 	TG_CK_NARGS,
 };
 
@@ -478,6 +478,7 @@ enum tg_check_arg {
 #define TG_CK_BUCKET (1u << 2)    /* a bucket holds the key's state (qid below) */
 #define TG_CK_ADDR (1u << 3)      /* ... in tg_addr_buckets, keyed by the client key */
 #define TG_CK_NO_QUOTA (1u << 4)  /* nothing to check (settings or quotas missing) */
+#define TG_CK_NO_ROUTE 0xffffu    /* TG_CK_SUB: the gateway passed no URI */
 #define TG_CK_REFUSED (1u << 5)   /* a sub-bucket refused (its slot below) */
 #define TG_CK_SLOT_SHIFT 8        /* bits 8..15: the refusing sub-bucket's slot */
 #define TG_CK_QID_SHIFT 16        /* bits 16..31: the quota id */

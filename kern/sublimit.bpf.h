@@ -61,8 +61,8 @@ struct {
  * of the request start in tg_route_state. */
 #define TG_SUB_FROM_STATE 0xffffffffu
 
-/* The route and model slots of rm (-1: none): a route always has a slot
- * (TG_ROUTE_OTHER included), a model only when the request named one. */
+/* The route and model slots of rm (-1: none): a request start always has
+ * a route (TG_ROUTE_OTHER included), a model only when it named one. */
 static __always_inline void sub_slots(__u32 rm, __s32 *rslot, __s32 *mslot)
 {
 	__u32 route, model, zero = 0;
@@ -81,7 +81,8 @@ static __always_inline void sub_slots(__u32 rm, __s32 *rslot, __s32 *mslot)
 		route = rm & 0xffff;
 		model = rm >> 16;
 	}
-	*rslot = route <= TG_MAX_ROUTES ? (__s32)route : TG_ROUTE_OTHER;
+	/* a check whose gateway passed no URI has no route (0xffff) */
+	*rslot = route <= TG_MAX_ROUTES ? (__s32)route : -1;
 	*mslot = model <= TG_MAX_MODELS ? (__s32)TG_SUB_MODEL_SLOT(model) : -1;
 }
 
