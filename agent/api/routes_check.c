@@ -153,6 +153,9 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 	uri = tg_api_header(req, "X-Original-URI");
 	if (!uri || !*uri)
 		uri = tg_api_header(req, "X-Forwarded-Uri");
+	/* Envoy's ext_authz appends the request's path to /v1/check */
+	if ((!uri || !*uri) && req->path && !strncmp(req->path, "/v1/check/", 10))
+		uri = req->path + 9;
 	args[TG_CK_SUB] = tg_check_sub_arg(&a->kern->rtable, uri,
 					   (const char (*)[TG_MODEL_NAME_LEN])a->kern->mnames,
 					   a->kern->n_models, tg_api_header(req, "X-Model"));
