@@ -88,9 +88,9 @@ sleep 1.2
 # chat without a model, and embeddings naming gpt-4o.
 load() { # load PATH MODEL OUT
   local end=$((SECONDS + 4)) i=0 urls=()
-  for _ in $(seq 20); do urls+=("$URL$1"); done
+  for _ in $(seq 20); do urls+=(-o /dev/null "$URL$1"); done # -o for each URL: no body in OUT
   while [ $SECONDS -lt $end ] && [ $i -lt 200 ]; do
-    curl -s -o /dev/null -w '%{http_code}\n' --max-time 5 -H "$AUTH" -H "X-Test-Model: $2" "${urls[@]}" >> "$3"
+    curl -s -w '%{http_code}\n' --max-time 5 -H "$AUTH" -H "X-Test-Model: $2" "${urls[@]}" >> "$3"
     i=$((i + 1))
   done
 }
