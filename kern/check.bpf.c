@@ -83,7 +83,7 @@ int tg_check(struct bpf_raw_tracepoint_args *ctx)
 	struct tg_bucket *b;
 	__u32 *kq;
 	__u64 now;
-	int v, by_key;
+	int v, by_key, refused = 0;
 
 	if (!s)
 		return TG_CK_NO_QUOTA;
@@ -93,7 +93,8 @@ int tg_check(struct bpf_raw_tracepoint_args *ctx)
 		return TG_CK_NO_QUOTA;
 	/* No limit and not a deny entry: nothing to charge, as on the packet
 	 * path. */
-	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY)
+	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY &&
+	    !(r.q->flags & TG_QUOTA_SUBLIMITS))
 		return (int)(r.bkey.qid << TG_CK_QID_SHIFT);
 	kq = hash ? bpf_map_lookup_elem(&tg_apikeys, &hash) : NULL;
 	by_key = kq && *kq == r.bkey.qid;
@@ -107,9 +108,11 @@ int tg_check(struct bpf_raw_tracepoint_args *ctx)
 		return TG_CK_NO_QUOTA;
 	now = bpf_ktime_get_ns();
 	/* The check sees no body: the request is charged, its bytes are not. */
-	v = quota_request(&r, b, now, 0, &client, hash, s, 0);
+	v = quota_request(&r, b, now, 0, &client, hash, s, 0, (__u32)ctx->args[TG_CK_SUB],
+			  &refused);
 	return (int)(bucket_bits(r.bkey.qid, r.addr_bucket) |
-		     (v == TG_DROP || v == TG_OVER ? TG_CK_DENY : 0));
+		     (v == TG_DROP || v == TG_OVER ? TG_CK_DENY : 0) |
+		     (refused > 0 ? TG_CK_REFUSED | (__u32)(refused - 1) << TG_CK_SLOT_SHIFT : 0));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -233,7 +233,8 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 		return TG_PASS;
 	route_note_qid(r.bkey.qid);
 	/* Telemetry only (no limit, nothing to deny): no bucket to touch. */
-	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY) {
+	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY &&
+	    !(r.q->flags & TG_QUOTA_SUBLIMITS)) {
 		cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
 			       TG_CONN_BUCKET);
 		return TG_PASS;
@@ -248,7 +249,8 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	 * yet. */
 	v = quota_request(&r, b, now, p->payload_len, client, hash, s,
 			  (cn->flags & (TG_CONN_REQ_DENIED | TG_CONN_BUCKET)) ==
-				  (TG_CONN_REQ_DENIED | TG_CONN_BUCKET));
+				  (TG_CONN_REQ_DENIED | TG_CONN_BUCKET),
+			  TG_SUB_FROM_STATE, NULL);
 	cn->qid = r.bkey.qid;
 	cn->bucket_addr = r.bkey.addr;
 	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
@@ -292,7 +294,8 @@ static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p
 	route_note_qid(r.bkey.qid);
 	if (r.q->action == TG_ACTION_EXEMPT)
 		return TG_PASS;
-	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY)
+	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY &&
+	    !(r.q->flags & TG_QUOTA_SUBLIMITS))
 		return TG_PASS;
 	if (!quota_enforced(r.q, s))
 		return TG_PASS;
@@ -577,7 +580,7 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		cn->requests++;
 		cn->req_ns = now;
 	}
-	if (!recheck && (s->flags & (TG_SET_ROUTES | TG_SET_MODELS)))
+	if (!recheck && (s->flags & (TG_SET_ROUTES | TG_SET_MODELS | TG_SET_SUBLIMITS)))
 		route_begin(ckey);
 	/* An unproven start is counted, never charged, and held where the
 	 * kernel enforces (conn_unproven). */

@@ -11,6 +11,7 @@
 #include "shared.h"
 #include "bucket.h"
 #include "maps.bpf.h"
+#include "sublimit.bpf.h"
 
 enum tg_verdict {
 	TG_PASS = 0,
@@ -191,14 +192,17 @@ static __always_inline int fleet_take(const struct tg_resolved *r, struct tg_buc
 
 /* A request start of `len` payload bytes. `retx`: a retransmission of a
  * start refused before (its request is counted once in denied; each drop
- * in drops). */
+ * in drops). rm: its route and model for the entry's sub-limits
+ * (TG_SUB_FROM_STATE: tg_route_state's); *refused (when not NULL): 1 +
+ * the slot of the sub-bucket that refused it, else 0. */
 static __always_inline int quota_request(const struct tg_resolved *r, struct tg_bucket *b,
 					 __u64 now, __u32 len,
 					 const struct tg_addr *client, __u64 key_hash,
-					 const struct tg_settings *s, int retx)
+					 const struct tg_settings *s, int retx, __u32 rm,
+					 int *refused)
 {
 	const struct tg_quota *q = r->q;
-	int over, enforced, gateway;
+	int over, enforced, gateway, sub = -1;
 
 	if (q->action == TG_ACTION_EXEMPT) {
 		__sync_fetch_and_add(&b->allowed, 1);
@@ -209,11 +213,25 @@ static __always_inline int quota_request(const struct tg_resolved *r, struct tg_
 	 * also take a request token. */
 	if (!over && q->byte_interval_fp && tg_gcra_over(&b->byte_tat, now, q->byte_tolerance))
 		over = 1;
+	/* Sub-limits (sublimit.bpf.h): the entry's bucket looked at, then the
+	 * sub-buckets taken (all or none), then the entry's; if the entry's
+	 * take fails after all (a race), the sub-buckets get theirs back. */
+	if (!over && (q->flags & TG_QUOTA_SUBLIMITS)) {
+		if (!(q->flags & TG_QUOTA_GLOBAL) && q->req_interval &&
+		    tg_gcra_over(&b->req_tat, now, q->req_tolerance))
+			over = 1;
+		else if ((sub = tg_sub_take(r->bkey.qid, rm, now)) != 0)
+			over = 1;
+		if (refused)
+			*refused = sub > 0 ? sub : 0;
+	}
 	if (!over && (q->flags & TG_QUOTA_GLOBAL))
 		over = !fleet_take(r, b, now);
 	else if (!over && q->req_interval &&
 		 !tg_gcra_take(&b->req_tat, now, q->req_interval, q->req_tolerance))
 		over = 1;
+	if (over && sub == 0)
+		tg_sub_refund(r->bkey.qid, rm);
 	if (!over) {
 		__sync_fetch_and_add(&b->allowed, 1);
 		if (q->byte_interval_fp)

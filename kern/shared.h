@@ -129,6 +129,7 @@ struct tg_quota {
 #define TG_QUOTA_SET (1u << 0)         /* a configured entry lives here */
 #define TG_QUOTA_PER_ADDRESS (1u << 1) /* one bucket per address (LRU) */
 #define TG_QUOTA_GLOBAL (1u << 2)      /* requests counted fleet-wide: see tg_fleet_slot */
+#define TG_QUOTA_SUBLIMITS (1u << 3)   /* per_route / per_model buckets: tg_sub_limits */
 #define TG_FP_SHIFT 16
 
 /* The fleet state of a global quota (ARRAY indexed by quota id, mmapable:
@@ -350,6 +351,9 @@ struct tg_settings {
 /* Requests start with routes: the request-target's path is matched
  * against tg_route_table (route.bpf.h). */
 #define TG_SET_ROUTES (1u << 3)
+/* A quota entry has sub-limits: request starts reset tg_route_state (the
+ * route and model its sub-buckets are chosen by) even without routes. */
+#define TG_SET_SUBLIMITS (1u << 6)
 #define TG_ROUTE_WORDS (TG_ROUTE_PREFIX_MAX / 8)
 #define TG_ROUTE_IDS (TG_MAX_ROUTES + 1) /* route ids 0 ("other") .. TG_MAX_ROUTES */
 #define TG_ROUTE_OTHER 0
@@ -412,6 +416,27 @@ struct tg_route_count {
 	__u64 dropped;  /* ... of them dropped by the verdict */
 };
 
+/* Sub-limits (a quota entry's per_route and per_model): slot s of quota
+ * id q is index q * TG_SUB_SLOTS + s of tg_sub_limits and tg_sub_buckets;
+ * slots 0..TG_MAX_ROUTES are route ids, then TG_MODEL_IDS model ids. */
+#define TG_SUB_SLOTS (TG_ROUTE_IDS + TG_MODEL_IDS)
+#define TG_SUB_MODEL_SLOT(m) (TG_ROUTE_IDS + (m))
+
+/* A sub-limit as the kernel applies it (GCRA, as struct tg_quota's
+ * requests); interval 0: no sub-limit in this slot. */
+struct tg_sub_limit {
+	__u64 interval;
+	__u64 tolerance;
+};
+
+/* A sub-bucket: its GCRA TAT and what it decided (atomic adds). */
+struct tg_sub_bucket {
+	__u64 tat;
+	__u64 allowed;  /* request starts (and checks) it admitted */
+	__u64 denied;   /* refusals by this bucket (each retransmission too) */
+	__u64 refunds;  /* tokens given back: another bucket refused after this one took */
+};
+
 /* route_scan, per client (LRU_HASH keyed by the client key): a
  * linear-counting sketch of the distinct paths of its unmatched ("other")
  * request starts in the current window. A path sets one bit of 256 (its
@@ -465,6 +490,8 @@ enum tg_check_arg {
 	TG_CK_SERVER_HI,
 	TG_CK_PORTS,          /* client port << 16 | server port, host order; 0: unknown */
 	TG_CK_KEY_HASH,       /* the API key's hash, 0 for none */
+	TG_CK_SUB,            /* route id | model id << 16, for the entry's sub-limits;
+			       * TG_CK_NO_ROUTE / TG_MODEL_NONE: none known */
 	TG_CK_NARGS,
 };
 
@@ -474,6 +501,9 @@ enum tg_check_arg {
 #define TG_CK_BUCKET (1u << 2)    /* a bucket holds the key's state (qid below) */
 #define TG_CK_ADDR (1u << 3)      /* ... in tg_addr_buckets, keyed by the client key */
 #define TG_CK_NO_QUOTA (1u << 4)  /* nothing to check (settings or quotas missing) */
+#define TG_CK_NO_ROUTE 0xffffu    /* TG_CK_SUB: the gateway passed no URI */
+#define TG_CK_REFUSED (1u << 5)   /* a sub-bucket refused (its slot below) */
+#define TG_CK_SLOT_SHIFT 8        /* bits 8..15: the refusing sub-bucket's slot */
 #define TG_CK_QID_SHIFT 16        /* bits 16..31: the quota id */
 
 #endif /* TOLLGATE_SHARED_H */

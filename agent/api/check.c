@@ -9,6 +9,7 @@
 #include "apikey.h"
 #include "bucket.h"
 #include "api/check.h"
+#include "bpf/quota_plan.h"
 #include "telemetry/rates.h"
 #include "lib/addr.h"
 #include "lib/keyhash.h"
@@ -248,4 +249,27 @@ void tg_check_headers(struct tg_api_resp *resp, const char *key, const struct tg
 				  sizeof(d));
 		tg_api_resp_header(resp, "x-ratelimit-reset-tokens", "%s", d);
 	}
+}
+
+uint64_t tg_check_sub_arg(const struct tg_route_table *rt, const char *uri,
+			  const char (*models)[TG_MODEL_NAME_LEN], const bool *live,
+			  const char *model)
+{
+	uint64_t route = TG_CK_NO_ROUTE;
+
+	if (uri && *uri)
+		route = (uint64_t)tg_route_table_match(rt, uri);
+	return route | (uint64_t)(uint16_t)tg_model_id(models, live, TG_MODEL_IDS, model) << 16;
+}
+
+int tg_check_pick(const struct tg_check_limits *l, int n, int refused)
+{
+	int best = -1;
+
+	if (refused >= 0 && refused < n && l[refused].requests)
+		return refused;
+	for (int i = 0; i < n; i++)
+		if (l[i].requests && (best < 0 || l[i].remaining < l[best].remaining))
+			best = i;
+	return best;
 }

@@ -59,6 +59,20 @@ struct tg_check_limits {
 void tg_check_limits(const struct tg_quota *q, const struct tg_bucket *b, uint64_t now_ns,
 		     struct tg_check_limits *out);
 
+/* The route and model of a check, as tg_check's TG_CK_SUB argument: the
+ * route from uri (X-Original-URI or X-Forwarded-Uri: NULL for none) matched
+ * against the kernel's route table, the model id of model (X-Model) among
+ * the configured models (models and live indexed by model id, as in
+ * struct tg_kern). */
+uint64_t tg_check_sub_arg(const struct tg_route_table *rt, const char *uri,
+			  const char (*models)[TG_MODEL_NAME_LEN], const bool *live,
+			  const char *model);
+
+/* Which of n buckets' limits an answer shows: the one that refused
+ * (refused >= 0), else the one with the fewest requests left (the
+ * tightest); -1 when none limits requests. */
+int tg_check_pick(const struct tg_check_limits *l, int n, int refused);
+
 /* Adds Retry-After (when denied) and the rate-limit headers: the IETF
  * draft's RateLimit-Policy and RateLimit, X-RateLimit-*, and OpenAI's
  * x-ratelimit-*-requests / -tokens. */

@@ -18,7 +18,7 @@ struct tg_fleet;
 
 /* /v1/check's state (routes_check.c). */
 struct tg_check_state {
-	int prog_fd, buckets_fd, abuckets_fd;
+	int prog_fd, buckets_fd, abuckets_fd, sub_limits_fd, sub_buckets_fd;
 	uint64_t known[TG_MAX_QUOTAS]; /* configured API keys' hashes, sorted */
 	size_t n_known;
 	uint64_t checks, allowed, denied, bad, errors, from_kernel;

@@ -14,6 +14,8 @@
  * headers (X-Tollgate-Key, Retry-After). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -32,6 +34,74 @@ void tg_routes_check_reindex(struct tg_api_ctx *a)
 	cs->prog_fd = tg_kern_check_fd(a->kern);
 	cs->buckets_fd = tg_kern_fd(a->kern, tg_buckets);
 	cs->abuckets_fd = tg_kern_fd(a->kern, tg_addr_buckets);
+	cs->sub_limits_fd = tg_kern_fd(a->kern, tg_sub_limits);
+	cs->sub_buckets_fd = tg_kern_fd(a->kern, tg_sub_buckets);
+}
+
+/* The limits of sub-bucket `slot` of quota qid; false when it has none. */
+static bool sub_limits(const struct tg_check_state *cs, __u32 qid, int slot, uint64_t now,
+		       struct tg_check_limits *l)
+{
+	__u32 idx = qid * TG_SUB_SLOTS + (__u32)slot;
+	struct tg_sub_limit sl;
+	struct tg_sub_bucket sb;
+	struct tg_quota q = { 0 };
+	struct tg_bucket b = { 0 };
+
+	if (slot < 0 || slot >= TG_SUB_SLOTS || qid >= TG_MAX_QUOTAS ||
+	    bpf_map_lookup_elem(cs->sub_limits_fd, &idx, &sl) || !sl.interval ||
+	    bpf_map_lookup_elem(cs->sub_buckets_fd, &idx, &sb))
+		return false;
+	q.req_interval = sl.interval;
+	q.req_tolerance = sl.tolerance;
+	b.req_tat = sb.tat;
+	tg_check_limits(&q, &b, now, l);
+	return true;
+}
+
+/* The rate-limit headers of the tightest of the request's buckets (its
+ * entry's, its route's, its model's), or of the one that refused it, and
+ * X-Tollgate-Limit naming a sub-bucket when it is that one. */
+static void limit_headers(struct tg_api_ctx *a, struct tg_api_resp *resp, __u32 r, __u32 qid,
+			  const char *name, const struct tg_bucket *b, uint64_t sub_arg, bool deny)
+{
+	const struct tg_kern *k = a->kern;
+	struct tg_check_limits lim[3];
+	uint64_t now = tg_now_mono_ns();
+	int route = (int)(sub_arg & 0xffff), model = (int)(sub_arg >> 16), refused = -1, pick;
+	int slot[3] = { -1, route <= TG_MAX_ROUTES ? route : -1,
+			model <= TG_MAX_MODELS ? TG_SUB_MODEL_SLOT(model) : -1 };
+	char label[TG_NAME_LEN + TG_MODEL_NAME_LEN + 16];
+
+	memset(lim, 0, sizeof(lim));
+	if (b)
+		tg_check_limits(&k->qvals[qid], b, now, &lim[0]);
+	for (int i = 1; i < 3; i++)
+		if (slot[i] >= 0 && !sub_limits(&a->check, qid, slot[i], now, &lim[i]))
+			slot[i] = -1;
+	if (r & TG_CK_REFUSED) {
+		int s = (int)((r >> TG_CK_SLOT_SHIFT) & 0xff);
+
+		refused = s >= TG_ROUTE_IDS ? 2 : 1;
+		if (slot[refused] != s) /* the limit changed since: read what refused */
+			refused = sub_limits(&a->check, qid, s, now, &lim[refused]) ? refused : -1;
+	}
+	pick = tg_check_pick(lim, 3, refused);
+	if (pick < 0)
+		return;
+	if (pick == 0) {
+		tg_check_headers(resp, name, &lim[0], deny);
+		return;
+	}
+	if (pick == 1)
+		snprintf(label, sizeof(label), "%s/route:%s", name,
+			 route <= TG_MAX_ROUTES && k->rnames[route][0] ? k->rnames[route] : "other");
+	else
+		snprintf(label, sizeof(label), "%s/model:%s", name,
+			 model >= 1 && model < TG_MODEL_IDS && k->mlive[model] ? k->mnames[model]
+										 : "other");
+	tg_check_headers(resp, label, &lim[pick], deny);
+	tg_api_resp_header(resp, "X-Tollgate-Limit", "%s", strchr(label, '/') + 1);
 }
 
 /* A port header, 1..65535; 0 when absent or malformed. */
@@ -62,7 +132,7 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 	struct tg_check_limits lim;
 	struct tg_bucket_key bk = { 0 };
 	struct tg_bucket b;
-	const char *why, *name = NULL;
+	const char *why, *name = NULL, *uri;
 	uint16_t cport, sport;
 	bool deny;
 	__u32 r, qid;
@@ -81,6 +151,15 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 		args[TG_CK_PORTS] = (__u64)cport << 16 | sport;
 	}
 	args[TG_CK_KEY_HASH] = tg_check_request_key(a->cfg, req, cs->known, cs->n_known);
+	uri = tg_api_header(req, "X-Original-URI");
+	if (!uri || !*uri)
+		uri = tg_api_header(req, "X-Forwarded-Uri");
+	/* Envoy's ext_authz appends the request's path to /v1/check */
+	if ((!uri || !*uri) && req->path && !strncmp(req->path, "/v1/check/", 10))
+		uri = req->path + 9;
+	args[TG_CK_SUB] = tg_check_sub_arg(&a->kern->rtable, uri,
+					   (const char (*)[TG_MODEL_NAME_LEN])a->kern->mnames,
+					   a->kern->mlive, tg_api_header(req, "X-Model"));
 	if (cs->prog_fd < 0 || bpf_prog_test_run_opts(cs->prog_fd, &o)) {
 		cs->errors++;
 		pr_warn("check failed: the kernel program did not run", "err=\"%s\"", strerror(errno));
@@ -103,8 +182,12 @@ void tg_h_check(void *ctx, const struct tg_api_req *req, struct tg_api_resp *res
 		if (r & TG_CK_ADDR)
 			tg_check_client_key(a->cfg, &client, &bk.addr);
 		if (!bpf_map_lookup_elem((r & TG_CK_ADDR) ? cs->abuckets_fd : cs->buckets_fd, &bk, &b)) {
-			tg_check_limits(&a->kern->qvals[qid], &b, tg_now_mono_ns(), &lim);
-			tg_check_headers(resp, name, &lim, deny);
+			if (a->kern->qvals[qid].flags & TG_QUOTA_SUBLIMITS) {
+				limit_headers(a, resp, r, qid, name, &b, args[TG_CK_SUB], deny);
+			} else {
+				tg_check_limits(&a->kern->qvals[qid], &b, tg_now_mono_ns(), &lim);
+				tg_check_headers(resp, name, &lim, deny);
+			}
 		}
 	}
 	if (name)

@@ -43,6 +43,10 @@ struct tg_kern {
 	 * configured model holds it now (id 0: "other") */
 	char mnames[TG_MODEL_IDS][TG_MODEL_NAME_LEN];
 	bool mlive[TG_MODEL_IDS];
+	struct tg_route_table rtable; /* as written into tg_route_table */
+	/* sub-limits: the tg_sub_limits slots written (one bit each) */
+	unsigned char sub_set[(TG_MAX_QUOTAS * TG_SUB_SLOTS + 7) / 8];
+	bool sub_known; /* sub_set says what the maps hold */
 };
 
 #endif

@@ -1,3 +1,4 @@
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +79,9 @@ void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
 		q->flags |= TG_QUOTA_PER_ADDRESS;
 	if (e && e->global)
 		q->flags |= TG_QUOTA_GLOBAL;
+	for (int i = 0; e && i < cfg->n_sublimits; i++)
+		if (&cfg->quotas[cfg->sublimits[i].quota] == e)
+			q->flags |= TG_QUOTA_SUBLIMITS;
 	snprintf(q->name, sizeof(q->name), "%s", e ? e->name : TG_QUOTA_NAME_DEFAULT);
 }
 
@@ -99,6 +103,8 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 	if (cfg->n_models > 0)
 		s->flags |= TG_SET_MODELS;
 	s->body_scan_bytes = cfg->body_scan_bytes;
+	if (cfg->n_sublimits > 0)
+		s->flags |= TG_SET_SUBLIMITS;
 	if (cfg->anomaly.det[TG_AN_KEY_SHARED].enabled || cfg->anomaly.det[TG_AN_KEY_ROTATION].enabled)
 		s->flags |= TG_SET_KEY_USE;
 	for (int i = 0; i < cfg->n_key_headers && i < TG_MAX_KEY_HEADERS; i++) {
@@ -176,6 +182,61 @@ void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, con
 	 * without routes */
 	if (rt->n && cfg->anomaly.det[TG_AN_ROUTE_SCAN].enabled)
 		rt->scan_window_ms = cfg->anomaly.window_ms;
+}
+
+int tg_route_table_match(const struct tg_route_table *rt, const char *target)
+{
+	__u64 path[TG_ROUTE_WORDS] = { 0 };
+	size_t n = strcspn(target, "?#");
+
+	/* the kernel's copy of the path: its bytes, zero past them */
+	memcpy(path, target, n < TG_ROUTE_PREFIX_MAX ? n : TG_ROUTE_PREFIX_MAX);
+	for (int w = 0; w < TG_ROUTE_WORDS; w++) /* little-endian words, as the kernel reads them */
+		path[w] = le64toh(path[w]);
+	for (__u32 i = 0; i < rt->n && i < TG_MAX_ROUTES; i++) {
+		__u64 diff = 0;
+
+		for (int w = 0; w < TG_ROUTE_WORDS; w++)
+			diff |= (path[w] & rt->r[i].m[w]) ^ rt->r[i].w[w];
+		if (!diff)
+			return (int)rt->r[i].id;
+	}
+	return TG_ROUTE_OTHER;
+}
+
+int tg_model_id(const char (*names)[TG_MODEL_NAME_LEN], const bool *live, int n, const char *name)
+{
+	if (!name || !*name)
+		return TG_MODEL_NONE;
+	for (int i = 1; i < n && i < TG_MODEL_IDS; i++)
+		if ((live ? live[i] : names[i][0] != 0) && !strcmp(names[i], name))
+			return i;
+	return TG_MODEL_OTHER;
+}
+
+int tg_sublimit_index(const struct tg_config *cfg, const struct tg_sublimit *l, const int *qids,
+		      const int *route_ids, const char (*models)[TG_MODEL_NAME_LEN],
+		      const bool *live, int n_models)
+{
+	int qid = l->quota >= 0 && l->quota < cfg->n_quotas ? qids[l->quota] : -1, slot = -1;
+
+	if (qid < 1 || qid >= TG_MAX_QUOTAS)
+		return -1;
+	if (l->kind == TG_SUB_ROUTE) {
+		if (!strcmp(l->name, "other"))
+			slot = TG_ROUTE_OTHER;
+		for (int i = 0; slot < 0 && i < cfg->n_routes && i < TG_MAX_ROUTES; i++)
+			if (!strcmp(cfg->routes[i].name, l->name))
+				slot = route_ids[i] >= 1 && route_ids[i] <= TG_MAX_ROUTES ? route_ids[i] : -1;
+	} else {
+		int m = tg_model_id(models, live, n_models, l->name);
+
+		/* "other", or a name beyond the 64 ids */
+		if (m == TG_MODEL_OTHER && strcmp(l->name, "other"))
+			return -1;
+		slot = TG_SUB_MODEL_SLOT(m);
+	}
+	return slot < 0 ? -1 : qid * TG_SUB_SLOTS + slot;
 }
 
 void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e)

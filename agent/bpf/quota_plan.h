@@ -41,6 +41,26 @@ void tg_model_name_key(struct tg_model_name *k, const char *name);
 /* The kernel's route table: prefixes as words and masks, longest first. */
 void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, const int *ids);
 
+/* The route id of a request-target (its path: up to '?' or '#'), matched
+ * as the kernel matches it against the same table: the longest prefix,
+ * TG_ROUTE_OTHER when none. */
+int tg_route_table_match(const struct tg_route_table *rt, const char *target);
+
+/* The model id of a name (X-Model, a per_model key): the id i in 1..n-1
+ * whose names[i] it is, names being indexed by model id (struct tg_kern's
+ * mnames) and live[i] saying whether a configured model holds id i now
+ * (NULL: every non-empty name); TG_MODEL_OTHER for any other name;
+ * TG_MODEL_NONE for NULL or "". */
+int tg_model_id(const char (*names)[TG_MODEL_NAME_LEN], const bool *live, int n, const char *name);
+
+/* Index of sub-limit l in tg_sub_limits/tg_sub_buckets, given the quota
+ * ids of cfg's entries (qids[i]: quotas[i]'s), route ids (route_ids[i]:
+ * routes[i]'s) and the model ids (names and live as for tg_model_id); -1
+ * when its name has no id. */
+int tg_sublimit_index(const struct tg_config *cfg, const struct tg_sublimit *l, const int *qids,
+		      const int *route_ids, const char (*models)[TG_MODEL_NAME_LEN],
+		      const bool *live, int n_models);
+
 /* LPM key of a CIDR entry. */
 void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e);
 

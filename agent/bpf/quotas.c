@@ -8,6 +8,7 @@
 #include <bpf/libbpf.h>
 #include "tollgate.skel.h"
 #include "apikey.h"
+#include "bucket.h"
 #include "lib/log.h"
 #include "bpf/quota_plan.h"
 #include "bpf/quotas.h"
@@ -256,6 +257,7 @@ int tg_routes_apply(struct tg_kern *k, const struct tg_config *cfg)
 		k->rlive[id] = true;
 	}
 	tg_routes_build(rt, cfg, ids);
+	k->rtable = *rt;
 	if (bpf_map_update_elem(bpf_map__fd(k->skel->maps.tg_route_table), &zero, rt, BPF_ANY))
 		err = -errno;
 	free(rt);
@@ -268,6 +270,63 @@ int tg_routes_find(const struct tg_kern *k, const char *name)
 		if (k->rlive[id] && !strcmp(k->rnames[id], name))
 			return id;
 	return -1;
+}
+
+int tg_sublimits_apply(struct tg_kern *k, const struct tg_config *cfg)
+{
+	int lfd = bpf_map__fd(k->skel->maps.tg_sub_limits);
+	int bfd = bpf_map__fd(k->skel->maps.tg_sub_buckets);
+	static unsigned char want[sizeof(k->sub_set)];
+	int qids[TG_MAX_QUOTAS], rids[TG_MAX_ROUTES], err = 0;
+	struct tg_sub_limit zl = { 0 };
+	struct tg_sub_bucket zb = { 0 };
+
+	for (int i = 0; i < cfg->n_quotas; i++)
+		qids[i] = tg_quotas_find(k, cfg->quotas[i].name);
+	for (int i = 0; i < cfg->n_routes && i < TG_MAX_ROUTES; i++)
+		rids[i] = tg_routes_find(k, cfg->routes[i].name);
+	memset(want, 0, sizeof(want));
+	/* The first apply (a start, maybe on adopted pins) knows nothing of
+	 * what the maps hold: every slot it does not set is cleared, and the
+	 * buckets of the ones it sets are kept. */
+	if (!k->sub_known) {
+		memset(k->sub_set, 0xff, sizeof(k->sub_set));
+		k->sub_known = true;
+	}
+	for (int i = 0; i < cfg->n_sublimits && !err; i++) {
+		const struct tg_sublimit *l = &cfg->sublimits[i];
+		int idx = tg_sublimit_index(cfg, l, qids, rids,
+					    (const char (*)[TG_MODEL_NAME_LEN])k->mnames,
+					    k->mlive, TG_MODEL_IDS);
+		struct tg_quota q;
+		__u32 key;
+
+		if (idx < 0) {
+			pr_warn("sub-limit without an id: not applied", "entry=%s name=%s",
+				cfg->quotas[l->quota].name, l->name);
+			continue;
+		}
+		key = (__u32)idx;
+		tg_quota_set_limits(&q, l->requests_per_sec, l->burst, 0, 0, 0);
+		want[key / 8] |= (unsigned char)(1u << (key % 8));
+		/* a slot new to its sub-limit starts full */
+		if (!(k->sub_set[key / 8] & (1u << (key % 8))) &&
+		    bpf_map_update_elem(bfd, &key, &zb, BPF_ANY))
+			err = -errno;
+		zl.interval = q.req_interval;
+		zl.tolerance = q.req_tolerance;
+		if (!err && bpf_map_update_elem(lfd, &key, &zl, BPF_ANY))
+			err = -errno;
+	}
+	memset(&zl, 0, sizeof(zl));
+	for (__u32 key = 0; key < TG_MAX_QUOTAS * TG_SUB_SLOTS; key++) {
+		if (!(k->sub_set[key / 8] & (1u << (key % 8))) || (want[key / 8] & (1u << (key % 8))))
+			continue;
+		bpf_map_update_elem(lfd, &key, &zl, BPF_ANY);
+		bpf_map_update_elem(bfd, &key, &zb, BPF_ANY);
+	}
+	memcpy(k->sub_set, want, sizeof(want));
+	return err;
 }
 
 static int keep_trusted(const void *key, void *arg)

@@ -14,6 +14,11 @@ int tg_proxy_trusted_apply(struct tg_kern *k, const struct tg_config *cfg);
  * an id that passes to another name starts its counts from zero). 0 or
  * -errno. */
 int tg_routes_apply(struct tg_kern *k, const struct tg_config *cfg);
+/* Writes cfg's sub-limits (per_route, per_model) into tg_sub_limits, after
+ * tg_quotas_apply and tg_routes_apply gave the ids. A slot that newly
+ * holds a sub-limit starts with a full bucket; one that keeps its sub-limit
+ * keeps its bucket; slots no longer used are cleared. 0 or -errno. */
+int tg_sublimits_apply(struct tg_kern *k, const struct tg_config *cfg);
 /* The route id of a route name ("other" is 0), or -1. */
 int tg_routes_find(const struct tg_kern *k, const char *name);
 

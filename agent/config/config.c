@@ -357,6 +357,7 @@ static void cross_check(struct ctx *c)
 	char path[64];
 
 	tg_config_cluster_check(c->cfg, c->errs);
+	tg_config_sublimits_check(c->cfg, c->errs);
 	if (!c->cfg->api_token_env[0] && !tg_addr_listen_is_loopback(c->cfg->api_listen))
 		errf(c, "$.api.listen", "a non-loopback address needs api.token_env (a bearer token)");
 	tg_cfg_check_listen_cross(c->cfg, c->errs);

@@ -35,6 +35,21 @@ struct tg_route_config {
 	bool llm;                             /* an LLM call (for models and tokens) */
 };
 
+#define TG_MODEL_NAME_LEN 64  /* a model's name: 1..63 printable bytes, no '"' or '\\' */
+#define TG_MAX_SUBLIMITS 2048 /* per_route and per_model entries over all quota entries */
+
+enum tg_sub_kind { TG_SUB_ROUTE = 0, TG_SUB_MODEL = 1 };
+
+/* One sub-limit of a quota entry: per_route.<name> or per_model.<name>
+ * ("other" for the requests of no configured route or model). */
+struct tg_sublimit {
+	int quota;                  /* its entry: index in quotas[] */
+	int kind;                   /* enum tg_sub_kind */
+	char name[TG_MODEL_NAME_LEN];
+	uint64_t requests_per_sec;  /* 1..1000000 */
+	uint64_t burst;             /* requests; default requests_per_sec */
+};
+
 enum tg_match { TG_MATCH_CIDR = 0, TG_MATCH_API_KEY = 1 };
 enum tg_share { TG_SHARE_SHARED = 0, TG_SHARE_PER_ADDRESS = 1 };
 
@@ -172,6 +187,8 @@ struct tg_config {
 	int default_action;                 /* quotas.default.action */
 	struct tg_quota_entry quotas[TG_MAX_QUOTAS - 1];
 	int n_quotas;
+	struct tg_sublimit sublimits[TG_MAX_SUBLIMITS]; /* grouped by entry, in config order */
+	int n_sublimits;
 	struct tg_anomaly_config anomaly;
 	struct tg_webhook_config webhooks[TG_MAX_WEBHOOKS];
 	int n_webhooks;

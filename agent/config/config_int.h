@@ -1,6 +1,7 @@
 /* What the config's own files share: config.c walks the option table and
  * calls the section parsers (config_quotas.c, config_anomaly.c,
- * config_webhooks.c, config_cluster.c, config_routes.c, config_values.c); all of them
+ * config_webhooks.c, config_cluster.c, config_routes.c, config_sublimits.c,
+ * config_values.c); all of them
  * collect errors through config_util.c. Never included from outside
  * agent/config/. */
 #ifndef TG_CONFIG_INT_H
@@ -82,6 +83,13 @@ struct cJSON *tg_config_routes_json(const struct tg_config *cfg, unsigned flags)
 void tg_config_models_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			    struct tg_config_errors *errs);
 struct cJSON *tg_config_models_json(const struct tg_config *cfg, unsigned flags);
+/* config_sublimits.c: quotas.clients[qi]'s per_route and per_model (the
+ * entry's own keys parsed first); the route names against routes; the
+ * entry's sub-limits added to its printed object (false: out of memory). */
+void tg_config_sublimits_parse(struct tg_config *cfg, int qi, const struct cJSON *entry,
+			       const char *path, struct tg_config_errors *errs);
+void tg_config_sublimits_check(const struct tg_config *cfg, struct tg_config_errors *errs);
+bool tg_config_sublimits_json(const struct tg_config *cfg, int qi, struct cJSON *entry);
 /* config_cluster.c */
 void tg_config_cluster_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			     struct tg_config_errors *errs);

@@ -17,7 +17,7 @@
 #define REDACTED "<redacted>"
 #define MAX_ENTRIES (TG_MAX_QUOTAS - 1) /* one slot is quotas.default */
 
-enum qtype { Q_NAME, Q_CIDR, Q_KEY, Q_KEY_ENV, Q_LIMIT, Q_ACTION, Q_SHARE, Q_GLOBAL, Q_LATER };
+enum qtype { Q_NAME, Q_CIDR, Q_KEY, Q_KEY_ENV, Q_LIMIT, Q_ACTION, Q_SHARE, Q_GLOBAL, Q_SUB };
 
 /* Rows of qopts[]; the limits are contiguous. */
 enum {
@@ -56,9 +56,9 @@ static const struct qopt qopts[N_QOPTS] = {
 	[K_ACTION] = { .name = "action", .type = Q_ACTION },
 	[K_SHARE] = KEY("share", Q_SHARE),
 	[K_GLOBAL] = KEY("global", Q_GLOBAL),
-	/* sub-limits per route and per model: not in the kernel yet */
-	[K_PER_ROUTE] = KEY("per_route", Q_LATER),
-	[K_PER_MODEL] = KEY("per_model", Q_LATER),
+	/* sub-limits: parsed after the entry's own keys (config_sublimits.c) */
+	[K_PER_ROUTE] = KEY("per_route", Q_SUB),
+	[K_PER_MODEL] = KEY("per_model", Q_SUB),
 };
 
 static const char *const actions[] = {
@@ -189,8 +189,8 @@ static const char *parse_value(struct tg_quota_entry *q, int k, const cJSON *v, 
 			return "expected a boolean";
 		q->global = cJSON_IsTrue(v);
 		return NULL;
-	case Q_LATER:
-		return "not supported yet";
+	case Q_SUB:
+		return NULL;
 	}
 	return "unknown key";
 }
@@ -345,6 +345,7 @@ void tg_config_quotas_parse_clients(struct tg_config *cfg, const cJSON *v, const
 		return;
 	}
 	memset(cfg->quotas, 0, sizeof(cfg->quotas));
+	cfg->n_sublimits = 0;
 	cJSON_ArrayForEach(it, v) {
 		if (i >= MAX_ENTRIES) {
 			tg_config_errf(errs, path, "at most %d entries", MAX_ENTRIES);
@@ -356,6 +357,7 @@ void tg_config_quotas_parse_clients(struct tg_config *cfg, const cJSON *v, const
 		if (cJSON_IsObject(it)) {
 			ok[i] = parse_entry(&cfg->quotas[i], it, true, ipath, errs);
 			check_unique(cfg, i, ok, ipath, errs);
+			tg_config_sublimits_parse(cfg, i, it, ipath, errs);
 		} else {
 			ok[i] = 0;
 			tg_config_errf(errs, ipath, "expected an object");
@@ -392,8 +394,9 @@ cJSON *tg_config_quotas_default_json(const struct tg_config *cfg, unsigned flags
 	return o;
 }
 
-static cJSON *entry_json(const struct tg_quota_entry *q, unsigned flags)
+static cJSON *entry_json(const struct tg_config *cfg, int qi, unsigned flags)
 {
+	const struct tg_quota_entry *q = &cfg->quotas[qi];
 	cJSON *o = cJSON_CreateObject();
 	char cidr[TG_CIDR_STR_LEN];
 	bool good = o && action_valid(q->action, TG_ACTION_EXEMPT) &&
@@ -414,7 +417,7 @@ static cJSON *entry_json(const struct tg_quota_entry *q, unsigned flags)
 		good = cJSON_AddTrueToObject(o, "global");
 	/* deny and exempt entries carry no limits. */
 	if (good && q->action != TG_ACTION_DENY && q->action != TG_ACTION_EXEMPT)
-		good = limits_json(o, &q->limits);
+		good = limits_json(o, &q->limits) && tg_config_sublimits_json(cfg, qi, o);
 	if (!good) {
 		cJSON_Delete(o);
 		return NULL;
@@ -431,7 +434,7 @@ cJSON *tg_config_quotas_clients_json(const struct tg_config *cfg, unsigned flags
 		return NULL;
 	}
 	for (int i = 0; a && i < cfg->n_quotas; i++)
-		if (!(o = entry_json(&cfg->quotas[i], flags)) || !cJSON_AddItemToArray(a, o)) {
+		if (!(o = entry_json(cfg, i, flags)) || !cJSON_AddItemToArray(a, o)) {
 			cJSON_Delete(o);
 			cJSON_Delete(a);
 			return NULL;

@@ -263,3 +263,38 @@ Test(check, known_keys_sorted_from_the_key_entries)
 	cr_assert(k[0] == tg_apikey_hash("sk-b", 4) || k[1] == tg_apikey_hash("sk-b", 4));
 	cr_assert(eq(sz, tg_check_known_keys(&cfg, k, 1), 1), "bounded by cap");
 }
+
+Test(check, sub_arg_route_and_model)
+{
+	static struct tg_route_table rt;
+	static struct tg_config c;
+	char models[TG_MODEL_IDS][TG_MODEL_NAME_LEN] = { "other", "gpt-4o", "o1" };
+	bool live[TG_MODEL_IDS] = { true, true, true };
+	int ids[TG_MAX_ROUTES] = { 5 };
+	const char (*m)[TG_MODEL_NAME_LEN] = (const char (*)[TG_MODEL_NAME_LEN])models;
+
+	tg_config_defaults(&c);
+	c.n_routes = 1;
+	snprintf(c.routes[0].name, sizeof(c.routes[0].name), "chat");
+	snprintf(c.routes[0].prefix, sizeof(c.routes[0].prefix), "/v1/chat/completions");
+	tg_routes_build(&rt, &c, ids);
+	cr_assert_eq(tg_check_sub_arg(&rt, "/v1/chat/completions?x=1", m, live, "o1"), 5u | 2u << 16);
+	cr_assert_eq(tg_check_sub_arg(&rt, "/v1/embeddings", m, live, "gpt-5"),
+		     TG_ROUTE_OTHER | (uint64_t)TG_MODEL_OTHER << 16);
+	cr_assert_eq(tg_check_sub_arg(&rt, NULL, m, live, NULL),
+		     TG_CK_NO_ROUTE | (uint64_t)TG_MODEL_NONE << 16, "nothing known: none");
+	cr_assert_eq(tg_check_sub_arg(&rt, "", m, live, ""), TG_CK_NO_ROUTE | (uint64_t)TG_MODEL_NONE << 16);
+}
+
+Test(check, pick_refusing_else_tightest)
+{
+	struct tg_check_limits l[3] = { { .requests = true, .remaining = 9 },
+					{ .requests = true, .remaining = 2 },
+					{ .requests = false } };
+
+	cr_assert_eq(tg_check_pick(l, 3, -1), 1, "the fewest left");
+	cr_assert_eq(tg_check_pick(l, 3, 0), 0, "the one that refused");
+	cr_assert_eq(tg_check_pick(l, 3, 2), 1, "a refusing bucket without limits: the tightest");
+	l[0].requests = l[1].requests = false;
+	cr_assert_eq(tg_check_pick(l, 3, -1), -1);
+}

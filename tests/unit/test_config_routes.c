@@ -134,12 +134,6 @@ Test(config_routes, later_keys_not_supported_yet)
 {
 	static const struct bad_case c[] = {
 		{ "{\"log\": {\"requests\": {\"sample\": 1}}}", "$.log.requests", NSY },
-		{ "{\"quotas\": {\"clients\": [{\"name\": \"a\", \"cidr\": \"198.18.0.0/16\", "
-		  "\"per_route\": {\"chat\": {\"requests_per_sec\": 1}}}]}}",
-		  "$.quotas.clients[0].per_route", NSY },
-		{ "{\"quotas\": {\"clients\": [{\"name\": \"a\", \"cidr\": \"198.18.0.0/16\", "
-		  "\"per_model\": {\"gpt-4o\": {\"requests_per_sec\": 1}}}]}}",
-		  "$.quotas.clients[0].per_model", NSY },
 	};
 
 	BAD_ALL(c);
