@@ -135,7 +135,6 @@ Test(config_routes, later_keys_not_supported_yet)
 	static const struct bad_case c[] = {
 		{ "{\"models\": [\"gpt-4o\"]}", "$.models", NSY },
 		{ "{\"identity\": {\"body_scan_bytes\": 512}}", "$.identity.body_scan_bytes", NSY },
-		{ "{\"log\": {\"requests\": {\"sample\": 1}}}", "$.log.requests", NSY },
 		{ "{\"quotas\": {\"clients\": [{\"name\": \"a\", \"cidr\": \"198.18.0.0/16\", "
 		  "\"per_route\": {\"chat\": {\"requests_per_sec\": 1}}}]}}",
 		  "$.quotas.clients[0].per_route", NSY },
