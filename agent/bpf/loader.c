@@ -378,6 +378,8 @@ int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int g
 		err = tg_proxy_trusted_apply(k, cfg);
 	if (!err)
 		err = tg_routes_apply(k, cfg);
+	if (!err)
+		err = tg_models_apply(k, cfg);
 	if (err)
 		return err;
 	/* log.requests' sample and cap before the flag that turns it on */

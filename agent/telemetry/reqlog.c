@@ -62,6 +62,16 @@ static const char *route_name(const struct tg_kern *k, uint32_t route)
 	return k->rnames[route];
 }
 
+/* NULL (no model), "other", or the configured name of the id */
+static const char *model_name(const struct tg_kern *k, uint32_t model)
+{
+	if (model == TG_MODEL_NONE)
+		return NULL;
+	if (!k || model == TG_MODEL_OTHER || model >= TG_MODEL_IDS || !k->mnames[model][0])
+		return "other";
+	return k->mnames[model];
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct tg_reqlog *rl = ctx;
@@ -80,7 +90,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	n.key = key_name(rl->kern, r->qid);
 	n.route = route_name(rl->kern, r->route);
-	n.model = r->model == TG_MODEL_NONE ? NULL : "other"; /* no model names yet */
+	n.model = model_name(rl->kern, r->model);
 	w = tg_reqlog_format(r, r->start_ns + rl->wall_off_ns, &n, rl->buf + rl->len,
 			     TG_REQLOG_BUF_MAX - rl->len);
 	if (w < 0) {
