@@ -50,8 +50,10 @@
  *
  *   pktcost [--json] [--json-out FILE] [--enforce-md FILE] [--socket-md FILE]
  *           [--sizes 1000,100000,1000000] [--cpu N] [--shared-client] [--routes]
- *           [--body] [--models]
+ *           [--body] [--models] [--reqlog]
  *
+ * --reqlog: log.requests on (sample 1, no cap) in every table; beside a
+ * run without, what the request log costs a request start.
  * --routes: the default config's six routes written in every table (the
  * request start then copies its request line and matches it; run it
  * beside a run without to see what routes cost).
@@ -920,6 +922,10 @@ static struct tg_bucket bucket_get(const struct table *t, __u32 qid, const char 
 
 /* --routes: the default config's six routes in every table */
 static int with_routes;
+/* --reqlog: log.requests on, sample 1, no cap (every request start pays
+ * the sampling and its pending record; no response comes, so records
+ * stay pending, or go to a ring nobody reads: a full ring's drop) */
+static int with_reqlog;
 /* --models: three models configured */
 static int with_models;
 
@@ -972,6 +978,16 @@ static void configure(struct table *t)
 		ke->limits = cfg.default_limits;
 		ke->action = TG_ACTION_DROP;
 		cfg.n_quotas = t->conf == NOKEY ? 1 : 2;
+	}
+	if (with_reqlog) {
+		struct tg_reqlog_conf rc;
+
+		cfg.reqlog.enabled = true;
+		cfg.reqlog.sample = 1;
+		cfg.reqlog.max_per_sec = 0;
+		tg_reqlog_conf_build(&rc, &cfg);
+		if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tg_reqlog_conf), &zero, &rc, 0))
+			die("tg_reqlog_conf");
 	}
 	tg_settings_build(&set, &cfg, 1);
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tg_settings), &zero, &set, 0))
@@ -1574,6 +1590,8 @@ int main(int argc, char **argv)
 			shared = 1;
 		} else if (!strcmp(argv[i], "--routes")) {
 			with_routes = 1;
+		} else if (!strcmp(argv[i], "--reqlog")) {
+			with_reqlog = 1;
 		} else if (!strcmp(argv[i], "--models")) {
 			with_models = 1;
 		} else if (!strcmp(argv[i], "--body")) {
@@ -1597,7 +1615,7 @@ int main(int argc, char **argv)
 usage:
 			fprintf(stderr, "usage: pktcost [--json] [--json-out FILE] [--enforce-md FILE] "
 				"[--socket-md FILE] [--sizes N,...] [--cpu N] [--shared-client] [--routes]\n"
-				"               [--body] [--models]\n"
+				"               [--body] [--models] [--reqlog]\n"
 				"  up to %d sizes, 64..4000000 clients each; default 1000,100000,1000000\n",
 				MAX_SIZES);
 			return 2;

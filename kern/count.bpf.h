@@ -22,6 +22,7 @@
 #include "quota.bpf.h"
 #include "scan.bpf.h"
 #include "route.bpf.h"
+#include "reqlog.bpf.h"
 #include "model.bpf.h"
 
 #define TG_EEXIST 17 /* the errno a BPF_NOEXIST update of an existing key returns */
@@ -235,8 +236,8 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	/* Telemetry only (no limit, nothing to deny): no bucket to touch. */
 	if (!r.q->req_interval && !r.q->byte_interval_fp && r.q->action != TG_ACTION_DENY &&
 	    !(r.q->flags & TG_QUOTA_SUBLIMITS)) {
-		cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
-			       TG_CONN_BUCKET);
+		cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_REQ_WOULD |
+			       TG_CONN_CHARGE | TG_CONN_BUCKET);
 		return TG_PASS;
 	}
 	b = bucket_get(&r);
@@ -253,9 +254,13 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 			  TG_SUB_FROM_STATE, NULL);
 	cn->qid = r.bkey.qid;
 	cn->bucket_addr = r.bkey.addr;
-	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_CHARGE |
-		       TG_CONN_ADDR_BUCKET);
+	cn->flags &= ~(TG_CONN_REQ_DENIED | TG_CONN_REQ_OVER | TG_CONN_REQ_WOULD |
+		       TG_CONN_CHARGE | TG_CONN_ADDR_BUCKET);
 	cn->flags |= TG_CONN_BUCKET;
+	if (v == TG_WOULD) {
+		cn->flags |= TG_CONN_REQ_WOULD; /* for the request log */
+		v = TG_PASS;
+	}
 	if (r.addr_bucket)
 		cn->flags |= TG_CONN_ADDR_BUCKET;
 	if (v == TG_DROP)
@@ -574,13 +579,14 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		/* What /v1/check may hand over as a key's verdict: an HTTP
 		 * request start, never a first payload of other bytes. Looked
 		 * at after any PROXY header. */
-		cn->flags &= ~(TG_CONN_REQ_HTTP | TG_CONN_BODY_PENDING);
+		cn->flags &= ~(TG_CONN_REQ_HTTP | TG_CONN_REQ_WOULD | TG_CONN_BODY_PENDING);
 		if (payload_head(skb, p, &w, &n) == 0 && tg_is_request_start(w, n))
 			cn->flags |= TG_CONN_REQ_HTTP;
 		cn->requests++;
 		cn->req_ns = now;
 	}
-	if (!recheck && (s->flags & (TG_SET_ROUTES | TG_SET_MODELS | TG_SET_SUBLIMITS)))
+	if (!recheck &&
+	    (s->flags & (TG_SET_ROUTES | TG_SET_MODELS | TG_SET_SUBLIMITS | TG_SET_REQLOG)))
 		route_begin(ckey);
 	/* An unproven start is counted, never charged, and held where the
 	 * kernel enforces (conn_unproven). */
@@ -603,6 +609,8 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		client_touch(c, now);
 		if (s->flags & TG_SET_ROUTES)
 			tg_route_count(v == TG_DROP);
+		if (s->flags & TG_SET_REQLOG)
+			tg_reqlog_begin(skb, p, cn, v);
 	}
 out:
 	p->seq = seq;
@@ -665,6 +673,8 @@ static __always_inline void conn_end(struct tg_pkt *p, struct tg_client *c,
 	 * minus the request start's. A RST aborts it: no size. */
 	if ((p->tcp_flags & TCP_FIN) && (cn->flags & TG_CONN_HAVE_REQ))
 		conn_request_done(c, cn, p->seq + p->payload_len);
+	if (cn->flags & TG_CONN_LOGGED)
+		tg_reqlog_close(p, cn);
 	if (conn_needs_attention(cn->flags))
 		client_pending_add(key, -1);
 	if (cn->flags & TG_CONN_PROXY_PART)

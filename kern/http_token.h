@@ -101,12 +101,12 @@ static inline __u32 tg_lat_bucket(__u64 ns)
 	return tg_size_bucket(units > 0xffffffffULL ? 0xffffffffU : (__u32)units);
 }
 
-/* The status class of a response start: w0/w1 hold its first 16 bytes
- * (n of them valid), "HTTP/1.1 429 ..." gives TG_ST_429. -1 when it is not
- * an HTTP/1.x status line, or for 1xx (interim: the response is to come). */
-static inline int tg_status_class(__u64 w0, __u64 w1, __u32 n)
+/* The status code of a response start: w0/w1 hold its first 16 bytes (n
+ * of them valid), "HTTP/1.1 429 ..." gives 429. -1 when it is not an
+ * HTTP/1.x status line. */
+static inline int tg_status_code(__u64 w0, __u64 w1, __u32 n)
 {
-	__u32 d1, d2, d3, code;
+	__u32 d1, d2, d3;
 
 	if (n < 12 || (w0 & 0x00ffffffffffffffULL) != TG_W8('H', 'T', 'T', 'P', '/', '1', '.', 0))
 		return -1;
@@ -117,7 +117,13 @@ static inline int tg_status_class(__u64 w0, __u64 w1, __u32 n)
 	d3 = (__u32)((w1 >> 24) & 0xff) - '0';
 	if (d1 > 9 || d2 > 9 || d3 > 9)
 		return -1;
-	code = d1 * 100 + d2 * 10 + d3;
+	return (int)(d1 * 100 + d2 * 10 + d3);
+}
+
+/* The class of a status code (tg_status_code): 429 is TG_ST_429. -1 for
+ * none, or for 1xx (interim: the response is to come). */
+static inline int tg_status_class_of(int code)
+{
 	if (code == 429)
 		return TG_ST_429;
 	if (code >= 200 && code < 300)
@@ -129,6 +135,34 @@ static inline int tg_status_class(__u64 w0, __u64 w1, __u32 n)
 	if (code >= 500 && code < 600)
 		return TG_ST_5XX;
 	return -1;
+}
+
+static inline int tg_status_class(__u64 w0, __u64 w1, __u32 n)
+{
+	return tg_status_class_of(tg_status_code(w0, w1, n));
+}
+
+/* The method of a request start whose first n (0..8) bytes are w: an
+ * enum tg_method. CR/LF before the request line are not skipped: such a
+ * start logs as TG_METHOD_OTHER. */
+static inline __u32 tg_method(__u64 w, __u32 n)
+{
+	__u64 have = tg_bytes_mask(n);
+
+#define TG_METHOD(word, len, m)                                                \
+	if (n >= (len) && ((w ^ (word)) & have & tg_bytes_mask(len)) == 0)     \
+		return (m);
+	TG_METHOD(TG_W8('G', 'E', 'T', ' ', 0, 0, 0, 0), 4, TG_METHOD_GET)
+	TG_METHOD(TG_W8('P', 'O', 'S', 'T', ' ', 0, 0, 0), 5, TG_METHOD_POST)
+	TG_METHOD(TG_W8('P', 'U', 'T', ' ', 0, 0, 0, 0), 4, TG_METHOD_PUT)
+	TG_METHOD(TG_W8('H', 'E', 'A', 'D', ' ', 0, 0, 0), 5, TG_METHOD_HEAD)
+	TG_METHOD(TG_W8('D', 'E', 'L', 'E', 'T', 'E', ' ', 0), 7, TG_METHOD_DELETE)
+	TG_METHOD(TG_W8('P', 'A', 'T', 'C', 'H', ' ', 0, 0), 6, TG_METHOD_PATCH)
+	TG_METHOD(TG_W8('O', 'P', 'T', 'I', 'O', 'N', 'S', ' '), 8, TG_METHOD_OPTIONS)
+	TG_METHOD(TG_W8('C', 'O', 'N', 'N', 'E', 'C', 'T', ' '), 8, TG_METHOD_CONNECT)
+	TG_METHOD(TG_W8('T', 'R', 'A', 'C', 'E', ' ', 0, 0), 6, TG_METHOD_TRACE)
+#undef TG_METHOD
+	return TG_METHOD_OTHER;
 }
 
 #endif /* TG_HTTP_TOKEN_H */

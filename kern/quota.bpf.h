@@ -17,6 +17,7 @@ enum tg_verdict {
 	TG_PASS = 0,
 	TG_DROP = 1,
 	TG_OVER = 2, /* passed, over a gateway-action quota: the gateway denies */
+	TG_WOULD = 3, /* passed, over a quota that does not drop here (would deny) */
 };
 
 /* Where a request's or a connection's limits come from. */
@@ -253,7 +254,7 @@ static __always_inline int quota_request(const struct tg_resolved *r, struct tg_
 		__sync_fetch_and_add(&b->would_deny, 1);
 	}
 	quota_event(b, r, TG_EV_DENY_REQUEST, enforced, client, now, key_hash, s);
-	return gateway ? TG_OVER : enforced ? TG_DROP : TG_PASS;
+	return gateway ? TG_OVER : enforced ? TG_DROP : TG_WOULD;
 }
 
 /* A new connection (SYN): address-based limits only, no key yet. */

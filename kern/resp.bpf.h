@@ -60,7 +60,7 @@ static __always_inline void tg_count_response(struct __sk_buff *skb, struct tg_p
 	struct tg_resp *r;
 	struct tg_conn *cn;
 	__u64 w0, w1;
-	int cls;
+	int cls, code;
 
 	/* The server's SYN-ACK: its ISN, which the client's first payload must
 	 * acknowledge (count.bpf.h, conn_verify). */
@@ -81,7 +81,8 @@ static __always_inline void tg_count_response(struct __sk_buff *skb, struct tg_p
 	__sync_fetch_and_add(&r->bytes, p->payload_len);
 	if (resp_head(skb, p, &w0, &w1, &n))
 		return;
-	cls = tg_status_class(w0, w1, n);
+	code = tg_status_code(w0, w1, n);
+	cls = tg_status_class_of(code);
 	if (cls < 0)
 		return;
 	/* the connection, as the client sent it */
@@ -104,6 +105,8 @@ static __always_inline void tg_count_response(struct __sk_buff *skb, struct tg_p
 		cn->flags &= ~TG_CONN_RESP_PENDING;
 		if (b < TG_LAT_BUCKETS)
 			__sync_fetch_and_add(&r->lat_hist[b], 1);
+		if (cn->flags & TG_CONN_LOGGED)
+			tg_reqlog_response(&f, p, cn, code);
 	}
 }
 

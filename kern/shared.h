@@ -90,6 +90,8 @@ struct tg_flow {
 #define TG_CONN_LLM (1u << 16)         /* the current request is on an "llm" route */
 #define TG_CONN_LOGGED (1u << 17)      /* the current request is sampled into the
 					* request log and awaits its record */
+#define TG_CONN_REQ_WOULD (1u << 18)   /* the request start at req_seq is over a
+					* quota that does not drop (would deny) */
 /* A connection with any of these needs the per-segment path. */
 #define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE | TG_CONN_BODY_PENDING)
 
@@ -435,6 +437,74 @@ struct tg_sub_bucket {
 	__u64 allowed;  /* request starts (and checks) it admitted */
 	__u64 denied;   /* refusals by this bucket (each retransmission too) */
 	__u64 refunds;  /* tokens given back: another bucket refused after this one took */
+};
+
+/* log.requests is on: request starts are sampled into the request log
+ * (reqlog.bpf.h). Off, the request start pays this one flag test. */
+#define TG_SET_REQLOG (1u << 5)
+
+/* A request's method in the request log. */
+enum tg_method {
+	TG_METHOD_OTHER = 0, /* not an HTTP/1.x request line (TLS, h2c, ...) */
+	TG_METHOD_GET = 1,
+	TG_METHOD_POST = 2,
+	TG_METHOD_PUT = 3,
+	TG_METHOD_HEAD = 4,
+	TG_METHOD_DELETE = 5,
+	TG_METHOD_PATCH = 6,
+	TG_METHOD_OPTIONS = 7,
+	TG_METHOD_CONNECT = 8,
+	TG_METHOD_TRACE = 9,
+	TG_METHOD_MAX = 10,
+};
+
+/* A request log record's verdict. */
+enum tg_reqlog_verdict {
+	TG_RV_ALLOWED = 0,
+	TG_RV_DENIED = 1,     /* dropped, or over a gateway-action quota (/v1/check denies) */
+	TG_RV_WOULD_DENY = 2, /* over a monitor quota (or in monitor mode): passed */
+	TG_RV_ABANDONED = 3,  /* the connection closed before the response started */
+	TG_RV_MAX = 4,
+};
+
+/* log.requests as the kernel applies it, and the cap's budget (ARRAY, one
+ * entry). The agent writes the first four fields (and zeroes the rest). */
+struct tg_reqlog_conf {
+	__u32 threshold;   /* sampled when bpf_get_prandom_u32() < threshold ... */
+	__u32 all;         /* ... or always (sample 1) */
+	__u32 max_per_sec; /* records started per second, 0 = no cap */
+	__u32 pad;
+	__u64 sec;         /* the second the budget counts (CLOCK_MONOTONIC) */
+	__u64 used;        /* records started in it (atomic) */
+};
+
+/* Request log counters (PERCPU_ARRAY, one entry). */
+struct tg_reqlog_stats {
+	__u64 sampled;     /* request starts the sample picked */
+	__u64 capped;      /* ... of them over max_per_sec: no record */
+	__u64 lost;        /* records dropped: the ring buffer was full */
+	__u64 pending_lost; /* records whose pending state could not be stored */
+	__u64 records;     /* records handed to the ring buffer */
+	__u64 pad[3];
+};
+
+/* One request log record (ring buffer tg_requests), fixed size. Also the
+ * value of tg_reqlog_pending while its request awaits its response. */
+struct tg_reqlog_rec {
+	__u64 start_ns;      /* the request start, bpf_ktime_get_ns() */
+	__u64 ttfb_ns;       /* start to the response's first byte; 0: not seen */
+	struct tg_addr client; /* the client (a PROXY header's, when read) */
+	__u32 qid;           /* quota id, TG_ROUTE_NO_QID for none */
+	__u32 req_seq;       /* the request start's sequence number */
+	__u32 request_bytes; /* see reqlog.bpf.h */
+	__u16 client_port;   /* host order */
+	__u16 route;         /* TG_ROUTE_OTHER or 1..TG_MAX_ROUTES */
+	__u16 model;         /* TG_MODEL_NONE, TG_MODEL_OTHER or 1..TG_MAX_MODELS */
+	__u16 status;        /* the response's status code, 0: not seen */
+	__u8 method;         /* enum tg_method */
+	__u8 verdict;        /* enum tg_reqlog_verdict */
+	__u16 pad;
+	__u32 pad2[2];
 };
 
 /* route_scan, per client (LRU_HASH keyed by the client key): a

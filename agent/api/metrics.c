@@ -14,6 +14,7 @@
 #include "fleet/fleet.h"
 #include "lib/addr.h"
 #include "lib/clock.h"
+#include "telemetry/reqlog.h"
 #include "telemetry/route_counts.h"
 
 void tg_metric_family(struct tg_buf *b, const char *name, const char *type, const char *help)
@@ -64,6 +65,23 @@ char *tg_metric_label(char *buf, size_t len, const char *key, const char *value)
 
 /* ---- telemetry: totals, the scan, the top-N clients ---------------------- */
 
+/* log.requests: what the kernel sampled, capped and lost, what the agent
+ * wrote and dropped. */
+static void reqlog_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *inst)
+{
+	const struct tg_reqlog *rl = a->reqlog;
+	struct tg_reqlog_kstats k;
+
+	if (tg_reqlog_kstats(a->kern, &k))
+		memset(&k, 0, sizeof(k));
+	tg_metric_one(b, "request_log_sampled_total", "counter", "Request starts the request log's sample picked (log.requests.sample).", inst, (double)k.sampled);
+	tg_metric_one(b, "request_log_capped_total", "counter", "Sampled request starts not logged: over log.requests.max_per_sec.", inst, (double)k.capped);
+	tg_metric_one(b, "request_log_lost_total", "counter", "Request log records dropped by the kernel: its ring buffer was full (the packet path never waits).", inst, (double)(k.lost + k.pending_lost));
+	tg_metric_one(b, "request_log_records_total", "counter", "Request log records the kernel handed to the agent.", inst, (double)k.records);
+	tg_metric_one(b, "request_log_lines_total", "counter", "Request log lines the agent wrote.", inst, rl ? (double)rl->lines : 0);
+	tg_metric_one(b, "request_log_dropped_total", "counter", "Request log lines the agent dropped: its buffer was full or a write failed.", inst, rl ? (double)rl->dropped : 0);
+}
+
 static void totals_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *inst)
 {
 	const struct tg_collector *c = a->col;
@@ -109,6 +127,7 @@ static void totals_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *i
 	tg_metric_sample(b, "connections_verified_total", inst, ",proof=\"socket\"", "%" PRIu64, t->verified_socket);
 	tg_metric_one(b, "denial_events_total", "counter", "Denial events received from the kernel (one per key per second at most).", inst, (double)a->events->received);
 	tg_metric_one(b, "denial_events_lost_total", "counter", "Denial events lost to a full ring buffer.", inst, (double)t->events_lost);
+	reqlog_metrics(a, b, inst);
 	tg_metric_one(b, "enforcing", "gauge", "1 in enforce mode, 0 in monitor mode.", inst, a->cfg->mode == TG_MODE_ENFORCE ? 1 : 0);
 	tg_metric_one(b, "config_generation", "gauge", "Config generation (increments on each successful reload).", inst, (double)*a->generation);
 }

@@ -14,6 +14,7 @@
 #include "telemetry/events.h"
 
 struct tg_alerts;
+struct tg_reqlog;
 struct tg_fleet;
 
 /* /v1/check's state (routes_check.c). */
@@ -44,6 +45,7 @@ struct tg_api_ctx {
 	struct tg_kern *kern;
 	struct tg_collector *col;
 	struct tg_events *events;
+	struct tg_reqlog *reqlog; /* log.requests' writer */
 	struct tg_alerts *alerts;
 	struct tg_fleet *fleet; /* NULL without cluster (or until it runs) */
 	struct tg_api *api;       /* the listeners, for their stats */

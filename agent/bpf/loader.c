@@ -344,6 +344,7 @@ int tg_kern_migrate_finish(struct tg_kern *k)
 int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int generation)
 {
 	struct tg_settings s;
+	struct tg_reqlog_conf rc;
 	int ports_fd = bpf_map__fd(k->skel->maps.tg_ports);
 	unsigned char want[65536 / 8] = { 0 };
 	__u32 zero = 0;
@@ -383,6 +384,10 @@ int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int g
 		err = tg_sublimits_apply(k, cfg);
 	if (err)
 		return err;
+	/* log.requests' sample and cap before the flag that turns it on */
+	tg_reqlog_conf_build(&rc, cfg);
+	if (bpf_map_update_elem(bpf_map__fd(k->skel->maps.tg_reqlog_conf), &zero, &rc, BPF_ANY))
+		return -errno;
 	tg_settings_build(&s, cfg, generation);
 	err = bpf_map_update_elem(bpf_map__fd(k->skel->maps.tg_settings), &zero, &s, BPF_ANY);
 	return err ? -errno : 0;

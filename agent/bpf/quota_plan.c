@@ -100,6 +100,8 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 		s->flags |= TG_SET_PROXY_TRUSTED;
 	if (cfg->n_routes > 0)
 		s->flags |= TG_SET_ROUTES;
+	if (cfg->reqlog.enabled)
+		s->flags |= TG_SET_REQLOG;
 	if (cfg->n_models > 0)
 		s->flags |= TG_SET_MODELS;
 	s->body_scan_bytes = cfg->body_scan_bytes;
@@ -116,6 +118,16 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 	for (int i = 0; i < cfg->n_quotas; i++)
 		if (cfg->quotas[i].match == TG_MATCH_API_KEY)
 			s->n_quota_keys++;
+}
+
+void tg_reqlog_conf_build(struct tg_reqlog_conf *c, const struct tg_config *cfg)
+{
+	memset(c, 0, sizeof(*c));
+	if (!cfg->reqlog.enabled)
+		return;
+	c->all = cfg->reqlog.sample >= 1.0;
+	c->threshold = tg_reqlog_threshold(cfg->reqlog.sample);
+	c->max_per_sec = cfg->reqlog.max_per_sec;
 }
 
 void tg_route_assign_ids(const char (*old)[TG_ROUTE_NAME_LEN], const struct tg_config *cfg,

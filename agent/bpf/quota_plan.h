@@ -23,6 +23,10 @@ void tg_quota_build(struct tg_quota *q, const struct tg_config *cfg,
 void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 		       unsigned int generation);
 
+/* log.requests as the kernel applies it (all zero when it is off; the
+ * budget fields zero too, so a reload starts a fresh second). */
+void tg_reqlog_conf_build(struct tg_reqlog_conf *c, const struct tg_config *cfg);
+
 /* Assigns each route of cfg an id in 1..TG_MAX_ROUTES, keeping the id a
  * route of the same name had in old[] (old[id]: the name, "" when free);
  * new names take ids nobody had before ids of removed routes. ids[i] is

@@ -130,7 +130,7 @@ static const struct opt opts[] = {
 	SECTION("log"),
 	ENUM("log.level", log_level, TG_LOG_INFO, levels),
 	ENUM("log.format", log_format, TG_LOG_LOGFMT, formats),
-	LATER("log.requests"),
+	CUSTOM("log.requests", tg_config_reqlog_parse, tg_config_reqlog_json),
 	{ .name = "cluster", .type = OPT_CUSTOM, FIELD(cluster), .restart = true,
 	  .parse = tg_config_cluster_parse, .print = tg_config_cluster_json },
 };

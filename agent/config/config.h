@@ -152,6 +152,20 @@ enum tg_fallback { TG_FALLBACK_LOCAL_SHARE = 0, TG_FALLBACK_OPEN, TG_FALLBACK_CL
 #define TG_HOST_LEN 256
 
 /* cluster: global quotas shared through Redis (fleet.c). */
+/* log.requests: one JSON line per sampled request. */
+#define TG_REQLOG_MAX_PER_SEC_DEFAULT 1000
+#define TG_REQLOG_MAX_PER_SEC_MAX 1000000
+struct tg_reqlog_config {
+	bool enabled;         /* false: null, no request log */
+	double sample;        /* 0..1, the fraction of requests logged */
+	uint32_t max_per_sec; /* records per second at most, 0: no cap */
+	char file[TG_PATH_LEN]; /* "stdout" or an absolute path */
+};
+
+/* The kernel's sampling threshold for a sample fraction: a request is
+ * logged when a random u32 is below it (or always, at sample 1). */
+uint32_t tg_reqlog_threshold(double sample);
+
 struct tg_cluster_config {
 	bool enabled;                    /* false: "cluster": null or absent */
 	char host[TG_HOST_LEN];          /* from redis://host:port ([v6] unbracketed) */
@@ -210,6 +224,7 @@ struct tg_config {
 	uint32_t api_top_n;                 /* 1..10000 */
 	int log_level;                      /* enum tg_log_level */
 	int log_format;                     /* enum tg_log_format */
+	struct tg_reqlog_config reqlog;     /* log.requests */
 	struct tg_cluster_config cluster;   /* (restart) */
 };
 

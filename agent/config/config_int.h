@@ -74,6 +74,10 @@ struct cJSON *tg_cfg_user_json(const struct tg_config *cfg, unsigned flags);
 void tg_cfg_parse_cgroup(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			 struct tg_config_errors *errs);
 struct cJSON *tg_cfg_cgroup_json(const struct tg_config *cfg, unsigned flags);
+/* config_reqlog.c: log.requests (null: off) */
+void tg_config_reqlog_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			    struct tg_config_errors *errs);
+struct cJSON *tg_config_reqlog_json(const struct tg_config *cfg, unsigned flags);
 /* config_routes.c: routes, and its default (the OpenAI/Anthropic routes) */
 void tg_config_routes_defaults(struct tg_config *cfg);
 void tg_config_routes_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,

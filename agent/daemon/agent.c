@@ -153,6 +153,7 @@ static void reload(struct tg_agent *a, struct tg_reload_result *r)
 			       a->cfg.anomaly.scan_interval_ms);
 	tg_routes_check_reindex(&a->api_ctx);
 	tg_fleet_reload(a->fleet, &a->cfg);
+	tg_reqlog_reopen(&a->reqlog, &a->cfg.reqlog);
 	if (tg_alerts_reload(&a->alerts, why, sizeof(why)))
 		pr_err("reload: webhooks not all started", "err=\"%s\"", why);
 	pr_info("reloaded", "generation=%u", a->generation);
@@ -222,7 +223,14 @@ static void on_signal(uv_signal_t *s, int signum)
 	struct tg_agent *a = s->data;
 
 	if (signum == SIGHUP) {
+		/* a reload, and (whether it succeeds or not) the request log
+		 * reopened, as logrotate's postrotate expects */
 		reload_notified(a, &r);
+		tg_reqlog_reopen(&a->reqlog, &a->cfg.reqlog);
+		return;
+	}
+	if (signum == SIGUSR1) {
+		tg_reqlog_reopen(&a->reqlog, &a->cfg.reqlog);
 		return;
 	}
 	pr_info("shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -329,10 +337,12 @@ static int start_loop(struct tg_agent *a)
 	uv_signal_init(a->loop, &a->sig_int);
 	uv_signal_init(a->loop, &a->sig_term);
 	uv_signal_init(a->loop, &a->sig_hup);
-	a->sig_int.data = a->sig_term.data = a->sig_hup.data = a;
+	uv_signal_init(a->loop, &a->sig_usr1);
+	a->sig_int.data = a->sig_term.data = a->sig_hup.data = a->sig_usr1.data = a;
 	uv_signal_start(&a->sig_int, on_signal, SIGINT);
 	uv_signal_start(&a->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+	uv_signal_start(&a->sig_usr1, on_signal, SIGUSR1);
 
 	uv_timer_init(a->loop, &a->scan_timer);
 	a->scan_timer.data = a;
@@ -340,7 +350,8 @@ static int start_loop(struct tg_agent *a)
 
 	a->api_ctx = (struct tg_api_ctx){ .cfg = &a->cfg, .generation = &a->generation,
 					  .kern = &a->kern, .col = &a->col, .events = &a->events,
-					  .alerts = &a->alerts, .reload = reload_notified,
+					  .alerts = &a->alerts, .reqlog = &a->reqlog,
+					  .reload = reload_notified,
 					  .reload_arg = a };
 	tg_routes_check_reindex(&a->api_ctx);
 	err = tg_api_start(a->loop, a->cfg.api_listen, tg_routes, tg_n_routes, &a->api_ctx,
@@ -387,6 +398,14 @@ static int start_delivery(struct tg_agent *a)
 	}
 	a->events.on_denial = on_denial;
 	a->events.denial_arg = &a->alerts;
+	/* the request log's file, like the spools, with the user's rights */
+	err = tg_reqlog_start(&a->reqlog, a->loop, &a->kern, tg_kern_fd(&a->kern, tg_requests),
+			      &a->cfg.reqlog);
+	if (err) {
+		tg_log_fail("cannot start the request log (log.requests.file %s): %s",
+			    a->cfg.reqlog.file, strerror(-err));
+		return err;
+	}
 	if (a->config_path)
 		watch_config(a);
 	return 0;
@@ -403,6 +422,7 @@ static void stop_loop(struct tg_agent *a)
 	a->check_api = NULL;
 	a->api_ctx.api = a->api_ctx.check_api = NULL;
 	tg_events_stop(&a->events);
+	tg_reqlog_stop(&a->reqlog);
 	tg_alerts_stop(&a->alerts);
 	tg_fleet_stop(a->fleet);
 	uv_walk(a->loop, close_walk, NULL);

@@ -11,6 +11,7 @@
 #include "telemetry/collector.h"
 #include "config/config.h"
 #include "telemetry/events.h"
+#include "telemetry/reqlog.h"
 #include "bpf/loader.h"
 
 #define TG_TOP_LOG_INTERVAL_MS 10000
@@ -25,12 +26,13 @@ struct tg_agent {
 	struct tg_collector col;
 	struct tg_api *api;
 	struct tg_api *check_api;  /* api.check_listen's, or NULL */
-	uv_signal_t sig_int, sig_term, sig_hup;
+	uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
 	uv_timer_t scan_timer;
 	uv_fs_event_t config_watch;
 	uv_timer_t config_timer;
 	char config_base[256];
 	struct tg_events events;
+	struct tg_reqlog reqlog;   /* log.requests */
 	struct tg_alerts alerts;
 	struct tg_api_ctx api_ctx; /* what the API's handlers read */
 	struct tg_fleet *fleet;   /* NULL without cluster */

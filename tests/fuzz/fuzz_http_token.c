@@ -31,6 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	st = tg_status_class(w, w1, size < 16 ? (__u32)size : 16);
 	if (st != -1 && (st < 0 || st >= TG_ST_MAX))
 		abort();
+	st = tg_status_code(w, w1, size < 16 ? (__u32)size : 16);
+	if (st != -1 && (st < 0 || st > 999))
+		abort();
+	/* a method the request log names is a request start */
+	if (tg_method(w, n) >= TG_METHOD_MAX ||
+	    (tg_method(w, n) != TG_METHOD_OTHER && !tg_is_request_start(w, n)))
+		abort();
 	if (size >= 4) {
 		__u32 v;
 

@@ -16,6 +16,13 @@ n=$(find "$dump" -type f | wc -l)
 python3 "$src/tests/tools/validate_events.py" "$src/schema" "$dump"/*
 echo "$n events valid"
 
+# The request log's lines (no schema field: checked against its schema).
+TG_REQLOG_DUMP_DIR=$dump "$build/unit_test_reqlog_fmt" --jobs 1 >/dev/null
+n=$(wc -l < "$dump/requests.jsonl")
+[ "$n" -ge 20 ] || { echo "only $n request log lines were dumped" >&2; exit 1; }
+python3 "$src/tests/tools/validate_events.py" --schema tollgate.request.v1 "$src/schema" "$dump/requests.jsonl"
+echo "$n request log lines valid"
+
 "$build/tollgate" check-config "$src/config/default.json" > "$dump/effective.json"
 python3 - "$src/config/tollgate.schema.json" "$dump/effective.json" "$src"/config/*.json <<'PY'
 import json, sys, jsonschema

@@ -2,11 +2,15 @@
 """Validates tollgate events against the JSON Schemas in a directory.
 
     validate_events.py SCHEMA_DIR FILE...
+    validate_events.py --schema NAME SCHEMA_DIR FILE...
 
 Each FILE holds one event (a JSON object), a JSON array of events, or JSON
 lines (one event per line). The schema is picked by the event's "schema"
 field: "tollgate.anomaly.v1" is checked against
-SCHEMA_DIR/tollgate.anomaly.v1.schema.json. Every invalid event is listed
+SCHEMA_DIR/tollgate.anomaly.v1.schema.json. With --schema NAME every
+event is checked against SCHEMA_DIR/NAME.schema.json, whatever it holds:
+for records without a schema field (the request log's lines,
+tollgate.request.v1). Every invalid event is listed
 with every reason; the exit status is 0 when all are valid, 1 when any is
 not, 2 on a usage error (missing schema directory, unreadable file).
 """
@@ -77,6 +81,10 @@ def message(error):
 
 
 def main(argv):
+    forced = None
+    if len(argv) > 2 and argv[1] == "--schema":
+        forced = argv[2]
+        argv = argv[:1] + argv[3:]
     if len(argv) < 3:
         print(__doc__.strip(), file=sys.stderr)
         return 2
@@ -86,6 +94,9 @@ def main(argv):
     schemas = load_schemas(argv[1])
     if not schemas:
         print(f"validate_events.py: {argv[1]}: no *{SUFFIX} files", file=sys.stderr)
+        return 2
+    if forced is not None and forced not in schemas:
+        print(f"validate_events.py: no schema {forced}{SUFFIX} in {argv[1]}", file=sys.stderr)
         return 2
     total = invalid = 0
     for path in argv[2:]:
@@ -101,10 +112,10 @@ def main(argv):
                 reasons.append(err)
             elif not isinstance(ev, dict):
                 reasons.append("not a JSON object")
-            elif ev.get("schema") not in schemas:
+            elif forced is None and ev.get("schema") not in schemas:
                 reasons.append(f"unknown schema {ev.get('schema')!r}")
             else:
-                for e in sorted(schemas[ev["schema"]].iter_errors(ev),
+                for e in sorted(schemas[forced or ev["schema"]].iter_errors(ev),
                                 key=lambda e: list(map(str, e.absolute_path))):
                     reasons.append(f"{where_in(e)}: {message(e)}")
             if reasons:

@@ -133,7 +133,6 @@ Test(config_routes, at_most_32)
 Test(config_routes, later_keys_not_supported_yet)
 {
 	static const struct bad_case c[] = {
-		{ "{\"log\": {\"requests\": {\"sample\": 1}}}", "$.log.requests", NSY },
 	};
 
 	BAD_ALL(c);
