@@ -182,33 +182,42 @@ static __always_inline __u32 json_key(const struct tg_scratch *sc, __u32 start, 
  * model's value. */
 __noinline __weak int tg_json_string(__u32 at)
 {
-	__u32 zero = 0, start, len, *id;
-	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	/* Each map looked up where it is needed, so that few pointers live
+	 * across the helper calls: this function ends the deepest call chain
+	 * of the packet program, whose stack is nearly used up. */
+	__u32 zero = 0, start, len, model = TG_MODEL_OTHER, *id;
 	struct tg_json *js = bpf_map_lookup_elem(&tg_json, &zero);
-	struct tg_route_state *rs = bpf_map_lookup_elem(&tg_route_state, &zero);
+	struct tg_route_state *rs;
+	struct tg_scratch *sc;
 
-	if (!sc || !js || !rs)
+	if (!js)
 		return 0;
 	start = js->str_start;
 	len = at - start;
 	if (js->expect_key) {
 		js->expect_key = 0;
-		js->key = js->str_esc ? 0 : json_key(sc, start, len);
+		sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+		js->key = js->str_esc || !sc ? 0 : json_key(sc, start, len);
 		return 0;
 	}
 	if (!js->want_model)
 		return 0;
 	js->want_model = 0;
-	rs->req.model = TG_MODEL_OTHER;
-	if (js->str_esc || len < 1 || len >= TG_MODEL_NAME_WORDS * 8)
-		return 0;
+	if (!js->str_esc && len >= 1 && len < TG_MODEL_NAME_WORDS * 8) {
+		sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+		if (!sc)
+			return 0;
 #pragma nounroll
-	for (__u32 k = 0; k < TG_MODEL_NAME_WORDS; k++)
-		js->name.w[k] = json_word(sc, start + 8 * k) &
-				tg_bytes_mask(len > 8 * k ? len - 8 * k : 0);
-	id = bpf_map_lookup_elem(&tg_models, &js->name);
-	if (id && *id >= 1 && *id <= TG_MAX_MODELS)
-		rs->req.model = (__u16)*id;
+		for (__u32 k = 0; k < TG_MODEL_NAME_WORDS; k++)
+			js->name.w[k] = json_word(sc, start + 8 * k) &
+					tg_bytes_mask(len > 8 * k ? len - 8 * k : 0);
+		id = bpf_map_lookup_elem(&tg_models, &js->name);
+		if (id && *id >= 1 && *id <= TG_MAX_MODELS)
+			model = *id;
+	}
+	rs = bpf_map_lookup_elem(&tg_route_state, &zero);
+	if (rs)
+		rs->req.model = (__u16)model;
 	return 0;
 }
 
@@ -221,13 +230,17 @@ static __always_inline int json_blank(__u32 c)
  * in the window) or of "stream" (true or false). */
 __noinline __weak int tg_json_value(__u32 at)
 {
-	__u32 zero = 0, key, digits = 0;
-	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	/* The maps looked up one after the other, with js's fields copied
+	 * out first: at most four values live across a helper call, which
+	 * the callee-saved registers hold without a spill (this function ends
+	 * the packet program's deepest call chain). */
+	__u32 zero = 0, key, end, digits = 0;
 	struct tg_json *js = bpf_map_lookup_elem(&tg_json, &zero);
-	struct tg_route_state *rs = bpf_map_lookup_elem(&tg_route_state, &zero);
+	struct tg_route_state *rs;
+	struct tg_scratch *sc;
 	__u64 v = 0;
 
-	if (!sc || !js || !rs)
+	if (!js)
 		return 0;
 	key = js->key;
 	js->key = 0;
@@ -235,17 +248,24 @@ __noinline __weak int tg_json_value(__u32 at)
 		js->want_model = 1;
 		return 0;
 	}
+	end = js->end;
+	sc = bpf_map_lookup_elem(&tg_scratch, &zero);
+	if (!sc)
+		return 0;
+	rs = bpf_map_lookup_elem(&tg_route_state, &zero);
+	if (!rs)
+		return 0;
 #pragma nounroll
 	for (__u32 k = 0; k < TG_JSON_VALUE_BYTES; k++, at++) {
 		__u32 c;
 
-		if (at >= js->end)
+		if (at >= end)
 			return 0; /* the value may go on past the window */
 		c = sc->buf[at & (TG_SCAN_MAX - 1)];
 		if (!digits && json_blank(c))
 			continue;
 		if (key == TG_JK_STREAM) {
-			if (c == 't' && at + 4 <= js->end &&
+			if (c == 't' && at + 4 <= end &&
 			    (json_word(sc, at) & tg_bytes_mask(4)) == TG_W_TRUE)
 				rs->req.flags |= TG_REQ_STREAM;
 			else if (c == 'f')
