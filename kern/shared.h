@@ -401,6 +401,20 @@ struct tg_route_count {
 	__u64 dropped;  /* ... of them dropped by the verdict */
 };
 
+/* TLS visibility (gateway.tls): uprobes on the gateway's libssl. Counters
+ * of the whole agent (PERCPU_ARRAY, one entry: tg_tls_stats). */
+struct tg_tls_stats {
+	__u64 reads;       /* SSL_read / SSL_read_ex calls that returned data */
+	__u64 read_bytes;
+	__u64 writes;      /* SSL_write / SSL_write_ex calls that wrote data */
+	__u64 write_bytes;
+	__u64 requests;    /* decrypted request starts counted */
+	__u64 keyed;       /* ... of them with a configured API key */
+	__u64 unbound;     /* request starts of an SSL* not tied to a socket yet: not counted */
+	__u64 lost;        /* scans overwritten twice by a packet program on the CPU: not counted */
+	__u64 other_port;  /* request starts on a socket whose port is no gateway port */
+};
+
 /* The 128-bit key of the API-key hash (ARRAY, one entry: tg_hash_key). */
 struct tg_hash_key {
 	__u64 k0, k1;

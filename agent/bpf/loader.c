@@ -17,6 +17,7 @@
 #include "bpf/migrate.h"
 #include "bpf/quota_plan.h"
 #include "bpf/quotas.h"
+#include "bpf/uprobes.h"
 #include "lib/caps.h"
 #include "bpf/instance_lock.h"
 #include "lib/fs.h"
@@ -199,6 +200,7 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 		if (n)
 			bpf_map__set_max_entries(map, n);
 	}
+	tg_tls_autoload(k, cfg);
 	err = set_pins(k);
 	if (err)
 		return err;
@@ -554,6 +556,7 @@ void tg_kern_close(struct tg_kern *k, bool keep)
 {
 	if (!k)
 		return;
+	tg_tls_detach(k); /* whatever keep says: see uprobes.h */
 	if (!keep)
 		cgroup_detach(k);
 	if (!keep)

@@ -78,6 +78,10 @@ void tg_config_routes_defaults(struct tg_config *cfg);
 void tg_config_routes_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			    struct tg_config_errors *errs);
 struct cJSON *tg_config_routes_json(const struct tg_config *cfg, unsigned flags);
+/* config_tls.c: gateway.tls */
+void tg_config_tls_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			 struct tg_config_errors *errs);
+struct cJSON *tg_config_tls_json(const struct tg_config *cfg, unsigned flags);
 /* config_cluster.c */
 void tg_config_cluster_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			     struct tg_config_errors *errs);
