@@ -205,7 +205,7 @@ int tg_tls_attach(struct tg_kern *k, const struct tg_config *cfg, const char **b
 				goto fail;
 		}
 	}
-	snprintf(what, sizeof(what), "fentry tcp_recvmsg");
+	snprintf(what, sizeof(what), "tracepoint sock_recv_length");
 	err = add_link(k, bpf_program__attach(k->skel->progs.tg_tls_recvmsg), cap);
 	if (err)
 		goto fail;

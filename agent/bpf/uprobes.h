@@ -7,13 +7,12 @@
 #include "config/config.h"
 #include "bpf/kern.h"
 
-/* The TLS programs' names in the object: they load only with gateway.tls
- * (tg_tls_autoload), so a kernel without tcp_recvmsg in its BTF runs the
- * rest. */
+/* The TLS programs load only with gateway.tls: without it none of them is
+ * in the kernel. Before load. */
 void tg_tls_autoload(struct tg_kern *k, const struct tg_config *cfg);
 
 /* Attaches the uprobes on SSL_read, SSL_read_ex, SSL_write and
- * SSL_write_ex (entry and return) and the fentry on tcp_recvmsg, as
+ * SSL_write_ex (entry and return) and the sock_recv_length tracepoint, as
  * cfg->tls says; nothing when gateway.tls is null. On failure nothing
  * stays attached and *bad names what failed (the library, the cgroup, a
  * process). Returns 0 or a negative errno. */

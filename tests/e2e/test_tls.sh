@@ -121,6 +121,7 @@ bpftool -j perf show > "$WORK/perf.json" 2>/dev/null || echo '[]' > "$WORK/perf.
 ids=$(jq -r --argjson p "$AGENT_PID" '[.[] | select(.pid == $p and (.filename // "" | test("libssl")))] | map(.prog_id) | unique | .[]' "$WORK/perf.json")
 n=$(jq --argjson p "$AGENT_PID" '[.[] | select(.pid == $p and (.filename // "" | test("libssl")))] | length' "$WORK/perf.json")
 check "the agent holds 7 uprobes on libssl (cgroup mode: one per probe)" 7 "$n"
+check "their programs, seen by id" 7 "$(echo "$ids" | grep -c .)"
 stop_agent TERM
 check "agent exits cleanly" 0 "$AGENT_RC"
 left=0
