@@ -415,6 +415,13 @@ struct tg_tls_stats {
 	__u64 other_port;  /* request starts on a socket whose port is no gateway port */
 };
 
+/* Sizes of the TLS maps with gateway.tls (one entry without it). They
+ * are not pinned: calls in flight and SSL* ties are rebuilt by the next
+ * socket read, and the counters start again with the agent. */
+#define TG_TLS_THREADS 4096 /* tg_tls_calls: SSL calls in flight, one a thread */
+#define TG_TLS_CONNS 16384  /* tg_tls_conns: SSL* tied to a socket; an evicted one is
+			     * tied again at its next socket read */
+
 /* The 128-bit key of the API-key hash (ARRAY, one entry: tg_hash_key). */
 struct tg_hash_key {
 	__u64 k0, k1;

@@ -38,8 +38,6 @@
 
 #define AF_INET_ 2
 #define AF_INET6_ 10
-#define TG_TLS_THREADS 65536 /* SSL calls in flight, one per thread */
-#define TG_TLS_CONNS 262144  /* SSL* tied to a socket */
 
 /* With gateway.tls.cgroup: 1, and the cgroup is slot 0 of tg_tls_cgroup.
  * In .bss, written by the agent through the skeleton's mmap. */
@@ -67,7 +65,7 @@ struct tg_tls_call {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TG_TLS_THREADS);
+	__uint(max_entries, 1); /* TG_TLS_THREADS with gateway.tls (the agent) */
 	__type(key, __u64);
 	__type(value, struct tg_tls_call);
 } tg_tls_calls SEC(".maps") __weak;
@@ -81,7 +79,7 @@ struct tg_tls_conn_key {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TG_TLS_CONNS);
+	__uint(max_entries, 1); /* TG_TLS_CONNS with gateway.tls (the agent) */
 	__type(key, struct tg_tls_conn_key);
 	__type(value, struct tg_flow);
 } tg_tls_conns SEC(".maps") __weak;

@@ -104,8 +104,9 @@ static int set_pins(struct tg_kern *k)
 	bpf_object__for_each_map(map, k->skel->obj) {
 		const char *name = bpf_map__name(map);
 
-		/* .rodata and friends are not state */
-		if (name[0] == '.' || strchr(name, '.'))
+		/* .rodata and friends are not state, nor are the TLS maps
+		 * (their sizes follow gateway.tls: see shared.h) */
+		if (name[0] == '.' || strchr(name, '.') || !strncmp(name, "tg_tls_", 7))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", k->pin_dir, name);
 		err = bpf_map__set_pin_path(map, path);

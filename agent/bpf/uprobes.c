@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 #include "tollgate.skel.h"
 #include "lib/log.h"
+#include "shared.h"
 
 /* One probe: the function, entry or return, and its program. */
 struct tls_probe {
@@ -53,6 +54,10 @@ void tg_tls_autoload(struct tg_kern *k, const struct tg_config *cfg)
 	for (size_t i = 0; i < N_PROBES; i++)
 		bpf_program__set_autoload(probe_prog(k, &probes[i]), cfg->tls.on);
 	bpf_program__set_autoload(k->skel->progs.tg_tls_recvmsg, cfg->tls.on);
+	if (cfg->tls.on) {
+		bpf_map__set_max_entries(k->skel->maps.tg_tls_calls, TG_TLS_THREADS);
+		bpf_map__set_max_entries(k->skel->maps.tg_tls_conns, TG_TLS_CONNS);
+	}
 }
 
 int tg_tls_libssl_of(int pid, char *out, size_t len)

@@ -47,10 +47,12 @@ py_server() {
     python3 "$(dirname "$0")/tls_server.py" --port "$1" --cert "$WORK/cert.pem" \
       --key "$WORK/key.pem" --log "$2" &
   fi
+  PY_PID=$!
   defer "kill $!; wait $!"
   wait_port "$1"
 }
 py_server $P_PY "$WORK/py.log" "$CG"
+PY_IN=$PY_PID
 py_server $P_OUT "$WORK/out.log"
 
 KA=sk-tls-a-$$ KB=sk-tls-b-$$
@@ -129,6 +131,20 @@ for id in $ids; do bpftool prog show id "$id" >/dev/null 2>&1 && left=$((left + 
 check "no TLS program left after the agent stopped" 0 "$left"
 n=$(bpftool -j perf show 2>/dev/null | jq '[.[] | select(.filename // "" | test("libssl")) | select(.prog_id as $i | ['"$(echo $ids | tr ' ' ',')"'] | index($i))] | length')
 check "no uprobe of the agent's left" 0 "$n"
+
+# pids: only the listed process (the Python server in the cgroup) is
+# traced; nginx, in the same cgroup but not listed, is not
+jq --argjson p "$PY_IN" '.gateway.tls = {pids: [$p]}' "$WORK/agent.json" > "$WORK/agent-pids.json"
+start_agent "$WORK/agent-pids.json"
+send $P_NGX "$KA" 2 /v1/chat/completions
+send $P_PY "$KB" 2 /v1/models
+for _ in $(seq 50); do [ "$(kr team-b models)" = 2 ] && break; sleep 0.1; done
+check "pids: the listed server's requests counted" 2 "$(kr team-b models)"
+check "pids: nginx (not listed) counted nowhere" 0 "$(kr team-a chat)"
+n=$(bpftool -j perf show 2>/dev/null | jq --argjson p "$AGENT_PID" '[.[] | select(.pid == $p and (.filename // "" | test("libssl")))] | length')
+check "pids: 7 uprobes for the one process" 7 "$n"
+stop_agent TERM
+check "agent exits cleanly (pids)" 0 "$AGENT_RC"
 
 echo "passed $PASS, failed $FAIL"
 [ "$FAIL" -eq 0 ]
