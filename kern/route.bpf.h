@@ -47,6 +47,7 @@ struct tg_route_state {
 	/* The request's model and body figures (models); req.route mirrors
 	 * route once the scan has matched it. */
 	struct tg_req_info req;
+	struct tg_path_sketch sketch; /* route_scan: the value a first insert writes */
 };
 
 struct {
@@ -64,6 +65,15 @@ struct {
 	__type(key, struct tg_route_key);
 	__type(value, struct tg_route_count);
 } tg_route_clients SEC(".maps") __weak;
+
+/* route_scan: distinct unmatched paths per client (struct tg_path_sketch);
+ * sized by the agent, 1 entry while the detector is off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tg_addr);
+	__type(value, struct tg_path_sketch);
+} tg_route_scan SEC(".maps") __weak;
 
 /* Request starts per (quota id, route): index qid * TG_ROUTE_IDS + route.
  * A plain array (not per CPU): its memory does not grow with the CPUs. */
@@ -154,6 +164,7 @@ static __always_inline void route_begin(const struct tg_addr *ckey)
 		rs->route = TG_ROUTE_OTHER;
 		rs->qid = TG_ROUTE_NO_QID;
 		rs->key.addr = *ckey;
+		rs->path[0] = 0; /* no path until tg_route_path copies one */
 		rs->req.route = TG_ROUTE_OTHER;
 		rs->req.model = TG_MODEL_NONE;
 		rs->req.max_tokens = 0;
@@ -169,6 +180,62 @@ static __always_inline void route_note_qid(__u32 qid)
 
 	if (rs)
 		rs->qid = qid;
+}
+
+#define TG_QM_BYTES 0x3f3f3f3f3f3f3f3fULL /* '?' in every byte */
+#define TG_HASH_MUL 0x9e3779b97f4a7c15ULL
+
+/* Notes the path of an unmatched request start in its client's route_scan
+ * sketch. The path is hashed up to its first ' ', '?' or end of the copy
+ * (at most its first 64 bytes): a query string does not make a path new.
+ * A window change clears the bits with plain stores, so a CPU setting a
+ * bit at that moment may lose it: one path less in an estimate. */
+__noinline __weak int tg_route_scan_note(void)
+{
+	__u32 zero = 0, idx;
+	struct tg_route_state *rs = bpf_map_lookup_elem(&tg_route_state, &zero);
+	struct tg_route_table *rt = bpf_map_lookup_elem(&tg_route_table, &zero);
+	struct tg_path_sketch *s;
+	__u64 h = TG_HASH_MUL, win;
+
+	if (!rs || !rt || !rt->scan_window_ms || !rs->path[0])
+		return 0;
+#pragma nounroll
+	for (__u32 k = 0; k < TG_ROUTE_WORDS; k++) {
+		__u64 w = rs->path[k];
+		__u64 stop = (zero_bytes(w ^ TG_SP_BYTES) | zero_bytes(w ^ TG_QM_BYTES) |
+			      zero_bytes(w)) & TG_HIGH1;
+
+		if (stop)
+			w &= tg_bytes_mask(lowest_flagged_byte(stop));
+		h = (h ^ w) * TG_HASH_MUL;
+		if (stop)
+			break;
+	}
+	h ^= h >> 29;
+	h *= TG_HASH_MUL;
+	idx = (__u32)(h >> 56); /* 0..255 */
+	win = bpf_ktime_get_ns() / ((__u64)rt->scan_window_ms * 1000000);
+	s = bpf_map_lookup_elem(&tg_route_scan, &rs->key.addr);
+	if (!s) {
+		__builtin_memset(&rs->sketch, 0, sizeof(rs->sketch));
+		rs->sketch.window = win;
+		rs->sketch.bits[(idx >> 6) & 3] = 1ULL << (idx & 63);
+		if (bpf_map_update_elem(&tg_route_scan, &rs->key.addr, &rs->sketch, BPF_NOEXIST) == 0)
+			return 0;
+		s = bpf_map_lookup_elem(&tg_route_scan, &rs->key.addr);
+		if (!s)
+			return 0;
+	}
+	if (s->window != win) {
+		s->window = win;
+		s->bits[0] = 0;
+		s->bits[1] = 0;
+		s->bits[2] = 0;
+		s->bits[3] = 0;
+	}
+	__sync_fetch_and_or(&s->bits[(idx >> 6) & 3], 1ULL << (idx & 63));
+	return 0;
 }
 
 static __always_inline void route_add(struct tg_route_count *c, int dropped)
@@ -205,6 +272,8 @@ __noinline __weak int tg_route_count(int dropped)
 	if (c)
 		route_add(c, dropped);
 keys:
+	if (rs->route == TG_ROUTE_OTHER)
+		tg_route_scan_note();
 	if (rs->qid >= TG_MAX_QUOTAS)
 		return 0;
 	idx = rs->qid * TG_ROUTE_IDS + rs->route;

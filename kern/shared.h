@@ -383,7 +383,7 @@ struct tg_route_prefix {
  * is the longest. */
 struct tg_route_table {
 	__u32 n;
-	__u32 pad;
+	__u32 scan_window_ms; /* route_scan's window; 0: the detector is off */
 	struct tg_route_prefix r[TG_MAX_ROUTES];
 };
 
@@ -421,6 +421,18 @@ struct tg_tls_stats {
 #define TG_TLS_THREADS 4096 /* tg_tls_calls: SSL calls in flight, one a thread */
 #define TG_TLS_CONNS 16384  /* tg_tls_conns: SSL* tied to a socket; an evicted one is
 			     * tied again at its next socket read */
+
+/* route_scan, per client (LRU_HASH keyed by the client key): a
+ * linear-counting sketch of the distinct paths of its unmatched ("other")
+ * request starts in the current window. A path sets one bit of 256 (its
+ * hash); n distinct paths leave about 256 * exp(-n / 256) bits clear, so
+ * the count is estimated from the clear bits: within ~10% up to a few
+ * hundred paths, saturated beyond ~1,400. */
+#define TG_PATH_SKETCH_BITS 256
+struct tg_path_sketch {
+	__u64 window; /* the window (monotonic ns / window length) of the bits */
+	__u64 bits[TG_PATH_SKETCH_BITS / 64];
+};
 
 /* The 128-bit key of the API-key hash (ARRAY, one entry: tg_hash_key). */
 struct tg_hash_key {

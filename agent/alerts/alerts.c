@@ -151,6 +151,37 @@ static size_t read_key_use(struct tg_alerts *al)
 	return al->kub.n;
 }
 
+/* route_scan's sketches, and the window the kernel is in now (its clock:
+ * CLOCK_MONOTONIC, bpf_ktime_get_ns()). */
+static size_t read_paths(struct tg_alerts *al, uint64_t *window)
+{
+	uint64_t wns = (uint64_t)al->cfg->anomaly.window_ms * 1000000;
+	void *p;
+
+	*window = 0;
+	al->psb.n = 0;
+	if (al->paths_fd <= 0 || !wns || !al->cfg->anomaly.det[TG_AN_ROUTE_SCAN].enabled ||
+	    tg_collector_read_map(al->paths_fd, &al->psb) || !al->psb.n)
+		return 0;
+	if (!(p = tg_grow(al->dps, &al->cap_dps, al->psb.n, sizeof(*al->dps), 256)))
+		return 0;
+	al->dps = p;
+	*window = tg_now_mono_ns() / wns;
+	for (size_t i = 0; i < al->psb.n; i++) {
+		const struct tg_path_sketch *s =
+			(const void *)((char *)al->psb.vals + i * al->psb.vsz);
+		uint32_t set = 0;
+
+		memcpy(&al->dps[i].addr, (char *)al->psb.keys + i * al->psb.ksz,
+		       sizeof(al->dps[i].addr));
+		al->dps[i].window = s->window;
+		for (int w = 0; w < TG_PATH_SKETCH_BITS / 64; w++)
+			set += (uint32_t)__builtin_popcountll(s->bits[w]);
+		al->dps[i].clear = TG_PATH_SKETCH_BITS - set;
+	}
+	return al->psb.n;
+}
+
 static size_t read_resp(struct tg_alerts *al)
 {
 	const struct tg_collector *c = al->col;
@@ -277,6 +308,8 @@ void tg_alerts_scan(struct tg_alerts *al)
 	in.buckets = al->dbk;
 	in.n_keys = read_key_use(al);
 	in.keys = al->dku;
+	in.n_paths = read_paths(al, &in.path_window);
+	in.paths = al->dps;
 	in.requests_per_sec = c->totals.requests_per_sec;
 	n = tg_detect_scan(al->det, &in, al->out, TG_ALERTS_MAX_PER_SCAN);
 	for (size_t i = 0; i < n; i++)
@@ -388,6 +421,9 @@ int tg_alerts_start(struct tg_alerts *al, uv_loop_t *loop, const struct tg_confi
 		snprintf(al->host, sizeof(al->host), "unknown");
 	al->buckets_fd = tg_kern_fd(k, tg_buckets);
 	al->keyuse_fd = tg_kern_fd(k, tg_key_use);
+	al->paths_fd = tg_kern_fd(k, tg_route_scan);
+	al->psb.ksz = sizeof(struct tg_addr);
+	al->psb.vsz = sizeof(struct tg_path_sketch);
 	al->sbk.ksz = sizeof(struct tg_bucket_key);
 	al->sbk.vsz = sizeof(struct tg_bucket);
 	al->kub.ksz = sizeof(struct tg_key_use_key);
@@ -464,6 +500,9 @@ void tg_alerts_free(struct tg_alerts *al)
 	free(al->sbk.vals);
 	free(al->kub.keys);
 	free(al->kub.vals);
+	free(al->psb.keys);
+	free(al->psb.vals);
+	free(al->dps);
 	free(al->dbk);
 	free(al->dku);
 	free(al->drs);

@@ -29,8 +29,10 @@ struct tg_alerts {
 	struct tg_deliver *dl;
 	uv_timer_t window_timer;
 	uv_timer_t triage_timer;     /* hands triage answers on, off curl's callback */
-	int buckets_fd, keyuse_fd;
-	struct tg_batch sbk, kub;    /* tg_buckets, tg_key_use */
+	int buckets_fd, keyuse_fd, paths_fd;
+	struct tg_batch sbk, kub, psb; /* tg_buckets, tg_key_use, tg_route_scan */
+	struct tg_detect_paths *dps;
+	size_t cap_dps;
 	struct tg_detect_bucket *dbk;
 	size_t cap_dbk;
 	struct tg_detect_keyuse *dku;

@@ -107,12 +107,28 @@ struct kaddr_st {
 	uint64_t pairs, cnt, cnt_scan;
 };
 
+/* A (quota entry, model) series: rate_spike per key and model. */
+struct km_st {
+	uint64_t id; /* key: qid << 32 | model id */
+	uint64_t requests;
+	struct ewma rate;
+	uint64_t seen_scan, active_scan;
+};
+
+/* A client route_scan fired for, and in which window: once a window. */
+struct scan_st {
+	struct tg_addr addr;
+	uint64_t window;
+};
+
 struct tg_detector {
 	struct tg_anomaly_config cfg;
 	uint64_t scan;      /* scans run; the first is 1 */
 	uint64_t mono_mark; /* latest last_seen_ns of any client so far */
 	uint32_t ipv6_prefix;
 	struct tg_tab clients, buckets, pairs, keys, kaddrs;
+	struct tg_tab scanners; /* route_scan: struct scan_st */
+	struct tg_tab keymodels; /* rate_spike per (key, model): struct km_st */
 	struct ewma global, newc;
 	uint64_t fired[TG_AN_MAX];
 	uint64_t suppressed;
@@ -164,6 +180,8 @@ struct tg_detector *tg_detect_new(const struct tg_anomaly_config *cfg)
 	tg_tab_init(&d->pairs, sizeof(struct pair_st), sizeof(struct pair_id));
 	tg_tab_init(&d->keys, sizeof(struct key_st), sizeof(uint64_t));
 	tg_tab_init(&d->kaddrs, sizeof(struct kaddr_st), sizeof(struct tg_addr));
+	tg_tab_init(&d->scanners, sizeof(struct scan_st), sizeof(struct tg_addr));
+	tg_tab_init(&d->keymodels, sizeof(struct km_st), sizeof(uint64_t));
 	d->ipv6_prefix = 64;
 	tg_detect_configure(d, cfg);
 	return d;
@@ -178,6 +196,8 @@ void tg_detect_free(struct tg_detector *d)
 	tg_tab_free(&d->pairs);
 	tg_tab_free(&d->keys);
 	tg_tab_free(&d->kaddrs);
+	tg_tab_free(&d->scanners);
+	tg_tab_free(&d->keymodels);
 	free(d);
 }
 
@@ -712,6 +732,121 @@ static void scan_keys(struct tg_detector *d, const struct tg_detect_input *in)
 	}
 }
 
+/* ---- route_scan -------------------------------------------------------- */
+
+double tg_path_sketch_estimate(uint32_t clear)
+{
+	const double m = TG_PATH_SKETCH_BITS;
+
+	if (clear > TG_PATH_SKETCH_BITS)
+		clear = TG_PATH_SKETCH_BITS;
+	return clear ? -m * log(clear / m) : m * log(m);
+}
+
+/* The kernel keeps each client's sketch of its current window until the
+ * client's next unmatched request starts a new one, so a sketch of the
+ * window just ended is still read whole; older ones are stale. */
+static void scan_paths(struct tg_detector *d, const struct tg_detect_input *in)
+{
+	const struct tg_detector_config *c = det(d, TG_AN_ROUTE_SCAN);
+	struct tg_anomaly a;
+
+	for (size_t i = 0; c->enabled && i < in->n_paths; i++) {
+		const struct tg_detect_paths *p = &in->paths[i];
+		double est = tg_path_sketch_estimate(p->clear);
+		struct scan_st *s;
+
+		if (p->window + 1 < in->path_window || p->window > in->path_window ||
+		    est <= c->max_count)
+			continue;
+		s = tg_tab_find(&d->scanners, &p->addr);
+		if (s && s->window >= p->window)
+			continue; /* fired for this window already */
+		if (!s && !(s = tg_tab_add(&d->scanners, &p->addr)))
+			continue;
+		s->window = p->window;
+		an_start(d, &a, TG_AN_ROUTE_SCAN, in->now_wall_ns);
+		an_client(d, &a, &p->addr, in->ipv6_prefix);
+		tg_an_observe(&a, "distinct_paths", floor(est + 0.5));
+		tg_an_observe(&a, "window_seconds", (double)d->cfg.window_ms / 1000);
+		tg_an_reference(&a, "max_paths", c->max_count);
+		emit(d, &a);
+	}
+	for (size_t i = 0; i < d->scanners.n;) {
+		const struct scan_st *s = tg_tab_at(&d->scanners, i);
+
+		if (s->window + 1 < in->path_window)
+			tg_tab_remove(&d->scanners, i);
+		else
+			i++;
+	}
+	tg_tab_shrink(&d->scanners);
+}
+
+/* ---- rate_spike per (key, model) -------------------------------------- */
+
+/* The same baseline test as a client's rate_spike (its config: z, factor,
+ * alpha, warm-up, floor), on each (quota entry, model) series: one key
+ * suddenly calling one model far more than it used to. Series that stay
+ * idle for TG_DETECT_IDLE_INTERVALS scans are forgotten with their
+ * baseline, like clients. */
+static void scan_keymodels(struct tg_detector *d, const struct tg_detect_input *in)
+{
+	const struct tg_detector_config *c = det(d, TG_AN_RATE_SPIKE);
+
+	for (size_t i = 0; i < in->n_keymodels; i++) {
+		const struct tg_detect_keymodel *k = &in->keymodels[i];
+		uint64_t id = (uint64_t)k->qid << 32 | k->model;
+		struct km_st *e = tg_tab_find(&d->keymodels, &id);
+		struct tg_anomaly a;
+		double rps, z;
+		bool fire;
+
+		if (!e) {
+			if (!k->requests || !(e = tg_tab_add(&d->keymodels, &id)))
+				continue;
+			e->requests = k->requests;
+			e->seen_scan = e->active_scan = d->scan;
+			continue; /* what it counted before tells no rate */
+		}
+		if (e->seen_scan == d->scan)
+			continue;
+		e->seen_scan = d->scan;
+		if (k->requests < e->requests) { /* the id's counts were zeroed */
+			e->requests = k->requests;
+			continue;
+		}
+		if (k->requests != e->requests)
+			e->active_scan = d->scan;
+		rps = in->dt > 0 ? (double)(k->requests - e->requests) / in->dt : 0;
+		e->requests = k->requests;
+		if (in->dt <= 0)
+			continue;
+		fire = spike(c, &e->rate, rps, &z);
+		if (fire) {
+			an_start(d, &a, TG_AN_RATE_SPIKE, in->now_wall_ns);
+			an_key(&a, k->key, 0);
+			snprintf(a.model, sizeof(a.model), "%.*s", (int)strnlen(k->name, sizeof(k->name)),
+				 k->name);
+			tg_an_observe(&a, "requests_per_sec", rps);
+			tg_an_observe(&a, "z_score", z);
+			tg_an_reference(&a, "mean_requests_per_sec", e->rate.mean);
+			tg_an_reference(&a, "stddev", ewma_sd(&e->rate));
+			emit(d, &a);
+		}
+		learn(&e->rate, fire, rps, c);
+	}
+	for (size_t i = 0; i < d->keymodels.n;) {
+		const struct km_st *e = tg_tab_at(&d->keymodels, i);
+
+		if (d->scan - e->active_scan >= TG_DETECT_IDLE_INTERVALS)
+			tg_tab_remove(&d->keymodels, i);
+		else
+			i++;
+	}
+	tg_tab_shrink(&d->keymodels);
+}
+
 /* ---- forgetting ------------------------------------------------------- */
 
 static void sweep(struct tg_detector *d)
@@ -775,6 +910,10 @@ size_t tg_detect_scan(struct tg_detector *d, const struct tg_detect_input *in_ar
 		in.n_buckets = 0;
 	if (!in.keys)
 		in.n_keys = 0;
+	if (!in.paths)
+		in.n_paths = 0;
+	if (!in.keymodels)
+		in.n_keymodels = 0;
 	if (!isfinite(in.dt) || in.dt < 0)
 		in.dt = 0;
 	if (in.ipv6_prefix < 1 || in.ipv6_prefix > 128)
@@ -790,6 +929,8 @@ size_t tg_detect_scan(struct tg_detector *d, const struct tg_detect_input *in_ar
 	scan_global(d, &in, n_new);
 	scan_buckets(d, &in);
 	scan_keys(d, &in);
+	scan_paths(d, &in);
+	scan_keymodels(d, &in);
 	sweep(d);
 
 	d->out = NULL;

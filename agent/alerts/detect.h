@@ -41,6 +41,27 @@ struct tg_detect_keyuse {
 	char name[TG_NAME_LEN];     /* the configured entry of this key, or "" */
 };
 
+/* A client's route_scan sketch (tg_route_scan): the distinct paths of its
+ * unmatched requests in one window. */
+struct tg_detect_paths {
+	struct tg_addr addr;
+	uint64_t window; /* the window of the bits (monotonic ns / window length) */
+	uint32_t clear;  /* bits still clear, of TG_PATH_SKETCH_BITS */
+};
+
+/* Distinct paths a sketch with `clear` clear bits saw (linear counting:
+ * -m ln(clear / m)); a full sketch reports the saturation point m ln m. */
+double tg_path_sketch_estimate(uint32_t clear);
+
+/* Request starts of one quota entry on one model (tg_model_keys):
+ * cumulative. */
+struct tg_detect_keymodel {
+	uint32_t qid, model;        /* the entry's quota id, the model id */
+	uint64_t requests;
+	char key[TG_NAME_LEN];      /* the entry's name */
+	char name[TG_AN_MODEL_LEN]; /* the model's name, "other" for id 0 */
+};
+
 /* A client's response status counts (cumulative, from tg_responses). */
 struct tg_detect_resp {
 	struct tg_addr addr;
@@ -61,6 +82,11 @@ struct tg_detect_input {
 	size_t n_buckets;
 	const struct tg_detect_keyuse *keys;
 	size_t n_keys;
+	const struct tg_detect_paths *paths;
+	size_t n_paths;
+	uint64_t path_window;               /* the kernel's current route_scan window */
+	const struct tg_detect_keymodel *keymodels;
+	size_t n_keymodels;
 	double requests_per_sec;            /* all clients */
 };
 

@@ -101,6 +101,8 @@ static size_t ident_hash(const struct tg_anomaly *a)
 		FNV(p[i]);
 	for (size_t i = 0; i < sizeof(a->key) && a->key[i]; i++)
 		FNV(a->key[i]);
+	for (size_t i = 0; i < sizeof(a->model) && a->model[i]; i++)
+		FNV(a->model[i]);
 #undef FNV
 	return (size_t)(h ^ (h >> 32));
 }
@@ -297,6 +299,8 @@ static void line_figure(struct line *l, const struct tg_anomaly *a)
 	switch (a->type) {
 	case TG_AN_RATE_SPIKE:
 	case TG_AN_GLOBAL_RATE_SPIKE:
+		if (a->model[0])
+			line_add(l, " on model %.*s", (int)strnlen(a->model, sizeof(a->model)), a->model);
 		if (value(o, no, "requests_per_sec", x, sizeof(x)) &&
 		    value(r, nr, "mean_requests_per_sec", y, sizeof(y)))
 			line_add(l, " %s req/s (baseline %s)", x, y);
@@ -331,6 +335,10 @@ static void line_figure(struct line *l, const struct tg_anomaly *a)
 	case TG_AN_KEY_ROTATION:
 		if (value(o, no, "keys", x, sizeof(x)))
 			line_add(l, " with %s keys", x);
+		break;
+	case TG_AN_ROUTE_SCAN:
+		if (value(o, no, "distinct_paths", x, sizeof(x)))
+			line_add(l, " %s distinct unmatched paths", x);
 		break;
 	default:
 		break;
@@ -434,6 +442,12 @@ static void jb_anomaly(struct jb *b, cJSON *arr, const struct entry *e)
 		jb_str(b, c, "key", key);
 	} else if (c) {
 		jb_check(b, cJSON_AddNullToObject(c, "key"));
+	}
+	if (e->a.model[0]) {
+		char model[TG_AN_MODEL_LEN + 1];
+
+		snprintf(model, sizeof(model), "%.*s", (int)sizeof(e->a.model), e->a.model);
+		jb_str(b, o, "model", model);
 	}
 	jb_values(b, o, "observed", e->a.observed, e->a.n_observed);
 	jb_values(b, o, e->a.is_quota ? "quota" : "baseline", e->a.reference, e->a.n_reference);

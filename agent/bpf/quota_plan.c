@@ -150,6 +150,10 @@ void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, con
 		r->len = (__u32)len;
 		rt->n++;
 	}
+	/* route_scan sketches the paths no route matches: nothing to do
+	 * without routes */
+	if (rt->n && cfg->anomaly.det[TG_AN_ROUTE_SCAN].enabled)
+		rt->scan_window_ms = cfg->anomaly.window_ms;
 }
 
 void tg_quota_lpm_key(struct tg_lpm_key *k, const struct tg_quota_entry *e)

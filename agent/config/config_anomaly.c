@@ -49,6 +49,7 @@ static const struct dparam params[] = {
 	D(TG_AN_ERROR_SURGE, "min_error_ratio", ratio, 0, 1, 0.5),
 	U(TG_AN_KEY_SHARED, "max_addresses", max_count, 1, 100000, 10),
 	U(TG_AN_KEY_ROTATION, "max_keys", max_count, 1, 100000, 5),
+	U(TG_AN_ROUTE_SCAN, "max_paths", max_count, 1, 1000, 20),
 };
 
 #define N_PARAMS (sizeof(params) / sizeof(params[0]))

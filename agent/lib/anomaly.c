@@ -15,6 +15,7 @@ static const char *const type_names[TG_AN_MAX] = {
 	[TG_AN_ERROR_SURGE] = "error_surge",
 	[TG_AN_KEY_SHARED] = "key_shared",
 	[TG_AN_KEY_ROTATION] = "key_rotation",
+	[TG_AN_ROUTE_SCAN] = "route_scan",
 };
 
 static const char *const sev_names[] = {
@@ -76,5 +77,6 @@ bool tg_anomaly_same(const struct tg_anomaly *a, const struct tg_anomaly *b)
 		return false;
 	if (a->has_addr && memcmp(&a->addr, &b->addr, sizeof(a->addr)) != 0)
 		return false;
-	return strncmp(a->key, b->key, sizeof(a->key)) == 0;
+	return strncmp(a->key, b->key, sizeof(a->key)) == 0 &&
+	       strncmp(a->model, b->model, sizeof(a->model)) == 0;
 }

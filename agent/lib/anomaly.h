@@ -21,6 +21,7 @@ enum tg_anomaly_type {
 	TG_AN_ERROR_SURGE,
 	TG_AN_KEY_SHARED,
 	TG_AN_KEY_ROTATION,
+	TG_AN_ROUTE_SCAN,
 	TG_AN_MAX
 };
 
@@ -35,6 +36,7 @@ int tg_anomaly_type_parse(const char *s);
 #define TG_AN_MAX_VALUES 6
 #define TG_AN_VALUE_NAME 24
 #define TG_AN_KEY_LEN 40
+#define TG_AN_MODEL_LEN 64
 
 /* A named figure of an anomaly: observed {"requests_per_sec": 412.0}. */
 struct tg_an_value {
@@ -53,6 +55,7 @@ struct tg_anomaly {
 	uint32_t prefix;          /* 32 for IPv4, identity.ipv6_prefix for IPv6 */
 	char key[TG_AN_KEY_LEN];  /* quota entry name, "key:<16 hex>" for an
 				   * unconfigured API key (a hash, never the key), or "" */
+	char model[TG_AN_MODEL_LEN]; /* the model of a per-(key, model) anomaly, or "" */
 	struct tg_an_value observed[TG_AN_MAX_VALUES];
 	int n_observed;
 	/* baseline (learned) or quota (configured): exactly one is used. */
@@ -66,8 +69,8 @@ struct tg_anomaly {
 void tg_an_observe(struct tg_anomaly *a, const char *name, double v);
 void tg_an_reference(struct tg_anomaly *a, const char *name, double v);
 
-/* Two anomalies are the same for deduplication when type, client address
- * and key match. */
+/* Two anomalies are the same for deduplication when type, client address,
+ * key and model match. */
 bool tg_anomaly_same(const struct tg_anomaly *a, const struct tg_anomaly *b);
 
 #endif

@@ -3,6 +3,7 @@
  * query string ignored, no match is "other", prefixes at the edge of what
  * is copied), and exact counts per (client, route) and (key, route). */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,4 +386,73 @@ Test(routes, none_configured_counts_nothing)
 	cr_assert_eq(request(CLIENT, REQ("POST", "/v1/chat/completions")), TC_PASS);
 	cr_expect_eq(n_client_entries(), 0);
 	cr_expect_eq(key_count(0, TG_ROUTE_OTHER).requests, 0);
+}
+
+/* route_scan's sketch of a client: its set bits, -1 when it has none. */
+static int sketch_bits(const char *addr)
+{
+	struct tg_path_sketch s;
+	struct tg_addr a;
+	int n = 0;
+
+	cr_assert_eq(tg_addr_parse(addr, &a), 0);
+	if (bpf_map_lookup_elem(h_map_fd("tg_route_scan"), &a, &s))
+		return -1;
+	for (int w = 0; w < TG_PATH_SKETCH_BITS / 64; w++)
+		n += __builtin_popcountll(s.bits[w]);
+	return n;
+}
+
+/* The distinct-path estimate the agent makes of a sketch (linear counting). */
+static double estimate(int bits)
+{
+	return -256.0 * log((256.0 - bits) / 256.0);
+}
+
+Test(routes, route_scan_sketches_unmatched_paths)
+{
+	char req[128];
+	int bits;
+
+	route("chat", "/v1/chat/completions");
+	cfg.anomaly.window_ms = 600000; /* one window for the whole test */
+	apply_routes();
+	/* the API's own paths are never sketched */
+	for (int i = 0; i < 5; i++)
+		request("198.18.7.1", REQ("POST", "/v1/chat/completions"));
+	cr_expect_eq(sketch_bits("198.18.7.1"), -1);
+
+	/* 40 distinct unmatched paths: the estimate is within 20% */
+	for (int i = 0; i < 40; i++) {
+		snprintf(req, sizeof(req), REQ("GET", "/admin/probe%d"), i);
+		request("198.18.7.2", req);
+	}
+	bits = sketch_bits("198.18.7.2");
+	cr_assert_geq(bits, 30, "%d bits", bits);
+	cr_expect(estimate(bits) >= 32 && estimate(bits) <= 48, "estimate %.1f", estimate(bits));
+	/* the same paths again, with query strings: nothing new */
+	for (int i = 0; i < 40; i++) {
+		snprintf(req, sizeof(req), REQ("GET", "/admin/probe%d?a=%d"), i, i * 7);
+		request("198.18.7.2", req);
+	}
+	cr_expect_eq(sketch_bits("198.18.7.2"), bits);
+	/* one path requested 50 times is one path */
+	for (int i = 0; i < 50; i++)
+		request("198.18.7.3", REQ("GET", "/.env"));
+	cr_expect_eq(sketch_bits("198.18.7.3"), 1);
+}
+
+Test(routes, route_scan_off_sketches_nothing)
+{
+	route("chat", "/v1/chat/completions");
+	cfg.anomaly.det[TG_AN_ROUTE_SCAN].enabled = false;
+	apply_routes();
+	for (int i = 0; i < 10; i++) {
+		char req[128];
+
+		snprintf(req, sizeof(req), REQ("GET", "/admin/probe%d"), i);
+		request("198.18.7.4", req);
+	}
+	cr_expect_eq(sketch_bits("198.18.7.4"), -1);
+	cr_expect_eq(client_count("198.18.7.4", TG_ROUTE_OTHER).requests, 10);
 }

@@ -5,7 +5,8 @@
 # against schema/. Covers: the event naming the client and its counts, a
 # receiver that is down and then up (nothing lost), 500 then 200 (retried,
 # same id), 400 (dead letter), the agent killed with events queued (the
-# spool is replayed), an OpenAI-compatible stub whose triage answer
+# spool is replayed), a client probing many unmatched paths (route_scan),
+# an OpenAI-compatible stub whose triage answer
 # comes back as a tollgate.triage.v1 event, and a webhook URL holding
 # secrets (Slack's shape, user:password@, ?token=) that is used whole but
 # never printed or logged.
@@ -120,6 +121,27 @@ if wait_rx ops '[.[] | .body.anomalies[]? | select(.type == "rate_spike" and .cl
 else
   fail "no rate_spike for 198.18.9.2"
 fi
+
+# --- route_scan: one client probing many paths no route matches ---------------
+# 150 distinct paths over one kept-alive connection, well within a second:
+# even split across two 2 s windows, one window holds 75 (> max_paths 20).
+ip netns exec "${E2E_TAG}b" timeout 20 python3 - <<'PY' || fail "the probe client failed"
+import http.client
+c = http.client.HTTPConnection("198.18.9.1", 8080, timeout=2)
+for i in range(150):
+    c.request("GET", "/probe%d/admin?x=%d" % (i, i))
+    c.getresponse().read()
+PY
+if wait_rx ops '[.[] | .body.anomalies[]? | select(.type == "route_scan" and .client.address == "198.18.9.2")] | length > 0' 8; then
+  n_paths=$(rx ops '[.[] | .body.anomalies[]? | select(.type == "route_scan" and .client.address == "198.18.9.2") | .observed.distinct_paths] | max')
+  [ "$n_paths" -gt 20 ] && [ "$n_paths" -le 190 ] \
+    && ok "route_scan fires for 198.18.9.2 ($n_paths distinct unmatched paths estimated, 150 sent)" \
+    || fail "route_scan distinct_paths $n_paths for 150 paths"
+else
+  fail "no route_scan for 198.18.9.2"
+fi
+check "no route_scan for a client on the API's own route" 0 \
+  "$(rx ops '[.[] | .body.anomalies[]? | select(.type == "route_scan" and .client.address == "198.18.8.2")] | length')"
 
 # --- every event signed, valid, with the configured header ---------------------
 check "every event's signature verifies" 0 "$(rx ops '[.[] | select(.sig_ok != true)] | length')"

@@ -31,9 +31,10 @@ declare -A SRC=(
 	[fuzz_webhook_reply]="$FORMAT_SRC agent/deliver/retry.c $LIB_SRC"
 	# api.c is compiled into the harness itself (its libuv calls stubbed)
 	[fuzz_api]="agent/api/api_conns.c agent/api/api_listen.c agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
+	[fuzz_usage]="agent/tokens/usage.c"
 	[fuzz_api_socket]="agent/api/api.c agent/api/api_conns.c agent/api/api_listen.c agent/api/api_hdrs.c agent/api/http_util.c $LIB_SRC"
 )
-ALL="fuzz_config fuzz_proxy fuzz_http_token fuzz_webhook_reply fuzz_api fuzz_api_socket"
+ALL="fuzz_config fuzz_proxy fuzz_http_token fuzz_webhook_reply fuzz_api fuzz_api_socket fuzz_usage"
 TARGETS=${*:-$ALL}
 
 if ! command -v "$CC" >/dev/null; then

@@ -118,10 +118,13 @@ Test(pipeline, every_detector_into_one_event)
 
 	for (int scan = 0; scan < 41; scan++) {
 		bool last = scan == 40;
+		/* a client probing ~100 unmatched paths in the window */
+		struct tg_detect_paths probe = { addr_n(900), 7, 173 };
 		struct tg_detect_input in = {
 			.now_wall_ns = WALL0 + (uint64_t)(scan + 1) * SEC, .dt = 1, .ipv6_prefix = 64,
 			.clients = g.c, .resp = g.r, .n_resp = 1, .buckets = g.b, .n_buckets = 1,
 			.keys = g.k, .requests_per_sec = last ? 3000 : 300,
+			.paths = &probe, .n_paths = last, .path_window = 7,
 		};
 		size_t n;
 

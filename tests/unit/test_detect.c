@@ -4,6 +4,7 @@
  * active set. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <math.h>
 #include <criterion/parameterized.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1118,4 +1119,124 @@ Test(scale, client_state_bounded, .timeout = 60)
 	cr_assert_eq(st.clients_untracked, 2000);
 	tg_detect_free(d);
 	free(c);
+}
+
+/* ---- route_scan ---------------------------------------------------------- */
+
+Test(route_scan, estimate_from_clear_bits)
+{
+	cr_assert_float_eq(tg_path_sketch_estimate(256), 0, 1e-9);
+	cr_assert_float_eq(tg_path_sketch_estimate(216), 256 * log(256.0 / 216), 1e-9);
+	cr_assert_float_eq(tg_path_sketch_estimate(0), 256 * log(256.0), 1e-9); /* saturated */
+	cr_assert_float_eq(tg_path_sketch_estimate(999), 0, 1e-9);               /* clamped */
+}
+
+static size_t paths_scan(struct tg_detector *d, const struct tg_detect_paths *p, size_t n,
+			 uint64_t window, struct tg_anomaly *out)
+{
+	struct tg_detect_input in = { .now_wall_ns = 1800000000ull * SEC, .dt = 1.0,
+				      .ipv6_prefix = 64, .paths = p, .n_paths = n,
+				      .path_window = window };
+
+	return tg_detect_scan(d, &in, out, MAX_OUT);
+}
+
+Test(route_scan, fires_once_per_client_and_window)
+{
+	struct tg_anomaly_config cfg;
+	struct tg_anomaly out[MAX_OUT];
+	struct tg_detect_paths p[2] = {
+		{ addr("198.18.0.7"), 100, 256 - 15 }, /* ~15 paths: below 20 */
+		{ addr("198.18.0.8"), 100, 200 },      /* ~63 paths */
+	};
+	struct tg_detector *d;
+
+	tg_detect_config_defaults(&cfg);
+	d = tg_detect_new(&cfg);
+	cr_assert_not_null(d);
+	cr_assert_eq(paths_scan(d, p, 2, 100, out), 1);
+	cr_assert_eq(out[0].type, TG_AN_ROUTE_SCAN);
+	cr_assert(out[0].has_addr);
+	cr_assert_eq(memcmp(&out[0].addr, &p[1].addr, sizeof(p[1].addr)), 0);
+	cr_assert_float_eq(val(out[0].observed, out[0].n_observed, "distinct_paths"),
+			   floor(256 * log(256.0 / 200) + 0.5), 1e-9);
+	cr_assert_float_eq(val(out[0].reference, out[0].n_reference, "max_paths"), 20, 1e-9);
+	/* the same window, read again (also once it has ended): no repeat */
+	cr_assert_eq(paths_scan(d, p, 2, 100, out), 0);
+	p[1].clear = 150;
+	cr_assert_eq(paths_scan(d, p, 2, 101, out), 0);
+	/* the next window of the same client fires again */
+	p[1].window = 101;
+	cr_assert_eq(paths_scan(d, p, 2, 101, out), 1);
+	/* a sketch two windows old is stale */
+	p[0].window = 99;
+	p[0].clear = 10;
+	cr_assert_eq(paths_scan(d, p, 1, 101, out), 0);
+	tg_detect_free(d);
+
+	/* disabled */
+	cfg.det[TG_AN_ROUTE_SCAN].enabled = false;
+	d = tg_detect_new(&cfg);
+	p[1].window = 100;
+	cr_assert_eq(paths_scan(d, p, 2, 100, out), 0);
+	tg_detect_free(d);
+}
+
+/* ---- rate_spike per (key, model) ----------------------------------------- */
+
+static size_t km_scan(struct tg_detector *d, struct tg_detect_keymodel *k, size_t n,
+		      struct tg_anomaly *out)
+{
+	struct tg_detect_input in = { .now_wall_ns = 1800000000ull * SEC, .dt = 1.0,
+				      .ipv6_prefix = 64, .keymodels = k, .n_keymodels = n };
+
+	return tg_detect_scan(d, &in, out, MAX_OUT);
+}
+
+Test(rate_spike, per_key_and_model)
+{
+	struct tg_anomaly_config cfg;
+	struct tg_anomaly out[MAX_OUT];
+	struct tg_detect_keymodel k[2] = {
+		{ .qid = 3, .model = 1, .key = "team-a", .name = "gpt-4o" },
+		{ .qid = 3, .model = 2, .key = "team-a", .name = "embed" },
+	};
+	struct tg_detector *d;
+	size_t n;
+
+	tg_detect_config_defaults(&cfg);
+	cfg.det[TG_AN_RATE_SPIKE].warmup = 10;
+	d = tg_detect_new(&cfg);
+	cr_assert_not_null(d);
+	/* a steady 6 req/s on each model: learned, never fires */
+	for (int i = 0; i < 20; i++) {
+		k[0].requests += 6;
+		k[1].requests += 6;
+		cr_assert_eq(km_scan(d, k, 2, out), 0, "scan %d", i);
+	}
+	/* gpt-4o jumps to 60 req/s, embed stays */
+	k[0].requests += 60;
+	k[1].requests += 6;
+	n = km_scan(d, k, 2, out);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(out[0].type, TG_AN_RATE_SPIKE);
+	cr_assert_not(out[0].has_addr);
+	cr_assert_str_eq(out[0].key, "team-a");
+	cr_assert_str_eq(out[0].model, "gpt-4o");
+	cr_assert_float_eq(val(out[0].observed, out[0].n_observed, "requests_per_sec"), 60, 1e-9);
+	/* counts zeroed (the model id passed to another name): no spike, no
+	 * wrapped difference */
+	k[0].requests = 0;
+	cr_assert_eq(km_scan(d, k, 2, out), 0);
+	tg_detect_free(d);
+
+	/* rate_spike disabled: nothing per key and model either */
+	cfg.det[TG_AN_RATE_SPIKE].enabled = false;
+	d = tg_detect_new(&cfg);
+	k[0].requests = 6;
+	for (int i = 0; i < 20; i++) {
+		k[0].requests += i == 19 ? 600 : 6;
+		cr_assert_eq(km_scan(d, k, 1, out), 0);
+	}
+	tg_detect_free(d);
 }

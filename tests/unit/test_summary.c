@@ -518,7 +518,43 @@ Test(anomaly, same_identity)
 	b = a;
 	b.has_addr = false;
 	cr_assert_not(tg_anomaly_same(&a, &b));
+	b = a;
+	snprintf(b.model, sizeof(b.model), "gpt-4o");
+	cr_assert_not(tg_anomaly_same(&a, &b), "another model is another anomaly");
 	for (int i = 0; i < TG_AN_MAX_VALUES + 2; i++)
 		tg_an_reference(&a, "v", i);
 	cr_assert_eq(a.n_reference, TG_AN_MAX_VALUES, "values beyond the array are ignored");
+}
+
+/* A rate_spike of one key on one model: no client address, the key and
+ * the model named, one entry per model. */
+Test(summary, key_model_spike)
+{
+	struct tg_summary *s = tg_summary_new(10000, 64, T0);
+	struct tg_anomaly a = an(TG_AN_RATE_SPIKE, TG_SEV_WARNING, NULL, "team-a", T0 + SEC);
+	struct tg_anomaly b;
+	struct tg_event_out ev;
+	cJSON *root;
+
+	snprintf(a.model, sizeof(a.model), "gpt-4o");
+	tg_an_observe(&a, "requests_per_sec", 90);
+	tg_an_reference(&a, "mean_requests_per_sec", 5);
+	b = a;
+	snprintf(b.model, sizeof(b.model), "other");
+	tg_summary_add(s, &a);
+	tg_summary_add(s, &a);
+	tg_summary_add(s, &b);
+	cr_assert_eq(tg_summary_close(s, &ctx_basic, T0 + 10 * SEC, &ev), 0);
+	root = parse(&ev);
+	cr_assert_eq(cJSON_GetArraySize(get(root, "anomalies")), 2);
+	cr_assert_str_eq(str(root, "anomalies.0.model"), "gpt-4o");
+	cr_assert_str_eq(str(root, "anomalies.0.client.key"), "team-a");
+	cr_assert_float_eq(num(root, "anomalies.0.count"), 2, 1e-9);
+	cr_assert_str_eq(str(root, "anomalies.1.model"), "other");
+	cr_assert_null(get(root, "anomalies.1.client.address")->valuestring);
+	cr_assert(strstr(str(root, "summary"), "on model gpt-4o 90 req/s (baseline 5)"), "%s",
+		  str(root, "summary"));
+	cJSON_Delete(root);
+	ev_free(&ev);
+	tg_summary_free(s);
 }
