@@ -50,10 +50,17 @@
  *
  *   pktcost [--json] [--json-out FILE] [--enforce-md FILE] [--socket-md FILE]
  *           [--sizes 1000,100000,1000000] [--cpu N] [--shared-client] [--routes]
+ *           [--body] [--models]
  *
  * --routes: the default config's six routes written in every table (the
  * request start then copies its request line and matches it; run it
  * beside a run without to see what routes cost).
+ * --body: the unkeyed request starts are an OpenAI SDK's chat completion
+ * (POST, a 214-byte JSON body in the headers' segment, "model" after the
+ * messages) instead of a GET without a body; run the tables below with it
+ * to compare models on and off on the same bytes.
+ * --models: three models configured (the body is read for the model,
+ * max_tokens and stream).
  * --shared-client: only the same client's plain segment from two CPUs at
  * once (two threads pinned to CPUs 0 and 1, BPF_PROG_TEST_RUN each),
  * against one CPU alone and two clients on two CPUs: what sharing a
@@ -183,7 +190,14 @@ static double triv_samples[TRIV_MAX];
 static int ntriv;
 static struct pkt *loop_pkts;
 static char xs[1400];
-static const char get_req[] = "GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n";
+static const char get_plain[] = "GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n";
+static const char post_chat[] =
+	"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+	"Content-Length: 214\r\n\r\n"
+	"{\"messages\":[{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"},"
+	"{\"role\":\"user\",\"content\":\"Summarise the following paragraph in one sentence, "
+	"please.\"}],\"model\":\"gpt-4o\",\"max_tokens\":256,\"stream\":true,\"n\":1}";
+static const char *get_req = get_plain; /* --body: post_chat */
 static const char ok_resp[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 			      "Content-Length: 1400\r\nConnection: keep-alive\r\n\r\n";
 static const char bench_key[] = "sk-bench-0123456789abcdef";
@@ -906,6 +920,8 @@ static struct tg_bucket bucket_get(const struct table *t, __u32 qid, const char 
 
 /* --routes: the default config's six routes in every table */
 static int with_routes;
+/* --models: three models configured */
+static int with_models;
 
 /* The configuration, written as the agent writes it: settings, quota 0
  * (quotas.default) always; in enforcement, the two entries. */
@@ -929,6 +945,12 @@ static void configure(struct table *t)
 	 * request start copy its request line and match it) */
 	if (!with_routes)
 		cfg.n_routes = 0;
+	if (with_models) {
+		cfg.n_models = 3;
+		strcpy(cfg.models[0], "gpt-4o");
+		strcpy(cfg.models[1], "claude-3-5-haiku");
+		strcpy(cfg.models[2], "o3-mini");
+	}
 	cfg.mode = t->conf == TELEMETRY ? TG_MODE_MONITOR : TG_MODE_ENFORCE;
 	if (t->conf != TELEMETRY) {
 		cfg.default_limits = (struct tg_limits){ .requests_per_sec = ENF_LIMIT,
@@ -963,6 +985,20 @@ static void configure(struct table *t)
 		tg_routes_build(&rt, &cfg, rids);
 		if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tg_route_table), &zero, &rt, 0))
 			die("tg_route_table");
+	}
+	if (with_models) {
+		static const char none[TG_MODEL_IDS][TG_MODEL_NAME_LEN];
+		int mids[TG_MAX_MODELS];
+
+		tg_model_assign_ids(none, &cfg, mids);
+		for (int i = 0; i < cfg.n_models; i++) {
+			struct tg_model_name mk;
+			__u32 mid = (__u32)mids[i];
+
+			tg_model_name_key(&mk, cfg.models[i]);
+			if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tg_models), &mk, &mid, 0))
+				die("tg_models");
+		}
 	}
 	tg_quota_build(&q, &cfg, NULL);
 	id = 0;
@@ -1315,7 +1351,7 @@ static int list_misses(FILE *f, double target, int scan, int nokey)
 static void print_enforce_markdown(FILE *f, double trivial, double target)
 {
 	static const int news[] = { P_REQ_NEW_D, P_K100_NEW_D, P_K900_NEW_D };
-	const size_t sizes[] = { sizeof(get_req) - 1, key_len[0], key_len[1] };
+	const size_t sizes[] = { strlen(get_req), key_len[0], key_len[1] };
 	int miss = 0, rows = 0, scan_miss, scan_left, other_miss;
 	double wmin = 1e9, wmax = 0;
 
@@ -1538,6 +1574,10 @@ int main(int argc, char **argv)
 			shared = 1;
 		} else if (!strcmp(argv[i], "--routes")) {
 			with_routes = 1;
+		} else if (!strcmp(argv[i], "--models")) {
+			with_models = 1;
+		} else if (!strcmp(argv[i], "--body")) {
+			get_req = post_chat;
 		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
 			cpu = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
@@ -1557,6 +1597,7 @@ int main(int argc, char **argv)
 usage:
 			fprintf(stderr, "usage: pktcost [--json] [--json-out FILE] [--enforce-md FILE] "
 				"[--socket-md FILE] [--sizes N,...] [--cpu N] [--shared-client] [--routes]\n"
+				"               [--body] [--models]\n"
 				"  up to %d sizes, 64..4000000 clients each; default 1000,100000,1000000\n",
 				MAX_SIZES);
 			return 2;

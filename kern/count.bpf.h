@@ -22,6 +22,7 @@
 #include "quota.bpf.h"
 #include "scan.bpf.h"
 #include "route.bpf.h"
+#include "model.bpf.h"
 
 #define TG_EEXIST 17 /* the errno a BPF_NOEXIST update of an existing key returns */
 
@@ -178,12 +179,6 @@ static __always_inline void conn_put(const struct tg_flow *flow, __u32 isn, __u3
 	bpf_map_update_elem(&tg_conns, flow, nc, BPF_ANY);
 }
 
-/* A connection needs the per-segment path while its first payload is to
- * come, its request start was dropped, or its bytes are charged. */
-static __always_inline int conn_needs_attention(__u32 flags)
-{
-	return !(flags & TG_CONN_SEEN_PAYLOAD) || (flags & TG_CONN_ATTENTION);
-}
 
 static __always_inline void conn_attention(const struct tg_addr *key, __u32 before,
 					   __u32 after)
@@ -230,7 +225,7 @@ static __always_inline int conn_verdict(struct __sk_buff *skb, struct tg_pkt *p,
 	__u64 hash = 0;
 	int v;
 
-	if (s->n_quota_keys || (s->flags & (TG_SET_KEY_USE | TG_SET_ROUTES)))
+	if (s->n_quota_keys || (s->flags & (TG_SET_KEY_USE | TG_SET_ROUTES | TG_SET_MODELS)))
 		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
 	if (hash && (s->flags & TG_SET_KEY_USE))
 		tg_key_use_note(hash, key, now);
@@ -290,7 +285,7 @@ static __always_inline int conn_unproven(struct __sk_buff *skb, struct tg_pkt *p
 	struct tg_resolved r;
 	__u64 hash = 0;
 
-	if (s->n_quota_keys || (s->flags & TG_SET_ROUTES))
+	if (s->n_quota_keys || (s->flags & (TG_SET_ROUTES | TG_SET_MODELS)))
 		hash = tg_scan_api_key(skb, p->payload_off, p->payload_len);
 	if (quota_resolve(client, key, hash, &r) || !r.q)
 		return TG_PASS;
@@ -576,13 +571,13 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		/* What /v1/check may hand over as a key's verdict: an HTTP
 		 * request start, never a first payload of other bytes. Looked
 		 * at after any PROXY header. */
-		cn->flags &= ~TG_CONN_REQ_HTTP;
+		cn->flags &= ~(TG_CONN_REQ_HTTP | TG_CONN_BODY_PENDING);
 		if (payload_head(skb, p, &w, &n) == 0 && tg_is_request_start(w, n))
 			cn->flags |= TG_CONN_REQ_HTTP;
 		cn->requests++;
 		cn->req_ns = now;
 	}
-	if (!recheck && (s->flags & TG_SET_ROUTES))
+	if (!recheck && (s->flags & (TG_SET_ROUTES | TG_SET_MODELS)))
 		route_begin(ckey);
 	/* An unproven start is counted, never charged, and held where the
 	 * kernel enforces (conn_unproven). */
@@ -592,6 +587,9 @@ static __always_inline int conn_request(struct __sk_buff *skb, struct tg_pkt *p,
 		cn->flags |= TG_CONN_REQ_DENIED; /* its data comes again, proven */
 	if (v == TG_PASS)
 		cn->flags |= TG_CONN_RESP_PENDING;
+	/* the model counted, or its body awaited in the next segment */
+	if (!recheck && (s->flags & TG_SET_MODELS) && tg_model_done(p, v == TG_DROP))
+		cn->flags |= TG_CONN_BODY_PENDING;
 	conn_attention(key, before, cn->flags);
 	if (!recheck) {
 		struct tg_global *g = global_get();
@@ -668,6 +666,8 @@ static __always_inline void conn_end(struct tg_pkt *p, struct tg_client *c,
 		client_pending_add(key, -1);
 	if (cn->flags & TG_CONN_PROXY_PART)
 		bpf_map_delete_elem(&tg_proxy_held, &p->flow);
+	if (cn->flags & TG_CONN_BODY_PENDING)
+		bpf_map_delete_elem(&tg_body_wait, &p->flow);
 	bpf_map_delete_elem(&tg_conns, &p->flow);
 	client_touch(c, now);
 }
@@ -749,13 +749,18 @@ payload:
 			      (__s32)(p->seq - cn->req_seq) <= 0 &&
 			      (__s32)(p->seq + p->payload_len - cn->req_seq) > 0)))) {
 		v = conn_request(skb, p, c, &key, cn, now);
-	} else if (cn && (cn->flags & TG_CONN_CHARGE)) {
-		struct tg_bucket *b = conn_bucket(cn);
-		struct tg_quota *q = quota_get(cn->qid);
+	} else if (cn) {
+		/* the body of a request whose headers came alone */
+		if ((cn->flags & TG_CONN_BODY_PENDING) && tg_model_body(skb, p, cn, &key))
+			tg_model_body_scan();
+		if (cn->flags & TG_CONN_CHARGE) {
+			struct tg_bucket *b = conn_bucket(cn);
+			struct tg_quota *q = quota_get(cn->qid);
 
-		if (b && q && q->byte_interval_fp)
-			tg_gcra_charge(&b->byte_tat, now,
-				       tg_byte_cost(p->payload_len, q->byte_interval_fp));
+			if (b && q && q->byte_interval_fp)
+				tg_gcra_charge(&b->byte_tat, now,
+					       tg_byte_cost(p->payload_len, q->byte_interval_fp));
+		}
 	}
 	p->seq -= syn;
 end:

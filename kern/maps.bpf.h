@@ -401,4 +401,12 @@ static __always_inline int port_is_gateway(__u16 port_be)
 	return on && *on;
 }
 
+/* A connection needs the per-segment path while its first payload is to
+ * come, its request start was dropped, its bytes are charged, or its
+ * request's body is still to be read for the model. */
+static __always_inline int conn_needs_attention(__u32 flags)
+{
+	return !(flags & TG_CONN_SEEN_PAYLOAD) || (flags & TG_CONN_ATTENTION);
+}
+
 #endif /* TG_MAPS_BPF_H */

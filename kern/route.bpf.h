@@ -48,6 +48,9 @@ struct tg_route_state {
 	 * route once the scan has matched it. */
 	struct tg_req_info req;
 	struct tg_path_sketch sketch; /* route_scan: the value a first insert writes */
+	__u32 body_wait; /* the start's segment ended with its headers: the
+			  * body (for the model) comes in the next one */
+	__u32 pad;
 };
 
 struct {
@@ -169,6 +172,7 @@ static __always_inline void route_begin(const struct tg_addr *ckey)
 		rs->req.model = TG_MODEL_NONE;
 		rs->req.max_tokens = 0;
 		rs->req.flags = 0;
+		rs->body_wait = 0;
 	}
 }
 

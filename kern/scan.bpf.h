@@ -282,15 +282,44 @@ __noinline __weak __u64 tg_scan_pick(void)
 	return first;
 }
 
+/* The JSON walk's state, per CPU (the packet program's chain of calls has
+ * no stack to spare). Offsets are into the scratch buffer. */
+struct tg_json {
+	__u32 pos;        /* the next byte to look at */
+	__u32 end;        /* the window's end */
+	__u32 depth;      /* brackets open */
+	__u32 in_str;     /* inside a string */
+	__u32 expect_key; /* at depth 1, the next string is a key */
+	__u32 key;        /* TG_JK_* of the key just read, 0 for another */
+	__u32 want_model; /* the next string at depth 1 is the model */
+	__u32 str_start;  /* the current string's first byte */
+	__u32 str_esc;    /* ... holds an escape */
+	__u32 seg_len;    /* the request start's segment's payload bytes */
+	__u32 copied;     /* ... of which the scratch holds the first */
+	__u32 dropped;    /* a pending body's request start was dropped */
+	struct tg_model_name name; /* tg_models' lookup key */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_json);
+} tg_json SEC(".maps") __weak;
+
 /* route.bpf.h: the route of the request start copied to the scratch. */
 __noinline __weak int tg_route_path(__u32 loaded);
 __noinline __weak int tg_route_match(void);
+/* model.bpf.h: the model and body figures of the request start copied. */
+__noinline __weak int tg_model_head(__u32 copied);
 
 /* The hash of the request's API key, or 0 when it carries none (or when
- * no key is wanted: the scan ran for the route alone). With routes, the
- * copy also covers the request line's first TG_ROUTE_WINDOW bytes,
- * whatever identity.header_scan_bytes says, and the route is resolved
- * from it before the key is looked for. */
+ * no key is wanted: the scan ran for the route or model alone). With
+ * routes, the copy also covers the request line's first TG_ROUTE_WINDOW
+ * bytes, whatever identity.header_scan_bytes says, and the route is
+ * resolved from it before the key is looked for; with models, the copy
+ * covers the segment up to TG_SCAN_MAX bytes, and the body behind the
+ * headers is read for its model. */
 __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off, __u32 payload_len)
 {
 	__u32 zero = 0, len = payload_len;
@@ -307,6 +336,15 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 	sc->len = len; /* the key scan's window; the copy may be longer */
 	if ((s->flags & TG_SET_ROUTES) && len < TG_ROUTE_WINDOW)
 		len = payload_len < TG_ROUTE_WINDOW ? payload_len : TG_ROUTE_WINDOW;
+	if (s->flags & TG_SET_MODELS) {
+		/* the body behind the headers: the whole segment, as far as
+		 * the scratch goes */
+		struct tg_json *js = bpf_map_lookup_elem(&tg_json, &zero);
+
+		if (js)
+			js->seg_len = payload_len;
+		len = payload_len < TG_SCAN_MAX ? payload_len : TG_SCAN_MAX;
+	}
 	/* clang 14 drops the bound of a variable length: restate it after a
 	 * barrier the optimiser cannot see through. One variable, no more:
 	 * the packet program's chain of calls leaves this frame 8 bytes. */
@@ -323,6 +361,8 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 		return 0;
 	if ((s->flags & TG_SET_ROUTES) && tg_route_path(len))
 		tg_route_match();
+	if (s->flags & TG_SET_MODELS)
+		tg_model_head(len);
 	if (!s->n_quota_keys && !(s->flags & TG_SET_KEY_USE))
 		return 0;
 	return tg_scan_pick();

@@ -91,7 +91,7 @@ struct tg_flow {
 #define TG_CONN_LOGGED (1u << 17)      /* the current request is sampled into the
 					* request log and awaits its record */
 /* A connection with any of these needs the per-segment path. */
-#define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE)
+#define TG_CONN_ATTENTION (TG_CONN_REQ_DENIED | TG_CONN_CHARGE | TG_CONN_BODY_PENDING)
 
 /* Per-connection state, touched only on SYN, request start and FIN/RST,
  * and on plain segments of connections that need attention (see
@@ -344,7 +344,7 @@ struct tg_settings {
 	__u64 hdr_m[TG_MAX_KEY_HEADERS][2];
 	__u32 hdr_len[TG_MAX_KEY_HEADERS];
 	__u32 n_quota_keys; /* API-key entries: 0 skips the header scan */
-	__u32 pad;
+	__u32 body_scan_bytes; /* identity.body_scan_bytes (with TG_SET_MODELS) */
 };
 
 /* Requests start with routes: the request-target's path is matched
@@ -364,6 +364,17 @@ struct tg_req_info {
 	__u32 max_tokens; /* max_tokens / max_completion_tokens / max_output_tokens, 0: none */
 	__u32 flags;      /* TG_REQ_* */
 	__u32 pad;
+};
+
+/* Request starts read their JSON body (a body split from its headers:
+ * the connection's next segment) for the model, max_tokens and stream
+ * (model.bpf.h). */
+#define TG_SET_MODELS (1u << 4)
+#define TG_MODEL_NAME_WORDS 8
+
+/* tg_models' key: a model name, zero-padded (at most 63 bytes). */
+struct tg_model_name {
+	__u64 w[TG_MODEL_NAME_WORDS];
 };
 
 #define TG_REQ_STREAM (1u << 0)     /* "stream": true */

@@ -313,6 +313,58 @@ static int routes_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *in
 	return 0;
 }
 
+/* ---- models: per model, per (key, model) --------------------------------- */
+
+/* Bounded: models (at most 65) x configured keys; (key, model) series
+ * with no request are left out. */
+static void models_metrics(struct tg_api_ctx *a, struct tg_buf *b, const char *inst)
+{
+	static struct tg_route_count kc[TG_MAX_QUOTAS][TG_MODEL_IDS]; /* 1 MB */
+	struct tg_route_count tot[TG_MODEL_IDS] = { 0 };
+	const struct tg_kern *k = a->kern;
+
+	if (!a->cfg->n_models)
+		return;
+	for (int qid = 0; qid < TG_MAX_QUOTAS; qid++) {
+		if (!k->qnames[qid][0] || tg_model_counts_key(k, qid, kc[qid]))
+			memset(kc[qid], 0, sizeof(kc[qid]));
+		for (int m = 0; m < TG_MODEL_IDS; m++) {
+			tot[m].requests += kc[qid][m].requests;
+			tot[m].dropped += kc[qid][m].dropped;
+		}
+	}
+	tg_metric_family(b, "model_requests_total", "counter", "Requests per model named in the body (\"other\": a model not configured).");
+	for (int m = 0; m < TG_MODEL_IDS; m++) {
+		char l[160] = "";
+
+		if (k->mlive[m])
+			tg_metric_sample(b, "model_requests_total", inst,
+					 tg_metric_label(l, sizeof(l), "model", k->mnames[m]), "%" PRIu64,
+					 (uint64_t)tot[m].requests);
+	}
+	tg_metric_family(b, "model_requests_dropped_total", "counter", "Requests dropped by the verdict, per model.");
+	for (int m = 0; m < TG_MODEL_IDS; m++) {
+		char l[160] = "";
+
+		if (k->mlive[m])
+			tg_metric_sample(b, "model_requests_dropped_total", inst,
+					 tg_metric_label(l, sizeof(l), "model", k->mnames[m]), "%" PRIu64,
+					 (uint64_t)tot[m].dropped);
+	}
+	tg_metric_family(b, "key_model_requests_total", "counter", "Requests per configured key and model.");
+	for (int qid = 0; qid < TG_MAX_QUOTAS; qid++)
+		for (int m = 0; m < TG_MODEL_IDS; m++) {
+			char l[224] = "";
+
+			if (!k->qnames[qid][0] || !k->mlive[m] || !kc[qid][m].requests)
+				continue;
+			tg_metric_label(l, sizeof(l), "key", k->qnames[qid]);
+			tg_metric_sample(b, "key_model_requests_total", inst,
+					 tg_metric_label(l, sizeof(l), "model", k->mnames[m]), "%" PRIu64,
+					 (uint64_t)kc[qid][m].requests);
+		}
+}
+
 /* ---- alerts: detectors, events, delivery per webhook -------------------- */
 
 /* Upper bounds of the delivery latency buckets, seconds (deliver.h). */
@@ -542,6 +594,7 @@ void tg_h_metrics(void *ctx, const struct tg_api_req *req, struct tg_api_resp *r
 	keys_metrics(a, b, inst);
 	if (routes_metrics(a, b, inst))
 		return tg_api_error(resp, 503, "out of memory");
+	models_metrics(a, b, inst);
 	alerts_metrics(a, b, inst);
 	check_metrics(a, b, inst);
 	listener_metrics(a, b, inst);

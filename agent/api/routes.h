@@ -78,6 +78,8 @@ const char *tg_action_name(unsigned int a);
 int tg_key_state(struct tg_api_ctx *a, int qid, struct tg_bucket *sum, uint64_t *addresses);
 /* ,"routes":{...}: the key's request counts per configured route. */
 void tg_key_routes_json(struct tg_api_ctx *a, struct tg_buf *b, int qid);
+/* ,"models":{...} of quota id qid (nothing when no models are configured) */
+void tg_key_models_json(struct tg_api_ctx *a, struct tg_buf *b, int qid);
 /* Dropped request starts of the key whose client closed (never admitted). */
 uint64_t tg_key_abandoned(struct tg_api_ctx *a, int qid);
 void tg_bucket_levels_json(struct tg_buf *b, const struct tg_quota *q, const struct tg_bucket *bk);

@@ -148,6 +148,7 @@ static void key_json(struct tg_api_ctx *a, struct tg_buf *b, int qid)
 	tg_bucket_counts_json(b, &st);
 	tg_buf_printf(b, ",\"abandoned\":%" PRIu64 "}", tg_key_abandoned(a, qid));
 	tg_key_routes_json(a, b, qid);
+	tg_key_models_json(a, b, qid);
 	tg_buf_printf(b, "}");
 }
 
@@ -159,6 +160,16 @@ void tg_key_routes_json(struct tg_api_ctx *a, struct tg_buf *b, int qid)
 		return;
 	tg_route_counts_json(b, (const char (*)[TG_ROUTE_NAME_LEN])a->kern->rnames, a->kern->rlive,
 			     c, false);
+}
+
+void tg_key_models_json(struct tg_api_ctx *a, struct tg_buf *b, int qid)
+{
+	struct tg_route_count c[TG_MODEL_IDS];
+
+	if (!a->cfg->n_models || tg_model_counts_key(a->kern, qid, c))
+		return;
+	tg_model_counts_json(b, (const char (*)[TG_MODEL_NAME_LEN])a->kern->mnames, a->kern->mlive,
+			     c);
 }
 
 void tg_h_keys(void *ctx, const struct tg_api_req *req, struct tg_api_resp *resp)

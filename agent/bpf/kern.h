@@ -43,6 +43,10 @@ struct tg_kern {
 	 * whether a configured route holds it now */
 	char rnames[TG_ROUTE_IDS][TG_ROUTE_NAME_LEN];
 	bool rlive[TG_ROUTE_IDS];
+	/* model id -> the name it holds or last held, and whether a
+	 * configured model holds it now (id 0: "other") */
+	char mnames[TG_MODEL_IDS][TG_MODEL_NAME_LEN];
+	bool mlive[TG_MODEL_IDS];
 };
 
 #endif

@@ -380,6 +380,8 @@ int tg_kern_apply(struct tg_kern *k, const struct tg_config *cfg, unsigned int g
 		err = tg_proxy_trusted_apply(k, cfg);
 	if (!err)
 		err = tg_routes_apply(k, cfg);
+	if (!err)
+		err = tg_models_apply(k, cfg);
 	if (err)
 		return err;
 	tg_settings_build(&s, cfg, generation);

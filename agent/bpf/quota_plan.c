@@ -15,7 +15,10 @@
 static void assign_ids(const char *old, size_t old_w, int n_ids, const char *names,
 		       size_t stride, int n, int *ids)
 {
-	unsigned char used[TG_MAX_QUOTAS > TG_ROUTE_IDS ? TG_MAX_QUOTAS : TG_ROUTE_IDS] = { 1 };
+	unsigned char used[TG_MAX_QUOTAS] = { 1 };
+
+	_Static_assert(TG_MAX_QUOTAS >= TG_ROUTE_IDS && TG_MAX_QUOTAS >= TG_MODEL_IDS,
+		       "assign_ids: one used[] for every id space");
 
 	for (int i = 0; i < n; i++) {
 		ids[i] = -1;
@@ -93,6 +96,9 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 		s->flags |= TG_SET_PROXY_TRUSTED;
 	if (cfg->n_routes > 0)
 		s->flags |= TG_SET_ROUTES;
+	if (cfg->n_models > 0)
+		s->flags |= TG_SET_MODELS;
+	s->body_scan_bytes = cfg->body_scan_bytes;
 	if (cfg->anomaly.det[TG_AN_KEY_SHARED].enabled || cfg->anomaly.det[TG_AN_KEY_ROTATION].enabled)
 		s->flags |= TG_SET_KEY_USE;
 	for (int i = 0; i < cfg->n_key_headers && i < TG_MAX_KEY_HEADERS; i++) {
@@ -114,6 +120,22 @@ void tg_route_assign_ids(const char (*old)[TG_ROUTE_NAME_LEN], const struct tg_c
 	/* 32 ids for at most 32 routes: the second pass always finds one */
 	assign_ids(old[0], sizeof(old[0]), TG_ROUTE_IDS, cfg->routes[0].name,
 		   sizeof(cfg->routes[0]), n, ids);
+}
+
+void tg_model_assign_ids(const char (*old)[TG_MODEL_NAME_LEN], const struct tg_config *cfg,
+			 int *ids)
+{
+	int n = cfg->n_models < TG_MAX_MODELS ? cfg->n_models : TG_MAX_MODELS;
+
+	/* 64 ids for at most 64 models: the second pass always finds one */
+	assign_ids(old[0], sizeof(old[0]), TG_MODEL_IDS, cfg->models[0], sizeof(cfg->models[0]), n,
+		   ids);
+}
+
+void tg_model_name_key(struct tg_model_name *k, const char *name)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->w, name, strnlen(name, sizeof(k->w) - 1));
 }
 
 void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, const int *ids)

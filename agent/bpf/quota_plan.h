@@ -30,6 +30,14 @@ void tg_settings_build(struct tg_settings *s, const struct tg_config *cfg,
 void tg_route_assign_ids(const char (*old)[TG_ROUTE_NAME_LEN], const struct tg_config *cfg,
 			 int *ids);
 
+/* Assigns each model of cfg an id in 1..TG_MAX_MODELS by the same rule
+ * (old[id]: the name that held id, "" when free). ids[i] is models[i]'s. */
+void tg_model_assign_ids(const char (*old)[TG_MODEL_NAME_LEN], const struct tg_config *cfg,
+			 int *ids);
+
+/* tg_models' key of a model name: its bytes, zero-padded to 64. */
+void tg_model_name_key(struct tg_model_name *k, const char *name);
+
 /* The kernel's route table: prefixes as words and masks, longest first. */
 void tg_routes_build(struct tg_route_table *rt, const struct tg_config *cfg, const int *ids);
 

@@ -28,6 +28,21 @@ static void route_keys_clear(struct tg_kern *k, __u32 qid, __u32 route)
 	}
 }
 
+/* Zeroes the (key, model) counts of quota id qid: model `model`, or
+ * every model when it is TG_MODEL_IDS. */
+static void model_keys_clear(struct tg_kern *k, __u32 qid, __u32 model)
+{
+	int fd = bpf_map__fd(k->skel->maps.tg_model_keys);
+	struct tg_route_count zero = { 0 };
+
+	for (__u32 m = 0; m < TG_MODEL_IDS; m++) {
+		__u32 idx = qid * TG_MODEL_IDS + m;
+
+		if (model == TG_MODEL_IDS || model == m)
+			bpf_map_update_elem(fd, &idx, &zero, BPF_ANY);
+	}
+}
+
 static int write_quota(int fd, __u32 id, const struct tg_quota *q)
 {
 	return bpf_map_update_elem(fd, &id, q, BPF_ANY) ? -errno : 0;
@@ -183,6 +198,7 @@ int tg_quotas_apply(struct tg_kern *k, const struct tg_config *cfg)
 		prune(bpf_map__fd(k->skel->maps.tg_addr_buckets), sizeof(struct tg_bucket_key),
 		      keep_other_qid, &kc);
 		route_keys_clear(k, id, TG_ROUTE_IDS);
+		model_keys_clear(k, id, TG_MODEL_IDS);
 		pr_info("quota removed", "name=%s id=%u", old[id], id);
 	}
 	memset(k->qnames, 0, sizeof(k->qnames));
@@ -288,6 +304,65 @@ int tg_quotas_find(const struct tg_kern *k, const char *name)
 {
 	for (int id = 0; id < TG_MAX_QUOTAS; id++)
 		if (k->qnames[id][0] && !strcmp(k->qnames[id], name))
+			return id;
+	return -1;
+}
+
+int tg_models_apply(struct tg_kern *k, const struct tg_config *cfg)
+{
+	int fd = bpf_map__fd(k->skel->maps.tg_models), ids[TG_MAX_MODELS], err = 0;
+	struct tg_model_name cur, next, gone[TG_MAX_MODELS];
+	int n_gone = 0;
+	bool first = true;
+
+	tg_model_assign_ids((const char (*)[TG_MODEL_NAME_LEN])k->mnames, cfg, ids);
+	memset(k->mlive, 0, sizeof(k->mlive));
+	snprintf(k->mnames[0], sizeof(k->mnames[0]), "other");
+	k->mlive[0] = true;
+	for (int i = 0; i < cfg->n_models && i < TG_MAX_MODELS; i++) {
+		__u32 id = (__u32)ids[i];
+
+		if (ids[i] < 1 || ids[i] > TG_MAX_MODELS)
+			continue;
+		if (k->mnames[id][0] && strcmp(k->mnames[id], cfg->models[i])) {
+			/* the id held another model: its counts are not this one's */
+			for (__u32 q = 0; q < TG_MAX_QUOTAS; q++)
+				model_keys_clear(k, q, id);
+			pr_info("model id reused", "name=%s id=%u was=%s", cfg->models[i], id,
+				k->mnames[id]);
+		}
+		snprintf(k->mnames[id], sizeof(k->mnames[id]), "%s", cfg->models[i]);
+		k->mlive[id] = true;
+		tg_model_name_key(&cur, cfg->models[i]);
+		if (bpf_map_update_elem(fd, &cur, &id, BPF_ANY) && !err)
+			err = -errno;
+	}
+	/* then the names no longer configured (collected first: deleting
+	 * during the walk would break it) */
+	while (n_gone < TG_MAX_MODELS &&
+	       !bpf_map_get_next_key(fd, first ? NULL : &cur, &next)) {
+		bool kept = false;
+
+		first = false;
+		cur = next;
+		for (int i = 0; i < cfg->n_models && !kept; i++) {
+			struct tg_model_name m;
+
+			tg_model_name_key(&m, cfg->models[i]);
+			kept = !memcmp(&m, &cur, sizeof(m));
+		}
+		if (!kept)
+			gone[n_gone++] = cur;
+	}
+	for (int i = 0; i < n_gone; i++)
+		bpf_map_delete_elem(fd, &gone[i]);
+	return err;
+}
+
+int tg_models_find(const struct tg_kern *k, const char *name)
+{
+	for (int id = 0; id < TG_MODEL_IDS; id++)
+		if (k->mlive[id] && !strcmp(k->mnames[id], name))
 			return id;
 	return -1;
 }

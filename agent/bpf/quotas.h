@@ -17,6 +17,13 @@ int tg_routes_apply(struct tg_kern *k, const struct tg_config *cfg);
 /* The route id of a route name ("other" is 0), or -1. */
 int tg_routes_find(const struct tg_kern *k, const char *name);
 
+/* Writes cfg's models into tg_models (ids kept by name across reloads;
+ * an id that passes to another name starts its counts from zero). 0 or
+ * -errno. */
+int tg_models_apply(struct tg_kern *k, const struct tg_config *cfg);
+/* The model id of a model name ("other" is 0), or -1. */
+int tg_models_find(const struct tg_kern *k, const char *name);
+
 /* The quota id of an entry name ("default" is 0), or -1. */
 int tg_quotas_find(const struct tg_kern *k, const char *name);
 

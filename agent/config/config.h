@@ -24,6 +24,9 @@
 #define TG_ENV_NAME_LEN 64
 
 #define TG_ROUTE_NAME_LEN 32  /* a route's name: [a-z0-9_-]{1,31} */
+#define TG_MODEL_NAME_LEN 64  /* a model's name: 1..63 printable bytes, no '"' or '\\' */
+#define TG_BODY_SCAN_MIN 64   /* identity.body_scan_bytes bounds */
+#define TG_BODY_SCAN_MAX TG_SCAN_MAX
 
 /* One entry of routes: requests whose path starts with prefix. */
 struct tg_route_config {
@@ -174,6 +177,9 @@ struct tg_config {
 	bool proxy_protocol;
 	struct tg_route_config routes[TG_MAX_ROUTES]; /* in config order; id = index + 1 */
 	int n_routes;
+	char models[TG_MAX_MODELS][TG_MODEL_NAME_LEN]; /* in config order */
+	int n_models;
+	uint32_t body_scan_bytes;           /* TG_BODY_SCAN_MIN..TG_BODY_SCAN_MAX */
 	struct tg_limits default_limits;    /* quotas.default */
 	int default_action;                 /* quotas.default.action */
 	struct tg_quota_entry quotas[TG_MAX_QUOTAS - 1];

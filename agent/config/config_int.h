@@ -82,6 +82,10 @@ struct cJSON *tg_config_routes_json(const struct tg_config *cfg, unsigned flags)
 void tg_config_tls_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			 struct tg_config_errors *errs);
 struct cJSON *tg_config_tls_json(const struct tg_config *cfg, unsigned flags);
+/* config_routes.c: models (the names counted per key; others are "other") */
+void tg_config_models_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			    struct tg_config_errors *errs);
+struct cJSON *tg_config_models_json(const struct tg_config *cfg, unsigned flags);
 /* config_cluster.c */
 void tg_config_cluster_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			     struct tg_config_errors *errs);

@@ -1,6 +1,7 @@
 /* routes: named path prefixes the kernel counts requests by. The longest
  * prefix of a request's path wins; a request that matches none is route
- * "other", a name no entry may take. */
+ * "other", a name no entry may take. models: the model names the kernel
+ * counts requests by (from the JSON body); any other name is "other". */
 #include "config/config.h"
 #include "config/config_int.h"
 
@@ -174,4 +175,76 @@ cJSON *tg_config_routes_json(const struct tg_config *cfg, unsigned flags)
 fail:
 	cJSON_Delete(a);
 	return NULL;
+}
+
+/* A model name is compared byte for byte with the JSON string the kernel
+ * reads from the request body, escapes not decoded: a name holding '"' or
+ * '\' could never match, so neither may appear. */
+static const char *model_check(const cJSON *v)
+{
+	size_t n;
+
+	if (!cJSON_IsString(v))
+		return "expected a string";
+	for (n = 0; v->valuestring[n]; n++) {
+		unsigned char ch = (unsigned char)v->valuestring[n];
+
+		if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\')
+			return "must be printable ASCII without '\"' or '\\'";
+	}
+	if (n < 1 || n > TG_MODEL_NAME_LEN - 1)
+		return "must be 1..63 bytes";
+	if (!strcmp(v->valuestring, "other"))
+		return "\"other\" is reserved (the model of requests that name none of these)";
+	return NULL;
+}
+
+void tg_config_models_parse(struct tg_config *cfg, const cJSON *v, const char *path,
+			    struct tg_config_errors *errs)
+{
+	char ipath[PATH_LEN + 16];
+	const char *reason;
+	const cJSON *it;
+	int i = 0;
+
+	if (!cJSON_IsArray(v)) {
+		tg_config_errf(errs, path, "expected an array of model names");
+		return;
+	}
+	memset(cfg->models, 0, sizeof(cfg->models));
+	cfg->n_models = 0;
+	cJSON_ArrayForEach(it, v) {
+		if (i >= TG_MAX_MODELS) {
+			tg_config_errf(errs, path, "at most %d models", TG_MAX_MODELS);
+			return;
+		}
+		snprintf(ipath, sizeof(ipath), "%s[%d]", path, i++);
+		if ((reason = model_check(it))) {
+			tg_config_errf(errs, ipath, "%s", reason);
+			continue;
+		}
+		for (int j = 0; j < cfg->n_models; j++) {
+			if (!strcmp(cfg->models[j], it->valuestring)) {
+				tg_config_errf(errs, ipath, "\"%s\" is listed twice", it->valuestring);
+				goto next;
+			}
+		}
+		strcpy(cfg->models[cfg->n_models++], it->valuestring);
+next:;
+	}
+}
+
+cJSON *tg_config_models_json(const struct tg_config *cfg, unsigned flags)
+{
+	cJSON *a = cJSON_CreateArray(), *s;
+
+	(void)flags;
+	for (int i = 0; a && i < cfg->n_models && i < TG_MAX_MODELS; i++) {
+		if (!(s = cJSON_CreateString(cfg->models[i])) || !cJSON_AddItemToArray(a, s)) {
+			cJSON_Delete(s);
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
 }

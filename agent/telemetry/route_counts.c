@@ -39,3 +39,19 @@ int tg_route_counts_key(const struct tg_kern *k, int qid, struct tg_route_count 
 	}
 	return 0;
 }
+
+int tg_model_counts_key(const struct tg_kern *k, int qid, struct tg_route_count out[TG_MODEL_IDS])
+{
+	int fd = tg_kern_fd(k, tg_model_keys);
+
+	memset(out, 0, sizeof(*out) * TG_MODEL_IDS);
+	if (qid < 0 || qid >= TG_MAX_QUOTAS)
+		return -EINVAL;
+	for (__u32 id = 0; id < TG_MODEL_IDS; id++) {
+		__u32 idx = (__u32)qid * TG_MODEL_IDS + id;
+
+		if (k->mlive[id] && bpf_map_lookup_elem(fd, &idx, &out[id]))
+			return -errno;
+	}
+	return 0;
+}

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Routes end to end: a real nginx, curl clients from two loopback
-# addresses with two API keys, requests on three of the default routes
-# (chat, embeddings, models) and on paths no route matches, some of them
-# on kept-alive connections. /v1/keys, /v1/clients and /metrics show per
-# (key, route) and (client, route) counts exactly as the clients sent
-# them, and /metrics still passes promtool.
+# Routes and models end to end: a real nginx, curl clients from two
+# loopback addresses with two API keys, requests on three of the default
+# routes (chat, embeddings, models) and on paths no route matches, some of
+# them on kept-alive connections. /v1/keys, /v1/clients and /metrics show
+# per (key, route) and (client, route) counts exactly as the clients sent
+# them, and /metrics still passes promtool. Then the two keys send three
+# models (and an unknown one, and a nested decoy), some from a client that
+# writes the headers and the body apart, as SDKs do: /v1/keys and /metrics
+# show exact counts per (key, model).
 source "$(dirname "$0")/../lib/e2e.sh"
 require_root
 command -v promtool >/dev/null || die "promtool missing (scripts/install-deps.sh test installs prometheus)"
@@ -19,6 +22,7 @@ cat > "$WORK/agent.json" <<JSON
   "quotas": { "clients": [
       { "name": "team-a", "api_key": "$KA" },
       { "name": "team-b", "api_key": "$KB" } ] },
+  "models": ["gpt-4o", "claude-3-5-haiku", "o3-mini"],
   "api": { "listen": "127.0.0.1:19498" },
   "state_dir": "$WORK/state"
 }
@@ -101,6 +105,87 @@ check "client series: routes used by the top clients" 8 "$n"
 top=$(COLUMNS=120 "$TOLLGATE" top --once --api "$API" 2>&1 || true)
 echo "$top" | grep -q '127.0.0.2 .* models$' && ok "top: 127.0.0.2's top route is models" ||
   fail "top: $top"
+
+# ---- models ----------------------------------------------------------------
+# curlm SOURCE KEY COUNT BODY: COUNT POSTs to chat, headers and body in one
+# segment (curl writes a small body with its headers)
+curlm() {
+  for _ in $(seq "$3"); do
+    curl -fsS --interface "$1" -o /dev/null -H "Authorization: Bearer $2" \
+      -H 'Content-Type: application/json' --data "$4" "$U/v1/chat/completions" ||
+      fail "curl $1 $4"
+  done
+}
+# split SOURCE KEY MODEL...: one connection, one request per MODEL, each
+# written as two segments (headers, a pause, then the body: TCP_NODELAY,
+# so the kernel does not merge them), each answer read before the next
+split() {
+  python3 - "$PORT" "$@" <<'PY' || fail "split client $*"
+import socket, sys, time
+port, src, key, models = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.bind((src, 0))
+s.connect(("127.0.0.1", port))
+for m in models:
+    body = ('{"model": "%s", "messages": [{"role": "user", "content": "hi"}], '
+            '"max_tokens": 64, "stream": true}' % m).encode()
+    s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+               "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (key, len(body))).encode())
+    time.sleep(0.05)
+    s.sendall(body)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(rest) < n:
+        rest += s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200"), head
+s.close()
+PY
+}
+before=$(grep -c . "$NGINX_LOG")
+# key A, one segment: claude 2, o3-mini 3, an unknown model 1 (other)
+curlm 127.0.0.1 "$KA" 2 '{"model":"claude-3-5-haiku","messages":[]}'
+curlm 127.0.0.1 "$KA" 3 '{"messages":[{"role":"user","content":"say \"model\": \"gpt-4o\""}],"model":"o3-mini"}'
+curlm 127.0.0.1 "$KA" 1 '{"model":"gpt-5","messages":[]}'
+# key B, one segment: a nested decoy before its real model (claude) 1
+curlm 127.0.0.2 "$KB" 1 '{"tools":[{"model":"gpt-4o"}],"model":"claude-3-5-haiku"}'
+# key B, headers and body apart: gpt-4o 2, claude 1, o3-mini 2 (one
+# kept-alive connection of three, then one of two)
+split 127.0.0.2 "$KB" gpt-4o claude-3-5-haiku o3-mini
+split 127.0.0.2 "$KB" gpt-4o o3-mini
+# key A, headers and body apart: o3-mini 1, other 1
+split 127.0.0.1 "$KA" o3-mini mistral-large
+check "model requests reached nginx" 14 "$(( $(grep -c . "$NGINX_LOG") - before ))"
+check "127.0.0.1 counted" 22 "$(wait_field 127.0.0.1 requests 22)"
+check "127.0.0.2 counted" 20 "$(wait_field 127.0.0.2 requests 20)"
+
+api /v1/keys > "$WORK/keys.json"
+km() { # km KEY MODEL: requests of KEY with MODEL from /v1/keys
+  jq -r --arg k "$1" --arg m "$2" '.keys[] | select(.name == $k) | .models[$m].requests' "$WORK/keys.json"
+}
+# the route phase's POSTs all named gpt-4o: team-a 14, team-b 13; the
+# GET without a key named none
+for want in "team-a gpt-4o 14" "team-a claude-3-5-haiku 2" "team-a o3-mini 4" "team-a other 2" \
+  "team-b gpt-4o 15" "team-b claude-3-5-haiku 2" "team-b o3-mini 2" "team-b other 0" \
+  "default gpt-4o 0" "default other 0"; do
+  set -- $want
+  check "/v1/keys $1 $2" "$3" "$(km "$1" "$2")"
+done
+check "/v1/keys: three models and other" 4 \
+  "$(jq -r '.keys[] | select(.name == "team-b") | .models | length' "$WORK/keys.json")"
+check "/v1/keys/team-b models" 2 "$(api /v1/keys/team-b | jq -r '.models["o3-mini"].requests')"
+api /metrics > "$WORK/metrics.txt"
+out=$(promtool check metrics < "$WORK/metrics.txt" 2>&1) && rc=0 || rc=$?
+check "promtool check metrics passes (models)" 0 "$rc"
+check "model gpt-4o" 29 "$(m "tollgate_model_requests_total{$I,model=\"gpt-4o\"}")"
+check "model other" 2 "$(m "tollgate_model_requests_total{$I,model=\"other\"}")"
+check "key team-a o3-mini" 4 "$(m "tollgate_key_model_requests_total{$I,key=\"team-a\",model=\"o3-mini\"}")"
+check "no series for a model a key did not use" "" \
+  "$(m "tollgate_key_model_requests_total{$I,key=\"team-b\",model=\"other\"}")"
 
 echo "passed $PASS, failed $FAIL"
 [ "$FAIL" -eq 0 ]

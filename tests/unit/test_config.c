@@ -607,7 +607,7 @@ Test(config, round_trip)
 		j = cJSON_Parse(s);
 		cr_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "gateway"), "cgroup")));
 		cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "cluster")));
-		cr_assert(eq(int, cJSON_GetArraySize(j), 14));
+		cr_assert(eq(int, cJSON_GetArraySize(j), 15));
 		cJSON_Delete(j);
 		free(s);
 		cr_assert(eq(int, parse(full), 0));

@@ -133,8 +133,6 @@ Test(config_routes, at_most_32)
 Test(config_routes, later_keys_not_supported_yet)
 {
 	static const struct bad_case c[] = {
-		{ "{\"models\": [\"gpt-4o\"]}", "$.models", NSY },
-		{ "{\"identity\": {\"body_scan_bytes\": 512}}", "$.identity.body_scan_bytes", NSY },
 		{ "{\"log\": {\"requests\": {\"sample\": 1}}}", "$.log.requests", NSY },
 		{ "{\"quotas\": {\"clients\": [{\"name\": \"a\", \"cidr\": \"198.18.0.0/16\", "
 		  "\"per_route\": {\"chat\": {\"requests_per_sec\": 1}}}]}}",
@@ -145,4 +143,70 @@ Test(config_routes, later_keys_not_supported_yet)
 	};
 
 	BAD_ALL(c);
+}
+
+Test(config_models, defaults_and_valid)
+{
+	char *out;
+
+	ok("{}");
+	cr_expect(eq(int, cfg.n_models, 0));
+	cr_expect(eq(u32, cfg.body_scan_bytes, 512));
+	ok("{\"models\": [\"gpt-4o\", \"claude-3-5-sonnet-20241022\", \"meta/llama 3:70b\"],"
+	   " \"identity\": {\"body_scan_bytes\": 64}}");
+	cr_assert(eq(int, cfg.n_models, 3));
+	cr_expect(eq(str, cfg.models[0], "gpt-4o"));
+	cr_expect(eq(str, cfg.models[2], "meta/llama 3:70b"));
+	cr_expect(eq(u32, cfg.body_scan_bytes, 64));
+	ok("{\"identity\": {\"body_scan_bytes\": 2048}}");
+	cr_expect(eq(u32, cfg.body_scan_bytes, 2048));
+	/* 63 bytes is the longest name */
+	ok("{\"models\": [\"123456789012345678901234567890123456789012345678901234567890123\"]}");
+	cr_expect(eq(sz, strlen(cfg.models[0]), 63));
+	/* printed back, and read again to the same */
+	ok("{\"models\": [\"a\", \"b-2\"]}");
+	out = tg_config_to_json(&cfg);
+	cr_assert(out != NULL);
+	cr_expect(strstr(out, "\"models\":\t[\"a\", \"b-2\"]") != NULL, "%s", out);
+	ok(out);
+	cr_expect(eq(int, cfg.n_models, 2));
+	free(out);
+}
+
+Test(config_models, rejected)
+{
+	static const struct bad_case c[] = {
+		{ "{\"models\": \"gpt-4o\"}", "$.models", "expected an array of model names" },
+		{ "{\"models\": [1]}", "$.models[0]", "expected a string" },
+		{ "{\"models\": [\"\"]}", "$.models[0]", "must be 1..63 bytes" },
+		{ "{\"models\": [\"1234567890123456789012345678901234567890123456789012345678901234\"]}",
+		  "$.models[0]", "must be 1..63 bytes" },
+		{ "{\"models\": [\"a\\\"b\"]}", "$.models[0]", "must be printable ASCII without '\"' or '\\'" },
+		{ "{\"models\": [\"a\\\\b\"]}", "$.models[0]", "must be printable ASCII without '\"' or '\\'" },
+		{ "{\"models\": [\"a\\tb\"]}", "$.models[0]", "must be printable ASCII without '\"' or '\\'" },
+		{ "{\"models\": [\"other\"]}", "$.models[0]",
+		  "\"other\" is reserved (the model of requests that name none of these)" },
+		{ "{\"models\": [\"x\", \"y\", \"x\"]}", "$.models[2]", "\"x\" is listed twice" },
+		{ "{\"identity\": {\"body_scan_bytes\": 63}}", "$.identity.body_scan_bytes",
+		  "must be an integer in 64..2048" },
+		{ "{\"identity\": {\"body_scan_bytes\": 2049}}", "$.identity.body_scan_bytes",
+		  "must be an integer in 64..2048" },
+	};
+
+	BAD_ALL(c);
+}
+
+Test(config_models, at_most_64)
+{
+	char json[2048];
+	size_t n = (size_t)snprintf(json, sizeof(json), "{\"models\": [");
+
+	for (int i = 0; i < 65; i++)
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"m%d\"", i ? "," : "", i);
+	snprintf(json + n, sizeof(json) - n, "]}");
+	bad(json, "$.models", "at most 64 models");
+	n = (size_t)(strstr(json, ",\"m64\"") - json);
+	snprintf(json + n, sizeof(json) - n, "]}");
+	ok(json);
+	cr_expect(eq(int, cfg.n_models, 64));
 }

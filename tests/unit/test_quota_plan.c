@@ -391,7 +391,8 @@ Test(quota_plan, settings_from_defaults)
 	cr_assert_eq(s.ipv6_prefix, 64);
 	cr_assert_eq(s.generation, 7);
 	cr_assert_eq(s.scan_bytes, 1024);
-	/* the key detectors are on by default, and the default routes */
+	/* the key detectors are on by default, and the default routes;
+	 * models are off */
 	cr_assert_eq(s.flags, TG_SET_KEY_USE | TG_SET_ROUTES);
 	cr_assert_eq(s.event_interval_ns, 1000000000ULL);
 	cr_assert_eq(s.n_quota_keys, 0);
@@ -413,7 +414,8 @@ Test(quota_plan, settings_from_defaults)
 	/* the unused slot is zero */
 	cr_assert_eq(s.hdr_len[3], 0);
 	cr_assert_eq(s.hdr_w[3][0] | s.hdr_w[3][1] | s.hdr_m[3][0] | s.hdr_m[3][1], 0);
-	cr_assert_eq(s.pad, 0);
+	/* no models by default: the body is not read */
+	cr_assert_eq(s.body_scan_bytes, 512);
 }
 
 Test(quota_plan, settings_from_a_config)

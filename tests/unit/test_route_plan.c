@@ -170,3 +170,83 @@ Test(route_json, names_counts_and_nonzero_only)
 		     "\"chat\":{\"requests\":7,\"dropped\":2}}"));
 	tg_buf_free(&b);
 }
+
+/* Models: ids by the one id rule, the settings flag and window, the
+ * kernel's key of a name. */
+Test(model_plan, ids_flag_and_name_key)
+{
+	static char mold[TG_MODEL_IDS][TG_MODEL_NAME_LEN];
+	static struct tg_config mc;
+	struct tg_settings s;
+	struct tg_model_name k;
+	int mids[TG_MAX_MODELS];
+
+	memset(mold, 0, sizeof(mold));
+	tg_config_defaults(&mc);
+	tg_settings_build(&s, &mc, 1);
+	cr_expect(eq(u32, s.flags & TG_SET_MODELS, 0));
+	mc.n_models = 3;
+	strcpy(mc.models[0], "gpt-4o");
+	strcpy(mc.models[1], "claude-3-5-haiku");
+	strcpy(mc.models[2], "text-embedding-3-small");
+	mc.body_scan_bytes = 700;
+	tg_settings_build(&s, &mc, 1);
+	cr_expect(eq(u32, s.flags & TG_SET_MODELS, TG_SET_MODELS));
+	cr_expect(eq(u32, s.body_scan_bytes, 700));
+	tg_model_assign_ids((const char (*)[TG_MODEL_NAME_LEN])mold, &mc, mids);
+	cr_expect(eq(int, mids[0], 1));
+	cr_expect(eq(int, mids[1], 2));
+	cr_expect(eq(int, mids[2], 3));
+	for (int i = 0; i < 3; i++)
+		strcpy(mold[mids[i]], mc.models[i]);
+	/* reordered, one removed, one new: names keep their mids, the new
+	 * name takes an id nobody held */
+	mc.n_models = 3;
+	strcpy(mc.models[0], "text-embedding-3-small");
+	strcpy(mc.models[1], "o3-mini");
+	strcpy(mc.models[2], "gpt-4o");
+	tg_model_assign_ids((const char (*)[TG_MODEL_NAME_LEN])mold, &mc, mids);
+	cr_expect(eq(int, mids[0], 3));
+	cr_expect(eq(int, mids[1], 4));
+	cr_expect(eq(int, mids[2], 1));
+	/* 64 models take mids 1..64 */
+	mc.n_models = TG_MAX_MODELS;
+	for (int i = 0; i < TG_MAX_MODELS; i++)
+		snprintf(mc.models[i], sizeof(mc.models[i]), "m%d", i);
+	memset(mold, 0, sizeof(mold));
+	tg_model_assign_ids((const char (*)[TG_MODEL_NAME_LEN])mold, &mc, mids);
+	for (int i = 0; i < TG_MAX_MODELS; i++)
+		cr_expect(eq(int, mids[i], i + 1));
+	/* the kernel's key: the bytes, zero-padded */
+	memset(&k, 0xff, sizeof(k));
+	tg_model_name_key(&k, "gpt-4o");
+	cr_expect(eq(u64, k.w[0], 0x6f342d747067ULL));
+	for (int i = 1; i < TG_MODEL_NAME_WORDS; i++)
+		cr_expect(eq(u64, k.w[i], 0));
+}
+
+Test(model_plan, models_json)
+{
+	static char mnames[TG_MODEL_IDS][TG_MODEL_NAME_LEN];
+	bool live[TG_MODEL_IDS] = { false };
+	struct tg_route_count c[TG_MODEL_IDS];
+	struct tg_buf b;
+
+	memset(c, 0, sizeof(c));
+	strcpy(mnames[0], "other");
+	strcpy(mnames[1], "gpt-4o");
+	strcpy(mnames[2], "gone");
+	strcpy(mnames[64], "meta/llama 3:70b");
+	live[0] = live[1] = live[64] = true;
+	c[0].requests = 2;
+	c[1].requests = 5;
+	c[1].dropped = 1;
+	c[2].requests = 9; /* a removed model: not shown */
+	tg_buf_init(&b);
+	tg_model_counts_json(&b, (const char (*)[TG_MODEL_NAME_LEN])mnames, live, c);
+	cr_expect(eq(str, b.data,
+		     ",\"models\":{\"other\":{\"requests\":2,\"dropped\":0},"
+		     "\"gpt-4o\":{\"requests\":5,\"dropped\":1},"
+		     "\"meta/llama 3:70b\":{\"requests\":0,\"dropped\":0}}"));
+	tg_buf_free(&b);
+}
