@@ -222,9 +222,13 @@ struct tg_scratch {
 	__u32 off;
 	__u32 n_lines; /* header lines found so far */
 	__u32 nl_pos;  /* where the newline search resumes */
+	/* Bumped by every packet program's request start (route_begin, the
+	 * key scan): a uprobe (tls.bpf.c), which a packet's softirq may
+	 * interrupt on its CPU, sees whether its scan was overwritten. */
+	__u32 gen;
 	/* Unused since the scan matches lines as it finds them; kept so the
 	 * pinned map's value size stays that of TG_LAYOUT_VERSION 2. */
-	__u16 unused[TG_SCAN_LINES];
+	__u16 unused[TG_SCAN_LINES - 2];
 	struct tg_proxy_state proxy;
 };
 

@@ -159,7 +159,10 @@ static __always_inline void route_begin(const struct tg_addr *ckey)
 {
 	__u32 zero = 0;
 	struct tg_route_state *rs = bpf_map_lookup_elem(&tg_route_state, &zero);
+	struct tg_scratch *sc = bpf_map_lookup_elem(&tg_scratch, &zero);
 
+	if (sc)
+		sc->gen++; /* see tg_scratch.gen */
 	if (rs) {
 		rs->route = TG_ROUTE_OTHER;
 		rs->qid = TG_ROUTE_NO_QID;

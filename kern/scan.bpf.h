@@ -332,6 +332,7 @@ __noinline __weak __u64 tg_scan_api_key(struct __sk_buff *skb, __u32 payload_off
 		len = s->scan_bytes;
 	if (len > TG_SCAN_MAX)
 		len = TG_SCAN_MAX;
+	sc->gen++;
 	sc->len = len; /* the key scan's window; the copy may be longer */
 	if ((s->flags & TG_SET_ROUTES) && len < TG_ROUTE_WINDOW)
 		len = payload_len < TG_ROUTE_WINDOW ? payload_len : TG_ROUTE_WINDOW;

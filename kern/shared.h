@@ -507,6 +507,27 @@ struct tg_reqlog_rec {
 	__u32 pad2[2];
 };
 
+/* TLS visibility (gateway.tls): uprobes on the gateway's libssl. Counters
+ * of the whole agent (PERCPU_ARRAY, one entry: tg_tls_stats). */
+struct tg_tls_stats {
+	__u64 reads;       /* SSL_read / SSL_read_ex calls that returned data */
+	__u64 read_bytes;
+	__u64 writes;      /* SSL_write / SSL_write_ex calls that wrote data */
+	__u64 write_bytes;
+	__u64 requests;    /* decrypted request starts counted */
+	__u64 keyed;       /* ... of them with a configured API key */
+	__u64 unbound;     /* request starts of an SSL* not tied to a socket yet: not counted */
+	__u64 lost;        /* scans overwritten twice by a packet program on the CPU: not counted */
+	__u64 other_port;  /* request starts on a socket whose port is no gateway port */
+};
+
+/* Sizes of the TLS maps with gateway.tls (one entry without it). They
+ * are not pinned: calls in flight and SSL* ties are rebuilt by the next
+ * socket read, and the counters start again with the agent. */
+#define TG_TLS_THREADS 4096 /* tg_tls_calls: SSL calls in flight, one a thread */
+#define TG_TLS_CONNS 16384  /* tg_tls_conns: SSL* tied to a socket; an evicted one is
+			     * tied again at its next socket read */
+
 /* route_scan, per client (LRU_HASH keyed by the client key): a
  * linear-counting sketch of the distinct paths of its unmatched ("other")
  * request starts in the current window. A path sets one bit of 256 (its

@@ -31,6 +31,10 @@ struct tg_kern {
 	/* socket-level programs on gateway.cgroup */
 	char cgroup[256];       /* the resolved path, "" when none */
 	struct bpf_link *cg_links[3];
+	/* gateway.tls: the uprobes and the tracepoint (bpf/uprobes.c) */
+	struct bpf_link **tls_links;
+	int n_tls_links;
+	char tls_libssl[256]; /* the library they are attached to */
 	/* quota id -> entry name ("" when free) and index in cfg->quotas */
 	char qnames[TG_MAX_QUOTAS][32];
 	int qentry[TG_MAX_QUOTAS];

@@ -17,6 +17,7 @@
 #include "bpf/migrate.h"
 #include "bpf/quota_plan.h"
 #include "bpf/quotas.h"
+#include "bpf/uprobes.h"
 #include "lib/caps.h"
 #include "bpf/instance_lock.h"
 #include "lib/fs.h"
@@ -103,8 +104,9 @@ static int set_pins(struct tg_kern *k)
 	bpf_object__for_each_map(map, k->skel->obj) {
 		const char *name = bpf_map__name(map);
 
-		/* .rodata and friends are not state */
-		if (name[0] == '.' || strchr(name, '.'))
+		/* .rodata and friends are not state, nor are the TLS maps
+		 * (their sizes follow gateway.tls: see shared.h) */
+		if (name[0] == '.' || strchr(name, '.') || !strncmp(name, "tg_tls_", 7))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", k->pin_dir, name);
 		err = bpf_map__set_pin_path(map, path);
@@ -199,6 +201,7 @@ static int open_and_load(struct tg_kern *k, const struct tg_config *cfg)
 		if (n)
 			bpf_map__set_max_entries(map, n);
 	}
+	tg_tls_autoload(k, cfg);
 	err = set_pins(k);
 	if (err)
 		return err;
@@ -563,6 +566,7 @@ void tg_kern_close(struct tg_kern *k, bool keep)
 {
 	if (!k)
 		return;
+	tg_tls_detach(k); /* whatever keep says: see uprobes.h */
 	if (!keep)
 		cgroup_detach(k);
 	if (!keep)

@@ -96,6 +96,8 @@ static const struct opt opts[] = {
 	LIST("gateway.ports", ports, ports_list, 1, TG_MAX_PORTS),
 	U32("gateway.max_clients", max_clients, 1024, 16777216, 262144, true),
 	CUSTOM("gateway.cgroup", tg_cfg_parse_cgroup, tg_cfg_cgroup_json),
+	{ .name = "gateway.tls", .type = OPT_CUSTOM, FIELD(tls), .restart = true,
+	  .parse = tg_config_tls_parse, .print = tg_config_tls_json },
 	ENUM("mode", mode, TG_MODE_MONITOR, modes),
 	SECTION("identity"),
 	U32("identity.ipv6_prefix", ipv6_prefix, 1, 128, 64, false),

@@ -178,6 +178,17 @@ struct tg_cluster_config {
 	uint32_t expected_nodes;         /* 1..1024, default 1: the local share's divisor */
 };
 
+#define TG_TLS_MAX_PIDS 64
+
+/* gateway.tls (restart): uprobes on the gateway's libssl. */
+struct tg_tls_config {
+	bool on;                      /* the key is set (not null) */
+	char libssl[TG_PATH_LEN];     /* "": found from the gateway's maps, else the ld cache */
+	char cgroup[256];             /* the gateway's cgroup v2 path, or "" with pids */
+	uint32_t pids[TG_TLS_MAX_PIDS];
+	int n_pids;
+};
+
 struct tg_config {
 	char instance[TG_INSTANCE_LEN];     /* [A-Za-z0-9_-]{1,31} */
 	char interfaces[TG_MAX_INTERFACES][TG_IFNAME_LEN];
@@ -186,6 +197,7 @@ struct tg_config {
 	int n_ports;
 	uint32_t max_clients;               /* 1024 .. 16777216 */
 	char cgroup[256];                   /* "" (null), "root" or an absolute path */
+	struct tg_tls_config tls;           /* gateway.tls */
 	int mode;                           /* enum tg_mode (kern/shared.h) */
 	uint32_t ipv6_prefix;               /* 1..128 */
 	char key_headers[TG_MAX_KEY_HEADERS][TG_KEY_HEADER_LEN]; /* lower case */

@@ -83,6 +83,10 @@ void tg_config_routes_defaults(struct tg_config *cfg);
 void tg_config_routes_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			    struct tg_config_errors *errs);
 struct cJSON *tg_config_routes_json(const struct tg_config *cfg, unsigned flags);
+/* config_tls.c: gateway.tls */
+void tg_config_tls_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
+			 struct tg_config_errors *errs);
+struct cJSON *tg_config_tls_json(const struct tg_config *cfg, unsigned flags);
 /* config_routes.c: models (the names counted per key; others are "other") */
 void tg_config_models_parse(struct tg_config *cfg, const struct cJSON *v, const char *path,
 			    struct tg_config_errors *errs);

@@ -19,6 +19,7 @@
 #include "lib/clock.h"
 #include "lib/addr.h"
 #include "bpf/loader.h"
+#include "bpf/uprobes.h"
 #include "bpf/mapmem.h"
 
 static void log_top(struct tg_agent *a)
@@ -115,6 +116,7 @@ static void reload(struct tg_agent *a, struct tg_reload_result *r)
 		next.user_uid = a->cfg.user_uid;
 		next.user_gid = a->cfg.user_gid;
 		next.cluster = a->cfg.cluster;
+		next.tls = a->cfg.tls;
 	}
 	err = tg_kern_attach(&a->kern, &next, &bad);
 	if (err) {
@@ -516,6 +518,13 @@ int tg_agent_run(const char *config_path)
 	if (err) {
 		tg_log_fail("attaching to cgroup %s failed: %s: fix gateway.cgroup "
 				"(a cgroup v2 directory, or \"root\")", bad, strerror(-err));
+		goto cleanup;
+	}
+	err = tg_tls_attach(&a->kern, &a->cfg, &bad);
+	if (err) {
+		tg_log_fail("attaching the TLS uprobes failed: %s: %s: fix gateway.tls (the "
+			    "gateway's libssl.so.3, its cgroup v2 directory or its process ids)",
+			    bad, strerror(-err));
 		goto cleanup;
 	}
 	/* the new programs run everywhere configured: the old layout's

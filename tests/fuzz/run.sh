@@ -15,7 +15,7 @@ keep=${OUT:+1}
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/tg-fuzz.XXXXXX)
 mkdir -p "$OUT"
 
-CONFIG_SRC="agent/config/config.c agent/config/config_util.c agent/config/config_anomaly.c agent/config/config_cluster.c agent/config/config_routes.c agent/config/config_sublimits.c agent/config/config_reqlog.c
+CONFIG_SRC="agent/config/config.c agent/config/config_util.c agent/config/config_anomaly.c agent/config/config_cluster.c agent/config/config_routes.c agent/config/config_sublimits.c agent/config/config_reqlog.c agent/config/config_tls.c
 	    agent/config/config_quotas.c agent/config/config_values.c agent/config/config_webhooks.c
 	    agent/telemetry/rates.c"
 FORMAT_SRC="gateway-hooks/formats/formats.c gateway-hooks/formats/fmt_generic.c
