@@ -98,7 +98,9 @@ static int libssl_of_cgroup(const char *cg, char *out, size_t len, int depth)
 	FILE *f;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	/* a path too long to hold is not looked in (cgroup paths are short) */
+	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", cg) >= sizeof(path))
+		return -ENAMETOOLONG;
 	f = fopen(path, "re");
 	if (f) {
 		while (fgets(line, sizeof(line), f))
@@ -113,7 +115,8 @@ static int libssl_of_cgroup(const char *cg, char *out, size_t len, int depth)
 	while ((de = readdir(d))) {
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", cg, de->d_name);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", cg, de->d_name) >= sizeof(path))
+			continue;
 		if (libssl_of_cgroup(path, out, len, depth + 1) == 0) {
 			closedir(d);
 			return 0;
