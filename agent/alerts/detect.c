@@ -264,6 +264,15 @@ static bool spike(const struct tg_detector_config *c, const struct ewma *b, doub
 	       x > b->mean && *z >= c->z && x >= c->factor * b->mean;
 }
 
+/* A rate_spike's figures: a client's series or a key's on one model. */
+static void rate_figures(struct tg_anomaly *a, double rps, double z, const struct ewma *b)
+{
+	tg_an_observe(a, "requests_per_sec", rps);
+	tg_an_observe(a, "z_score", z);
+	tg_an_reference(a, "mean_requests_per_sec", b->mean);
+	tg_an_reference(a, "stddev", ewma_sd(b));
+}
+
 static void learn(struct ewma *b, bool fired, double x, const struct tg_detector_config *c)
 {
 	if (fired)
@@ -295,10 +304,7 @@ static void check_rate(struct tg_detector *d, const struct tg_detect_input *in,
 	if (fire) {
 		an_start(d, &a, TG_AN_RATE_SPIKE, in->now_wall_ns);
 		an_client(d, &a, &e->addr, in->ipv6_prefix);
-		tg_an_observe(&a, "requests_per_sec", rps);
-		tg_an_observe(&a, "z_score", z);
-		tg_an_reference(&a, "mean_requests_per_sec", e->rate.mean);
-		tg_an_reference(&a, "stddev", ewma_sd(&e->rate));
+		rate_figures(&a, rps, z, &e->rate);
 		emit(d, &a);
 	}
 	learn(&e->rate, fire, rps, c);
@@ -828,10 +834,7 @@ static void scan_keymodels(struct tg_detector *d, const struct tg_detect_input *
 			an_key(&a, k->key, 0);
 			snprintf(a.model, sizeof(a.model), "%.*s", (int)strnlen(k->name, sizeof(k->name)),
 				 k->name);
-			tg_an_observe(&a, "requests_per_sec", rps);
-			tg_an_observe(&a, "z_score", z);
-			tg_an_reference(&a, "mean_requests_per_sec", e->rate.mean);
-			tg_an_reference(&a, "stddev", ewma_sd(&e->rate));
+			rate_figures(&a, rps, z, &e->rate);
 			emit(d, &a);
 		}
 		learn(&e->rate, fire, rps, c);
