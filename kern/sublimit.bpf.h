@@ -102,6 +102,14 @@ static __always_inline struct tg_sub_bucket *sub_get(__u32 qid, __s32 slot,
 	return bpf_map_lookup_elem(&tg_sub_buckets, &idx);
 }
 
+/* A token back into a sub-bucket that took it for a request refused after
+ * all: its TAT moved back one interval, the refund counted. */
+static __always_inline void sub_give_back(struct tg_sub_bucket *b, const struct tg_sub_limit *l)
+{
+	__sync_fetch_and_sub(&b->tat, l->interval);
+	__sync_fetch_and_add(&b->refunds, 1);
+}
+
 /* Takes a token from every sub-bucket of quota qid that the request
  * (route and model in rm) falls under: all of them, or none. 0: taken
  * (or no sub-limit applies); else 1 + the slot of the sub-bucket that
@@ -125,10 +133,8 @@ __noinline __weak int tg_sub_take(__u32 qid, __u32 rm, __u64 now)
 		goto route_refused;
 	if (mb && ml && !tg_gcra_take(&mb->tat, now, ml->interval, ml->tolerance)) {
 		/* 3. the route's token back */
-		if (rb && rl) {
-			__sync_fetch_and_sub(&rb->tat, rl->interval);
-			__sync_fetch_and_add(&rb->refunds, 1);
-		}
+		if (rb && rl)
+			sub_give_back(rb, rl);
 		goto model_refused;
 	}
 	if (rb)
@@ -158,14 +164,12 @@ __noinline __weak int tg_sub_refund(__u32 qid, __u32 rm)
 	rb = sub_get(qid, rslot, &rl);
 	mb = sub_get(qid, mslot, &ml);
 	if (rb && rl) {
-		__sync_fetch_and_sub(&rb->tat, rl->interval);
+		sub_give_back(rb, rl);
 		__sync_fetch_and_sub(&rb->allowed, 1);
-		__sync_fetch_and_add(&rb->refunds, 1);
 	}
 	if (mb && ml) {
-		__sync_fetch_and_sub(&mb->tat, ml->interval);
+		sub_give_back(mb, ml);
 		__sync_fetch_and_sub(&mb->allowed, 1);
-		__sync_fetch_and_add(&mb->refunds, 1);
 	}
 	return 0;
 }
